@@ -1,0 +1,77 @@
+using System.Collections.Immutable;
+using Fabrik.Tensors;
+
+namespace Fabrik.Models.Configuration;
+
+/// <summary>A model's configuration: the subset of Triton's ModelConfig that Fabrik reads from
+/// config.pbtxt. Immutable; a reload builds a new one.</summary>
+internal sealed record ModelConfig
+{
+    /// <summary>Model name; equals the model's folder name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Triton platform, for example onnxruntime_onnx or pytorch_libtorch.</summary>
+    public required string Platform { get; init; }
+
+    /// <summary>Triton backend, for example onnxruntime or pytorch (may be empty when
+    /// <see cref="Platform"/> is given).</summary>
+    public string Backend { get; init; } = "";
+
+    /// <summary>Largest batch; 0 means the model does not batch and shapes carry no batch dimension.</summary>
+    public int MaxBatchSize { get; init; }
+
+    /// <summary>Inputs in configuration order.</summary>
+    public ImmutableArray<TensorConfig> Inputs { get; init; } = [];
+
+    /// <summary>Outputs in configuration order.</summary>
+    public ImmutableArray<TensorConfig> Outputs { get; init; } = [];
+
+    /// <summary>Execution instances; one CPU instance when the config names none.</summary>
+    public ImmutableArray<InstanceGroupConfig> InstanceGroups { get; init; } = [];
+
+    /// <summary>Dynamic batching settings, or null when the model has none.</summary>
+    public DynamicBatchingConfig? DynamicBatching { get; init; }
+
+    /// <summary>Model file name inside a version folder; empty means the backend's default.</summary>
+    public string DefaultModelFilename { get; init; } = "";
+
+    /// <summary>Free-form parameters (<c>parameters { key: .. value { string_value: .. } }</c>).</summary>
+    public ImmutableDictionary<string, string> Parameters { get; init; } = ImmutableDictionary<string, string>.Empty;
+
+    /// <summary>Fields present in the file that Fabrik does not act on.</summary>
+    public ImmutableArray<string> IgnoredFields { get; init; } = [];
+
+    /// <summary>The backend this model runs on, from <see cref="Backend"/> or <see cref="Platform"/>.</summary>
+    public BackendKind BackendKind => (Backend, Platform) switch
+    {
+        ("onnxruntime", _) or (_, "onnxruntime_onnx") => BackendKind.OnnxRuntime,
+        ("pytorch", _) or (_, "pytorch_libtorch") => BackendKind.TorchScript,
+        _ => BackendKind.Unknown,
+    };
+}
+
+/// <summary>The execution library a model needs.</summary>
+internal enum BackendKind
+{
+    Unknown,
+    OnnxRuntime,
+    TorchScript,
+}
+
+/// <summary>One input or output. <see cref="Dims"/> excludes the batch dimension; -1 is variable.</summary>
+internal sealed record TensorConfig(string Name, DataType DataType, ImmutableArray<long> Dims, bool Optional = false);
+
+/// <summary>Where instances run.</summary>
+internal enum InstanceKind
+{
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+/// <summary>An instance_group entry: <see cref="Count"/> instances of the model on each of
+/// <see cref="Gpus"/> (or on the CPU).</summary>
+internal sealed record InstanceGroupConfig(string Name, int Count, InstanceKind Kind, ImmutableArray<int> Gpus);
+
+/// <summary>The dynamic_batching block.</summary>
+internal sealed record DynamicBatchingConfig(ImmutableArray<int> PreferredBatchSizes, long MaxQueueDelayMicroseconds, bool PreserveOrdering);

@@ -1,0 +1,262 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Fabrik.Tensors;
+
+namespace Fabrik.Models.Configuration;
+
+/// <summary>
+/// Turns config.pbtxt text into a <see cref="ModelConfig"/>. Malformed text or a value of the
+/// wrong kind throws <see cref="ConfigFormatException"/> with its line and column. Well-formed
+/// fields that Fabrik does not act on are listed in <see cref="ModelConfig.IgnoredFields"/> so the
+/// loader can warn about each by name.
+/// </summary>
+internal static class ModelConfigReader
+{
+    /// <summary>Parses config.pbtxt text.</summary>
+    public static ModelConfig Parse(string text, string modelName)
+    {
+        var root = TextFormatParser.Parse(text);
+        var ignored = ImmutableArray.CreateBuilder<string>();
+        string? name = null;
+        string platform = "", backend = "", defaultModelFilename = "";
+        var maxBatchSize = 0;
+        var inputs = ImmutableArray.CreateBuilder<TensorConfig>();
+        var outputs = ImmutableArray.CreateBuilder<TensorConfig>();
+        var instanceGroups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
+        var parameters = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        DynamicBatchingConfig? dynamicBatching = null;
+
+        foreach (var field in root.Fields)
+        {
+            switch (field.Name)
+            {
+                case "name": name = String(field); break;
+                case "platform": platform = String(field); break;
+                case "backend": backend = String(field); break;
+                case "max_batch_size": maxBatchSize = Int32(field); break;
+                case "default_model_filename": defaultModelFilename = String(field); break;
+                case "input": inputs.Add(Tensor(field, ignored)); break;
+                case "output": outputs.Add(Tensor(field, ignored)); break;
+                case "instance_group": instanceGroups.Add(InstanceGroup(field, instanceGroups.Count, ignored)); break;
+                case "dynamic_batching": dynamicBatching = DynamicBatching(field, ignored); break;
+                case "parameters": Parameter(field, parameters); break;
+                default: ignored.Add(field.Name); break;
+            }
+        }
+
+        if (name is not null && name != modelName)
+        {
+            throw new ConfigFormatException($"config name '{name}' does not match the model folder '{modelName}'");
+        }
+        if (maxBatchSize < 0)
+        {
+            throw new ConfigFormatException($"max_batch_size must not be negative, got {maxBatchSize}");
+        }
+        RejectDuplicates(inputs, "input");
+        RejectDuplicates(outputs, "output");
+        if (instanceGroups.Count == 0)
+        {
+            instanceGroups.Add(new InstanceGroupConfig(modelName + "_0", 1, InstanceKind.Auto, []));
+        }
+
+        return new ModelConfig
+        {
+            Name = modelName,
+            Platform = platform,
+            Backend = backend,
+            MaxBatchSize = maxBatchSize,
+            DefaultModelFilename = defaultModelFilename,
+            Inputs = inputs.ToImmutable(),
+            Outputs = outputs.ToImmutable(),
+            InstanceGroups = instanceGroups.ToImmutable(),
+            DynamicBatching = dynamicBatching,
+            Parameters = parameters.ToImmutable(),
+            IgnoredFields = ignored.ToImmutable(),
+        };
+    }
+
+    private static TensorConfig Tensor(TextField field, ImmutableArray<string>.Builder ignored)
+    {
+        var message = Message(field);
+        string? name = null;
+        var dataType = DataType.Invalid;
+        var dims = ImmutableArray.CreateBuilder<long>();
+        var optional = false;
+        foreach (var child in message.Fields)
+        {
+            switch (child.Name)
+            {
+                case "name": name = String(child); break;
+                case "data_type":
+                    var typeName = Identifier(child);
+                    dataType = DataTypes.FromConfigName(typeName);
+                    if (dataType == DataType.Invalid)
+                    {
+                        throw ConfigFormatException.At(child.Position, $"unsupported data_type '{typeName}'");
+                    }
+                    break;
+                case "dims":
+                    var dim = Int64(child);
+                    if (dim < -1)
+                    {
+                        throw ConfigFormatException.At(child.Position, $"dims must be -1 (variable) or non-negative, got {dim}");
+                    }
+                    dims.Add(dim);
+                    break;
+                case "optional": optional = Bool(child); break;
+                default: ignored.Add($"{field.Name}.{child.Name}"); break;
+            }
+        }
+        if (string.IsNullOrEmpty(name))
+        {
+            throw ConfigFormatException.At(field.Position, $"{field.Name} has no name");
+        }
+        if (dataType == DataType.Invalid)
+        {
+            throw ConfigFormatException.At(field.Position, $"{field.Name} '{name}' has no data_type");
+        }
+        return new TensorConfig(name, dataType, dims.ToImmutable(), optional);
+    }
+
+    private static InstanceGroupConfig InstanceGroup(TextField field, int index, ImmutableArray<string>.Builder ignored)
+    {
+        var message = Message(field);
+        var name = "";
+        var count = 1;
+        var kind = InstanceKind.Auto;
+        var gpus = ImmutableArray.CreateBuilder<int>();
+        foreach (var child in message.Fields)
+        {
+            switch (child.Name)
+            {
+                case "name": name = String(child); break;
+                case "count":
+                    count = Int32(child);
+                    if (count < 1)
+                    {
+                        throw ConfigFormatException.At(child.Position, $"instance_group count must be at least 1, got {count}");
+                    }
+                    break;
+                case "kind":
+                    kind = Identifier(child) switch
+                    {
+                        "KIND_AUTO" => InstanceKind.Auto,
+                        "KIND_CPU" => InstanceKind.Cpu,
+                        "KIND_GPU" => InstanceKind.Gpu,
+                        var other => throw ConfigFormatException.At(child.Position, $"unsupported instance_group kind '{other}'"),
+                    };
+                    break;
+                case "gpus": gpus.Add(Int32(child)); break;
+                default: ignored.Add($"instance_group.{child.Name}"); break;
+            }
+        }
+        return new InstanceGroupConfig(name.Length > 0 ? name : $"group_{index}", count, kind, gpus.ToImmutable());
+    }
+
+    private static DynamicBatchingConfig DynamicBatching(TextField field, ImmutableArray<string>.Builder ignored)
+    {
+        var message = Message(field);
+        var preferred = ImmutableArray.CreateBuilder<int>();
+        long delay = 0;
+        var preserveOrdering = false;
+        foreach (var child in message.Fields)
+        {
+            switch (child.Name)
+            {
+                case "preferred_batch_size": preferred.Add(Int32(child)); break;
+                case "max_queue_delay_microseconds": delay = Int64(child); break;
+                case "preserve_ordering": preserveOrdering = Bool(child); break;
+                default: ignored.Add($"dynamic_batching.{child.Name}"); break;
+            }
+        }
+        return new DynamicBatchingConfig(preferred.ToImmutable(), delay, preserveOrdering);
+    }
+
+    private static void Parameter(TextField field, ImmutableDictionary<string, string>.Builder parameters)
+    {
+        string? key = null, value = null;
+        foreach (var child in Message(field).Fields)
+        {
+            if (child.Name == "key")
+            {
+                key = String(child);
+            }
+            else if (child.Name == "value")
+            {
+                foreach (var inner in Message(child).Fields)
+                {
+                    if (inner.Name == "string_value")
+                    {
+                        value = String(inner);
+                    }
+                }
+            }
+        }
+        if (key is null || value is null)
+        {
+            throw ConfigFormatException.At(field.Position, "parameters entries need a key and a value { string_value: ... }");
+        }
+        parameters[key] = value;
+    }
+
+    private static void RejectDuplicates(ImmutableArray<TensorConfig>.Builder tensors, string kind)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var tensor in tensors)
+        {
+            if (!seen.Add(tensor.Name))
+            {
+                throw new ConfigFormatException($"{kind} '{tensor.Name}' is declared twice");
+            }
+        }
+    }
+
+    private static TextMessage Message(TextField field) =>
+        field.Message ?? throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be a message {{ ... }}");
+
+    private static TextScalar Scalar(TextField field) =>
+        field.Scalar ?? throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be a value, not a message");
+
+    private static string String(TextField field)
+    {
+        var scalar = Scalar(field);
+        return scalar.Kind == TextScalarKind.String
+            ? scalar.Text
+            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be a quoted string, got {scalar.Text}");
+    }
+
+    private static string Identifier(TextField field)
+    {
+        var scalar = Scalar(field);
+        return scalar.Kind == TextScalarKind.Identifier
+            ? scalar.Text
+            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be an enum name, got {scalar.Text}");
+    }
+
+    private static long Int64(TextField field)
+    {
+        var scalar = Scalar(field);
+        return scalar.Kind == TextScalarKind.Number && TextFormatParser.TryParseInteger(scalar.Text, out var value)
+            ? value
+            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be an integer, got {scalar.Text}");
+    }
+
+    private static int Int32(TextField field)
+    {
+        var value = Int64(field);
+        return value is >= int.MinValue and <= int.MaxValue
+            ? (int)value
+            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' is out of range: {value.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    private static bool Bool(TextField field)
+    {
+        var scalar = Scalar(field);
+        return scalar.Text switch
+        {
+            "true" or "True" or "t" or "1" => true,
+            "false" or "False" or "f" or "0" => false,
+            _ => throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be true or false, got {scalar.Text}"),
+        };
+    }
+}

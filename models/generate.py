@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Rebuilds the sample model repository in this folder, deterministically.
+
+Needs Debian 12's python3-torch (1.13) and python3-onnx (1.12):
+    apt-get install python3-torch python3-onnx
+    python3 models/generate.py
+
+For every model it writes config.pbtxt, the model file under version 1, and
+samples.json: request inputs with the outputs expected for them. The expected
+outputs are computed here, in Python (NumPy / PyTorch), never by Fabrik or by
+ONNX Runtime, so the tests compare the server against an independent reference.
+
+torch.jit.script needs the module's source in a file, which is why the network
+is defined here rather than passed in on stdin.
+"""
+
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OPSET = 17
+SEED = 20261125
+
+
+class Mlp(torch.nn.Module):
+    """A small classifier: 16 features -> 32 hidden (ReLU) -> 4 classes (softmax)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(16, 32)
+        self.output = torch.nn.Linear(32, 4)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.output(torch.relu(self.hidden(features))), dim=1)
+
+
+def model_dir(name):
+    path = os.path.join(HERE, name)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    os.makedirs(os.path.join(path, "1"))
+    return path
+
+
+def write_text(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def write_samples(path, model, samples):
+    document = {
+        "model": model,
+        "generator": "models/generate.py",
+        "samples": samples,
+    }
+    write_text(os.path.join(path, "samples.json"), json.dumps(document, indent=1) + "\n")
+
+
+def tensor_json(name, datatype, array, nested=False):
+    """A KServe v2 JSON tensor. FP32 values are written as the exact doubles of the float32s."""
+    if datatype == "BYTES":
+        data = [s.decode("utf-8") if isinstance(s, bytes) else s for s in array.reshape(-1).tolist()]
+        if nested:
+            data = np.array(data, dtype=object).reshape(array.shape).tolist()
+    else:
+        data = array.tolist() if nested else array.reshape(-1).tolist()
+    return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
+
+
+def save_onnx(graph, path):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="fabrik-generate")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def generate_simple(rng):
+    """Triton's classic `simple`: OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1 (INT32 [16])."""
+    path = model_dir("simple")
+    dims = ["batch", 16]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["INPUT0", "INPUT1"], ["OUTPUT0"]),
+         helper.make_node("Sub", ["INPUT0", "INPUT1"], ["OUTPUT1"])],
+        "simple",
+        [helper.make_tensor_value_info("INPUT0", TensorProto.INT32, dims),
+         helper.make_tensor_value_info("INPUT1", TensorProto.INT32, dims)],
+        [helper.make_tensor_value_info("OUTPUT0", TensorProto.INT32, dims),
+         helper.make_tensor_value_info("OUTPUT1", TensorProto.INT32, dims)])
+    save_onnx(graph, os.path.join(path, "1", "model.onnx"))
+    write_text(os.path.join(path, "config.pbtxt"), """name: "simple"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "OUTPUT1"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+""")
+    samples = []
+    # The pair Triton's own example clients send: 0..15 and all ones.
+    pairs = [(np.arange(16, dtype=np.int32).reshape(1, 16), np.ones((1, 16), dtype=np.int32), False)]
+    for batch, nested in ((3, True), (8, False)):
+        a = rng.integers(-1_000_000, 1_000_000, size=(batch, 16), dtype=np.int32)
+        b = rng.integers(-1_000_000, 1_000_000, size=(batch, 16), dtype=np.int32)
+        pairs.append((a, b, nested))
+    for a, b, nested in pairs:
+        total = (a.astype(np.int64) + b).astype(np.int32)
+        difference = (a.astype(np.int64) - b).astype(np.int32)
+        samples.append({
+            "inputs": [tensor_json("INPUT0", "INT32", a, nested), tensor_json("INPUT1", "INT32", b, nested)],
+            "outputs": [tensor_json("OUTPUT0", "INT32", total), tensor_json("OUTPUT1", "INT32", difference)],
+            "tolerance": 0,
+        })
+    write_samples(path, "simple", samples)
+
+
+def generate_mlp(rng):
+    """`mlp` (ONNX) and `mlp_torch` (TorchScript): the same network and the same weights."""
+    torch.manual_seed(SEED)
+    network = Mlp().eval()
+
+    onnx_path = model_dir("mlp")
+    example = torch.zeros(1, 16)
+    torch.onnx.export(network, example, os.path.join(onnx_path, "1", "model.onnx"),
+                      input_names=["INPUT0"], output_names=["OUTPUT0"],
+                      dynamic_axes={"INPUT0": {0: "batch"}, "OUTPUT0": {0: "batch"}},
+                      opset_version=OPSET, do_constant_folding=True)
+    write_text(os.path.join(onnx_path, "config.pbtxt"), """name: "mlp"
+platform: "onnxruntime_onnx"
+max_batch_size: 32
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_FP32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_FP32
+    dims: [ 4 ]
+  }
+]
+""")
+
+    torch_path = model_dir("mlp_torch")
+    torch.jit.script(network).save(os.path.join(torch_path, "1", "model.pt"))
+    write_text(os.path.join(torch_path, "config.pbtxt"), """name: "mlp_torch"
+platform: "pytorch_libtorch"
+max_batch_size: 32
+input [
+  {
+    name: "INPUT__0"
+    data_type: TYPE_FP32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT__0"
+    data_type: TYPE_FP32
+    dims: [ 4 ]
+  }
+]
+""")
+
+    onnx_samples, torch_samples = [], []
+    for batch, nested in ((1, False), (4, True), (32, False)):
+        features = rng.standard_normal((batch, 16)).astype(np.float32)
+        with torch.no_grad():
+            probabilities = network(torch.from_numpy(features)).numpy()
+        for samples, input_name, output_name in ((onnx_samples, "INPUT0", "OUTPUT0"),
+                                                 (torch_samples, "INPUT__0", "OUTPUT__0")):
+            samples.append({
+                "inputs": [tensor_json(input_name, "FP32", features, nested)],
+                "outputs": [tensor_json(output_name, "FP32", probabilities)],
+                "tolerance": 1e-5,
+            })
+    write_samples(onnx_path, "mlp", onnx_samples)
+    write_samples(torch_path, "mlp_torch", torch_samples)
+
+
+def generate_strings(rng):
+    """`strings`: BYTES in and out. INPUT0/INPUT1 hold decimal integers as text (Triton's
+    simple_string); OUTPUT0 is their sum and OUTPUT1 their difference, again as text."""
+    path = model_dir("strings")
+    dims = ["batch", 16]
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["INPUT0"], ["a"], to=TensorProto.INT32),
+         helper.make_node("Cast", ["INPUT1"], ["b"], to=TensorProto.INT32),
+         helper.make_node("Add", ["a", "b"], ["sum"]),
+         helper.make_node("Sub", ["a", "b"], ["difference"]),
+         helper.make_node("Cast", ["sum"], ["OUTPUT0"], to=TensorProto.STRING),
+         helper.make_node("Cast", ["difference"], ["OUTPUT1"], to=TensorProto.STRING)],
+        "strings",
+        [helper.make_tensor_value_info("INPUT0", TensorProto.STRING, dims),
+         helper.make_tensor_value_info("INPUT1", TensorProto.STRING, dims)],
+        [helper.make_tensor_value_info("OUTPUT0", TensorProto.STRING, dims),
+         helper.make_tensor_value_info("OUTPUT1", TensorProto.STRING, dims)])
+    save_onnx(graph, os.path.join(path, "1", "model.onnx"))
+    write_text(os.path.join(path, "config.pbtxt"), """name: "strings"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  },
+  {
+    name: "INPUT1"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  },
+  {
+    name: "OUTPUT1"
+    data_type: TYPE_STRING
+    dims: [ 16 ]
+  }
+]
+""")
+    samples = []
+    for batch, nested in ((1, False), (2, True)):
+        a = rng.integers(-100_000, 100_000, size=(batch, 16))
+        b = rng.integers(-100_000, 100_000, size=(batch, 16))
+        as_text = np.vectorize(lambda v: str(int(v)), otypes=[object])
+        samples.append({
+            "inputs": [tensor_json("INPUT0", "BYTES", as_text(a), nested),
+                       tensor_json("INPUT1", "BYTES", as_text(b), nested)],
+            "outputs": [tensor_json("OUTPUT0", "BYTES", as_text(a + b)),
+                        tensor_json("OUTPUT1", "BYTES", as_text(a - b))],
+            "tolerance": 0,
+        })
+    write_samples(path, "strings", samples)
+
+
+def main():
+    # TorchScript's class-name mangling follows Python's string hashing; fix it so that
+    # model.pt is byte-for-byte reproducible.
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(SEED)
+    generate_simple(rng)
+    generate_mlp(rng)
+    generate_strings(rng)
+    print("models written to", HERE, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
