@@ -107,10 +107,7 @@ internal sealed class TextFormatParser
         }
         else if (next == '[')
         {
-            if (!hasColon)
-            {
-                throw ConfigFormatException.At(Position, $"expected ':' before the list of field '{name}'");
-            }
+            // The colon is optional before a list, as Triton's configs write `input [ {...} ]`.
             ParseList(name, fields);
         }
         else

@@ -1,0 +1,21 @@
+using Fabrik.Tensors;
+
+namespace Fabrik.Execution;
+
+/// <summary>
+/// One execution instance of a model: a backend session placed on one device. The scheduler
+/// calls <see cref="Run"/> from one loop per instance, so an instance is never entered by two
+/// threads at once.
+/// </summary>
+internal interface IModelInstance : IDisposable
+{
+    /// <summary>Human-readable placement, for example "CPU" or "GPU 0".</summary>
+    string Device { get; }
+
+    /// <summary>
+    /// Runs the model once. <paramref name="inputs"/> are in the model's input order (null for an
+    /// omitted optional input) and stay owned by the caller. Returns every output in the model's
+    /// output order; the caller owns and disposes them.
+    /// </summary>
+    TensorBuffer[] Run(TensorBuffer?[] inputs);
+}

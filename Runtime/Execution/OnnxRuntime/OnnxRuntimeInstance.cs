@@ -1,0 +1,195 @@
+using System.Buffers.Binary;
+using Fabrik.Models.Configuration;
+using Fabrik.Protocol;
+using Fabrik.Tensors;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Fabrik.Execution.OnnxRuntime;
+
+/// <summary>
+/// An ONNX Runtime session on the CPU. Inputs are wrapped in place as OrtValues over the pinned
+/// request buffers (no copy); outputs are copied once into pooled buffers.
+/// </summary>
+/// <remarks>Not thread-safe: the scheduler runs one batch at a time on each instance.</remarks>
+internal sealed class OnnxRuntimeInstance : IModelInstance
+{
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new();
+    private readonly ModelConfig _config;
+    private readonly TensorMemoryPool _pool;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+
+    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings)
+    {
+        _config = config;
+        _pool = pool;
+        using var options = settings.CreateSessionOptions();
+        _session = new InferenceSession(modelPath, options);
+        try
+        {
+            ValidateAgainstSession(config, _session);
+        }
+        catch
+        {
+            _session.Dispose();
+            throw;
+        }
+        _inputNames = config.Inputs.Select(input => input.Name).ToArray();
+        _outputNames = config.Outputs.Select(output => output.Name).ToArray();
+        Device = "CPU";
+    }
+
+    public string Device { get; }
+
+    public TensorBuffer[] Run(TensorBuffer?[] inputs)
+    {
+        var names = _inputNames;
+        var values = new OrtValue[inputs.Length];
+        var count = 0;
+        try
+        {
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                if (inputs[i] is { } input)
+                {
+                    values[count++] = CreateInputValue(input);
+                }
+            }
+            if (count != inputs.Length)
+            {
+                // Optional inputs were omitted: pass only the names of those present.
+                names = _inputNames.Where((_, i) => inputs[i] is not null).ToArray();
+                values = values[..count];
+            }
+            using var results = _session.Run(_runOptions, names, values, _outputNames);
+            var outputs = new TensorBuffer[_outputNames.Length];
+            var index = 0;
+            try
+            {
+                foreach (var result in results)
+                {
+                    outputs[index] = CopyOutput(result, _config.Outputs[index]);
+                    index++;
+                }
+            }
+            catch
+            {
+                for (var i = 0; i < index; i++)
+                {
+                    outputs[i].Dispose();
+                }
+                throw;
+            }
+            return outputs;
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InferenceException(ErrorKind.Internal, $"onnxruntime failed on model '{_config.Name}': {e.Message}", e);
+        }
+        finally
+        {
+            for (var i = 0; i < count; i++)
+            {
+                values[i]?.Dispose();
+            }
+        }
+    }
+
+    private static OrtValue CreateInputValue(TensorBuffer input)
+    {
+        if (input.DataType != DataType.Bytes)
+        {
+            return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, ElementType(input.DataType), input.Shape, input.Pointer, input.ByteLength);
+        }
+        var value = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, input.Shape);
+        var index = 0;
+        foreach (var element in input.BytesElements())
+        {
+            value.StringTensorSetElementAt(element, index++);
+        }
+        return value;
+    }
+
+    private TensorBuffer CopyOutput(OrtValue value, TensorConfig config)
+    {
+        var info = value.GetTensorTypeAndShape();
+        var shape = info.Shape;
+        var elementCount = info.ElementCount;
+        if (config.DataType != DataType.Bytes)
+        {
+            var source = value.GetTensorMutableRawData();
+            var buffer = new TensorBuffer(_pool, config.DataType, shape, elementCount, source.Length);
+            source.CopyTo(buffer.Bytes);
+            return buffer;
+        }
+
+        long total = 0;
+        for (var i = 0; i < elementCount; i++)
+        {
+            total += 4 + value.GetStringElementAsSpan(i).Length;
+        }
+        var strings = new TensorBuffer(_pool, DataType.Bytes, shape, elementCount, total);
+        var destination = strings.Bytes;
+        for (var i = 0; i < elementCount; i++)
+        {
+            var element = value.GetStringElementAsSpan(i);
+            BinaryPrimitives.WriteUInt32LittleEndian(destination, (uint)element.Length);
+            element.CopyTo(destination[4..]);
+            destination = destination[(4 + element.Length)..];
+        }
+        return strings;
+    }
+
+    /// <summary>Checks that every configured input and output exists in the model with the same
+    /// element type, so that a mismatch fails the load instead of a request.</summary>
+    private static void ValidateAgainstSession(ModelConfig config, InferenceSession session)
+    {
+        Check(config.Inputs, session.InputMetadata, "input");
+        Check(config.Outputs, session.OutputMetadata, "output");
+
+        static void Check(IEnumerable<TensorConfig> tensors, IReadOnlyDictionary<string, NodeMetadata> metadata, string kind)
+        {
+            foreach (var tensor in tensors)
+            {
+                if (!metadata.TryGetValue(tensor.Name, out var node))
+                {
+                    throw new InvalidOperationException(
+                        $"configured {kind} '{tensor.Name}' is not in the ONNX model, which has: {string.Join(", ", metadata.Keys)}");
+                }
+                var expected = ElementType(tensor.DataType);
+                if (node.IsTensor && node.ElementDataType != expected)
+                {
+                    throw new InvalidOperationException(
+                        $"{kind} '{tensor.Name}' is {tensor.DataType.ConfigName()} in the config but {node.ElementDataType} in the ONNX model");
+                }
+            }
+        }
+    }
+
+    private static TensorElementType ElementType(DataType type) => type switch
+    {
+        DataType.Bool => TensorElementType.Bool,
+        DataType.UInt8 => TensorElementType.UInt8,
+        DataType.UInt16 => TensorElementType.UInt16,
+        DataType.UInt32 => TensorElementType.UInt32,
+        DataType.UInt64 => TensorElementType.UInt64,
+        DataType.Int8 => TensorElementType.Int8,
+        DataType.Int16 => TensorElementType.Int16,
+        DataType.Int32 => TensorElementType.Int32,
+        DataType.Int64 => TensorElementType.Int64,
+        DataType.Fp16 => TensorElementType.Float16,
+        DataType.Bf16 => TensorElementType.BFloat16,
+        DataType.Fp32 => TensorElementType.Float,
+        DataType.Fp64 => TensorElementType.Double,
+        DataType.Bytes => TensorElementType.String,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+    };
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
+}

@@ -1,0 +1,156 @@
+using System.Collections;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Fabrik.Models.Configuration;
+using Fabrik.Protocol;
+using Fabrik.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Fabrik.Execution.TorchSharp;
+
+/// <summary>
+/// A TorchScript module loaded through TorchSharp (libtorch) on the CPU. Inputs follow Triton's
+/// pytorch backend: the configuration's inputs are forward's arguments in order, and the
+/// configuration's outputs are the elements of forward's result (a tensor or a tuple/list).
+/// </summary>
+/// <remarks>Not thread-safe: the scheduler runs one batch at a time on each instance. Each run
+/// happens inside inference mode and a dispose scope, so no tensor outlives its run.</remarks>
+internal sealed class TorchScriptInstance : IModelInstance
+{
+    private readonly jit.ScriptModule _module;
+    private readonly ModelConfig _config;
+    private readonly TensorMemoryPool _pool;
+
+    public TorchScriptInstance(ModelConfig config, string modelPath, TensorMemoryPool pool)
+    {
+        foreach (var tensor in config.Inputs.Concat(config.Outputs))
+        {
+            if (!TryScalarType(tensor.DataType, out _))
+            {
+                throw new InvalidOperationException(
+                    $"'{tensor.Name}' is {tensor.DataType.ConfigName()}, which the pytorch_libtorch backend does not support");
+            }
+        }
+        _config = config;
+        _pool = pool;
+        _module = jit.load(modelPath, DeviceType.CPU);
+        _module.eval();
+        Device = "CPU";
+    }
+
+    public string Device { get; }
+
+    public TensorBuffer[] Run(TensorBuffer?[] inputs)
+    {
+        using var inference = inference_mode();
+        using var scope = NewDisposeScope();
+        var arguments = new object[inputs.Length];
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            var input = inputs[i] ?? throw InferenceException.InvalidArgument(
+                $"input '{_config.Inputs[i].Name}' is required by the TorchScript model '{_config.Name}'");
+            TryScalarType(input.DataType, out var scalarType);
+            // One copy into a libtorch-owned tensor: TorchSharp's frombuffer converts values from
+            // the array's element type instead of reinterpreting bytes, and it has no from_blob.
+            var tensor = empty(input.Shape, scalarType);
+            tensor.bytes = input.Bytes;
+            arguments[i] = tensor;
+        }
+
+        object result;
+        try
+        {
+            result = _module.forward(arguments);
+        }
+        catch (Exception e) when (e is ExternalException or InvalidOperationException or ArgumentException)
+        {
+            throw new InferenceException(ErrorKind.Internal, $"TorchScript model '{_config.Name}' failed: {e.Message}", e);
+        }
+
+        var tensors = Flatten(result);
+        if (tensors.Count < _config.Outputs.Length)
+        {
+            throw new InferenceException(ErrorKind.Internal,
+                $"TorchScript model '{_config.Name}' returned {tensors.Count} tensors but the config declares {_config.Outputs.Length} outputs");
+        }
+
+        var outputs = new TensorBuffer[_config.Outputs.Length];
+        for (var i = 0; i < outputs.Length; i++)
+        {
+            outputs[i] = CopyOutput(tensors[i], _config.Outputs[i], outputs.AsSpan(0, i));
+        }
+        return outputs;
+    }
+
+    private TensorBuffer CopyOutput(Tensor tensor, TensorConfig config, Span<TensorBuffer> alreadyCopied)
+    {
+        TryScalarType(config.DataType, out var expected);
+        if (tensor.dtype != expected)
+        {
+            foreach (var copied in alreadyCopied)
+            {
+                copied.Dispose();
+            }
+            throw new InferenceException(ErrorKind.Internal,
+                $"output '{config.Name}' of '{_config.Name}' is {tensor.dtype} but the config declares {config.DataType.ConfigName()}");
+        }
+        var contiguous = tensor.device_type == DeviceType.CPU ? tensor.contiguous() : tensor.cpu().contiguous();
+        var source = contiguous.bytes;
+        var buffer = new TensorBuffer(_pool, config.DataType, contiguous.shape, contiguous.numel(), source.Length);
+        source.CopyTo(buffer.Bytes);
+        return buffer;
+    }
+
+    private static List<Tensor> Flatten(object result)
+    {
+        var tensors = new List<Tensor>();
+        Add(result);
+        return tensors;
+
+        void Add(object? item)
+        {
+            switch (item)
+            {
+                case Tensor tensor:
+                    tensors.Add(tensor);
+                    break;
+                case ITuple tuple:
+                    for (var i = 0; i < tuple.Length; i++)
+                    {
+                        Add(tuple[i]);
+                    }
+                    break;
+                case IEnumerable sequence:
+                    foreach (var element in sequence)
+                    {
+                        Add(element);
+                    }
+                    break;
+                default:
+                    throw new InferenceException(ErrorKind.Internal, $"TorchScript returned an unsupported value of type {item?.GetType().Name ?? "null"}");
+            }
+        }
+    }
+
+    private static bool TryScalarType(DataType type, out ScalarType scalarType)
+    {
+        (var ok, scalarType) = type switch
+        {
+            DataType.Bool => (true, ScalarType.Bool),
+            DataType.UInt8 => (true, ScalarType.Byte),
+            DataType.Int8 => (true, ScalarType.Int8),
+            DataType.Int16 => (true, ScalarType.Int16),
+            DataType.Int32 => (true, ScalarType.Int32),
+            DataType.Int64 => (true, ScalarType.Int64),
+            DataType.Fp16 => (true, ScalarType.Float16),
+            DataType.Bf16 => (true, ScalarType.BFloat16),
+            DataType.Fp32 => (true, ScalarType.Float32),
+            DataType.Fp64 => (true, ScalarType.Float64),
+            _ => (false, default),
+        };
+        return ok;
+    }
+
+    public void Dispose() => _module.Dispose();
+}

@@ -1,0 +1,124 @@
+using Fabrik.Models;
+using Fabrik.Protocol.Http;
+using Fabrik.Tensors;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace Fabrik.Hosting;
+
+/// <summary>
+/// The whole server: Kestrel listeners, the model manager and the protocol endpoints, started in
+/// order and stopped in reverse (stop intake, let in-flight requests finish, unload models).
+/// Program and the integration tests start it the same way.
+/// </summary>
+internal sealed partial class FabrikServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ILogger _logger;
+    private int _stopped;
+
+    private FabrikServer(WebApplication app, ServerOptions options)
+    {
+        _app = app;
+        Options = options;
+        _logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Server");
+    }
+
+    public ServerOptions Options { get; }
+
+    public ModelManager Models => _app.Services.GetRequiredService<ModelManager>();
+
+    public TensorMemoryPool TensorPool => _app.Services.GetRequiredService<TensorMemoryPool>();
+
+    /// <summary>Base address of the HTTP listener, with the real port when 0 was asked for.</summary>
+    public Uri? HttpAddress { get; private set; }
+
+    /// <summary>Starts listening, then loads the models (readiness is false until they are loaded).</summary>
+    public static async Task<FabrikServer> StartAsync(ServerOptions options, CancellationToken cancellation = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.SetMinimumLevel(options.LogVerbose > 0 ? LogLevel.Debug : LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", options.LogVerbose > 0 ? LogLevel.Information : LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.HttpMaxInputSize;
+            if (options.AllowHttp)
+            {
+                kestrel.Listen(options.HttpAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            }
+        });
+
+        var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
+        builder.Services.AddSingleton(new TensorMemoryPool());
+        builder.Services.AddSingleton(new ServerIdentity());
+        builder.Services.AddSingleton(services => new ModelManager(
+            repositories, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton<KServeHttpEndpoints>();
+
+        var app = builder.Build();
+        app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
+        var identity = app.Services.GetRequiredService<ServerIdentity>();
+        app.Lifetime.ApplicationStopping.Register(() => identity.IsLive = false);
+
+        var server = new FabrikServer(app, options);
+        try
+        {
+            await app.StartAsync(cancellation);
+            server.HttpAddress = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
+                .Select(address => new Uri(address)).FirstOrDefault();
+            if (server.HttpAddress is { } address)
+            {
+                Log.HttpListening(server._logger, address);
+            }
+            if (options.AllowGrpc || options.AllowMetrics)
+            {
+                Log.NotYetServed(server._logger, options.GrpcPort, options.MetricsPort);
+            }
+            await server.Models.LoadAllAsync(cancellation);
+            Log.Started(server._logger, string.Join(", ", repositories));
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Completes when the process is asked to stop (SIGTERM, SIGINT).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
+
+    /// <summary>Stops intake, waits for in-flight requests (up to --exit-timeout-secs), then unloads.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "HTTP service listening on {Address}")]
+        public static partial void HttpListening(ILogger logger, Uri address);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Fabrik is serving model repository {Repositories}")]
+        public static partial void Started(ILogger logger, string repositories);
+
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "gRPC (port {GrpcPort}) and metrics (port {MetricsPort}) are not served yet by this version; only HTTP is")]
+        public static partial void NotYetServed(ILogger logger, int grpcPort, int metricsPort);
+    }
+}

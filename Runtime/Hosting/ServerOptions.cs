@@ -1,0 +1,145 @@
+using System.Globalization;
+using System.Net;
+
+namespace Fabrik.Hosting;
+
+/// <summary>Server settings from the command line. Flag names follow tritonserver's.</summary>
+internal sealed record ServerOptions
+{
+    /// <summary>Model repositories (--model-repository, repeatable).</summary>
+    public IReadOnlyList<string> ModelRepositories { get; init; } = ["./models"];
+
+    public bool AllowHttp { get; init; } = true;
+
+    public IPAddress HttpAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>HTTP port; 0 picks a free one (the chosen port is logged).</summary>
+    public int HttpPort { get; init; } = 8000;
+
+    public bool AllowGrpc { get; init; } = true;
+
+    public IPAddress GrpcAddress { get; init; } = IPAddress.Loopback;
+
+    public int GrpcPort { get; init; } = 8001;
+
+    public bool AllowMetrics { get; init; } = true;
+
+    public IPAddress MetricsAddress { get; init; } = IPAddress.Loopback;
+
+    public int MetricsPort { get; init; } = 8002;
+
+    /// <summary>Largest request body in bytes (--http-max-input-size; Triton's default is 64 MB).</summary>
+    public long HttpMaxInputSize { get; init; } = 64L * 1024 * 1024;
+
+    /// <summary>Seconds to let in-flight work finish on shutdown (--exit-timeout-secs).</summary>
+    public int ExitTimeoutSeconds { get; init; } = 30;
+
+    /// <summary>Verbose logging level (--log-verbose); 0 is off.</summary>
+    public int LogVerbose { get; init; }
+
+    /// <summary>The --help text.</summary>
+    public const string Usage = """
+        Usage: fabrik [options]
+
+        Serves the models of a Triton-style model repository over the KServe v2 protocol.
+
+        Options (tritonserver's names; --flag=value or --flag value):
+          --model-repository=<path>   Model repository; repeatable. Default: ./models
+          --http-port=<port>          HTTP port. Default: 8000 (0 picks a free port)
+          --http-address=<ip>         HTTP bind address. Default: 127.0.0.1
+          --grpc-port=<port>          gRPC port. Default: 8001
+          --grpc-address=<ip>         gRPC bind address. Default: 127.0.0.1
+          --metrics-port=<port>       Metrics port. Default: 8002
+          --metrics-address=<ip>      Metrics bind address. Default: 127.0.0.1
+          --allow-http=<bool>         Serve HTTP. Default: true
+          --allow-grpc=<bool>         Serve gRPC. Default: true
+          --allow-metrics=<bool>      Serve metrics. Default: true
+          --http-max-input-size=<n>   Largest request body in bytes. Default: 67108864
+          --exit-timeout-secs=<n>     Seconds allowed for in-flight work at shutdown. Default: 30
+          --log-verbose=<n>           Verbose logging when n > 0. Default: 0
+          --help                      Show this text.
+
+        Binding to anything but loopback is opt-in: pass --http-address=0.0.0.0 to serve the network.
+        """;
+
+    /// <summary>Parses the command line.</summary>
+    /// <exception cref="ArgumentException">An unknown flag or a bad value; the message says which.</exception>
+    public static ServerOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new ServerOptions();
+        var repositories = new List<string>();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"unexpected argument '{arg}'; run with --help for the options");
+            }
+            var equals = arg.IndexOf('=', StringComparison.Ordinal);
+            var name = equals < 0 ? arg[2..] : arg[2..equals];
+            string? inlineValue = equals < 0 ? null : arg[(equals + 1)..];
+
+            string Value()
+            {
+                if (inlineValue is not null)
+                {
+                    return inlineValue;
+                }
+                if (i + 1 >= args.Count)
+                {
+                    throw new ArgumentException($"option --{name} needs a value");
+                }
+                return args[++i];
+            }
+
+            bool Flag()
+            {
+                // A bare boolean flag means true; a value must follow '='.
+                var text = inlineValue ?? "true";
+                return text.ToLowerInvariant() switch
+                {
+                    "true" or "1" or "yes" or "on" => true,
+                    "false" or "0" or "no" or "off" => false,
+                    _ => throw new ArgumentException($"option --{name} takes true or false, got '{text}'"),
+                };
+            }
+
+            options = name switch
+            {
+                "model-repository" or "model-store" => AddRepository(options, repositories, Value()),
+                "http-port" => options with { HttpPort = Port(name, Value()) },
+                "grpc-port" => options with { GrpcPort = Port(name, Value()) },
+                "metrics-port" => options with { MetricsPort = Port(name, Value()) },
+                "http-address" => options with { HttpAddress = Address(name, Value()) },
+                "grpc-address" => options with { GrpcAddress = Address(name, Value()) },
+                "metrics-address" => options with { MetricsAddress = Address(name, Value()) },
+                "allow-http" => options with { AllowHttp = Flag() },
+                "allow-grpc" => options with { AllowGrpc = Flag() },
+                "allow-metrics" => options with { AllowMetrics = Flag() },
+                "http-max-input-size" => options with { HttpMaxInputSize = Integer(name, Value(), 1, long.MaxValue) },
+                "exit-timeout-secs" => options with { ExitTimeoutSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
+                "log-verbose" => options with { LogVerbose = (int)Integer(name, Value(), 0, int.MaxValue) },
+                _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
+            };
+        }
+        return options;
+    }
+
+    private static ServerOptions AddRepository(ServerOptions options, List<string> repositories, string path)
+    {
+        repositories.Add(path);
+        return options with { ModelRepositories = [.. repositories] };
+    }
+
+    private static int Port(string name, string text) => (int)Integer(name, text, 0, 65535);
+
+    private static long Integer(string name, string text, long minimum, long maximum) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= minimum && value <= maximum
+            ? value
+            : throw new ArgumentException($"option --{name} takes an integer from {minimum} to {maximum}, got '{text}'");
+
+    private static IPAddress Address(string name, string text) =>
+        IPAddress.TryParse(text, out var address)
+            ? address
+            : throw new ArgumentException($"option --{name} takes an IP address, got '{text}'");
+}

@@ -1,0 +1,60 @@
+using System.Text;
+using Fabrik.Models.Configuration;
+using Fabrik.Scheduling;
+
+namespace Fabrik.Models;
+
+/// <summary>
+/// A model version that is loaded and serving: its configuration and its scheduler. Immutable;
+/// a request takes a reference once and keeps it until its response is written.
+/// </summary>
+internal sealed class LoadedModel : IAsyncDisposable
+{
+    public LoadedModel(ModelConfig config, long version, ModelScheduler scheduler)
+    {
+        Config = config;
+        Version = version;
+        VersionText = version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Scheduler = scheduler;
+        InputNamesUtf8 = config.Inputs.Select(input => Encoding.UTF8.GetBytes(input.Name)).ToArray();
+        OutputNamesUtf8 = config.Outputs.Select(output => Encoding.UTF8.GetBytes(output.Name)).ToArray();
+    }
+
+    public string Name => Config.Name;
+
+    public ModelConfig Config { get; }
+
+    public long Version { get; }
+
+    /// <summary>The version as the protocol writes it (a string).</summary>
+    public string VersionText { get; }
+
+    public ModelScheduler Scheduler { get; }
+
+    /// <summary>Input names as UTF-8, in configuration order, so decoders match names without
+    /// allocating strings.</summary>
+    public byte[][] InputNamesUtf8 { get; }
+
+    /// <summary>Output names as UTF-8, in configuration order.</summary>
+    public byte[][] OutputNamesUtf8 { get; }
+
+    /// <summary>Index of the input named <paramref name="utf8Name"/>, or -1.</summary>
+    public int FindInput(ReadOnlySpan<byte> utf8Name) => Find(InputNamesUtf8, utf8Name);
+
+    /// <summary>Index of the output named <paramref name="utf8Name"/>, or -1.</summary>
+    public int FindOutput(ReadOnlySpan<byte> utf8Name) => Find(OutputNamesUtf8, utf8Name);
+
+    private static int Find(byte[][] names, ReadOnlySpan<byte> utf8Name)
+    {
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (utf8Name.SequenceEqual(names[i]))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    public ValueTask DisposeAsync() => Scheduler.DisposeAsync();
+}

@@ -1,0 +1,521 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using Fabrik.Models;
+using Fabrik.Models.Configuration;
+using Fabrik.Scheduling;
+using Fabrik.Tensors;
+
+namespace Fabrik.Protocol.Http;
+
+/// <summary>
+/// Decodes a KServe v2 JSON inference request straight into pooled tensor buffers and validates
+/// it against the model: names, datatypes, shapes and element counts. The body is read as a
+/// whole (it stays in the request pipe, uncopied) because JSON members may come in any order:
+/// an input's "data" may precede its "shape".
+/// </summary>
+internal static class JsonInferenceRequestReader
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow };
+
+    /// <summary>Decodes <paramref name="body"/> for <paramref name="model"/>. The caller owns the
+    /// returned request and disposes it.</summary>
+    /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
+    public static InferenceRequest Read(ReadOnlySequence<byte> body, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    {
+        var config = model.Config;
+        var inputs = new TensorBuffer?[config.Inputs.Length];
+        string? id = null;
+        int[]? requestedOutputs = null;
+        try
+        {
+            var reader = new Utf8JsonReader(body, ReaderOptions);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw Invalid("the request body must be a JSON object");
+            }
+            var sawInputs = false;
+            while (ReadProperty(ref reader))
+            {
+                if (reader.ValueTextEquals("id"u8))
+                {
+                    reader.Read();
+                    id = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw Invalid("'id' must be a string");
+                }
+                else if (reader.ValueTextEquals("inputs"u8))
+                {
+                    sawInputs = true;
+                    ExpectArray(ref reader, "inputs");
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        ReadInput(ref reader, model, inputs, pool, body.Length);
+                    }
+                }
+                else if (reader.ValueTextEquals("outputs"u8))
+                {
+                    requestedOutputs = ReadRequestedOutputs(ref reader, model);
+                }
+                else if (reader.ValueTextEquals("parameters"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        throw Invalid("'parameters' must be a JSON object");
+                    }
+                    reader.Skip();
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+            if (!sawInputs)
+            {
+                throw Invalid("the request has no 'inputs'");
+            }
+            var batchSize = CheckCompleteness(model, inputs);
+            return new InferenceRequest(model, inputs, batchSize)
+            {
+                Id = id,
+                RequestedOutputs = requestedOutputs,
+                Cancellation = cancellation,
+            };
+        }
+        catch (Exception e)
+        {
+            foreach (var input in inputs)
+            {
+                input?.Dispose();
+            }
+            if (e is JsonException or InvalidOperationException or FormatException)
+            {
+                throw Invalid($"malformed JSON in the request body: {e.Message}");
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Moves to the next property name of the current object; false at its end.</summary>
+    private static bool ReadProperty(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        return reader.TokenType == JsonTokenType.PropertyName;
+    }
+
+    private static void ExpectArray(ref Utf8JsonReader reader, string what)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw Invalid($"'{what}' must be a JSON array");
+        }
+    }
+
+    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, long bodyLength)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Invalid("each entry of 'inputs' must be a JSON object");
+        }
+        string? name = null;
+        var index = -1;
+        var dataType = DataType.Invalid;
+        long[]? shape = null;
+        Utf8JsonReader data = default;
+        var hasData = false;
+
+        while (ReadProperty(ref reader))
+        {
+            if (reader.ValueTextEquals("name"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    throw Invalid("an input's 'name' must be a string");
+                }
+                name = reader.GetString()!;
+                index = model.FindInput(Encoding.UTF8.GetBytes(name));
+            }
+            else if (reader.ValueTextEquals("datatype"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    throw Invalid("an input's 'datatype' must be a string");
+                }
+                dataType = reader.ValueIsEscaped || reader.HasValueSequence
+                    ? DataTypes.FromWireName(reader.GetString()!)
+                    : DataTypes.FromWireName(reader.ValueSpan);
+                if (dataType == DataType.Invalid)
+                {
+                    throw Invalid($"unknown datatype '{reader.GetString()}'; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, BF16, FP32, FP64, BYTES");
+                }
+            }
+            else if (reader.ValueTextEquals("shape"u8))
+            {
+                shape = ReadShape(ref reader, name);
+            }
+            else if (reader.ValueTextEquals("data"u8))
+            {
+                reader.Read();
+                data = reader; // a copy positioned at the value; decoded once the shape is known
+                hasData = true;
+                reader.Skip();
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (name is null)
+        {
+            throw Invalid("an input has no 'name'");
+        }
+        if (index < 0)
+        {
+            throw Invalid($"unexpected inference input '{name}' for model '{model.Name}'");
+        }
+        if (inputs[index] is not null)
+        {
+            throw Invalid($"input '{name}' appears more than once");
+        }
+        var config = model.Config.Inputs[index];
+        if (dataType == DataType.Invalid)
+        {
+            throw Invalid($"input '{name}' has no 'datatype'");
+        }
+        if (dataType != config.DataType)
+        {
+            throw Invalid($"inference input '{name}' data-type is '{dataType.WireName()}', but model '{model.Name}' expects '{config.DataType.WireName()}'");
+        }
+        if (shape is null)
+        {
+            throw Invalid($"input '{name}' has no 'shape'");
+        }
+        CheckShape(model.Config, config, shape);
+        var elementCount = ElementCount(shape, name);
+        if (!hasData)
+        {
+            throw Invalid($"input '{name}' has no 'data'");
+        }
+        inputs[index] = DecodeData(ref data, config, shape, elementCount, pool, bodyLength);
+    }
+
+    private static long[] ReadShape(ref Utf8JsonReader reader, string? name)
+    {
+        ExpectArray(ref reader, "shape");
+        Span<long> dims = stackalloc long[16];
+        var rank = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var dim))
+            {
+                throw Invalid($"shape of input '{name}' must hold integers");
+            }
+            if (dim < 0)
+            {
+                throw Invalid($"shape of input '{name}' has a negative dimension {dim}");
+            }
+            if (rank == dims.Length)
+            {
+                throw Invalid($"shape of input '{name}' has more than {dims.Length} dimensions");
+            }
+            dims[rank++] = dim;
+        }
+        return dims[..rank].ToArray();
+    }
+
+    private static long ElementCount(long[] shape, string name)
+    {
+        long count = 1;
+        foreach (var dim in shape)
+        {
+            if (dim != 0 && count > long.MaxValue / dim)
+            {
+                throw Invalid($"shape of input '{name}' overflows: [{string.Join(",", shape)}]");
+            }
+            count *= dim;
+        }
+        return count;
+    }
+
+    /// <summary>Checks a request shape against the configured dims (plus the batch dimension when
+    /// the model batches).</summary>
+    internal static void CheckShape(ModelConfig model, TensorConfig config, long[] shape)
+    {
+        var batched = model.MaxBatchSize > 0;
+        var expectedRank = config.Dims.Length + (batched ? 1 : 0);
+        var matches = shape.Length == expectedRank;
+        for (var i = 0; matches && i < config.Dims.Length; i++)
+        {
+            var dim = config.Dims[i];
+            matches = dim == -1 || dim == shape[i + (batched ? 1 : 0)];
+        }
+        if (!matches)
+        {
+            var expected = (batched ? "[-1," : "[") + string.Join(",", config.Dims) + "]";
+            throw Invalid($"unexpected shape for input '{config.Name}' for model '{model.Name}'. Expected {expected}, got [{string.Join(",", shape)}]");
+        }
+        if (batched && (shape[0] < 1 || shape[0] > model.MaxBatchSize))
+        {
+            throw Invalid($"inference request batch-size must be <= {model.MaxBatchSize} for '{model.Name}', got {shape[0]} in input '{config.Name}'");
+        }
+    }
+
+    private static TensorBuffer DecodeData(ref Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool, long bodyLength)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw Invalid($"'data' of input '{config.Name}' must be a JSON array");
+        }
+        // Every JSON element takes at least one byte of the body, so a larger count cannot match;
+        // checking first keeps a tiny request from renting a huge buffer.
+        if (elementCount > bodyLength)
+        {
+            throw CountMismatch(config.Name, elementCount, CountElements(reader));
+        }
+        return config.DataType == DataType.Bytes
+            ? DecodeBytes(reader, config, shape, elementCount, pool)
+            : DecodeNumbers(reader, config, shape, elementCount, pool);
+    }
+
+    private static TensorBuffer DecodeNumbers(Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool)
+    {
+        var type = config.DataType;
+        var buffer = new TensorBuffer(pool, type, shape, elementCount, elementCount * type.ElementSize());
+        try
+        {
+            var bytes = buffer.Bytes;
+            var depth = reader.CurrentDepth;
+            long count = 0;
+            while (reader.Read() && reader.CurrentDepth > depth)
+            {
+                if (reader.TokenType is JsonTokenType.StartArray or JsonTokenType.EndArray)
+                {
+                    continue;
+                }
+                if (count < elementCount && !TryWriteElement(ref reader, type, bytes, count))
+                {
+                    throw Invalid($"input '{config.Name}': element {count} is not a valid {type.WireName()} value");
+                }
+                count++;
+            }
+            if (count != elementCount)
+            {
+                throw CountMismatch(config.Name, elementCount, count);
+            }
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    private static bool TryWriteElement(ref Utf8JsonReader reader, DataType type, Span<byte> bytes, long index)
+    {
+        if (type == DataType.Bool)
+        {
+            if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
+            {
+                return false;
+            }
+            bytes[(int)index] = reader.TokenType == JsonTokenType.True ? (byte)1 : (byte)0;
+            return true;
+        }
+        if (reader.TokenType != JsonTokenType.Number)
+        {
+            return false;
+        }
+        var i = (int)index;
+        switch (type)
+        {
+            case DataType.UInt8:
+                if (!reader.TryGetByte(out var u8)) { return false; }
+                bytes[i] = u8;
+                return true;
+            case DataType.Int8:
+                if (!reader.TryGetSByte(out var i8)) { return false; }
+                bytes[i] = (byte)i8;
+                return true;
+            case DataType.UInt16:
+                if (!reader.TryGetUInt16(out var u16)) { return false; }
+                MemoryMarshal.Cast<byte, ushort>(bytes)[i] = u16;
+                return true;
+            case DataType.Int16:
+                if (!reader.TryGetInt16(out var i16)) { return false; }
+                MemoryMarshal.Cast<byte, short>(bytes)[i] = i16;
+                return true;
+            case DataType.UInt32:
+                if (!reader.TryGetUInt32(out var u32)) { return false; }
+                MemoryMarshal.Cast<byte, uint>(bytes)[i] = u32;
+                return true;
+            case DataType.Int32:
+                if (!reader.TryGetInt32(out var i32)) { return false; }
+                MemoryMarshal.Cast<byte, int>(bytes)[i] = i32;
+                return true;
+            case DataType.UInt64:
+                if (!reader.TryGetUInt64(out var u64)) { return false; }
+                MemoryMarshal.Cast<byte, ulong>(bytes)[i] = u64;
+                return true;
+            case DataType.Int64:
+                if (!reader.TryGetInt64(out var i64)) { return false; }
+                MemoryMarshal.Cast<byte, long>(bytes)[i] = i64;
+                return true;
+            case DataType.Fp32:
+                if (!reader.TryGetSingle(out var f32)) { return false; }
+                MemoryMarshal.Cast<byte, float>(bytes)[i] = f32;
+                return true;
+            case DataType.Fp64:
+                if (!reader.TryGetDouble(out var f64)) { return false; }
+                MemoryMarshal.Cast<byte, double>(bytes)[i] = f64;
+                return true;
+            case DataType.Fp16:
+                if (!reader.TryGetDouble(out var f16)) { return false; }
+                MemoryMarshal.Cast<byte, Half>(bytes)[i] = (Half)f16;
+                return true;
+            case DataType.Bf16:
+                if (!reader.TryGetSingle(out var bf16)) { return false; }
+                MemoryMarshal.Cast<byte, ushort>(bytes)[i] = BFloat16.FromSingle(bf16);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private static TensorBuffer DecodeBytes(Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool)
+    {
+        // First pass: count the elements and bound their size (an escaped string is never
+        // shorter than its UTF-8 text), so the buffer is rented once.
+        var sizing = reader;
+        var depth = sizing.CurrentDepth;
+        long count = 0, bound = 0;
+        while (sizing.Read() && sizing.CurrentDepth > depth)
+        {
+            if (sizing.TokenType is JsonTokenType.StartArray or JsonTokenType.EndArray)
+            {
+                continue;
+            }
+            if (sizing.TokenType != JsonTokenType.String)
+            {
+                throw Invalid($"input '{config.Name}': element {count} is not a string (BYTES elements travel as JSON strings)");
+            }
+            bound += 4 + (sizing.HasValueSequence ? sizing.ValueSequence.Length : sizing.ValueSpan.Length);
+            count++;
+        }
+        if (count != elementCount)
+        {
+            throw CountMismatch(config.Name, elementCount, count);
+        }
+
+        var buffer = new TensorBuffer(pool, DataType.Bytes, shape, elementCount, bound);
+        var written = 0;
+        var destination = buffer.Array.AsSpan(0, (int)bound);
+        while (reader.Read() && reader.CurrentDepth > depth)
+        {
+            if (reader.TokenType == JsonTokenType.String)
+            {
+                var length = reader.CopyString(destination[(written + 4)..]);
+                BinaryPrimitives.WriteUInt32LittleEndian(destination[written..], (uint)length);
+                written += 4 + length;
+            }
+        }
+        buffer.SetByteLength(written);
+        return buffer;
+    }
+
+    private static long CountElements(Utf8JsonReader reader)
+    {
+        var depth = reader.CurrentDepth;
+        long count = 0;
+        while (reader.Read() && reader.CurrentDepth > depth)
+        {
+            if (reader.TokenType is not (JsonTokenType.StartArray or JsonTokenType.EndArray))
+            {
+                count++;
+            }
+        }
+        return count;
+    }
+
+    private static int[] ReadRequestedOutputs(ref Utf8JsonReader reader, LoadedModel model)
+    {
+        ExpectArray(ref reader, "outputs");
+        var requested = new List<int>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw Invalid("each entry of 'outputs' must be a JSON object");
+            }
+            string? name = null;
+            while (ReadProperty(ref reader))
+            {
+                if (reader.ValueTextEquals("name"u8))
+                {
+                    reader.Read();
+                    name = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw Invalid("an output's 'name' must be a string");
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+            if (name is null)
+            {
+                throw Invalid("a requested output has no 'name'");
+            }
+            var index = model.FindOutput(Encoding.UTF8.GetBytes(name));
+            if (index < 0)
+            {
+                throw Invalid($"unexpected inference output '{name}' for model '{model.Name}'");
+            }
+            if (requested.Contains(index))
+            {
+                throw Invalid($"output '{name}' is requested more than once");
+            }
+            requested.Add(index);
+        }
+        return [.. requested];
+    }
+
+    /// <summary>Checks that every required input is present and that batched inputs agree on the
+    /// batch size; returns it.</summary>
+    private static int CheckCompleteness(LoadedModel model, TensorBuffer?[] inputs)
+    {
+        var config = model.Config;
+        var batchSize = -1L;
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            if (inputs[i] is not { } input)
+            {
+                if (!config.Inputs[i].Optional)
+                {
+                    throw Invalid($"expected {config.Inputs.Count(input => !input.Optional)} inputs but got {inputs.Count(input => input is not null)} inputs for model '{model.Name}': input '{config.Inputs[i].Name}' is missing");
+                }
+                continue;
+            }
+            if (config.MaxBatchSize > 0)
+            {
+                if (batchSize >= 0 && input.Shape[0] != batchSize)
+                {
+                    throw Invalid($"input '{config.Inputs[i].Name}' has batch size {input.Shape[0]} but an earlier input has {batchSize}; all inputs must share the batch dimension");
+                }
+                batchSize = input.Shape[0];
+            }
+        }
+        return config.MaxBatchSize > 0 ? (int)Math.Max(batchSize, 1) : 1;
+    }
+
+    private static InferenceException CountMismatch(string name, long expected, long actual) =>
+        Invalid($"input '{name}': expected {expected} elements (from its shape), got {actual}");
+
+    private static InferenceException Invalid(string message) => InferenceException.InvalidArgument(message);
+}

@@ -1,0 +1,220 @@
+using System.IO.Pipelines;
+using System.Text.Json;
+using Fabrik.Models;
+using Fabrik.Scheduling;
+using Fabrik.Tensors;
+
+namespace Fabrik.Protocol.Http;
+
+/// <summary>
+/// The KServe v2 HTTP/REST endpoints: health, server and model metadata, model readiness and
+/// inference. Every error answers <c>{"error": "..."}</c> with Triton's status code mapping.
+/// </summary>
+internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool pool, ServerIdentity identity)
+{
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Adds the routes to <paramref name="routes"/>.</summary>
+    public void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/v2/health/live", context => WriteStatusAsync(context, identity.IsLive));
+        routes.MapGet("/v2/health/ready", context => WriteStatusAsync(context, identity.IsLive && models.AllModelsReady));
+        routes.MapGet("/v2", WriteServerMetadataAsync);
+        routes.MapGet("/v2/models/{model}", WriteModelMetadataAsync);
+        routes.MapGet("/v2/models/{model}/versions/{version}", WriteModelMetadataAsync);
+        routes.MapGet("/v2/models/{model}/ready", WriteModelReadyAsync);
+        routes.MapGet("/v2/models/{model}/versions/{version}/ready", WriteModelReadyAsync);
+        routes.MapPost("/v2/models/{model}/infer", InferAsync);
+        routes.MapPost("/v2/models/{model}/versions/{version}/infer", InferAsync);
+        routes.MapFallback(context => WriteErrorAsync(context, 404, $"no endpoint for {context.Request.Method} {context.Request.Path}"));
+    }
+
+    // Triton answers readiness and liveness with 200 when true and 400 when false.
+    private static Task WriteStatusAsync(HttpContext context, bool ok)
+    {
+        context.Response.StatusCode = ok ? 200 : 400;
+        return Task.CompletedTask;
+    }
+
+    private Task WriteServerMetadataAsync(HttpContext context) => WriteJsonAsync(context, json =>
+    {
+        json.WriteStartObject();
+        json.WriteString("name"u8, identity.Name);
+        json.WriteString("version"u8, identity.Version);
+        json.WriteStartArray("extensions"u8);
+        foreach (var extension in identity.Extensions)
+        {
+            json.WriteStringValue(extension);
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    });
+
+    private Task WriteModelMetadataAsync(HttpContext context)
+    {
+        var model = Resolve(context, out var error);
+        if (model is null)
+        {
+            return WriteErrorAsync(context, error!);
+        }
+        var config = model.Config;
+        return WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("name"u8, model.Name);
+            json.WriteStartArray("versions"u8);
+            json.WriteStringValue(model.VersionText);
+            json.WriteEndArray();
+            json.WriteString("platform"u8, config.Platform.Length > 0 ? config.Platform : config.Backend);
+            WriteTensorMetadata(json, "inputs"u8, config.Inputs, config.MaxBatchSize);
+            WriteTensorMetadata(json, "outputs"u8, config.Outputs, config.MaxBatchSize);
+            json.WriteEndObject();
+        });
+    }
+
+    private static void WriteTensorMetadata(Utf8JsonWriter json, ReadOnlySpan<byte> property, IEnumerable<Models.Configuration.TensorConfig> tensors, int maxBatchSize)
+    {
+        json.WriteStartArray(property);
+        foreach (var tensor in tensors)
+        {
+            json.WriteStartObject();
+            json.WriteString("name"u8, tensor.Name);
+            json.WriteString("datatype"u8, tensor.DataType.WireNameUtf8());
+            json.WriteStartArray("shape"u8);
+            if (maxBatchSize > 0)
+            {
+                json.WriteNumberValue(-1);
+            }
+            foreach (var dim in tensor.Dims)
+            {
+                json.WriteNumberValue(dim);
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+    }
+
+    private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is not null);
+
+    private async Task InferAsync(HttpContext context)
+    {
+        var cancellation = context.RequestAborted;
+        InferenceRequest? request = null;
+        InferenceResponse? response = null;
+        try
+        {
+            var model = Resolve(context, out var error) ?? throw error!;
+            var body = context.Request.BodyReader;
+            var read = await ReadWholeBodyAsync(body, cancellation);
+            try
+            {
+                request = JsonInferenceRequestReader.Read(read.Buffer, model, pool, cancellation);
+            }
+            finally
+            {
+                body.AdvanceTo(read.Buffer.End);
+            }
+
+            response = await model.Scheduler.InferAsync(request);
+            JsonInferenceResponseWriter.Validate(request, response);
+            context.Response.StatusCode = 200;
+            context.Response.ContentType = "application/json";
+            JsonInferenceResponseWriter.Write(context.Response.BodyWriter, request, response);
+            await context.Response.BodyWriter.FlushAsync(cancellation);
+        }
+        catch (InferenceException e)
+        {
+            await WriteErrorAsync(context, e);
+        }
+        catch (BadHttpRequestException e)
+        {
+            // Kestrel's own verdicts on the body: over the size limit (413), truncated, and so on.
+            await WriteErrorAsync(context, e.StatusCode, e.Message);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The client went away; there is nobody to answer.
+        }
+        finally
+        {
+            response?.Dispose();
+            request?.Dispose();
+        }
+    }
+
+    /// <summary>Reads until the body is complete, leaving it buffered in the pipe (no copy). The
+    /// caller must call AdvanceTo on the returned buffer's end.</summary>
+    private static async ValueTask<ReadResult> ReadWholeBodyAsync(PipeReader body, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            var result = await body.ReadAsync(cancellation);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return result;
+            }
+            body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    private LoadedModel? Resolve(HttpContext context, out InferenceException? error)
+    {
+        var routeValues = context.Request.RouteValues;
+        var name = routeValues["model"] as string ?? "";
+        var version = routeValues["version"] as string;
+        try
+        {
+            error = null;
+            return models.Resolve(name, version);
+        }
+        catch (InferenceException e)
+        {
+            error = e;
+            return null;
+        }
+    }
+
+    private static Task WriteErrorAsync(HttpContext context, InferenceException error) =>
+        WriteErrorAsync(context, InferenceException.HttpStatus(error.Kind), error.Message);
+
+    private static async Task WriteErrorAsync(HttpContext context, int status, string message)
+    {
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+            return;
+        }
+        context.Response.StatusCode = status;
+        await WriteJsonAsync(context, json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("error"u8, message);
+            json.WriteEndObject();
+        });
+    }
+
+    private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write)
+    {
+        context.Response.ContentType = "application/json";
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, WriterOptions))
+        {
+            write(json);
+        }
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
+}
+
+/// <summary>What the server says about itself, and whether it is live.</summary>
+internal sealed class ServerIdentity
+{
+    public string Name { get; init; } = "fabrik";
+
+    public string Version { get; init; } = typeof(ServerIdentity).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
+    public IReadOnlyList<string> Extensions { get; init; } = [];
+
+    /// <summary>False once shutdown begins.</summary>
+    public bool IsLive { get; set; } = true;
+}

@@ -1,0 +1,66 @@
+using Fabrik.Models;
+using Fabrik.Tensors;
+
+namespace Fabrik.Scheduling;
+
+/// <summary>
+/// One decoded, validated inference request, independent of the protocol it came over.
+/// </summary>
+/// <remarks>
+/// Ownership: the protocol layer creates it and owns its input buffers; it stays the owner while
+/// the scheduler runs the request, and disposes the request after the response is written.
+/// The scheduler reads the inputs but never frees them.
+/// </remarks>
+internal sealed class InferenceRequest : IDisposable
+{
+    public InferenceRequest(LoadedModel model, TensorBuffer?[] inputs, int batchSize)
+    {
+        Model = model;
+        Inputs = inputs;
+        BatchSize = batchSize;
+    }
+
+    /// <summary>The model snapshot the request was resolved to; it stays valid until the request ends.</summary>
+    public LoadedModel Model { get; }
+
+    /// <summary>Inputs in the model's configuration order; null where an optional input was omitted.</summary>
+    public TensorBuffer?[] Inputs { get; }
+
+    /// <summary>Rows in the batch dimension (1 for models that do not batch).</summary>
+    public int BatchSize { get; }
+
+    /// <summary>The client's request id, echoed in the response.</summary>
+    public string? Id { get; init; }
+
+    /// <summary>Indices into the model's outputs, in the order the client asked for them; null
+    /// means every output in configuration order.</summary>
+    public int[]? RequestedOutputs { get; init; }
+
+    /// <summary>Signalled when the client goes away.</summary>
+    public CancellationToken Cancellation { get; init; }
+
+    public void Dispose()
+    {
+        foreach (var input in Inputs)
+        {
+            input?.Dispose();
+        }
+    }
+}
+
+/// <summary>The outputs of one request.</summary>
+/// <remarks>Ownership: the scheduler creates it and hands it to the protocol layer, which
+/// disposes it after writing the response (or on failure).</remarks>
+internal sealed class InferenceResponse(TensorBuffer[] outputs) : IDisposable
+{
+    /// <summary>Outputs in the model's configuration order.</summary>
+    public TensorBuffer[] Outputs { get; } = outputs;
+
+    public void Dispose()
+    {
+        foreach (var output in Outputs)
+        {
+            output.Dispose();
+        }
+    }
+}
