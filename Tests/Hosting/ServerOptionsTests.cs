@@ -1,0 +1,45 @@
+using System.Net;
+using Fabrik.Hosting;
+using Xunit;
+
+namespace Fabrik.Tests.Hosting;
+
+public sealed class ServerOptionsTests
+{
+    [Fact]
+    public void Parse_NoArguments_ServesModelsOnLoopbackPort8000()
+    {
+        var options = ServerOptions.Parse([]);
+        Assert.Equal(["./models"], options.ModelRepositories);
+        Assert.Equal(IPAddress.Loopback, options.HttpAddress);
+        Assert.Equal((8000, 8001, 8002), (options.HttpPort, options.GrpcPort, options.MetricsPort));
+        Assert.Equal(64L * 1024 * 1024, options.HttpMaxInputSize);
+    }
+
+    [Fact]
+    public void Parse_TritonFlags_InBothSpellings()
+    {
+        var options = ServerOptions.Parse([
+            "--model-repository=/a", "--model-repository", "/b", "--http-port=9000", "--grpc-port", "9001",
+            "--metrics-port=9002", "--http-address=0.0.0.0", "--allow-grpc=false", "--exit-timeout-secs", "5",
+        ]);
+        Assert.Equal(["/a", "/b"], options.ModelRepositories);
+        Assert.Equal((9000, 9001, 9002), (options.HttpPort, options.GrpcPort, options.MetricsPort));
+        Assert.Equal(IPAddress.Any, options.HttpAddress);
+        Assert.False(options.AllowGrpc);
+        Assert.Equal(5, options.ExitTimeoutSeconds);
+    }
+
+    [Theory]
+    [InlineData("--no-such-flag", "unknown option '--no-such-flag'")]
+    [InlineData("--http-port=70000", "--http-port takes an integer from 0 to 65535")]
+    [InlineData("--http-address=localhost:1", "--http-address takes an IP address")]
+    [InlineData("--allow-http=maybe", "--allow-http takes true or false")]
+    [InlineData("models", "unexpected argument 'models'")]
+    [InlineData("--http-port", "--http-port needs a value")]
+    public void Parse_BadArgument_NamesIt(string argument, string message)
+    {
+        var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse([argument]));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+}

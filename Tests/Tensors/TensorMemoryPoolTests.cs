@@ -1,0 +1,51 @@
+using Fabrik.Tensors;
+using Xunit;
+
+namespace Fabrik.Tests.Tensors;
+
+public sealed class TensorMemoryPoolTests
+{
+    [Theory]
+    [InlineData(0, 256)]
+    [InlineData(256, 256)]
+    [InlineData(257, 512)]
+    [InlineData(1_000_000, 1 << 20)]
+    public void Rent_RoundsUpToPowerOfTwo(long requested, int expectedLength)
+    {
+        var pool = new TensorMemoryPool();
+        var array = pool.Rent(requested);
+        Assert.Equal(expectedLength, array.Length);
+        Assert.Equal(1, pool.Outstanding);
+        pool.Return(array);
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Fact]
+    public void Rent_AfterReturn_ReusesTheSameArray()
+    {
+        var pool = new TensorMemoryPool();
+        var first = pool.Rent(1000);
+        pool.Return(first);
+        Assert.Same(first, pool.Rent(1000));
+    }
+
+    [Fact]
+    public void TensorBuffer_DisposedTwice_ReturnsOnce()
+    {
+        var pool = new TensorMemoryPool();
+        var buffer = new TensorBuffer(pool, DataType.Fp32, [2, 2], 4, 16);
+        buffer.Dispose();
+        buffer.Dispose();
+        Assert.Equal(0, pool.Outstanding);
+    }
+
+    [Theory]
+    [InlineData(1.0f, 0x3F80)]
+    [InlineData(-2.5f, 0xC020)]
+    [InlineData(1.00390625f, 0x3F80)] // halfway between 0x3F80 and 0x3F81: ties to even
+    [InlineData(1.01171875f, 0x3F82)] // halfway between 0x3F81 and 0x3F82: ties to even
+    public void BFloat16_FromSingle_RoundsToNearestEven(float value, int expected)
+    {
+        Assert.Equal((ushort)expected, BFloat16.FromSingle(value));
+    }
+}
