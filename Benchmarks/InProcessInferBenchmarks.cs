@@ -1,0 +1,74 @@
+using System.Buffers;
+using System.Text;
+using BenchmarkDotNet.Attributes;
+using Fabrik.Execution;
+using Fabrik.Models;
+using Fabrik.Models.Configuration;
+using Fabrik.Protocol.Http;
+using Fabrik.Scheduling;
+using Fabrik.Tensors;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Fabrik.Benchmarks;
+
+/// <summary>
+/// The request path without sockets, on the sample model `simple`: JSON decode into pooled
+/// buffers, the scheduler and ONNX Runtime, and the JSON encode. Decode alone is the baseline, so
+/// the ratios show what each further stage costs.
+/// </summary>
+[MemoryDiagnoser]
+public class InProcessInferBenchmarks
+{
+    private const string Request = """
+        {"id":"bench","inputs":[
+        {"name":"INPUT0","datatype":"INT32","shape":[1,16],"data":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]},
+        {"name":"INPUT1","datatype":"INT32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}
+        """;
+
+    private readonly TensorMemoryPool _pool = new();
+    private readonly ArrayBufferWriter<byte> _responseBody = new(4096);
+    private ReadOnlySequence<byte> _requestBody;
+    private LoadedModel _model = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var directory = Path.Combine(RepositoryRoot(), "models", "simple");
+        var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), "simple");
+        var instances = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool);
+        _model = new LoadedModel(config, 1, new ModelScheduler("simple", instances, NullLogger.Instance));
+        _requestBody = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(Request));
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => _model.DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    [Benchmark(Baseline = true)]
+    public int DecodeJson()
+    {
+        using var request = JsonInferenceRequestReader.Read(_requestBody, _model, _pool, CancellationToken.None);
+        return request.BatchSize;
+    }
+
+    [Benchmark]
+    public async Task<int> DecodeInferEncodeJson()
+    {
+        using var request = JsonInferenceRequestReader.Read(_requestBody, _model, _pool, CancellationToken.None);
+        using var response = await _model.Scheduler.InferAsync(request);
+        _responseBody.ResetWrittenCount();
+        JsonInferenceResponseWriter.Write(_responseBody, request, response);
+        return _responseBody.WrittenCount;
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Fabrik.slnx")))
+            {
+                return directory.FullName;
+            }
+        }
+        throw new InvalidOperationException("run the benchmarks from inside the Fabrik checkout");
+    }
+}
