@@ -46,14 +46,14 @@ public class InProcessInferBenchmarks
     [Benchmark(Baseline = true)]
     public int DecodeJson()
     {
-        using var request = JsonInferenceRequestReader.Read(_requestBody, _model, _pool, CancellationToken.None);
+        using var request = JsonInferenceRequestReader.Read(_requestBody, null, _model, _pool, CancellationToken.None);
         return request.BatchSize;
     }
 
     [Benchmark]
     public async Task<int> DecodeInferEncodeJson()
     {
-        using var request = JsonInferenceRequestReader.Read(_requestBody, _model, _pool, CancellationToken.None);
+        using var request = JsonInferenceRequestReader.Read(_requestBody, null, _model, _pool, CancellationToken.None);
         using var response = await _model.Scheduler.InferAsync(request);
         _responseBody.ResetWrittenCount();
         JsonInferenceResponseWriter.Write(_responseBody, request, response);

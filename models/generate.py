@@ -268,6 +268,47 @@ output [
     write_samples(path, "strings", samples)
 
 
+# (wire name, ONNX element type, config name, sample values). The values sit at the edges of each
+# type's range and are exactly representable in it, so a round trip must return them bit-exactly.
+IDENTITY_TYPES = [
+    ("BOOL", TensorProto.BOOL, "TYPE_BOOL", [True, False, True]),
+    ("UINT8", TensorProto.UINT8, "TYPE_UINT8", [0, 255, 7]),
+    ("UINT16", TensorProto.UINT16, "TYPE_UINT16", [0, 65535, 1234]),
+    ("UINT32", TensorProto.UINT32, "TYPE_UINT32", [0, 4294967295, 123456]),
+    ("UINT64", TensorProto.UINT64, "TYPE_UINT64", [0, 18446744073709551615, 9007199254740993]),
+    ("INT8", TensorProto.INT8, "TYPE_INT8", [-128, 127, 0]),
+    ("INT16", TensorProto.INT16, "TYPE_INT16", [-32768, 32767, -1]),
+    ("INT32", TensorProto.INT32, "TYPE_INT32", [-2147483648, 2147483647, 42]),
+    ("INT64", TensorProto.INT64, "TYPE_INT64", [-9223372036854775808, 9223372036854775807, -9007199254740993]),
+    ("FP16", TensorProto.FLOAT16, "TYPE_FP16", [1.5, -65504.0, 0.0009765625]),
+    ("BF16", TensorProto.BFLOAT16, "TYPE_BF16", [1.0, -2.5, 3.140625]),
+    ("FP32", TensorProto.FLOAT, "TYPE_FP32", [1.5, -3.4028234663852886e38, 1.401298464324817e-45]),
+    ("FP64", TensorProto.DOUBLE, "TYPE_FP64", [0.1, -1.7976931348623157e308, 5e-324]),
+    ("BYTES", TensorProto.STRING, "TYPE_STRING", ["hello", "", "\u00fcn\u00efc\u00f6d\u00e9 \u2713"]),
+]
+
+
+def generate_identity():
+    """`identity`: one Identity node per datatype (INPUT_<TYPE> -> OUTPUT_<TYPE>, dims [-1]),
+    no batching. It lets every datatype travel through the server and back."""
+    path = model_dir("identity")
+    nodes, inputs, outputs, config = [], [], [], ['name: "identity"', 'platform: "onnxruntime_onnx"', "max_batch_size: 0"]
+    for wire, onnx_type, config_type, _ in IDENTITY_TYPES:
+        nodes.append(helper.make_node("Identity", [f"INPUT_{wire}"], [f"OUTPUT_{wire}"]))
+        inputs.append(helper.make_tensor_value_info(f"INPUT_{wire}", onnx_type, ["n"]))
+        outputs.append(helper.make_tensor_value_info(f"OUTPUT_{wire}", onnx_type, ["n"]))
+        config.append(f'input {{ name: "INPUT_{wire}" data_type: {config_type} dims: [ -1 ] }}')
+        config.append(f'output {{ name: "OUTPUT_{wire}" data_type: {config_type} dims: [ -1 ] }}')
+    save_onnx(helper.make_graph(nodes, "identity", inputs, outputs), os.path.join(path, "1", "model.onnx"))
+    write_text(os.path.join(path, "config.pbtxt"), "\n".join(config) + "\n")
+    request_inputs, expected_outputs = [], []
+    for wire, _, _, values in IDENTITY_TYPES:
+        tensor = {"datatype": wire, "shape": [len(values)], "data": values}
+        request_inputs.append({"name": f"INPUT_{wire}", **tensor})
+        expected_outputs.append({"name": f"OUTPUT_{wire}", **tensor})
+    write_samples(path, "identity", [{"inputs": request_inputs, "outputs": expected_outputs, "tolerance": 0}])
+
+
 def main():
     # TorchScript's class-name mangling follows Python's string hashing; fix it so that
     # model.pt is byte-for-byte reproducible.
@@ -279,6 +320,7 @@ def main():
     generate_simple(rng)
     generate_mlp(rng)
     generate_strings(rng)
+    generate_identity()
     print("models written to", HERE, file=sys.stderr)
 
 

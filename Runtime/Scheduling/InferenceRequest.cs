@@ -36,6 +36,10 @@ internal sealed class InferenceRequest : IDisposable
     /// means every output in configuration order.</summary>
     public int[]? RequestedOutputs { get; init; }
 
+    /// <summary>Per model output (configuration order): true where the client asked for the
+    /// output in binary form; null when every output travels as JSON.</summary>
+    public bool[]? BinaryOutputs { get; init; }
+
     /// <summary>Signalled when the client goes away.</summary>
     public CancellationToken Cancellation { get; init; }
 

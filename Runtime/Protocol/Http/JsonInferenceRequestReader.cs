@@ -20,18 +20,27 @@ internal static class JsonInferenceRequestReader
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64, CommentHandling = JsonCommentHandling.Disallow };
 
-    /// <summary>Decodes <paramref name="body"/> for <paramref name="model"/>. The caller owns the
-    /// returned request and disposes it.</summary>
+    /// <summary>Decodes <paramref name="body"/> for <paramref name="model"/>. With the binary
+    /// tensor extension, <paramref name="jsonLength"/> (the Inference-Header-Content-Length header)
+    /// splits the body into the JSON header and the binary tensor data that follows it. The caller
+    /// owns the returned request and disposes it.</summary>
     /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
-    public static InferenceRequest Read(ReadOnlySequence<byte> body, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    public static InferenceRequest Read(ReadOnlySequence<byte> body, long? jsonLength, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
     {
         var config = model.Config;
         var inputs = new TensorBuffer?[config.Inputs.Length];
         string? id = null;
-        int[]? requestedOutputs = null;
+        List<(int Index, bool? Binary)>? requestedOutputs = null;
+        var binaryDataOutput = false;
+        if (jsonLength > body.Length)
+        {
+            throw Invalid($"Inference-Header-Content-Length is {jsonLength} but the body has only {body.Length} bytes");
+        }
+        var json = jsonLength is { } length ? body.Slice(0, length) : body;
+        var binary = new BinarySection(jsonLength is { } start ? body.Slice(start) : default);
         try
         {
-            var reader = new Utf8JsonReader(body, ReaderOptions);
+            var reader = new Utf8JsonReader(json, ReaderOptions);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
                 throw Invalid("the request body must be a JSON object");
@@ -50,7 +59,7 @@ internal static class JsonInferenceRequestReader
                     ExpectArray(ref reader, "inputs");
                     while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                     {
-                        ReadInput(ref reader, model, inputs, pool, body.Length);
+                        ReadInput(ref reader, model, inputs, pool, json.Length, ref binary);
                     }
                 }
                 else if (reader.ValueTextEquals("outputs"u8))
@@ -59,12 +68,7 @@ internal static class JsonInferenceRequestReader
                 }
                 else if (reader.ValueTextEquals("parameters"u8))
                 {
-                    reader.Read();
-                    if (reader.TokenType != JsonTokenType.StartObject)
-                    {
-                        throw Invalid("'parameters' must be a JSON object");
-                    }
-                    reader.Skip();
+                    binaryDataOutput = ReadRequestParameters(ref reader);
                 }
                 else
                 {
@@ -72,15 +76,24 @@ internal static class JsonInferenceRequestReader
                     reader.Skip();
                 }
             }
+            if (reader.Read())
+            {
+                throw Invalid("unexpected data after the JSON object; binary tensor data needs the Inference-Header-Content-Length header");
+            }
             if (!sawInputs)
             {
                 throw Invalid("the request has no 'inputs'");
+            }
+            if (binary.Remaining > 0)
+            {
+                throw Invalid($"the body holds {binary.Remaining} bytes of binary data that no input's binary_data_size accounts for");
             }
             var batchSize = CheckCompleteness(model, inputs);
             return new InferenceRequest(model, inputs, batchSize)
             {
                 Id = id,
-                RequestedOutputs = requestedOutputs,
+                RequestedOutputs = requestedOutputs?.Select(output => output.Index).ToArray(),
+                BinaryOutputs = BinaryOutputFlags(config.Outputs.Length, requestedOutputs, binaryDataOutput),
                 Cancellation = cancellation,
             };
         }
@@ -96,6 +109,117 @@ internal static class JsonInferenceRequestReader
             }
             throw;
         }
+    }
+
+    /// <summary>
+    /// Raw binary mode (Inference-Header-Content-Length: 0): the whole body is the data of the
+    /// model's single input. Its shape is deduced from the configuration and the body's length;
+    /// every output is returned in binary form.
+    /// </summary>
+    public static InferenceRequest ReadRaw(ReadOnlySequence<byte> body, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    {
+        var config = model.Config;
+        if (config.Inputs.Length != 1)
+        {
+            throw Invalid($"a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input; '{model.Name}' has {config.Inputs.Length}");
+        }
+        var input = config.Inputs[0];
+        var shape = RawShape(model, input, body);
+        var inputs = new TensorBuffer?[1];
+        var binary = new BinarySection(body);
+        inputs[0] = input.DataType == DataType.Bytes
+            ? new TensorBuffer(pool, DataType.Bytes, shape, 1, 4 + body.Length)
+            : binary.Take(input, shape, ElementCount(shape, input.Name), body.Length, pool);
+        if (input.DataType == DataType.Bytes)
+        {
+            // One element holding the whole body.
+            var destination = inputs[0]!.Bytes;
+            BinaryPrimitives.WriteUInt32LittleEndian(destination, (uint)body.Length);
+            body.CopyTo(destination[4..]);
+        }
+        var outputs = new bool[config.Outputs.Length];
+        Array.Fill(outputs, true);
+        return new InferenceRequest(model, inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
+        {
+            BinaryOutputs = outputs,
+            Cancellation = cancellation,
+        };
+    }
+
+    private static long[] RawShape(LoadedModel model, TensorConfig input, ReadOnlySequence<byte> body)
+    {
+        var config = model.Config;
+        var batched = config.MaxBatchSize > 0;
+        if (input.DataType == DataType.Bytes)
+        {
+            var shape = batched ? new long[input.Dims.Length + 1] : new long[input.Dims.Length];
+            Array.Fill(shape, 1L);
+            CheckShape(config, input, shape);
+            return shape;
+        }
+        var rowElements = 1L;
+        foreach (var dim in input.Dims)
+        {
+            if (dim < 0)
+            {
+                throw Invalid($"a raw binary request cannot give input '{input.Name}' a shape: its dims [{string.Join(",", input.Dims)}] are variable");
+            }
+            rowElements *= dim;
+        }
+        var rowBytes = rowElements * input.DataType.ElementSize();
+        if (rowBytes == 0 || body.Length % rowBytes != 0 || (!batched && body.Length != rowBytes))
+        {
+            throw Invalid($"raw binary input '{input.Name}' has {body.Length} bytes, which is not a whole number of {rowBytes}-byte tensors of shape [{string.Join(",", input.Dims)}]");
+        }
+        var rawShape = batched ? [body.Length / rowBytes, .. input.Dims] : input.Dims.ToArray();
+        CheckShape(config, input, rawShape);
+        return rawShape;
+    }
+
+    private static bool[]? BinaryOutputFlags(int outputCount, List<(int Index, bool? Binary)>? requested, bool binaryDataOutput)
+    {
+        var explicitBinary = requested?.Any(output => output.Binary == true) == true;
+        if (!binaryDataOutput && !explicitBinary)
+        {
+            return null;
+        }
+        var flags = new bool[outputCount];
+        Array.Fill(flags, binaryDataOutput);
+        foreach (var (index, binary) in requested ?? [])
+        {
+            flags[index] = binary ?? binaryDataOutput;
+        }
+        return flags;
+    }
+
+    /// <summary>Reads the request-level parameters; returns binary_data_output.</summary>
+    private static bool ReadRequestParameters(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Invalid("'parameters' must be a JSON object");
+        }
+        var binaryDataOutput = false;
+        while (ReadProperty(ref reader))
+        {
+            if (reader.ValueTextEquals("binary_data_output"u8))
+            {
+                reader.Read();
+                binaryDataOutput = reader.TokenType switch
+                {
+                    JsonTokenType.True => true,
+                    JsonTokenType.False => false,
+                    _ => throw Invalid("parameter 'binary_data_output' must be true or false"),
+                };
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        return binaryDataOutput;
     }
 
     /// <summary>Moves to the next property name of the current object; false at its end.</summary>
@@ -114,7 +238,7 @@ internal static class JsonInferenceRequestReader
         }
     }
 
-    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, long bodyLength)
+    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, long bodyLength, ref BinarySection binary)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -126,6 +250,7 @@ internal static class JsonInferenceRequestReader
         long[]? shape = null;
         Utf8JsonReader data = default;
         var hasData = false;
+        long? binarySize = null;
 
         while (ReadProperty(ref reader))
         {
@@ -165,6 +290,10 @@ internal static class JsonInferenceRequestReader
                 hasData = true;
                 reader.Skip();
             }
+            else if (reader.ValueTextEquals("parameters"u8))
+            {
+                binarySize = ReadInputParameters(ref reader, name);
+            }
             else
             {
                 reader.Read();
@@ -199,11 +328,49 @@ internal static class JsonInferenceRequestReader
         }
         CheckShape(model.Config, config, shape);
         var elementCount = ElementCount(shape, name);
+        if (binarySize is { } size)
+        {
+            if (hasData)
+            {
+                throw Invalid($"input '{name}' has both 'data' and binary_data_size; give one");
+            }
+            inputs[index] = binary.Take(config, shape, elementCount, size, pool);
+            return;
+        }
         if (!hasData)
         {
             throw Invalid($"input '{name}' has no 'data'");
         }
         inputs[index] = DecodeData(ref data, config, shape, elementCount, pool, bodyLength);
+    }
+
+    /// <summary>Reads an input's parameters; returns binary_data_size when present.</summary>
+    private static long? ReadInputParameters(ref Utf8JsonReader reader, string? name)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Invalid($"'parameters' of input '{name}' must be a JSON object");
+        }
+        long? binarySize = null;
+        while (ReadProperty(ref reader))
+        {
+            if (reader.ValueTextEquals("binary_data_size"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var size) || size < 0)
+                {
+                    throw Invalid($"binary_data_size of input '{name}' must be a non-negative integer");
+                }
+                binarySize = size;
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        return binarySize;
     }
 
     private static long[] ReadShape(ref Utf8JsonReader reader, string? name)
@@ -444,10 +611,10 @@ internal static class JsonInferenceRequestReader
         return count;
     }
 
-    private static int[] ReadRequestedOutputs(ref Utf8JsonReader reader, LoadedModel model)
+    private static List<(int Index, bool? Binary)> ReadRequestedOutputs(ref Utf8JsonReader reader, LoadedModel model)
     {
         ExpectArray(ref reader, "outputs");
-        var requested = new List<int>();
+        var requested = new List<(int Index, bool? Binary)>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             if (reader.TokenType != JsonTokenType.StartObject)
@@ -455,12 +622,17 @@ internal static class JsonInferenceRequestReader
                 throw Invalid("each entry of 'outputs' must be a JSON object");
             }
             string? name = null;
+            bool? binary = null;
             while (ReadProperty(ref reader))
             {
                 if (reader.ValueTextEquals("name"u8))
                 {
                     reader.Read();
                     name = reader.TokenType == JsonTokenType.String ? reader.GetString() : throw Invalid("an output's 'name' must be a string");
+                }
+                else if (reader.ValueTextEquals("parameters"u8))
+                {
+                    binary = ReadOutputParameters(ref reader, name);
                 }
                 else
                 {
@@ -477,13 +649,47 @@ internal static class JsonInferenceRequestReader
             {
                 throw Invalid($"unexpected inference output '{name}' for model '{model.Name}'");
             }
-            if (requested.Contains(index))
+            if (requested.Exists(output => output.Index == index))
             {
                 throw Invalid($"output '{name}' is requested more than once");
             }
-            requested.Add(index);
+            requested.Add((index, binary));
         }
-        return [.. requested];
+        return requested;
+    }
+
+    /// <summary>Reads a requested output's parameters; returns binary_data when present.</summary>
+    private static bool? ReadOutputParameters(ref Utf8JsonReader reader, string? name)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw Invalid($"'parameters' of output '{name}' must be a JSON object");
+        }
+        bool? binary = null;
+        while (ReadProperty(ref reader))
+        {
+            if (reader.ValueTextEquals("binary_data"u8))
+            {
+                reader.Read();
+                binary = reader.TokenType switch
+                {
+                    JsonTokenType.True => true,
+                    JsonTokenType.False => false,
+                    _ => throw Invalid($"binary_data of output '{name}' must be true or false"),
+                };
+            }
+            else if (reader.ValueTextEquals("classification"u8))
+            {
+                throw Invalid($"output '{name}' asks for classification, which Fabrik does not support");
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+        return binary;
     }
 
     /// <summary>Checks that every required input is present and that batched inputs agree on the
@@ -512,6 +718,69 @@ internal static class JsonInferenceRequestReader
             }
         }
         return config.MaxBatchSize > 0 ? (int)Math.Max(batchSize, 1) : 1;
+    }
+
+    /// <summary>The binary tensor data after the JSON header, handed out to inputs in the order
+    /// they appear in the JSON.</summary>
+    private struct BinarySection(ReadOnlySequence<byte> data)
+    {
+        private ReadOnlySequence<byte> _remaining = data;
+
+        public readonly long Remaining => _remaining.Length;
+
+        /// <summary>Copies the next <paramref name="size"/> bytes into a new tensor buffer (the one
+        /// copy from the request body), checking them against the shape.</summary>
+        public TensorBuffer Take(TensorConfig config, long[] shape, long elementCount, long size, TensorMemoryPool pool)
+        {
+            if (size > _remaining.Length)
+            {
+                throw Invalid($"input '{config.Name}' declares binary_data_size {size} but only {_remaining.Length} bytes of binary data remain in the body");
+            }
+            var type = config.DataType;
+            if (type != DataType.Bytes && size != elementCount * type.ElementSize())
+            {
+                throw Invalid($"input '{config.Name}': binary_data_size is {size} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {elementCount * type.ElementSize()}");
+            }
+            if (size > TensorMemoryPool.MaximumLength)
+            {
+                throw Invalid($"input '{config.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
+            }
+            var buffer = new TensorBuffer(pool, type, shape, elementCount, size);
+            _remaining.Slice(0, size).CopyTo(buffer.Bytes);
+            _remaining = _remaining.Slice(size);
+            if (type == DataType.Bytes)
+            {
+                CheckBytesLayout(config.Name, buffer, elementCount);
+            }
+            return buffer;
+        }
+
+        private static void CheckBytesLayout(string name, TensorBuffer buffer, long elementCount)
+        {
+            ReadOnlySpan<byte> data = buffer.Bytes;
+            long count = 0;
+            while (data.Length > 0)
+            {
+                if (data.Length < 4)
+                {
+                    buffer.Dispose();
+                    throw Invalid($"input '{name}': BYTES element {count} has a truncated 4-byte length prefix");
+                }
+                var length = BinaryPrimitives.ReadUInt32LittleEndian(data);
+                if (length > data.Length - 4)
+                {
+                    buffer.Dispose();
+                    throw Invalid($"input '{name}': BYTES element {count} declares {length} bytes but only {data.Length - 4} remain");
+                }
+                data = data[(4 + (int)length)..];
+                count++;
+            }
+            if (count != elementCount)
+            {
+                buffer.Dispose();
+                throw CountMismatch(name, elementCount, count);
+            }
+        }
     }
 
     private static InferenceException CountMismatch(string name, long expected, long actual) =>

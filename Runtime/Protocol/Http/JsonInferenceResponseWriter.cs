@@ -26,7 +26,7 @@ internal static class JsonInferenceResponseWriter
         foreach (var index in OutputOrder(request, response))
         {
             var output = response.Outputs[index];
-            if (output.DataType != DataType.Bytes)
+            if (output.DataType != DataType.Bytes || request.BinaryOutputs?[index] == true)
             {
                 continue;
             }
@@ -41,8 +41,10 @@ internal static class JsonInferenceResponseWriter
         }
     }
 
-    /// <summary>Writes the response for <paramref name="request"/>.</summary>
-    public static void Write(IBufferWriter<byte> destination, InferenceRequest request, InferenceResponse response)
+    /// <summary>Writes the JSON response for <paramref name="request"/>. Outputs requested in
+    /// binary form carry <c>parameters.binary_data_size</c> instead of data; their bytes follow the
+    /// JSON. Returns the number of bytes of binary data the caller appends.</summary>
+    public static long Write(IBufferWriter<byte> destination, InferenceRequest request, InferenceResponse response)
     {
         var json = t_writer ??= new Utf8JsonWriter(Stream.Null, WriterOptions);
         json.Reset(destination);
@@ -56,13 +58,17 @@ internal static class JsonInferenceResponseWriter
                 json.WriteString("id"u8, id);
             }
             json.WriteStartArray("outputs"u8);
+            long binaryLength = 0;
             foreach (var index in OutputOrder(request, response))
             {
-                WriteOutput(json, request.Model.OutputNamesUtf8[index], response.Outputs[index]);
+                var binary = request.BinaryOutputs?[index] == true;
+                WriteOutput(json, request.Model.OutputNamesUtf8[index], response.Outputs[index], binary);
+                binaryLength += binary ? response.Outputs[index].ByteLength : 0;
             }
             json.WriteEndArray();
             json.WriteEndObject();
             json.Flush();
+            return binaryLength;
         }
         finally
         {
@@ -70,10 +76,11 @@ internal static class JsonInferenceResponseWriter
         }
     }
 
-    private static IEnumerable<int> OutputOrder(InferenceRequest request, InferenceResponse response) =>
+    /// <summary>The outputs to return, as indices into the model's outputs, in response order.</summary>
+    public static IEnumerable<int> OutputOrder(InferenceRequest request, InferenceResponse response) =>
         request.RequestedOutputs ?? Enumerable.Range(0, response.Outputs.Length);
 
-    private static void WriteOutput(Utf8JsonWriter json, byte[] name, TensorBuffer output)
+    private static void WriteOutput(Utf8JsonWriter json, byte[] name, TensorBuffer output, bool binary)
     {
         json.WriteStartObject();
         json.WriteString("name"u8, name);
@@ -84,9 +91,18 @@ internal static class JsonInferenceResponseWriter
             json.WriteNumberValue(dim);
         }
         json.WriteEndArray();
-        json.WriteStartArray("data"u8);
-        WriteData(json, output);
-        json.WriteEndArray();
+        if (binary)
+        {
+            json.WriteStartObject("parameters"u8);
+            json.WriteNumber("binary_data_size"u8, output.ByteLength);
+            json.WriteEndObject();
+        }
+        else
+        {
+            json.WriteStartArray("data"u8);
+            WriteData(json, output);
+            json.WriteEndArray();
+        }
         json.WriteEndObject();
     }
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Globalization;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Fabrik.Models;
@@ -105,11 +107,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         try
         {
             var model = Resolve(context, out var error) ?? throw error!;
+            var jsonLength = InferenceHeaderContentLength(context.Request);
             var body = context.Request.BodyReader;
             var read = await ReadWholeBodyAsync(body, cancellation);
             try
             {
-                request = JsonInferenceRequestReader.Read(read.Buffer, model, pool, cancellation);
+                request = jsonLength == 0
+                    ? JsonInferenceRequestReader.ReadRaw(read.Buffer, model, pool, cancellation)
+                    : JsonInferenceRequestReader.Read(read.Buffer, jsonLength, model, pool, cancellation);
             }
             finally
             {
@@ -118,9 +123,16 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
 
             response = await model.Scheduler.InferAsync(request);
             JsonInferenceResponseWriter.Validate(request, response);
-            context.Response.StatusCode = 200;
-            context.Response.ContentType = "application/json";
-            JsonInferenceResponseWriter.Write(context.Response.BodyWriter, request, response);
+            if (request.BinaryOutputs is null)
+            {
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "application/json";
+                JsonInferenceResponseWriter.Write(context.Response.BodyWriter, request, response);
+            }
+            else
+            {
+                WriteBinaryResponse(context.Response, request, response);
+            }
             await context.Response.BodyWriter.FlushAsync(cancellation);
         }
         catch (InferenceException e)
@@ -141,6 +153,41 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             response?.Dispose();
             request?.Dispose();
         }
+    }
+
+    /// <summary>Binary tensor extension: the JSON header (its length in
+    /// Inference-Header-Content-Length), then each binary output's bytes in response order.</summary>
+    private static void WriteBinaryResponse(HttpResponse http, InferenceRequest request, InferenceResponse response)
+    {
+        using var header = new PooledBufferWriter();
+        var binaryLength = JsonInferenceResponseWriter.Write(header, request, response);
+        http.StatusCode = 200;
+        http.ContentType = "application/octet-stream";
+        http.Headers[InferenceHeaderContentLengthName] = header.WrittenCount.ToString(CultureInfo.InvariantCulture);
+        http.ContentLength = header.WrittenCount + binaryLength;
+        var body = http.BodyWriter;
+        body.Write(header.WrittenSpan);
+        foreach (var index in JsonInferenceResponseWriter.OutputOrder(request, response))
+        {
+            if (request.BinaryOutputs![index])
+            {
+                body.Write(response.Outputs[index].Bytes);
+            }
+        }
+    }
+
+    private const string InferenceHeaderContentLengthName = "Inference-Header-Content-Length";
+
+    /// <summary>The binary extension's header: null when absent (a plain JSON request).</summary>
+    private static long? InferenceHeaderContentLength(HttpRequest request)
+    {
+        if (!request.Headers.TryGetValue(InferenceHeaderContentLengthName, out var values))
+        {
+            return null;
+        }
+        return long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
+            ? length
+            : throw InferenceException.InvalidArgument($"{InferenceHeaderContentLengthName} must be a non-negative integer, got '{values}'");
     }
 
     /// <summary>Reads until the body is complete, leaving it buffered in the pipe (no copy). The
