@@ -4,6 +4,7 @@ using BenchmarkDotNet.Attributes;
 using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Models.Configuration;
+using Fabrik.Observability;
 using Fabrik.Protocol.Http;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
@@ -36,7 +37,8 @@ public class InProcessInferBenchmarks
         var directory = Path.Combine(RepositoryRoot(), "models", "simple");
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), "simple");
         var instances = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool);
-        _model = new LoadedModel(config, 1, new ModelScheduler("simple", instances, NullLogger.Instance));
+        var statistics = new ModelStatistics(config.MaxBatchSize);
+        _model = new LoadedModel(config, 1, new ModelScheduler("simple", instances, statistics, NullLogger.Instance), statistics);
         _requestBody = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(Request));
     }
 

@@ -1,3 +1,4 @@
+using Fabrik.Observability;
 using Fabrik.Tensors;
 
 namespace Fabrik.Execution;
@@ -15,7 +16,8 @@ internal interface IModelInstance : IDisposable
     /// <summary>
     /// Runs the model once. <paramref name="inputs"/> are in the model's input order (null for an
     /// omitted optional input) and stay owned by the caller. Returns every output in the model's
-    /// output order; the caller owns and disposes them.
+    /// output order; the caller owns and disposes them. <paramref name="timings"/> receives the
+    /// time spent preparing inputs, executing, and extracting outputs.
     /// </summary>
-    TensorBuffer[] Run(TensorBuffer?[] inputs);
+    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings);
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using Fabrik.Models.Configuration;
+using Fabrik.Observability;
 using Fabrik.Scheduling;
 
 namespace Fabrik.Models;
@@ -10,8 +11,9 @@ namespace Fabrik.Models;
 /// </summary>
 internal sealed class LoadedModel : IAsyncDisposable
 {
-    public LoadedModel(ModelConfig config, long version, ModelScheduler scheduler)
+    public LoadedModel(ModelConfig config, long version, ModelScheduler scheduler, ModelStatistics statistics)
     {
+        Statistics = statistics;
         Config = config;
         Version = version;
         VersionText = version.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -24,12 +26,18 @@ internal sealed class LoadedModel : IAsyncDisposable
 
     public ModelConfig Config { get; }
 
+    /// <summary>File name of the model inside its version folder.</summary>
+    public string ModelFileName { get; init; } = "";
+
     public long Version { get; }
 
     /// <summary>The version as the protocol writes it (a string).</summary>
     public string VersionText { get; }
 
     public ModelScheduler Scheduler { get; }
+
+    /// <summary>The statistics extension's counters for this version.</summary>
+    public ModelStatistics Statistics { get; }
 
     /// <summary>Input names as UTF-8, in configuration order, so decoders match names without
     /// allocating strings.</summary>

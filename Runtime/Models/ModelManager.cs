@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Fabrik.Execution;
 using Fabrik.Models.Configuration;
+using Fabrik.Observability;
 using Fabrik.Protocol;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
@@ -86,6 +87,15 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
     }
 
+    /// <summary>Every READY model, ordered by name.</summary>
+    public IEnumerable<LoadedModel> LoadedModels =>
+        _models.Values.Where(entry => entry.Loaded is not null).OrderBy(entry => entry.Name, StringComparer.Ordinal).Select(entry => entry.Loaded!);
+
+    /// <summary>Refuses the load and unload APIs: this server loads every model at start-up
+    /// (Triton's model control mode NONE).</summary>
+    public static InferenceException LoadUnloadRefused(string name) => InferenceException.Unavailable(
+        $"explicit model load / unload is not allowed in model control mode NONE (model '{name}'): every model is loaded at start-up");
+
     /// <summary>Finds the loaded model for a request. <paramref name="version"/> is null or empty
     /// for the latest version.</summary>
     /// <exception cref="InferenceException">NotFound for an unknown model or version;
@@ -150,8 +160,9 @@ internal sealed partial class ModelManager : IAsyncDisposable
         var version = source.Versions[^1];
         var modelPath = ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version));
         var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool);
-        var scheduler = new ModelScheduler(config.Name, instances, LoggerFactory.CreateLogger<ModelScheduler>());
-        return new LoadedModel(config, version, scheduler);
+        var statistics = new ModelStatistics(config.MaxBatchSize);
+        var scheduler = new ModelScheduler(config.Name, instances, statistics, LoggerFactory.CreateLogger<ModelScheduler>());
+        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
     }
 
     private static string Describe(Exception e)

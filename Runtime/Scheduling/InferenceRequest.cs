@@ -40,6 +40,9 @@ internal sealed class InferenceRequest : IDisposable
     /// output in binary form; null when every output travels as JSON.</summary>
     public bool[]? BinaryOutputs { get; init; }
 
+    /// <summary>Stopwatch timestamp of the request's arrival, for the statistics.</summary>
+    public long ReceivedTimestamp { get; set; } = System.Diagnostics.Stopwatch.GetTimestamp();
+
     /// <summary>Signalled when the client goes away.</summary>
     public CancellationToken Cancellation { get; init; }
 

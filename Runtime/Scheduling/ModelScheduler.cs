@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Fabrik.Execution;
+using Fabrik.Observability;
 using Fabrik.Protocol;
 
 namespace Fabrik.Scheduling;
@@ -19,10 +21,12 @@ internal sealed class ModelScheduler : IAsyncDisposable
     private readonly IModelInstance[] _instances;
     private readonly Task[] _loops;
     private readonly ILogger _logger;
+    private readonly ModelStatistics _statistics;
 
-    public ModelScheduler(string modelName, IModelInstance[] instances, ILogger logger)
+    public ModelScheduler(string modelName, IModelInstance[] instances, ModelStatistics statistics, ILogger logger)
     {
         ModelName = modelName;
+        _statistics = statistics;
         _instances = instances;
         _logger = logger;
         _loops = new Task[instances.Length];
@@ -58,10 +62,14 @@ internal sealed class ModelScheduler : IAsyncDisposable
                 pending.Completion.TrySetCanceled(request.Cancellation);
                 continue;
             }
+            _statistics.Queue.Record(Stopwatch.GetTimestamp() - pending.EnqueuedTimestamp);
             try
             {
-                var outputs = instance.Run(request.Inputs);
+                var timings = default(ExecutionTimings);
+                var outputs = instance.Run(request.Inputs, ref timings);
+                _statistics.RecordExecution(request.BatchSize, 1, timings);
                 var response = new InferenceResponse(outputs);
+                _statistics.Success.Record(Stopwatch.GetTimestamp() - request.ReceivedTimestamp);
                 if (!pending.Completion.TrySetResult(response))
                 {
                     response.Dispose();
@@ -69,10 +77,12 @@ internal sealed class ModelScheduler : IAsyncDisposable
             }
             catch (InferenceException e)
             {
+                _statistics.RecordFailure(request.ReceivedTimestamp);
                 pending.Completion.TrySetException(e);
             }
             catch (Exception e)
             {
+                _statistics.RecordFailure(request.ReceivedTimestamp);
                 _logger.LogError(e, "Model {Model} failed on {Device}", ModelName, instance.Device);
                 pending.Completion.TrySetException(new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e));
             }
@@ -95,5 +105,7 @@ internal sealed class ModelScheduler : IAsyncDisposable
         public InferenceRequest Request { get; } = request;
 
         public TaskCompletionSource<InferenceResponse> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long EnqueuedTimestamp { get; } = Stopwatch.GetTimestamp();
     }
 }

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using Fabrik.Models.Configuration;
+using Fabrik.Observability;
 using Fabrik.Protocol;
 using Fabrik.Tensors;
 using Microsoft.ML.OnnxRuntime;
@@ -43,8 +45,9 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
 
     public string Device { get; }
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
     {
+        var start = Stopwatch.GetTimestamp();
         var names = _inputNames;
         var values = new OrtValue[inputs.Length];
         var count = 0;
@@ -63,7 +66,11 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
                 names = _inputNames.Where((_, i) => inputs[i] is not null).ToArray();
                 values = values[..count];
             }
+            var inputsReady = Stopwatch.GetTimestamp();
             using var results = _session.Run(_runOptions, names, values, _outputNames);
+            var inferred = Stopwatch.GetTimestamp();
+            timings.InputTicks = inputsReady - start;
+            timings.InferTicks = inferred - inputsReady;
             var outputs = new TensorBuffer[_outputNames.Length];
             var index = 0;
             try
@@ -82,6 +89,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
                 }
                 throw;
             }
+            timings.OutputTicks = Stopwatch.GetTimestamp() - inferred;
             return outputs;
         }
         catch (OnnxRuntimeException e)

@@ -1,7 +1,9 @@
 using System.Collections;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Fabrik.Models.Configuration;
+using Fabrik.Observability;
 using Fabrik.Protocol;
 using Fabrik.Tensors;
 using TorchSharp;
@@ -41,8 +43,9 @@ internal sealed class TorchScriptInstance : IModelInstance
 
     public string Device { get; }
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
     {
+        var start = Stopwatch.GetTimestamp();
         using var inference = inference_mode();
         using var scope = NewDisposeScope();
         var arguments = new object[inputs.Length];
@@ -58,6 +61,7 @@ internal sealed class TorchScriptInstance : IModelInstance
             arguments[i] = tensor;
         }
 
+        var inputsReady = Stopwatch.GetTimestamp();
         object result;
         try
         {
@@ -68,6 +72,7 @@ internal sealed class TorchScriptInstance : IModelInstance
             throw new InferenceException(ErrorKind.Internal, $"TorchScript model '{_config.Name}' failed: {e.Message}", e);
         }
 
+        var inferred = Stopwatch.GetTimestamp();
         var tensors = Flatten(result);
         if (tensors.Count < _config.Outputs.Length)
         {
@@ -80,6 +85,9 @@ internal sealed class TorchScriptInstance : IModelInstance
         {
             outputs[i] = CopyOutput(tensors[i], _config.Outputs[i], outputs.AsSpan(0, i));
         }
+        timings.InputTicks = inputsReady - start;
+        timings.InferTicks = inferred - inputsReady;
+        timings.OutputTicks = Stopwatch.GetTimestamp() - inferred;
         return outputs;
     }
 

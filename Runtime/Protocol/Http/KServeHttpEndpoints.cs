@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Text.Json;
@@ -28,6 +29,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         routes.MapGet("/v2/models/{model}/versions/{version}/ready", WriteModelReadyAsync);
         routes.MapPost("/v2/models/{model}/infer", InferAsync);
         routes.MapPost("/v2/models/{model}/versions/{version}/infer", InferAsync);
+        routes.MapGet("/v2/models/{model}/config", WriteModelConfigAsync);
+        routes.MapGet("/v2/models/{model}/versions/{version}/config", WriteModelConfigAsync);
+        routes.MapGet("/v2/models/stats", WriteStatisticsAsync);
+        routes.MapGet("/v2/models/{model}/stats", WriteStatisticsAsync);
+        routes.MapGet("/v2/models/{model}/versions/{version}/stats", WriteStatisticsAsync);
+        routes.MapPost("/v2/repository/index", WriteRepositoryIndexAsync);
+        routes.MapPost("/v2/repository/models/{model}/load", RefuseLoadUnloadAsync);
+        routes.MapPost("/v2/repository/models/{model}/unload", RefuseLoadUnloadAsync);
         routes.MapFallback(context => WriteErrorAsync(context, 404, $"no endpoint for {context.Request.Method} {context.Request.Path}"));
     }
 
@@ -97,16 +106,74 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         json.WriteEndArray();
     }
 
+    private Task WriteModelConfigAsync(HttpContext context)
+    {
+        var model = Resolve(context, out var error);
+        return model is null
+            ? WriteErrorAsync(context, error!)
+            : WriteJsonAsync(context, json => ExtensionJsonWriter.WriteConfig(json, model.Config, model.ModelFileName));
+    }
+
+    private Task WriteStatisticsAsync(HttpContext context)
+    {
+        if (context.Request.RouteValues["model"] is null)
+        {
+            return WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, models.LoadedModels));
+        }
+        var model = Resolve(context, out var error);
+        return model is null
+            ? WriteErrorAsync(context, error!)
+            : WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, [model]));
+    }
+
+    private async Task WriteRepositoryIndexAsync(HttpContext context)
+    {
+        // The body is optional: {"ready": true} lists only READY models.
+        var readyOnly = false;
+        var body = await ReadWholeBodyAsync(context.Request.BodyReader, context.RequestAborted);
+        try
+        {
+            if (body.Buffer.Length > 0)
+            {
+                try
+                {
+                    using var document = JsonDocument.Parse(body.Buffer);
+                    readyOnly = document.RootElement.ValueKind == JsonValueKind.Object
+                        && document.RootElement.TryGetProperty("ready"u8, out var ready) && ready.ValueKind == JsonValueKind.True;
+                }
+                catch (JsonException e)
+                {
+                    await WriteErrorAsync(context, 400, $"malformed JSON in the request body: {e.Message}");
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            context.Request.BodyReader.AdvanceTo(body.Buffer.End);
+        }
+        var entries = models.Models.Values
+            .Where(entry => !readyOnly || entry.State == ModelState.Ready)
+            .OrderBy(entry => entry.Name, StringComparer.Ordinal);
+        await WriteJsonAsync(context, json => ExtensionJsonWriter.WriteRepositoryIndex(json, entries));
+    }
+
+    private static Task RefuseLoadUnloadAsync(HttpContext context) =>
+        WriteErrorAsync(context, ModelManager.LoadUnloadRefused(context.Request.RouteValues["model"] as string ?? ""));
+
     private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is not null);
 
     private async Task InferAsync(HttpContext context)
     {
         var cancellation = context.RequestAborted;
+        var received = Stopwatch.GetTimestamp();
+        LoadedModel? model = null;
         InferenceRequest? request = null;
         InferenceResponse? response = null;
+        var scheduled = false;
         try
         {
-            var model = Resolve(context, out var error) ?? throw error!;
+            model = Resolve(context, out var error) ?? throw error!;
             var jsonLength = InferenceHeaderContentLength(context.Request);
             var body = context.Request.BodyReader;
             var read = await ReadWholeBodyAsync(body, cancellation);
@@ -121,6 +188,8 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
                 body.AdvanceTo(read.Buffer.End);
             }
 
+            request.ReceivedTimestamp = received;
+            scheduled = true;
             response = await model.Scheduler.InferAsync(request);
             JsonInferenceResponseWriter.Validate(request, response);
             if (request.BinaryOutputs is null)
@@ -137,11 +206,16 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         catch (InferenceException e)
         {
+            if (!scheduled)
+            {
+                model?.Statistics.RecordFailure(received);
+            }
             await WriteErrorAsync(context, e);
         }
         catch (BadHttpRequestException e)
         {
             // Kestrel's own verdicts on the body: over the size limit (413), truncated, and so on.
+            model?.Statistics.RecordFailure(received);
             await WriteErrorAsync(context, e.StatusCode, e.Message);
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -260,7 +334,7 @@ internal sealed class ServerIdentity
     public string Version { get; init; } = typeof(ServerIdentity).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
-    public IReadOnlyList<string> Extensions { get; init; } = [];
+    public IReadOnlyList<string> Extensions { get; init; } = ["binary_tensor_data", "model_configuration", "statistics", "model_repository"];
 
     /// <summary>False once shutdown begins.</summary>
     public bool IsLive { get; set; } = true;

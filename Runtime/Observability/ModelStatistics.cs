@@ -1,0 +1,115 @@
+using System.Diagnostics;
+
+namespace Fabrik.Observability;
+
+/// <summary>A cumulative count and duration, as Triton's StatisticDuration.</summary>
+/// <remarks>Updated with Interlocked from any thread. A reader may see the count and the time
+/// from slightly different moments, as with Triton's own counters.</remarks>
+internal sealed class StatisticDuration
+{
+    private long _count;
+    private long _nanoseconds;
+
+    public long Count => Interlocked.Read(ref _count);
+
+    public long Nanoseconds => Interlocked.Read(ref _nanoseconds);
+
+    public void Record(long stopwatchTicks, long occurrences = 1)
+    {
+        Interlocked.Add(ref _count, occurrences);
+        Interlocked.Add(ref _nanoseconds, ModelStatistics.ToNanoseconds(stopwatchTicks) * occurrences);
+    }
+}
+
+/// <summary>Compute time of the executions that ran with one batch size.</summary>
+internal sealed class BatchStatistics(int batchSize)
+{
+    public int BatchSize { get; } = batchSize;
+
+    public StatisticDuration ComputeInput { get; } = new();
+
+    public StatisticDuration ComputeInfer { get; } = new();
+
+    public StatisticDuration ComputeOutput { get; } = new();
+}
+
+/// <summary>Where one execution spent its time, in Stopwatch ticks; filled by the instance.</summary>
+internal struct ExecutionTimings
+{
+    public long InputTicks;
+    public long InferTicks;
+    public long OutputTicks;
+}
+
+/// <summary>
+/// The statistics extension's counters for one model version: requests that succeeded or failed,
+/// time in the queue and in the three compute phases, rows inferred and executions run, and the
+/// same compute split per batch size.
+/// </summary>
+/// <remarks>Thread-safe; every counter is updated with Interlocked. Per-batch-size entries are
+/// created once, up front, for batch sizes 1 to max_batch_size.</remarks>
+internal sealed class ModelStatistics
+{
+    private readonly BatchStatistics[] _batches;
+    private long _inferenceCount;
+    private long _executionCount;
+    private long _lastInferenceMilliseconds;
+
+    public ModelStatistics(int maxBatchSize)
+    {
+        _batches = new BatchStatistics[Math.Max(1, maxBatchSize) + 1];
+        for (var i = 1; i < _batches.Length; i++)
+        {
+            _batches[i] = new BatchStatistics(i);
+        }
+    }
+
+    public StatisticDuration Success { get; } = new();
+
+    public StatisticDuration Fail { get; } = new();
+
+    public StatisticDuration Queue { get; } = new();
+
+    public StatisticDuration ComputeInput { get; } = new();
+
+    public StatisticDuration ComputeInfer { get; } = new();
+
+    public StatisticDuration ComputeOutput { get; } = new();
+
+    /// <summary>Rows inferred: a request of batch size 8 counts 8.</summary>
+    public long InferenceCount => Interlocked.Read(ref _inferenceCount);
+
+    /// <summary>Model executions: a batch of several requests counts 1.</summary>
+    public long ExecutionCount => Interlocked.Read(ref _executionCount);
+
+    /// <summary>Milliseconds since the Unix epoch of the last inference; 0 before the first.</summary>
+    public long LastInferenceMilliseconds => Interlocked.Read(ref _lastInferenceMilliseconds);
+
+    /// <summary>Batch sizes that have run at least once.</summary>
+    public IEnumerable<BatchStatistics> ExecutedBatches => _batches.Skip(1).Where(batch => batch.ComputeInfer.Count > 0);
+
+    /// <summary>Records one execution of <paramref name="batchSize"/> rows made of
+    /// <paramref name="requestCount"/> requests. Triton counts the compute phases per request.</summary>
+    public void RecordExecution(int batchSize, int requestCount, in ExecutionTimings timings)
+    {
+        Interlocked.Add(ref _inferenceCount, batchSize);
+        Interlocked.Increment(ref _executionCount);
+        Interlocked.Exchange(ref _lastInferenceMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        ComputeInput.Record(timings.InputTicks, requestCount);
+        ComputeInfer.Record(timings.InferTicks, requestCount);
+        ComputeOutput.Record(timings.OutputTicks, requestCount);
+        if ((uint)batchSize < (uint)_batches.Length)
+        {
+            var batch = _batches[batchSize];
+            batch.ComputeInput.Record(timings.InputTicks);
+            batch.ComputeInfer.Record(timings.InferTicks);
+            batch.ComputeOutput.Record(timings.OutputTicks);
+        }
+    }
+
+    /// <summary>Records a request that failed after reaching the model, from its receipt.</summary>
+    public void RecordFailure(long receivedTimestamp) => Fail.Record(Stopwatch.GetTimestamp() - receivedTimestamp);
+
+    public static long ToNanoseconds(long stopwatchTicks) =>
+        (long)(stopwatchTicks * (1_000_000_000.0 / Stopwatch.Frequency));
+}
