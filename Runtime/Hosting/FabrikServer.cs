@@ -1,8 +1,8 @@
+using System.Net;
 using Fabrik.Models;
+using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Fabrik.Hosting;
@@ -34,6 +34,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <summary>Base address of the HTTP listener, with the real port when 0 was asked for.</summary>
     public Uri? HttpAddress { get; private set; }
 
+    /// <summary>Base address of the gRPC listener (HTTP/2 without TLS).</summary>
+    public Uri? GrpcAddress { get; private set; }
+
     /// <summary>Starts listening, then loads the models (readiness is false until they are loaded).</summary>
     public static async Task<FabrikServer> StartAsync(ServerOptions options, CancellationToken cancellation = default)
     {
@@ -49,14 +52,33 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
+        ListenOptions? httpListener = null, grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.HttpMaxInputSize;
             if (options.AllowHttp)
             {
-                kestrel.Listen(options.HttpAddress, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+                kestrel.Listen(options.HttpAddress, options.HttpPort, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    httpListener = listen;
+                });
             }
+            if (options.AllowGrpc)
+            {
+                kestrel.Listen(options.GrpcAddress, options.GrpcPort, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http2;
+                    grpcListener = listen;
+                });
+            }
+        });
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = (int)Math.Min(options.HttpMaxInputSize, int.MaxValue);
+            grpc.MaxSendMessageSize = null;
+            grpc.EnableDetailedErrors = false;
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
@@ -68,6 +90,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         var app = builder.Build();
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
+        app.MapGrpcService<GrpcInferenceService>();
+        app.MapGrpcService<GrpcHealthService>();
         var identity = app.Services.GetRequiredService<ServerIdentity>();
         app.Lifetime.ApplicationStopping.Register(() => identity.IsLive = false);
 
@@ -75,15 +99,20 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         try
         {
             await app.StartAsync(cancellation);
-            server.HttpAddress = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses
-                .Select(address => new Uri(address)).FirstOrDefault();
-            if (server.HttpAddress is { } address)
+            // Kestrel writes the bound port back into the listen options when 0 was asked for.
+            if (httpListener is not null)
             {
-                Log.HttpListening(server._logger, address);
+                server.HttpAddress = BaseAddress(httpListener.IPEndPoint!);
+                Log.HttpListening(server._logger, server.HttpAddress);
             }
-            if (options.AllowGrpc || options.AllowMetrics)
+            if (grpcListener is not null)
             {
-                Log.NotYetServed(server._logger, options.GrpcPort, options.MetricsPort);
+                server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!);
+                Log.GrpcListening(server._logger, server.GrpcAddress);
+            }
+            if (options.AllowMetrics)
+            {
+                Log.MetricsNotYetServed(server._logger, options.MetricsPort);
             }
             await server.Models.LoadAllAsync(cancellation);
             Log.Started(server._logger, string.Join(", ", repositories));
@@ -95,6 +124,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             throw;
         }
     }
+
+    private static Uri BaseAddress(IPEndPoint endpoint) => new($"http://{endpoint}/");
 
     /// <summary>Completes when the process is asked to stop (SIGTERM, SIGINT).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
@@ -118,7 +149,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Fabrik is serving model repository {Repositories}")]
         public static partial void Started(ILogger logger, string repositories);
 
-        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "gRPC (port {GrpcPort}) and metrics (port {MetricsPort}) are not served yet by this version; only HTTP is")]
-        public static partial void NotYetServed(ILogger logger, int grpcPort, int metricsPort);
+        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Metrics (port {MetricsPort}) are not served yet by this version")]
+        public static partial void MetricsNotYetServed(ILogger logger, int metricsPort);
+
+        [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "gRPC service listening on {Address}")]
+        public static partial void GrpcListening(ILogger logger, Uri address);
     }
 }

@@ -52,6 +52,24 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// <summary>Index of the output named <paramref name="utf8Name"/>, or -1.</summary>
     public int FindOutput(ReadOnlySpan<byte> utf8Name) => Find(OutputNamesUtf8, utf8Name);
 
+    /// <summary>Index of the input named <paramref name="name"/>, or -1.</summary>
+    public int FindInput(string name) => Find(Config.Inputs, name);
+
+    /// <summary>Index of the output named <paramref name="name"/>, or -1.</summary>
+    public int FindOutput(string name) => Find(Config.Outputs, name);
+
+    private static int Find(System.Collections.Immutable.ImmutableArray<TensorConfig> tensors, string name)
+    {
+        for (var i = 0; i < tensors.Length; i++)
+        {
+            if (tensors[i].Name == name)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
     private static int Find(byte[][] names, ReadOnlySpan<byte> utf8Name)
     {
         for (var i = 0; i < names.Length; i++)

@@ -1,4 +1,6 @@
 using Fabrik.Hosting;
+using Fabrik.Protocol.Grpc.Wire;
+using Grpc.Net.Client;
 using Xunit;
 
 namespace Fabrik.Tests.Support;
@@ -13,18 +15,26 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public HttpClient Client { get; private set; } = null!;
 
+    /// <summary>A channel to the gRPC port (HTTP/2 without TLS).</summary>
+    public GrpcChannel GrpcChannel { get; private set; } = null!;
+
+    public GRPCInferenceService.GRPCInferenceServiceClient Grpc { get; private set; } = null!;
+
     internal FabrikServer Server => _server ?? throw new InvalidOperationException("server not started");
 
     public async Task InitializeAsync()
     {
-        var options = ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0"]);
+        var options = ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--grpc-port", "0"]);
         _server = await FabrikServer.StartAsync(options);
         Client = new HttpClient { BaseAddress = _server.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+        GrpcChannel = GrpcChannel.ForAddress(_server.GrpcAddress!);
+        Grpc = new GRPCInferenceService.GRPCInferenceServiceClient(GrpcChannel);
     }
 
     public async Task DisposeAsync()
     {
         Client.Dispose();
+        GrpcChannel.Dispose();
         if (_server is not null)
         {
             await _server.DisposeAsync();

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Xunit;
@@ -24,22 +25,45 @@ public static class TensorAssert
             var expectedData = Flatten(expected["data"]!);
             var actualData = Flatten(actual["data"]!);
             Assert.Equal(expectedData.Count, actualData.Count);
+            var datatype = (string)expected["datatype"]!;
             for (var i = 0; i < expectedData.Count; i++)
             {
                 var e = expectedData[i];
                 var a = actualData[i];
-                if (e.GetValueKind() == JsonValueKind.Number)
-                {
-                    var difference = Math.Abs(e.GetValue<double>() - a.GetValue<double>());
-                    Assert.True(difference <= tolerance,
-                        $"output '{name}' element {i}: expected {e.ToJsonString()}, got {a.ToJsonString()} (tolerance {tolerance})");
-                }
-                else
-                {
-                    Assert.True(JsonNode.DeepEquals(e, a), $"output '{name}' element {i}: expected {e.ToJsonString()}, got {a.ToJsonString()}");
-                }
+                Assert.True(ElementsEqual(datatype, e, a, tolerance),
+                    $"output '{name}' element {i}: expected {e.ToJsonString()}, got {a.ToJsonString()} (tolerance {tolerance})");
             }
         }
+    }
+
+    /// <summary>Compares two JSON elements as values of <paramref name="datatype"/>: floats after
+    /// rounding to that type (JSON writers print the shortest text for the type, not the double),
+    /// integers exactly (64-bit values do not survive a trip through double).</summary>
+    public static bool ElementsEqual(string datatype, JsonValue expected, JsonValue actual, double tolerance)
+    {
+        if (expected.GetValueKind() != JsonValueKind.Number)
+        {
+            return JsonNode.DeepEquals(expected, actual);
+        }
+        if (actual.GetValueKind() != JsonValueKind.Number)
+        {
+            return false;
+        }
+        var e = expected.ToJsonString();
+        var a = actual.ToJsonString();
+        double Float(string text) => datatype switch
+        {
+            "FP32" => float.Parse(text, CultureInfo.InvariantCulture),
+            "FP16" => (double)(Half)double.Parse(text, CultureInfo.InvariantCulture),
+            "BF16" => float.Parse(text, CultureInfo.InvariantCulture),
+            _ => double.Parse(text, CultureInfo.InvariantCulture),
+        };
+        if (datatype is "FP32" or "FP16" or "BF16" or "FP64")
+        {
+            var difference = Math.Abs(Float(e) - Float(a));
+            return tolerance == 0 ? Float(e).Equals(Float(a)) : difference <= tolerance;
+        }
+        return decimal.Parse(e, NumberStyles.Float, CultureInfo.InvariantCulture) == decimal.Parse(a, NumberStyles.Float, CultureInfo.InvariantCulture);
     }
 
     public static long[] Longs(JsonNode array) => array.AsArray().Select(node => node!.GetValue<long>()).ToArray();

@@ -8,6 +8,8 @@ using Fabrik.Models.Configuration;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
+using static Fabrik.Protocol.RequestValidation;
+
 namespace Fabrik.Protocol.Http;
 
 /// <summary>
@@ -397,43 +399,6 @@ internal static class JsonInferenceRequestReader
         return dims[..rank].ToArray();
     }
 
-    private static long ElementCount(long[] shape, string name)
-    {
-        long count = 1;
-        foreach (var dim in shape)
-        {
-            if (dim != 0 && count > long.MaxValue / dim)
-            {
-                throw Invalid($"shape of input '{name}' overflows: [{string.Join(",", shape)}]");
-            }
-            count *= dim;
-        }
-        return count;
-    }
-
-    /// <summary>Checks a request shape against the configured dims (plus the batch dimension when
-    /// the model batches).</summary>
-    internal static void CheckShape(ModelConfig model, TensorConfig config, long[] shape)
-    {
-        var batched = model.MaxBatchSize > 0;
-        var expectedRank = config.Dims.Length + (batched ? 1 : 0);
-        var matches = shape.Length == expectedRank;
-        for (var i = 0; matches && i < config.Dims.Length; i++)
-        {
-            var dim = config.Dims[i];
-            matches = dim == -1 || dim == shape[i + (batched ? 1 : 0)];
-        }
-        if (!matches)
-        {
-            var expected = (batched ? "[-1," : "[") + string.Join(",", config.Dims) + "]";
-            throw Invalid($"unexpected shape for input '{config.Name}' for model '{model.Name}'. Expected {expected}, got [{string.Join(",", shape)}]");
-        }
-        if (batched && (shape[0] < 1 || shape[0] > model.MaxBatchSize))
-        {
-            throw Invalid($"inference request batch-size must be <= {model.MaxBatchSize} for '{model.Name}', got {shape[0]} in input '{config.Name}'");
-        }
-    }
-
     private static TensorBuffer DecodeData(ref Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool, long bodyLength)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
@@ -692,34 +657,6 @@ internal static class JsonInferenceRequestReader
         return binary;
     }
 
-    /// <summary>Checks that every required input is present and that batched inputs agree on the
-    /// batch size; returns it.</summary>
-    private static int CheckCompleteness(LoadedModel model, TensorBuffer?[] inputs)
-    {
-        var config = model.Config;
-        var batchSize = -1L;
-        for (var i = 0; i < inputs.Length; i++)
-        {
-            if (inputs[i] is not { } input)
-            {
-                if (!config.Inputs[i].Optional)
-                {
-                    throw Invalid($"expected {config.Inputs.Count(input => !input.Optional)} inputs but got {inputs.Count(input => input is not null)} inputs for model '{model.Name}': input '{config.Inputs[i].Name}' is missing");
-                }
-                continue;
-            }
-            if (config.MaxBatchSize > 0)
-            {
-                if (batchSize >= 0 && input.Shape[0] != batchSize)
-                {
-                    throw Invalid($"input '{config.Inputs[i].Name}' has batch size {input.Shape[0]} but an earlier input has {batchSize}; all inputs must share the batch dimension");
-                }
-                batchSize = input.Shape[0];
-            }
-        }
-        return config.MaxBatchSize > 0 ? (int)Math.Max(batchSize, 1) : 1;
-    }
-
     /// <summary>The binary tensor data after the JSON header, handed out to inputs in the order
     /// they appear in the JSON.</summary>
     private struct BinarySection(ReadOnlySequence<byte> data)
@@ -750,41 +687,18 @@ internal static class JsonInferenceRequestReader
             _remaining = _remaining.Slice(size);
             if (type == DataType.Bytes)
             {
-                CheckBytesLayout(config.Name, buffer, elementCount);
+                try
+                {
+                    CheckBytesLayout(config.Name, buffer.Bytes, elementCount);
+                }
+                catch
+                {
+                    buffer.Dispose();
+                    throw;
+                }
             }
             return buffer;
         }
-
-        private static void CheckBytesLayout(string name, TensorBuffer buffer, long elementCount)
-        {
-            ReadOnlySpan<byte> data = buffer.Bytes;
-            long count = 0;
-            while (data.Length > 0)
-            {
-                if (data.Length < 4)
-                {
-                    buffer.Dispose();
-                    throw Invalid($"input '{name}': BYTES element {count} has a truncated 4-byte length prefix");
-                }
-                var length = BinaryPrimitives.ReadUInt32LittleEndian(data);
-                if (length > data.Length - 4)
-                {
-                    buffer.Dispose();
-                    throw Invalid($"input '{name}': BYTES element {count} declares {length} bytes but only {data.Length - 4} remain");
-                }
-                data = data[(4 + (int)length)..];
-                count++;
-            }
-            if (count != elementCount)
-            {
-                buffer.Dispose();
-                throw CountMismatch(name, elementCount, count);
-            }
-        }
     }
 
-    private static InferenceException CountMismatch(string name, long expected, long actual) =>
-        Invalid($"input '{name}': expected {expected} elements (from its shape), got {actual}");
-
-    private static InferenceException Invalid(string message) => InferenceException.InvalidArgument(message);
 }

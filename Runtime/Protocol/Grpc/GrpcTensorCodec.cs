@@ -1,0 +1,274 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using Fabrik.Models;
+using Fabrik.Models.Configuration;
+using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Scheduling;
+using Fabrik.Tensors;
+using DataType = Fabrik.Tensors.DataType;
+using Google.Protobuf;
+using static Fabrik.Protocol.RequestValidation;
+
+namespace Fabrik.Protocol.Grpc;
+
+/// <summary>
+/// Converts gRPC ModelInferRequest messages into <see cref="InferenceRequest"/>s and responses
+/// back. Inputs may come as raw_input_contents (any datatype; the only form for FP16 and BF16) or
+/// as typed contents. Outputs always travel as raw_output_contents, as Triton sends them.
+/// </summary>
+internal static class GrpcTensorCodec
+{
+    /// <summary>Decodes and validates <paramref name="message"/>. The caller owns the request.</summary>
+    /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
+    public static InferenceRequest Decode(ModelInferRequest message, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    {
+        var config = model.Config;
+        var inputs = new TensorBuffer?[config.Inputs.Length];
+        try
+        {
+            var raw = message.RawInputContents;
+            if (raw.Count > 0 && raw.Count != message.Inputs.Count)
+            {
+                throw Invalid($"raw_input_contents has {raw.Count} entries but the request has {message.Inputs.Count} inputs; give one per input");
+            }
+            for (var i = 0; i < message.Inputs.Count; i++)
+            {
+                var tensor = message.Inputs[i];
+                var index = model.FindInput(tensor.Name);
+                if (index < 0)
+                {
+                    throw Invalid($"unexpected inference input '{tensor.Name}' for model '{model.Name}'");
+                }
+                if (inputs[index] is not null)
+                {
+                    throw Invalid($"input '{tensor.Name}' appears more than once");
+                }
+                var inputConfig = config.Inputs[index];
+                var dataType = DataTypes.FromWireName(tensor.Datatype);
+                if (dataType == DataType.Invalid)
+                {
+                    throw Invalid($"unknown datatype '{tensor.Datatype}' for input '{tensor.Name}'");
+                }
+                if (dataType != inputConfig.DataType)
+                {
+                    throw Invalid($"inference input '{tensor.Name}' data-type is '{dataType.WireName()}', but model '{model.Name}' expects '{inputConfig.DataType.WireName()}'");
+                }
+                var shape = tensor.Shape.ToArray();
+                foreach (var dim in shape)
+                {
+                    if (dim < 0)
+                    {
+                        throw Invalid($"shape of input '{tensor.Name}' has a negative dimension {dim}");
+                    }
+                }
+                CheckShape(config, inputConfig, shape);
+                var elementCount = ElementCount(shape, tensor.Name);
+                if (raw.Count > 0)
+                {
+                    if (tensor.Contents is not null)
+                    {
+                        throw Invalid($"input '{tensor.Name}' has contents although the request uses raw_input_contents");
+                    }
+                    inputs[index] = FromRaw(inputConfig, shape, elementCount, raw[i].Span, pool);
+                }
+                else
+                {
+                    inputs[index] = FromContents(inputConfig, shape, elementCount, tensor.Contents, pool);
+                }
+            }
+
+            var requested = new int[message.Outputs.Count];
+            for (var i = 0; i < requested.Length; i++)
+            {
+                var index = model.FindOutput(message.Outputs[i].Name);
+                if (index < 0)
+                {
+                    throw Invalid($"unexpected inference output '{message.Outputs[i].Name}' for model '{model.Name}'");
+                }
+                if (Array.IndexOf(requested, index, 0, i) >= 0)
+                {
+                    throw Invalid($"output '{message.Outputs[i].Name}' is requested more than once");
+                }
+                requested[i] = index;
+            }
+            var batchSize = CheckCompleteness(model, inputs);
+            return new InferenceRequest(model, inputs, batchSize)
+            {
+                Id = message.Id.Length > 0 ? message.Id : null,
+                RequestedOutputs = requested.Length > 0 ? requested : null,
+                Cancellation = cancellation,
+            };
+        }
+        catch
+        {
+            foreach (var input in inputs)
+            {
+                input?.Dispose();
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Builds the response message; output bytes are copied into it, so the caller may
+    /// dispose <paramref name="response"/> as soon as this returns.</summary>
+    public static ModelInferResponse Encode(InferenceRequest request, InferenceResponse response)
+    {
+        var model = request.Model;
+        var message = new ModelInferResponse
+        {
+            ModelName = model.Name,
+            ModelVersion = model.VersionText,
+            Id = request.Id ?? "",
+        };
+        var order = request.RequestedOutputs;
+        var count = order?.Length ?? response.Outputs.Length;
+        for (var i = 0; i < count; i++)
+        {
+            var index = order?[i] ?? i;
+            var output = response.Outputs[index];
+            var tensor = new ModelInferResponse.Types.InferOutputTensor
+            {
+                Name = model.Config.Outputs[index].Name,
+                Datatype = output.DataType.WireName(),
+            };
+            tensor.Shape.AddRange(output.Shape);
+            message.Outputs.Add(tensor);
+            message.RawOutputContents.Add(ByteString.CopyFrom(output.Bytes));
+        }
+        return message;
+    }
+
+    private static TensorBuffer FromRaw(TensorConfig config, long[] shape, long elementCount, ReadOnlySpan<byte> raw, TensorMemoryPool pool)
+    {
+        var type = config.DataType;
+        if (type == DataType.Bytes)
+        {
+            CheckBytesLayout(config.Name, raw, elementCount);
+        }
+        else if (raw.Length != elementCount * type.ElementSize())
+        {
+            throw Invalid($"input '{config.Name}': raw_input_contents holds {raw.Length} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {elementCount * type.ElementSize()}");
+        }
+        var buffer = new TensorBuffer(pool, type, shape, elementCount, raw.Length);
+        raw.CopyTo(buffer.Bytes);
+        return buffer;
+    }
+
+    private static TensorBuffer FromContents(TensorConfig config, long[] shape, long elementCount, InferTensorContents? contents, TensorMemoryPool pool)
+    {
+        var name = config.Name;
+        if (contents is null)
+        {
+            throw Invalid($"input '{name}' has neither contents nor raw_input_contents");
+        }
+        var type = config.DataType;
+        if (type is DataType.Fp16 or DataType.Bf16)
+        {
+            throw Invalid($"input '{name}' is {type.WireName()}, which has no typed contents field; send it in raw_input_contents");
+        }
+        if (type == DataType.Bytes)
+        {
+            var elements = contents.BytesContents;
+            CheckCount(name, elementCount, elements.Count);
+            long size = 0;
+            foreach (var element in elements)
+            {
+                size += 4 + element.Length;
+            }
+            var strings = new TensorBuffer(pool, type, shape, elementCount, size);
+            var destination = strings.Bytes;
+            foreach (var element in elements)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(destination, (uint)element.Length);
+                element.Span.CopyTo(destination[4..]);
+                destination = destination[(4 + element.Length)..];
+            }
+            return strings;
+        }
+
+        var buffer = new TensorBuffer(pool, type, shape, elementCount, elementCount * type.ElementSize());
+        try
+        {
+            var bytes = buffer.Bytes;
+            switch (type)
+            {
+                case DataType.Bool:
+                    CheckCount(name, elementCount, contents.BoolContents.Count);
+                    for (var i = 0; i < bytes.Length; i++)
+                    {
+                        bytes[i] = contents.BoolContents[i] ? (byte)1 : (byte)0;
+                    }
+                    break;
+                case DataType.Int8:
+                    Narrow(name, contents.IntContents, MemoryMarshal.Cast<byte, sbyte>(bytes), elementCount, static v => v is >= sbyte.MinValue and <= sbyte.MaxValue, static v => (sbyte)v);
+                    break;
+                case DataType.Int16:
+                    Narrow(name, contents.IntContents, MemoryMarshal.Cast<byte, short>(bytes), elementCount, static v => v is >= short.MinValue and <= short.MaxValue, static v => (short)v);
+                    break;
+                case DataType.Int32:
+                    Copy(name, contents.IntContents, MemoryMarshal.Cast<byte, int>(bytes), elementCount);
+                    break;
+                case DataType.Int64:
+                    Copy(name, contents.Int64Contents, MemoryMarshal.Cast<byte, long>(bytes), elementCount);
+                    break;
+                case DataType.UInt8:
+                    Narrow(name, contents.UintContents, bytes, elementCount, static v => v <= byte.MaxValue, static v => (byte)v);
+                    break;
+                case DataType.UInt16:
+                    Narrow(name, contents.UintContents, MemoryMarshal.Cast<byte, ushort>(bytes), elementCount, static v => v <= ushort.MaxValue, static v => (ushort)v);
+                    break;
+                case DataType.UInt32:
+                    Copy(name, contents.UintContents, MemoryMarshal.Cast<byte, uint>(bytes), elementCount);
+                    break;
+                case DataType.UInt64:
+                    Copy(name, contents.Uint64Contents, MemoryMarshal.Cast<byte, ulong>(bytes), elementCount);
+                    break;
+                case DataType.Fp32:
+                    Copy(name, contents.Fp32Contents, MemoryMarshal.Cast<byte, float>(bytes), elementCount);
+                    break;
+                case DataType.Fp64:
+                    Copy(name, contents.Fp64Contents, MemoryMarshal.Cast<byte, double>(bytes), elementCount);
+                    break;
+                default:
+                    throw Invalid($"input '{name}' has an unsupported datatype {type.WireName()}");
+            }
+            return buffer;
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    private static void Copy<T>(string name, Google.Protobuf.Collections.RepeatedField<T> source, Span<T> destination, long elementCount)
+    {
+        CheckCount(name, elementCount, source.Count);
+        for (var i = 0; i < destination.Length; i++)
+        {
+            destination[i] = source[i];
+        }
+    }
+
+    private static void Narrow<TWire, T>(string name, Google.Protobuf.Collections.RepeatedField<TWire> source, Span<T> destination, long elementCount, Func<TWire, bool> fits, Func<TWire, T> convert)
+    {
+        CheckCount(name, elementCount, source.Count);
+        for (var i = 0; i < destination.Length; i++)
+        {
+            var value = source[i];
+            if (!fits(value))
+            {
+                throw Invalid($"input '{name}': element {i} ({value}) is out of range for its datatype");
+            }
+            destination[i] = convert(value);
+        }
+    }
+
+    private static void CheckCount(string name, long expected, int actual)
+    {
+        if (actual != expected)
+        {
+            throw CountMismatch(name, expected, actual);
+        }
+    }
+}
