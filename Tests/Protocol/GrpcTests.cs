@@ -218,6 +218,25 @@ public sealed class GrpcTests(ServerFixture fixture)
         Assert.Contains(ReadFields(reply), field => field.Number == 1 && Encoding.UTF8.GetString(field.Value) == "simple");
     }
 
+    [Fact]
+    public async Task ModelInfer_MalformedProtobuf_ReturnsInvalidArgumentAndKeepsServing()
+    {
+        var method = new Method<byte[], byte[]>(MethodType.Unary, "inference.GRPCInferenceService", "ModelInfer",
+            Marshallers.Create(bytes => bytes, bytes => bytes), Marshallers.Create(bytes => bytes, bytes => bytes));
+        var random = new Random(11);
+        for (var i = 0; i < 50; i++)
+        {
+            var garbage = new byte[random.Next(1, 200)];
+            random.NextBytes(garbage);
+            garbage[0] = 0xFF; // an invalid wire type, so the bytes can never parse
+            var error = await Assert.ThrowsAsync<RpcException>(() => fixture.GrpcChannel.CreateCallInvoker().AsyncUnaryCall(method, null, new CallOptions(), garbage).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains("malformed ModelInferRequest", error.Status.Detail, StringComparison.Ordinal);
+        }
+        var response = await _grpc.ModelInferAsync(SimpleRequest("after"));
+        Assert.Equal("after", response.Id);
+    }
+
     private static ModelInferRequest SimpleRequest(string id)
     {
         var request = new ModelInferRequest { ModelName = "simple", Id = id };

@@ -13,6 +13,7 @@ namespace Fabrik.Protocol.Grpc;
 /// <c>inference.GRPCInferenceService</c>, wire-compatible with Triton's. Errors become
 /// RpcExceptions with the matching status code (INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ...).
 /// </summary>
+[BindServiceMethod(typeof(GRPCInferenceService), nameof(GRPCInferenceService.BindServiceRejectingMalformedMessages))]
 internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool pool, ServerIdentity identity)
     : GRPCInferenceService.GRPCInferenceServiceBase
 {

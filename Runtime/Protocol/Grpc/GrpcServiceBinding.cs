@@ -1,0 +1,67 @@
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Fabrik.Protocol.Grpc.Wire;
+
+/// <summary>
+/// Binds <see cref="Fabrik.Protocol.Grpc.GrpcInferenceService"/> with marshallers that turn a malformed protobuf
+/// message into INVALID_ARGUMENT naming the message, where the generated ones would fail the
+/// call with UNKNOWN and log a stack trace for every bad request.
+/// </summary>
+/// <remarks>Declared in the generated partial class, beside the generated BindService.</remarks>
+public static partial class GRPCInferenceService
+{
+    private const string ServiceName = "inference.GRPCInferenceService";
+
+    /// <summary>Called by Grpc.AspNetCore through <see cref="BindServiceMethodAttribute"/>, which
+    /// needs it public and static. It passes no service instance: each handler is found by name
+    /// among the overrides of <see cref="GRPCInferenceServiceBase"/> and invoked on an instance
+    /// resolved per call, so the handlers given here are null.</summary>
+    public static void BindServiceRejectingMalformedMessages(ServiceBinderBase binder, GRPCInferenceServiceBase? service)
+    {
+        Unary<ServerLiveRequest, ServerLiveResponse>(binder, "ServerLive");
+        Unary<ServerReadyRequest, ServerReadyResponse>(binder, "ServerReady");
+        Unary<ModelReadyRequest, ModelReadyResponse>(binder, "ModelReady");
+        Unary<ServerMetadataRequest, ServerMetadataResponse>(binder, "ServerMetadata");
+        Unary<ModelMetadataRequest, ModelMetadataResponse>(binder, "ModelMetadata");
+        Unary<ModelInferRequest, ModelInferResponse>(binder, "ModelInfer");
+        binder.AddMethod(
+            new Method<ModelInferRequest, ModelStreamInferResponse>(MethodType.DuplexStreaming, ServiceName, "ModelStreamInfer",
+                Marshaller(ModelInferRequest.Parser), Marshaller(ModelStreamInferResponse.Parser)),
+            (DuplexStreamingServerMethod<ModelInferRequest, ModelStreamInferResponse>)null!);
+        Unary<ModelConfigRequest, ModelConfigResponse>(binder, "ModelConfig");
+        Unary<ModelStatisticsRequest, ModelStatisticsResponse>(binder, "ModelStatistics");
+        Unary<RepositoryIndexRequest, RepositoryIndexResponse>(binder, "RepositoryIndex");
+        Unary<RepositoryModelLoadRequest, RepositoryModelLoadResponse>(binder, "RepositoryModelLoad");
+        Unary<RepositoryModelUnloadRequest, RepositoryModelUnloadResponse>(binder, "RepositoryModelUnload");
+    }
+
+    private static void Unary<TRequest, TResponse>(ServiceBinderBase binder, string name)
+        where TRequest : class, IMessage<TRequest>, IBufferMessage
+        where TResponse : class, IMessage<TResponse>, IBufferMessage
+    {
+        var requestParser = (MessageParser<TRequest>)typeof(TRequest).GetProperty("Parser")!.GetValue(null)!;
+        var responseParser = (MessageParser<TResponse>)typeof(TResponse).GetProperty("Parser")!.GetValue(null)!;
+        binder.AddMethod(new Method<TRequest, TResponse>(MethodType.Unary, ServiceName, name, Marshaller(requestParser), Marshaller(responseParser)), (UnaryServerMethod<TRequest, TResponse>)null!);
+    }
+
+    private static Marshaller<T> Marshaller<T>(MessageParser<T> parser) where T : class, IMessage<T>, IBufferMessage =>
+        Marshallers.Create(
+            (message, context) =>
+            {
+                context.SetPayloadLength(message.CalculateSize());
+                message.WriteTo(context.GetBufferWriter());
+                context.Complete();
+            },
+            context =>
+            {
+                try
+                {
+                    return parser.ParseFrom(context.PayloadAsReadOnlySequence());
+                }
+                catch (InvalidProtocolBufferException e)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"malformed {typeof(T).Name}: {e.Message}"));
+                }
+            });
+}
