@@ -40,6 +40,14 @@ internal sealed class InferenceRequest : IDisposable
     /// output in binary form; null when every output travels as JSON.</summary>
     public bool[]? BinaryOutputs { get; init; }
 
+    /// <summary>Request-level parameters other than the protocol's own (such as binary_data_output),
+    /// passed through to the scheduler and backends: each value is a bool, long, ulong, double or
+    /// string. Empty when the client sent none.</summary>
+    public IReadOnlyDictionary<string, object> Parameters { get; init; } = NoParameters;
+
+    /// <summary>The shared empty parameter set.</summary>
+    public static readonly IReadOnlyDictionary<string, object> NoParameters = new Dictionary<string, object>();
+
     /// <summary>Stopwatch timestamp of the request's arrival, for the statistics.</summary>
     public long ReceivedTimestamp { get; set; } = System.Diagnostics.Stopwatch.GetTimestamp();
 

@@ -96,6 +96,7 @@ internal static class GrpcTensorCodec
             {
                 Id = message.Id.Length > 0 ? message.Id : null,
                 RequestedOutputs = requested.Length > 0 ? requested : null,
+                Parameters = Parameters(message.Parameters),
                 Cancellation = cancellation,
             };
         }
@@ -138,6 +139,28 @@ internal static class GrpcTensorCodec
         return message;
     }
 
+    private static IReadOnlyDictionary<string, object> Parameters(Google.Protobuf.Collections.MapField<string, InferParameter> wire)
+    {
+        if (wire.Count == 0)
+        {
+            return InferenceRequest.NoParameters;
+        }
+        var parameters = new Dictionary<string, object>(wire.Count, StringComparer.Ordinal);
+        foreach (var (name, value) in wire)
+        {
+            parameters[name] = value.ParameterChoiceCase switch
+            {
+                InferParameter.ParameterChoiceOneofCase.BoolParam => value.BoolParam,
+                InferParameter.ParameterChoiceOneofCase.Int64Param => value.Int64Param,
+                InferParameter.ParameterChoiceOneofCase.Uint64Param => value.Uint64Param,
+                InferParameter.ParameterChoiceOneofCase.DoubleParam => value.DoubleParam,
+                InferParameter.ParameterChoiceOneofCase.StringParam => value.StringParam,
+                _ => throw Invalid($"parameter '{name}' has no value"),
+            };
+        }
+        return parameters;
+    }
+
     private static TensorBuffer FromRaw(TensorConfig config, long[] shape, long elementCount, ReadOnlySpan<byte> raw, TensorMemoryPool pool)
     {
         var type = config.DataType;
@@ -154,7 +177,8 @@ internal static class GrpcTensorCodec
         return buffer;
     }
 
-    private static TensorBuffer FromContents(TensorConfig config, long[] shape, long elementCount, InferTensorContents? contents, TensorMemoryPool pool)
+    /// <summary>Decodes typed InferTensorContents into a new tensor buffer owned by the caller.</summary>
+    internal static TensorBuffer FromContents(TensorConfig config, long[] shape, long elementCount, InferTensorContents? contents, TensorMemoryPool pool)
     {
         var name = config.Name;
         if (contents is null)

@@ -34,6 +34,7 @@ internal static class JsonInferenceRequestReader
         string? id = null;
         List<(int Index, bool? Binary)>? requestedOutputs = null;
         var binaryDataOutput = false;
+        Dictionary<string, object>? parameters = null;
         if (jsonLength > body.Length)
         {
             throw Invalid($"Inference-Header-Content-Length is {jsonLength} but the body has only {body.Length} bytes");
@@ -70,7 +71,7 @@ internal static class JsonInferenceRequestReader
                 }
                 else if (reader.ValueTextEquals("parameters"u8))
                 {
-                    binaryDataOutput = ReadRequestParameters(ref reader);
+                    binaryDataOutput = ReadRequestParameters(ref reader, ref parameters);
                 }
                 else
                 {
@@ -96,6 +97,7 @@ internal static class JsonInferenceRequestReader
                 Id = id,
                 RequestedOutputs = requestedOutputs?.Select(output => output.Index).ToArray(),
                 BinaryOutputs = BinaryOutputFlags(config.Outputs.Length, requestedOutputs, binaryDataOutput),
+                Parameters = parameters ?? InferenceRequest.NoParameters,
                 Cancellation = cancellation,
             };
         }
@@ -194,8 +196,9 @@ internal static class JsonInferenceRequestReader
         return flags;
     }
 
-    /// <summary>Reads the request-level parameters; returns binary_data_output.</summary>
-    private static bool ReadRequestParameters(ref Utf8JsonReader reader)
+    /// <summary>Reads the request-level parameters; returns binary_data_output and collects the
+    /// others into <paramref name="parameters"/>.</summary>
+    private static bool ReadRequestParameters(ref Utf8JsonReader reader, ref Dictionary<string, object>? parameters)
     {
         reader.Read();
         if (reader.TokenType != JsonTokenType.StartObject)
@@ -217,8 +220,20 @@ internal static class JsonInferenceRequestReader
             }
             else
             {
+                var name = reader.GetString()!;
                 reader.Read();
-                reader.Skip();
+                object value = reader.TokenType switch
+                {
+                    JsonTokenType.True => true,
+                    JsonTokenType.False => false,
+                    JsonTokenType.String => reader.GetString()!,
+                    JsonTokenType.Number when reader.TryGetInt64(out var integer) => integer,
+                    JsonTokenType.Number when reader.TryGetUInt64(out var unsigned) => unsigned,
+                    JsonTokenType.Number => reader.GetDouble(),
+                    _ => throw Invalid($"parameter '{name}' must be a string, a number or a boolean"),
+                };
+                parameters ??= new Dictionary<string, object>(StringComparer.Ordinal);
+                parameters[name] = value;
             }
         }
         return binaryDataOutput;
