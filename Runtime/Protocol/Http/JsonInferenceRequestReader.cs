@@ -129,18 +129,20 @@ internal static class JsonInferenceRequestReader
         }
         var input = config.Inputs[0];
         var shape = RawShape(model, input, body);
-        var inputs = new TensorBuffer?[1];
-        var binary = new BinarySection(body);
-        inputs[0] = input.DataType == DataType.Bytes
-            ? new TensorBuffer(pool, DataType.Bytes, shape, 1, 4 + body.Length)
-            : binary.Take(input, shape, ElementCount(shape, input.Name), body.Length, pool);
+        TensorBuffer buffer;
         if (input.DataType == DataType.Bytes)
         {
             // One element holding the whole body.
-            var destination = inputs[0]!.Bytes;
-            BinaryPrimitives.WriteUInt32LittleEndian(destination, (uint)body.Length);
-            body.CopyTo(destination[4..]);
+            buffer = new TensorBuffer(pool, DataType.Bytes, shape, 1, 4 + body.Length);
+            BinaryPrimitives.WriteUInt32LittleEndian(buffer.Bytes, (uint)body.Length);
+            body.CopyTo(buffer.Bytes[4..]);
         }
+        else
+        {
+            var binary = new BinarySection(body);
+            buffer = binary.Take(input, shape, ElementCount(shape, input.Name), body.Length, pool);
+        }
+        TensorBuffer?[] inputs = [buffer];
         var outputs = new bool[config.Outputs.Length];
         Array.Fill(outputs, true);
         return new InferenceRequest(model, inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
