@@ -38,7 +38,7 @@ public class InProcessInferBenchmarks
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), "simple");
         var instances = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool);
         var statistics = new ModelStatistics(config.MaxBatchSize);
-        _model = new LoadedModel(config, 1, new ModelScheduler("simple", instances, statistics, NullLogger.Instance), statistics);
+        _model = new LoadedModel(config, 1, new ModelScheduler(config, instances, statistics, _pool, TimeProvider.System, NullLogger.Instance), statistics);
         _requestBody = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(Request));
     }
 

@@ -38,7 +38,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     public Uri? GrpcAddress { get; private set; }
 
     /// <summary>Starts listening, then loads the models (readiness is false until they are loaded).</summary>
-    public static async Task<FabrikServer> StartAsync(ServerOptions options, CancellationToken cancellation = default)
+    /// <param name="options">The command-line settings.</param>
+    /// <param name="time">The clock for batching delays and queue timeouts; the system clock unless a test injects one.</param>
+    /// <param name="cancellation">Abandons start-up.</param>
+    public static async Task<FabrikServer> StartAsync(ServerOptions options, TimeProvider? time = null, CancellationToken cancellation = default)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -84,8 +87,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
         builder.Services.AddSingleton(new TensorMemoryPool());
         builder.Services.AddSingleton(new ServerIdentity());
+        builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(services => new ModelManager(
-            repositories, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<ILoggerFactory>()));
+            repositories, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<KServeHttpEndpoints>();
 
         var app = builder.Build();

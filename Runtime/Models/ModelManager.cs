@@ -36,15 +36,17 @@ internal sealed partial class ModelManager : IAsyncDisposable
 {
     private readonly IReadOnlyList<string> _repositories;
     private readonly TensorMemoryPool _pool;
+    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
 
-    public ModelManager(IReadOnlyList<string> repositories, TensorMemoryPool pool, ILoggerFactory loggerFactory)
+    public ModelManager(IReadOnlyList<string> repositories, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory)
     {
         _repositories = repositories;
         _pool = pool;
+        _time = time;
         _logger = loggerFactory.CreateLogger<ModelManager>();
         LoggerFactory = loggerFactory;
     }
@@ -161,7 +163,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         var modelPath = ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version));
         var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool);
         var statistics = new ModelStatistics(config.MaxBatchSize);
-        var scheduler = new ModelScheduler(config.Name, instances, statistics, LoggerFactory.CreateLogger<ModelScheduler>());
+        var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, LoggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
     }
 

@@ -1,34 +1,63 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using Fabrik.Execution;
+using Fabrik.Models.Configuration;
 using Fabrik.Observability;
 using Fabrik.Protocol;
+using Fabrik.Tensors;
 
 namespace Fabrik.Scheduling;
 
 /// <summary>
-/// A model's request queue and its execution loops: one loop per instance, each taking the next
-/// request when its instance is free. Requests run one at a time per instance, in arrival order.
+/// A model's queue, its dynamic batcher and its execution loops (one per instance). A free
+/// instance takes the next batch the <see cref="BatchPlanner"/> allows; requests wait in one queue
+/// per priority level, under the level's queue policy (timeout, timeout action, maximum size).
+/// Models without dynamic_batching run each request on its own, through the same queue.
 /// </summary>
 /// <remarks>
-/// Thread-safe for <see cref="InferAsync"/>. Each instance is used by its own loop only.
-/// The scheduler owns the instances and disposes them when it stops.
+/// Locking: the queues and every <see cref="PendingRequest"/> field are guarded by
+/// <see cref="_gate"/>; no native call and no completion happens under it. Ownership: callers
+/// keep their <see cref="InferenceRequest"/>; the scheduler reads its inputs only while the
+/// request is in a batch, and a request leaves the queue (to a batch, a timeout or a cancellation)
+/// exactly once. Each instance is used by its own loop only; the scheduler disposes the instances.
 /// </remarks>
-internal sealed class ModelScheduler : IAsyncDisposable
+internal sealed partial class ModelScheduler : IAsyncDisposable
 {
-    private readonly Channel<PendingRequest> _queue = Channel.CreateUnbounded<PendingRequest>(
-        new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
+    private static readonly long SpinThresholdTicks = Stopwatch.Frequency / 1000;
+
+    private readonly object _gate = new();
+    private readonly LinkedList<PendingRequest>[] _queues;
+    private readonly LinkedList<PendingRequest> _delayed = new();
+    private readonly List<PendingRequest> _candidates = [];
     private readonly IModelInstance[] _instances;
     private readonly Task[] _loops;
-    private readonly ILogger _logger;
     private readonly ModelStatistics _statistics;
+    private readonly TensorMemoryPool _pool;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SchedulerSettings _settings;
+    private readonly OrderedCompletion? _ordering;
+    private readonly ITimer _timeoutTimer;
+    private TaskCompletionSource _wake = NewWake();
+    private long _timerDue = long.MaxValue;
+    private long _nextSequence;
+    private bool _stopping;
 
-    public ModelScheduler(string modelName, IModelInstance[] instances, ModelStatistics statistics, ILogger logger)
+    public ModelScheduler(ModelConfig config, IModelInstance[] instances, ModelStatistics statistics, TensorMemoryPool pool, TimeProvider time, ILogger logger)
     {
-        ModelName = modelName;
-        _statistics = statistics;
+        ModelName = config.Name;
+        _settings = SchedulerSettings.From(config, time);
         _instances = instances;
+        _statistics = statistics;
+        _pool = pool;
+        _time = time;
         _logger = logger;
+        _ordering = _settings.PreserveOrdering ? new OrderedCompletion() : null;
+        _queues = new LinkedList<PendingRequest>[Math.Max(1, _settings.PriorityLevels)];
+        for (var i = 0; i < _queues.Length; i++)
+        {
+            _queues[i] = new LinkedList<PendingRequest>();
+        }
+        _timeoutTimer = time.CreateTimer(_ => ExpireTimeouts(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _loops = new Task[instances.Length];
         for (var i = 0; i < instances.Length; i++)
         {
@@ -40,72 +69,379 @@ internal sealed class ModelScheduler : IAsyncDisposable
     /// <summary>The model this scheduler serves.</summary>
     public string ModelName { get; }
 
+    /// <summary>Requests waiting in the queues.</summary>
+    public int QueuedCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _queues.Sum(queue => queue.Count) + _delayed.Count;
+            }
+        }
+    }
+
     /// <summary>Queues <paramref name="request"/> and completes with its outputs. The request stays
-    /// owned by the caller; the response becomes the caller's.</summary>
+    /// owned by the caller; the response becomes the caller's. A full queue, or a scheduler that is
+    /// stopping, answers at once with Unavailable.</summary>
     public Task<InferenceResponse> InferAsync(InferenceRequest request)
     {
-        var pending = new PendingRequest(request);
-        if (!_queue.Writer.TryWrite(pending))
+        var level = PriorityLevel(request);
+        var policy = _settings.PolicyFor(level);
+        var now = _time.GetTimestamp();
+        var timeout = EffectiveTimeoutMicroseconds(request, policy);
+        PendingRequest pending;
+        lock (_gate)
         {
-            throw InferenceException.Unavailable($"model '{ModelName}' is unloading and takes no new requests");
+            if (_stopping)
+            {
+                throw InferenceException.Unavailable($"model '{ModelName}' is unloading and takes no new requests");
+            }
+            var queue = _queues[level - 1];
+            if (policy.MaxQueueSize > 0 && queue.Count >= policy.MaxQueueSize)
+            {
+                throw InferenceException.Unavailable($"Exceeds maximum queue size: model '{ModelName}' has {queue.Count} requests queued at priority {level} (max_queue_size {policy.MaxQueueSize})");
+            }
+            pending = new PendingRequest(request, now, _nextSequence++)
+            {
+                Queue = level - 1,
+                Deadline = timeout > 0 ? now + MicrosecondsToTicks(timeout) : long.MaxValue,
+                OnTimeout = policy.TimeoutAction,
+            };
+            pending.Node = queue.AddLast(pending);
+            if (pending.Deadline < _timerDue)
+            {
+                ArmTimeoutTimer(pending.Deadline, now);
+            }
+            WakeLoops();
+        }
+        if (request.Cancellation.CanBeCanceled)
+        {
+            pending.CancellationRegistration = request.Cancellation.UnsafeRegister(static state =>
+            {
+                var (scheduler, queued) = ((ModelScheduler, PendingRequest))state!;
+                scheduler.Cancel(queued);
+            }, (this, pending));
         }
         return pending.Completion.Task;
     }
 
+    private int PriorityLevel(InferenceRequest request)
+    {
+        if (_settings.PriorityLevels == 0)
+        {
+            return 1;
+        }
+        if (!request.Parameters.TryGetValue("priority", out var value))
+        {
+            return _settings.DefaultPriorityLevel;
+        }
+        var level = value switch
+        {
+            long signed when signed >= 0 => (ulong)signed,
+            ulong unsigned => unsigned,
+            _ => throw InferenceException.InvalidArgument($"parameter 'priority' must be a non-negative integer, got {value}"),
+        };
+        if (level == 0)
+        {
+            return _settings.DefaultPriorityLevel;
+        }
+        return level <= (ulong)_settings.PriorityLevels
+            ? (int)level
+            : throw InferenceException.InvalidArgument($"priority {level} is out of range for model '{ModelName}', which has priority levels 1 to {_settings.PriorityLevels}");
+    }
+
+    /// <summary>The queue timeout in microseconds (0 for none). A request's "timeout" parameter
+    /// applies only where the policy allows overrides, and only ever shortens the timeout.</summary>
+    private static long EffectiveTimeoutMicroseconds(InferenceRequest request, QueuePolicyConfig policy)
+    {
+        var timeout = policy.DefaultTimeoutMicroseconds;
+        if (policy.AllowTimeoutOverride && request.Parameters.TryGetValue("timeout", out var value))
+        {
+            var requested = value switch
+            {
+                long signed when signed >= 0 => signed,
+                ulong unsigned => (long)Math.Min(unsigned, long.MaxValue),
+                _ => throw InferenceException.InvalidArgument($"parameter 'timeout' must be a non-negative number of microseconds, got {value}"),
+            };
+            if (requested > 0 && (timeout == 0 || requested < timeout))
+            {
+                timeout = requested;
+            }
+        }
+        return timeout;
+    }
+
     private async Task RunLoopAsync(IModelInstance instance)
     {
-        await foreach (var pending in _queue.Reader.ReadAllAsync())
+        var batch = new List<PendingRequest>();
+        while (await NextBatchAsync(batch))
         {
-            var request = pending.Request;
-            if (request.Cancellation.IsCancellationRequested)
+            Execute(instance, batch);
+            batch.Clear();
+        }
+    }
+
+    /// <summary>Waits until the planner releases a batch and moves it into <paramref name="batch"/>.
+    /// Returns false once the scheduler is stopping and the queues are empty.</summary>
+    private async Task<bool> NextBatchAsync(List<PendingRequest> batch)
+    {
+        while (true)
+        {
+            Task wake;
+            long waitTicks;
+            lock (_gate)
             {
-                pending.Completion.TrySetCanceled(request.Cancellation);
-                continue;
-            }
-            _statistics.Queue.Record(Stopwatch.GetTimestamp() - pending.EnqueuedTimestamp);
-            try
-            {
-                var timings = default(ExecutionTimings);
-                var outputs = instance.Run(request.Inputs, ref timings);
-                _statistics.RecordExecution(request.BatchSize, 1, timings);
-                var response = new InferenceResponse(outputs);
-                _statistics.Success.Record(Stopwatch.GetTimestamp() - request.ReceivedTimestamp);
-                if (!pending.Completion.TrySetResult(response))
+                var now = _time.GetTimestamp();
+                _candidates.Clear();
+                foreach (var queue in _queues)
                 {
-                    response.Dispose();
+                    _candidates.AddRange(queue);
+                }
+                _candidates.AddRange(_delayed);
+                if (_candidates.Count == 0 && _stopping)
+                {
+                    return false;
+                }
+                var plan = BatchPlanner.Plan(_candidates, _stopping ? _settings.Rules with { MaxQueueDelayTicks = 0 } : _settings.Rules, now);
+                if (plan.Take > 0)
+                {
+                    for (var i = 0; i < plan.Take; i++)
+                    {
+                        var pending = _candidates[i];
+                        Dequeue(pending);
+                        batch.Add(pending);
+                    }
+                    _candidates.Clear();
+                    return true;
+                }
+                _candidates.Clear();
+                wake = _wake.Task;
+                waitTicks = plan.WaitTicks;
+            }
+            await WaitAsync(wake, waitTicks);
+        }
+    }
+
+    /// <summary>Waits for an arrival or for <paramref name="waitTicks"/>. Timers fire with about
+    /// 1 ms granularity on Linux (and may fire early), so the last millisecond of a wait on the
+    /// system clock is spent yielding and re-planning instead; sub-millisecond delays stay honest.</summary>
+    private async Task WaitAsync(Task wake, long waitTicks)
+    {
+        if (waitTicks == long.MaxValue)
+        {
+            await wake;
+            return;
+        }
+        if (_time == TimeProvider.System && waitTicks <= SpinThresholdTicks)
+        {
+            Thread.Yield();
+            return;
+        }
+        var coarse = _time == TimeProvider.System ? waitTicks - SpinThresholdTicks : waitTicks;
+        using var cancel = new CancellationTokenSource();
+        var delay = Task.Delay(TimeSpan.FromSeconds((double)coarse / _time.TimestampFrequency), _time, cancel.Token);
+        await Task.WhenAny(wake, delay);
+        await cancel.CancelAsync();
+    }
+
+    private void Execute(IModelInstance instance, List<PendingRequest> batch)
+    {
+        var start = _time.GetTimestamp();
+        var totalRows = 0;
+        foreach (var pending in batch)
+        {
+            _statistics.Queue.Record(ToStopwatchTicks(start - pending.EnqueuedTimestamp));
+            pending.CancellationRegistration.Dispose();
+            totalRows += pending.Rows;
+        }
+
+        TensorBuffer?[]? gathered = null;
+        TensorBuffer[]? outputs = null;
+        try
+        {
+            var inputs = batch.Count == 1 ? batch[0].Request.Inputs : gathered = BatchAssembler.Gather(batch, totalRows, _pool);
+            var timings = default(ExecutionTimings);
+            outputs = instance.Run(inputs, ref timings);
+            _statistics.RecordExecution(totalRows, batch.Count, timings);
+            if (batch.Count == 1)
+            {
+                Succeed(batch[0], outputs);
+                outputs = null; // now the response's
+            }
+            else
+            {
+                var split = BatchAssembler.Scatter(outputs, batch, totalRows, _pool, ModelName);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    Succeed(batch[i], split[i]);
                 }
             }
-            catch (InferenceException e)
+        }
+        catch (Exception e)
+        {
+            var error = e as InferenceException ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
+            if (e is not InferenceException)
             {
-                _statistics.RecordFailure(request.ReceivedTimestamp);
-                pending.Completion.TrySetException(e);
+                Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
             }
-            catch (Exception e)
+            foreach (var pending in batch)
             {
-                _statistics.RecordFailure(request.ReceivedTimestamp);
-                _logger.LogError(e, "Model {Model} failed on {Device}", ModelName, instance.Device);
-                pending.Completion.TrySetException(new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e));
+                _statistics.RecordFailure(pending.Request.ReceivedTimestamp);
+                Complete(pending, p => p.Completion.TrySetException(error));
+            }
+        }
+        finally
+        {
+            if (gathered is not null)
+            {
+                BatchAssembler.Dispose(gathered);
+            }
+            if (outputs is not null)
+            {
+                BatchAssembler.Dispose(outputs);
             }
         }
     }
 
-    /// <summary>Stops intake, lets queued requests finish, then frees the instances.</summary>
+    private void Succeed(PendingRequest pending, TensorBuffer[] outputs)
+    {
+        var response = new InferenceResponse(outputs);
+        _statistics.Success.Record(Stopwatch.GetTimestamp() - pending.Request.ReceivedTimestamp);
+        Complete(pending, p =>
+        {
+            if (!p.Completion.TrySetResult(response))
+            {
+                response.Dispose();
+            }
+        });
+    }
+
+    /// <summary>Completes a request, in arrival order when preserve_ordering is set.</summary>
+    private void Complete(PendingRequest pending, Action<PendingRequest> complete)
+    {
+        if (_ordering is null)
+        {
+            complete(pending);
+        }
+        else
+        {
+            _ordering.Complete(pending, complete);
+        }
+    }
+
+    /// <summary>The client went away: a request still queued leaves the queue and is cancelled;
+    /// one already in a batch runs, and its response is dropped by the caller.</summary>
+    private void Cancel(PendingRequest pending)
+    {
+        lock (_gate)
+        {
+            if (pending.Node is null)
+            {
+                return;
+            }
+            Dequeue(pending);
+        }
+        Complete(pending, p => p.Completion.TrySetCanceled(p.Request.Cancellation));
+    }
+
+    /// <summary>Timer callback: rejects (REJECT) or demotes (DELAY) requests whose queue timeout
+    /// has passed, then re-arms for the next deadline.</summary>
+    private void ExpireTimeouts()
+    {
+        List<PendingRequest>? rejected = null;
+        lock (_gate)
+        {
+            var now = _time.GetTimestamp();
+            var next = long.MaxValue;
+            foreach (var queue in _queues)
+            {
+                for (var node = queue.First; node is not null;)
+                {
+                    var pending = node.Value;
+                    node = node.Next;
+                    if (pending.Deadline > now)
+                    {
+                        next = Math.Min(next, pending.Deadline);
+                        continue;
+                    }
+                    Dequeue(pending);
+                    if (pending.OnTimeout == TimeoutAction.Reject)
+                    {
+                        (rejected ??= []).Add(pending);
+                    }
+                    else
+                    {
+                        // DELAY: behind every request that has not timed out.
+                        pending.Node = _delayed.AddLast(pending);
+                    }
+                }
+            }
+            _timerDue = long.MaxValue;
+            if (next != long.MaxValue)
+            {
+                ArmTimeoutTimer(next, now);
+            }
+            WakeLoops();
+        }
+        foreach (var pending in rejected ?? [])
+        {
+            _statistics.RecordFailure(pending.Request.ReceivedTimestamp);
+            Complete(pending, p => p.Completion.TrySetException(InferenceException.Unavailable(
+                $"Request timeout expired: the request waited longer than its queue timeout for model '{ModelName}'")));
+        }
+    }
+
+    // Under _gate.
+    private void Dequeue(PendingRequest pending)
+    {
+        pending.Node!.List!.Remove(pending.Node);
+        pending.Node = null;
+    }
+
+    // Under _gate.
+    private void ArmTimeoutTimer(long deadline, long now)
+    {
+        _timerDue = deadline;
+        var due = TimeSpan.FromSeconds(Math.Max(0, deadline - now) / (double)_time.TimestampFrequency);
+        _timeoutTimer.Change(due, Timeout.InfiniteTimeSpan);
+    }
+
+    // Under _gate: every waiting loop re-plans.
+    private void WakeLoops()
+    {
+        var wake = _wake;
+        _wake = NewWake();
+        wake.TrySetResult();
+    }
+
+    private static TaskCompletionSource NewWake() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private long MicrosecondsToTicks(long microseconds) =>
+        (long)Math.Min(microseconds * (_time.TimestampFrequency / 1_000_000.0), long.MaxValue / 2);
+
+    private long ToStopwatchTicks(long timeProviderTicks) =>
+        (long)(timeProviderTicks * ((double)Stopwatch.Frequency / _time.TimestampFrequency));
+
+    /// <summary>Stops intake, runs every queued request to completion, then frees the instances.</summary>
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        lock (_gate)
+        {
+            _stopping = true;
+            WakeLoops();
+        }
         await Task.WhenAll(_loops);
+        await _timeoutTimer.DisposeAsync();
         foreach (var instance in _instances)
         {
             instance.Dispose();
         }
     }
 
-    private sealed class PendingRequest(InferenceRequest request)
+    private static partial class Log
     {
-        public InferenceRequest Request { get; } = request;
-
-        public TaskCompletionSource<InferenceResponse> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public long EnqueuedTimestamp { get; } = Stopwatch.GetTimestamp();
+        [LoggerMessage(EventId = 200, Level = LogLevel.Error, Message = "Model '{Model}' failed on {Device}")]
+        public static partial void ExecutionFailed(ILogger logger, Exception exception, string model, string device);
     }
 }

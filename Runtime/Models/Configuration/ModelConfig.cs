@@ -73,5 +73,36 @@ internal enum InstanceKind
 /// <see cref="Gpus"/> (or on the CPU).</summary>
 internal sealed record InstanceGroupConfig(string Name, int Count, InstanceKind Kind, ImmutableArray<int> Gpus);
 
-/// <summary>The dynamic_batching block.</summary>
-internal sealed record DynamicBatchingConfig(ImmutableArray<int> PreferredBatchSizes, long MaxQueueDelayMicroseconds, bool PreserveOrdering);
+/// <summary>The dynamic_batching block. Priority levels run from 1 (highest) to
+/// <see cref="PriorityLevels"/>; 0 levels means one queue and no priorities.</summary>
+internal sealed record DynamicBatchingConfig(ImmutableArray<int> PreferredBatchSizes, long MaxQueueDelayMicroseconds, bool PreserveOrdering)
+{
+    public int PriorityLevels { get; init; }
+
+    public int DefaultPriorityLevel { get; init; }
+
+    public QueuePolicyConfig DefaultQueuePolicy { get; init; } = QueuePolicyConfig.Default;
+
+    /// <summary>Policies that override <see cref="DefaultQueuePolicy"/> for some levels.</summary>
+    public ImmutableDictionary<int, QueuePolicyConfig> PriorityQueuePolicies { get; init; } = ImmutableDictionary<int, QueuePolicyConfig>.Empty;
+
+    /// <summary>The policy of one priority level.</summary>
+    public QueuePolicyConfig PolicyFor(int level) => PriorityQueuePolicies.TryGetValue(level, out var policy) ? policy : DefaultQueuePolicy;
+}
+
+/// <summary>What happens to a request whose queue timeout expires.</summary>
+internal enum TimeoutAction
+{
+    /// <summary>Answer at once with "Request timeout expired".</summary>
+    Reject,
+
+    /// <summary>Keep it, behind every request that has not timed out.</summary>
+    Delay,
+}
+
+/// <summary>A queue policy (Triton's ModelQueuePolicy). Zero means "no limit" for the timeout and
+/// the queue size.</summary>
+internal sealed record QueuePolicyConfig(TimeoutAction TimeoutAction, long DefaultTimeoutMicroseconds, bool AllowTimeoutOverride, int MaxQueueSize)
+{
+    public static readonly QueuePolicyConfig Default = new(TimeoutAction.Reject, 0, false, 0);
+}

@@ -159,17 +159,90 @@ internal static class ModelConfigReader
         var preferred = ImmutableArray.CreateBuilder<int>();
         long delay = 0;
         var preserveOrdering = false;
+        int levels = 0, defaultLevel = 0;
+        var defaultPolicy = QueuePolicyConfig.Default;
+        var policies = ImmutableDictionary.CreateBuilder<int, QueuePolicyConfig>();
         foreach (var child in message.Fields)
         {
             switch (child.Name)
             {
-                case "preferred_batch_size": preferred.Add(Int32(child)); break;
-                case "max_queue_delay_microseconds": delay = Int64(child); break;
+                case "preferred_batch_size":
+                    var size = Int32(child);
+                    if (size < 1)
+                    {
+                        throw ConfigFormatException.At(child.Position, $"preferred_batch_size must be at least 1, got {size}");
+                    }
+                    preferred.Add(size);
+                    break;
+                case "max_queue_delay_microseconds": delay = NonNegative(child); break;
                 case "preserve_ordering": preserveOrdering = Bool(child); break;
+                case "priority_levels": levels = (int)Math.Min(NonNegative(child), int.MaxValue); break;
+                case "default_priority_level": defaultLevel = (int)Math.Min(NonNegative(child), int.MaxValue); break;
+                case "default_queue_policy": defaultPolicy = QueuePolicy(child, ignored); break;
+                case "priority_queue_policy":
+                    var entry = Message(child);
+                    var key = entry.Fields.FirstOrDefault(f => f.Name == "key") ?? throw ConfigFormatException.At(child.Position, "priority_queue_policy needs a key");
+                    var value = entry.Fields.FirstOrDefault(f => f.Name == "value") ?? throw ConfigFormatException.At(child.Position, "priority_queue_policy needs a value");
+                    policies[(int)Math.Min(NonNegative(key), int.MaxValue)] = QueuePolicy(value, ignored);
+                    break;
                 default: ignored.Add($"dynamic_batching.{child.Name}"); break;
             }
         }
-        return new DynamicBatchingConfig(preferred.ToImmutable(), delay, preserveOrdering);
+        if (levels > 0 && (defaultLevel < 1 || defaultLevel > levels))
+        {
+            throw ConfigFormatException.At(field.Position, $"default_priority_level must be between 1 and priority_levels ({levels}), got {defaultLevel}");
+        }
+        foreach (var level in policies.Keys)
+        {
+            if (level < 1 || level > levels)
+            {
+                throw ConfigFormatException.At(field.Position, $"priority_queue_policy names level {level}, outside 1..priority_levels ({levels})");
+            }
+        }
+        return new DynamicBatchingConfig(preferred.ToImmutable(), delay, preserveOrdering)
+        {
+            PriorityLevels = levels,
+            DefaultPriorityLevel = defaultLevel,
+            DefaultQueuePolicy = defaultPolicy,
+            PriorityQueuePolicies = policies.ToImmutable(),
+        };
+    }
+
+    private static QueuePolicyConfig QueuePolicy(TextField field, ImmutableArray<string>.Builder ignored)
+    {
+        var policy = QueuePolicyConfig.Default;
+        foreach (var child in Message(field).Fields)
+        {
+            policy = child.Name switch
+            {
+                "timeout_action" => policy with
+                {
+                    TimeoutAction = Identifier(child) switch
+                    {
+                        "REJECT" => TimeoutAction.Reject,
+                        "DELAY" => TimeoutAction.Delay,
+                        var other => throw ConfigFormatException.At(child.Position, $"timeout_action must be REJECT or DELAY, got {other}"),
+                    },
+                },
+                "default_timeout_microseconds" => policy with { DefaultTimeoutMicroseconds = NonNegative(child) },
+                "allow_timeout_override" => policy with { AllowTimeoutOverride = Bool(child) },
+                "max_queue_size" => policy with { MaxQueueSize = (int)Math.Min(NonNegative(child), int.MaxValue) },
+                _ => Ignore(child),
+            };
+        }
+        return policy;
+
+        QueuePolicyConfig Ignore(TextField child)
+        {
+            ignored.Add($"queue_policy.{child.Name}");
+            return policy;
+        }
+    }
+
+    private static long NonNegative(TextField field)
+    {
+        var value = Int64(field);
+        return value >= 0 ? value : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must not be negative, got {value}");
     }
 
     private static void Parameter(TextField field, ImmutableDictionary<string, string>.Builder parameters)

@@ -1,0 +1,25 @@
+using Fabrik.Models.Configuration;
+
+namespace Fabrik.Scheduling;
+
+/// <summary>The scheduling parts of a model's configuration, converted to TimeProvider ticks.
+/// Without dynamic_batching there is one queue with no timeout and no size limit, and every
+/// request runs on its own.</summary>
+internal sealed record SchedulerSettings(BatchingRules Rules, int PriorityLevels, int DefaultPriorityLevel, bool PreserveOrdering, DynamicBatchingConfig? Batching)
+{
+    public static SchedulerSettings From(ModelConfig config, TimeProvider time)
+    {
+        if (config.DynamicBatching is not { } batching)
+        {
+            return new SchedulerSettings(BatchingRules.None, 0, 1, false, null);
+        }
+        var delayTicks = (long)(batching.MaxQueueDelayMicroseconds * (time.TimestampFrequency / 1_000_000.0));
+        var rules = config.MaxBatchSize > 0
+            ? new BatchingRules(config.MaxBatchSize, batching.PreferredBatchSizes, delayTicks)
+            : BatchingRules.None;
+        return new SchedulerSettings(rules, batching.PriorityLevels, Math.Max(1, batching.DefaultPriorityLevel), batching.PreserveOrdering, batching);
+    }
+
+    /// <summary>The queue policy of a priority level (1-based).</summary>
+    public QueuePolicyConfig PolicyFor(int level) => Batching?.PolicyFor(level) ?? QueuePolicyConfig.Default;
+}
