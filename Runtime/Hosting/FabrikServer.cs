@@ -96,8 +96,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         app.MapGrpcService<GrpcInferenceService>();
         app.MapGrpcService<GrpcHealthService>();
-        var identity = app.Services.GetRequiredService<ServerIdentity>();
-        app.Lifetime.ApplicationStopping.Register(() => identity.IsLive = false);
+        // SIGTERM: readiness turns false and new requests get 503 first; Kestrel then waits for the
+        // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
+        var models = app.Services.GetRequiredService<ModelManager>();
+        app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
 
         var server = new FabrikServer(app, options);
         try

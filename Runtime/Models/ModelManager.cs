@@ -41,6 +41,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
+    private volatile bool _shuttingDown;
 
     public ModelManager(IReadOnlyList<string> repositories, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory)
     {
@@ -57,7 +58,11 @@ internal sealed partial class ModelManager : IAsyncDisposable
     public ImmutableDictionary<string, ModelEntry> Models => _models;
 
     /// <summary>True once start-up loading finished and every model in the repositories is READY.</summary>
-    public bool AllModelsReady => _startupComplete && _models.Values.All(entry => entry.State == ModelState.Ready);
+    public bool AllModelsReady => _startupComplete && !_shuttingDown && _models.Values.All(entry => entry.State == ModelState.Ready);
+
+    /// <summary>Shutdown has begun: readiness turns false and new requests are refused with
+    /// Unavailable, while requests already accepted run to completion.</summary>
+    public void BeginShutdown() => _shuttingDown = true;
 
     /// <summary>Loads every model found in the repositories. A model that fails becomes
     /// UNAVAILABLE with the reason; the others still load.</summary>
@@ -104,6 +109,10 @@ internal sealed partial class ModelManager : IAsyncDisposable
     /// Unavailable for a model that is not READY.</exception>
     public LoadedModel Resolve(string name, string? version)
     {
+        if (_shuttingDown)
+        {
+            throw InferenceException.Unavailable("the server is shutting down and takes no new requests");
+        }
         if (!_models.TryGetValue(name, out var entry))
         {
             throw InferenceException.NotFound($"Request for unknown model: '{name}' is not found");

@@ -81,6 +81,9 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
     }
 
+    /// <summary>Finished responses held back by preserve_ordering.</summary>
+    public int ResponsesHeldForOrdering => _ordering?.Held ?? 0;
+
     /// <summary>Queues <paramref name="request"/> and completes with its outputs. The request stays
     /// owned by the caller; the response becomes the caller's. A full queue, or a scheduler that is
     /// stopping, answers at once with Unavailable.</summary>

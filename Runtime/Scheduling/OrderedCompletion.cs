@@ -12,6 +12,18 @@ internal sealed class OrderedCompletion
     private long _next;
     private bool _releasing;
 
+    /// <summary>Finished requests waiting for an earlier one.</summary>
+    public int Held
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _finished.Count;
+            }
+        }
+    }
+
     public void Complete(PendingRequest pending, Action<PendingRequest> complete)
     {
         lock (_gate)

@@ -1,13 +1,12 @@
 using Fabrik.Models;
 using Fabrik.Protocol.Grpc.Wire.Health;
-using Fabrik.Protocol.Http;
 using Grpc.Core;
 
 namespace Fabrik.Protocol.Grpc;
 
 /// <summary><c>grpc.health.v1.Health/Check</c>: SERVING when the server is live and every model is
 /// ready. The overall server ("") and the inference service can be asked about.</summary>
-internal sealed class GrpcHealthService(ModelManager models, ServerIdentity identity) : Health.HealthBase
+internal sealed class GrpcHealthService(ModelManager models) : Health.HealthBase
 {
     private const string InferenceService = "inference.GRPCInferenceService";
 
@@ -17,7 +16,7 @@ internal sealed class GrpcHealthService(ModelManager models, ServerIdentity iden
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"unknown service '{request.Service}'"));
         }
-        var serving = identity.IsLive && models.AllModelsReady;
+        var serving = models.AllModelsReady;
         return Task.FromResult(new HealthCheckResponse
         {
             Status = serving ? HealthCheckResponse.Types.ServingStatus.Serving : HealthCheckResponse.Types.ServingStatus.NotServing,

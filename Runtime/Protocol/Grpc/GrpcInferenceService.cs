@@ -21,7 +21,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         Task.FromResult(new ServerLiveResponse { Live = identity.IsLive });
 
     public override Task<ServerReadyResponse> ServerReady(ServerReadyRequest request, ServerCallContext context) =>
-        Task.FromResult(new ServerReadyResponse { Ready = identity.IsLive && models.AllModelsReady });
+        Task.FromResult(new ServerReadyResponse { Ready = models.AllModelsReady });
 
     public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context)
     {

@@ -21,7 +21,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
     public void Map(IEndpointRouteBuilder routes)
     {
         routes.MapGet("/v2/health/live", context => WriteStatusAsync(context, identity.IsLive));
-        routes.MapGet("/v2/health/ready", context => WriteStatusAsync(context, identity.IsLive && models.AllModelsReady));
+        routes.MapGet("/v2/health/ready", context => WriteStatusAsync(context, models.AllModelsReady));
         routes.MapGet("/v2", WriteServerMetadataAsync);
         routes.MapGet("/v2/models/{model}", WriteModelMetadataAsync);
         routes.MapGet("/v2/models/{model}/versions/{version}", WriteModelMetadataAsync);
@@ -336,6 +336,6 @@ internal sealed class ServerIdentity
     /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
     public IReadOnlyList<string> Extensions { get; init; } = ["binary_tensor_data", "model_configuration", "statistics", "model_repository"];
 
-    /// <summary>False once shutdown begins.</summary>
+    /// <summary>True while the process serves; readiness is the model manager's.</summary>
     public bool IsLive { get; set; } = true;
 }

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using Fabrik.Execution;
+using Fabrik.Models;
+using Fabrik.Models.Configuration;
+using Fabrik.Observability;
+using Fabrik.Scheduling;
+using Fabrik.Tensors;
+using Fabrik.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Fabrik.Tests.Scheduling;
+
+/// <summary>
+/// An execution instance that holds each batch until the test releases it, records what it ran,
+/// and returns its INT32 input unchanged as the output. It makes the order of executions
+/// deterministic, which real sessions on a noisy machine cannot.
+/// </summary>
+internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
+{
+    private readonly SemaphoreSlim _release = new(0);
+    private readonly SemaphoreSlim _started = new(0);
+
+    /// <summary>The values of each batch's input, in execution order.</summary>
+    public ConcurrentQueue<int[]> Runs { get; } = new();
+
+    public string Device => "test";
+
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
+    {
+        _started.Release();
+        if (!_release.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException("the test never released the batch");
+        }
+        var input = inputs[0]!;
+        Runs.Enqueue(input.As<int>().ToArray());
+        var output = new TensorBuffer(pool, DataType.Int32, (long[])input.Shape.Clone(), input.ElementCount, input.ByteLength);
+        input.Bytes.CopyTo(output.Bytes);
+        timings.InferTicks = 1;
+        return [output];
+    }
+
+    /// <summary>Waits until a batch has started running on this instance.</summary>
+    public void WaitStarted()
+    {
+        if (!_started.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException("no batch started");
+        }
+    }
+
+    public void Release(int batches = 1) => _release.Release(batches);
+
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>A scheduler over gated instances for a model with one INT32 input of dims [2].</summary>
+internal sealed class SchedulerHarness : IAsyncDisposable
+{
+    public SchedulerHarness(DynamicBatchingConfig? batching, int maxBatchSize = 8, int instances = 1)
+    {
+        Config = new ModelConfig
+        {
+            Name = "gated",
+            Platform = "onnxruntime_onnx",
+            MaxBatchSize = maxBatchSize,
+            Inputs = [new TensorConfig("INPUT0", DataType.Int32, ImmutableArray.Create(2L))],
+            Outputs = [new TensorConfig("OUTPUT0", DataType.Int32, ImmutableArray.Create(2L))],
+            DynamicBatching = batching,
+        };
+        Instances = Enumerable.Range(0, instances).Select(_ => new GatedInstance(Pool)).ToArray();
+        Statistics = new ModelStatistics(maxBatchSize);
+        Scheduler = new ModelScheduler(Config, Instances, Statistics, Pool, Time, NullLogger.Instance);
+        Model = new LoadedModel(Config, 1, Scheduler, Statistics);
+    }
+
+    public TensorMemoryPool Pool { get; } = new();
+
+    public ManualTimeProvider Time { get; } = new();
+
+    public ModelConfig Config { get; }
+
+    public GatedInstance[] Instances { get; }
+
+    public ModelStatistics Statistics { get; }
+
+    public ModelScheduler Scheduler { get; }
+
+    public LoadedModel Model { get; }
+
+    /// <summary>A request of <paramref name="rows"/> rows whose values start at <paramref name="first"/>.</summary>
+    public InferenceRequest Request(int rows, int first, IReadOnlyDictionary<string, object>? parameters = null, CancellationToken cancellation = default)
+    {
+        var buffer = new TensorBuffer(Pool, DataType.Int32, Config.MaxBatchSize > 0 ? [rows, 2] : [2], rows * 2, rows * 8);
+        var values = buffer.As<int>();
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = first + i;
+        }
+        return new InferenceRequest(Model, [buffer], rows)
+        {
+            Parameters = parameters ?? InferenceRequest.NoParameters,
+            Cancellation = cancellation,
+        };
+    }
+
+    public static IReadOnlyDictionary<string, object> Priority(long level) => new Dictionary<string, object> { ["priority"] = level };
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var instance in Instances)
+        {
+            instance.Release(100);
+        }
+        await Scheduler.DisposeAsync();
+    }
+}
