@@ -229,10 +229,11 @@ public sealed class ModelSchedulerTests
         using var a = harness.Request(1, 1);
         using var b = harness.Request(1, 2);
         var first = harness.Scheduler.InferAsync(a);
-        var starter = harness.Instances.First(i => WaitStartedWithin(i));
+        Assert.True(SpinWait.SpinUntil(() => harness.Instances.Sum(i => i.StartedCount) == 1, Wait));
+        var starter = harness.Instances.Single(i => i.StartedCount == 1);
         var second = harness.Scheduler.InferAsync(b);
         var other = harness.Instances.Single(i => i != starter);
-        other.WaitStarted();
+        Assert.True(SpinWait.SpinUntil(() => other.StartedCount == 1, Wait));
 
         other.Release();                          // b finishes first...
         Assert.True(SpinWait.SpinUntil(() => harness.Scheduler.ResponsesHeldForOrdering == 1, Wait), "b was not held");
@@ -255,18 +256,5 @@ public sealed class ModelSchedulerTests
         using var rb = await second.WaitAsync(Wait);
         Assert.Equal(2, harness.Instances[0].Runs.Count);
         Assert.Equal(2, harness.Statistics.ExecutionCount);
-    }
-
-    private static bool WaitStartedWithin(GatedInstance instance)
-    {
-        try
-        {
-            instance.WaitStarted();
-            return true;
-        }
-        catch (TimeoutException)
-        {
-            return false;
-        }
     }
 }

@@ -20,14 +20,19 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
 {
     private readonly SemaphoreSlim _release = new(0);
     private readonly SemaphoreSlim _started = new(0);
+    private int _startedCount;
 
     /// <summary>The values of each batch's input, in execution order.</summary>
     public ConcurrentQueue<int[]> Runs { get; } = new();
 
     public string Device => "test";
 
+    /// <summary>Batches that have started on this instance.</summary>
+    public int StartedCount => Volatile.Read(ref _startedCount);
+
     public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
     {
+        Interlocked.Increment(ref _startedCount);
         _started.Release();
         if (!_release.Wait(TimeSpan.FromSeconds(30)))
         {

@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Fabrik.Hosting;
+using Fabrik.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Fabrik.Tests.Hosting;
+
+/// <summary>SIGTERM under load, against the real fabrik process: every request accepted before
+/// the signal completes, later ones are refused, and the process exits on its own.</summary>
+public sealed partial class ShutdownTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Sigterm_UnderLoad_CompletesEveryAcceptedRequestThenExits()
+    {
+        // A 200 ms batching delay keeps requests queued when the signal arrives.
+        using var repository = new TemporaryRepository().Add("simple", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 200000 }");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), "--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "20" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data is null)
+            {
+                return;
+            }
+            if (ListeningLine().Match(line.Data) is { Success: true } match)
+            {
+                listening.TrySetResult(new Uri(match.Groups[1].Value));
+            }
+            if (line.Data.Contains("Fabrik is serving", StringComparison.Ordinal))
+            {
+                ready.TrySetResult();
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await Task.WhenAll(listening.Task, ready.Task).WaitAsync(TimeSpan.FromSeconds(60));
+            using var client = new HttpClient { BaseAddress = await listening.Task, Timeout = TimeSpan.FromSeconds(30) };
+            var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
+
+            Task<HttpResponseMessage>[] Send() => Enumerable.Range(0, 20)
+                .Select(_ => client.PostAsync("/v2/models/simple/infer", new StringContent(body, Encoding.UTF8, "application/json")))
+                .ToArray();
+
+            // Warm up: open the 20 connections and compile the request path.
+            foreach (var response in await Task.WhenAll(Send()))
+            {
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                response.Dispose();
+            }
+
+            // 20 requests in flight, queued behind the 200 ms batching delay when the signal comes.
+            // A separate process has no clock to inject; the delay is the margin.
+            var accepted = Send();
+            await Task.Delay(80);
+
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            var statuses = new List<HttpStatusCode>();
+            foreach (var request in accepted)
+            {
+                using var response = await request;
+                statuses.Add(response.StatusCode);
+            }
+            output.WriteLine("statuses: " + string.Join(",", statuses.Select(s => (int)s)));
+            Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
+
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(0, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task BeginShutdown_TurnsReadinessFalseAndRefusesNewRequestsWith503()
+    {
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--allow-grpc=false"]));
+        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
+        using (var before = await client.GetAsync("/v2/health/ready"))
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        server.Models.BeginShutdown(); // what SIGTERM does first
+
+        using var ready = await client.GetAsync("/v2/health/ready");
+        Assert.Equal(HttpStatusCode.BadRequest, ready.StatusCode);
+        using var live = await client.GetAsync("/v2/health/live");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        using var refused = await client.PostAsync("/v2/models/simple/infer", new StringContent(body, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Contains("shutting down", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"HTTP service listening on (\S+)")]
+    private static partial Regex ListeningLine();
+}
