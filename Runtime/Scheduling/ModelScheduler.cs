@@ -196,12 +196,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             lock (_gate)
             {
                 var now = _time.GetTimestamp();
-                _candidates.Clear();
-                foreach (var queue in _queues)
-                {
-                    _candidates.AddRange(queue);
-                }
-                _candidates.AddRange(_delayed);
+                CollectCandidates();
                 if (_candidates.Count == 0 && _stopping)
                 {
                     return false;
@@ -223,6 +218,29 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
                 waitTicks = plan.WaitTicks;
             }
             await WaitAsync(wake, waitTicks);
+        }
+    }
+
+    /// <summary>Fills <see cref="_candidates"/> with the queued requests in scheduling order:
+    /// priority levels first to last, then the delayed ones. Every request has at least one row, so
+    /// max_batch_size + 1 candidates are all the planner can use; a long queue is not copied.
+    /// Under _gate.</summary>
+    private void CollectCandidates()
+    {
+        _candidates.Clear();
+        var limit = _settings.Rules.Batches ? _settings.Rules.MaxBatchSize + 1 : 1;
+        foreach (var queue in _queues)
+        {
+            Collect(queue, limit);
+        }
+        Collect(_delayed, limit);
+    }
+
+    private void Collect(LinkedList<PendingRequest> queue, int limit)
+    {
+        for (var node = queue.First; node is not null && _candidates.Count < limit; node = node.Next)
+        {
+            _candidates.Add(node.Value);
         }
     }
 
