@@ -36,7 +36,7 @@ public class InProcessInferBenchmarks
     {
         var directory = Path.Combine(RepositoryRoot(), "models", "simple");
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), "simple");
-        var instances = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool);
+        var instances = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool, [Fabrik.Devices.InstanceDevice.Cpu]);
         var statistics = new ModelStatistics(config.MaxBatchSize);
         _model = new LoadedModel(config, 1, new ModelScheduler(config, instances, statistics, _pool, TimeProvider.System, NullLogger.Instance), statistics);
         _requestBody = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(Request));

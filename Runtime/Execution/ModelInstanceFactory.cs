@@ -1,3 +1,4 @@
+using Fabrik.Devices;
 using Fabrik.Execution.OnnxRuntime;
 using Fabrik.Execution.TorchSharp;
 using Fabrik.Models.Configuration;
@@ -29,30 +30,21 @@ internal static class ModelInstanceFactory
         return File.Exists(path) ? path : throw new FileNotFoundException($"model file {path} does not exist");
     }
 
-    /// <summary>Creates every instance the instance groups ask for. On failure, instances already
-    /// created are disposed before the exception propagates.</summary>
-    public static IModelInstance[] CreateInstances(ModelConfig config, string modelPath, TensorMemoryPool pool)
+    /// <summary>Creates one instance per placement. On failure, instances already created are
+    /// disposed before the exception propagates.</summary>
+    public static IModelInstance[] CreateInstances(ModelConfig config, string modelPath, TensorMemoryPool pool, IReadOnlyList<InstanceDevice> placements)
     {
-        var count = config.InstanceGroups.Sum(group => group.Count);
-        var instances = new List<IModelInstance>(count);
+        var instances = new List<IModelInstance>(placements.Count);
         try
         {
-            foreach (var group in config.InstanceGroups)
+            foreach (var device in placements)
             {
-                if (group.Kind == InstanceKind.Gpu)
+                instances.Add(config.BackendKind switch
                 {
-                    throw new InvalidOperationException(
-                        $"instance_group '{group.Name}' asks for KIND_GPU, but this build has no GPU execution; use KIND_CPU or KIND_AUTO");
-                }
-                for (var i = 0; i < group.Count; i++)
-                {
-                    instances.Add(config.BackendKind switch
-                    {
-                        BackendKind.OnnxRuntime => new OnnxRuntimeInstance(config, modelPath, pool, OnnxRuntimeSettings.From(config, count)),
-                        BackendKind.TorchScript => new TorchScriptInstance(config, modelPath, pool),
-                        _ => throw new InvalidOperationException($"unsupported platform '{config.Platform}'"),
-                    });
-                }
+                    BackendKind.OnnxRuntime => new OnnxRuntimeInstance(config, modelPath, pool, OnnxRuntimeSettings.From(config, placements.Count), device),
+                    BackendKind.TorchScript => new TorchScriptInstance(config, modelPath, pool, device),
+                    _ => throw new InvalidOperationException($"unsupported platform '{config.Platform}'"),
+                });
             }
             return [.. instances];
         }

@@ -1,5 +1,6 @@
 using System.Net;
 using Fabrik.Models;
+using Fabrik.Native;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
@@ -88,8 +89,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton(new TensorMemoryPool());
         builder.Services.AddSingleton(new ServerIdentity());
         builder.Services.AddSingleton(time ?? TimeProvider.System);
+        builder.Services.AddSingleton(_ => GpuInventory.Query());
         builder.Services.AddSingleton(services => new ModelManager(
-            repositories, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILoggerFactory>()));
+            repositories, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<GpuInventory>(), services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<KServeHttpEndpoints>();
 
         var app = builder.Build();
@@ -120,6 +123,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             {
                 Log.MetricsNotYetServed(server._logger, options.MetricsPort);
             }
+            var gpus = app.Services.GetRequiredService<GpuInventory>();
+            Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
             await server.Models.LoadAllAsync(cancellation);
             Log.Started(server._logger, string.Join(", ", repositories));
             return server;
@@ -157,6 +162,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Metrics (port {MetricsPort}) are not served yet by this version")]
         public static partial void MetricsNotYetServed(ILogger logger, int metricsPort);
+
+        [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Devices: {Devices}")]
+        public static partial void Devices(ILogger logger, string devices);
 
         [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "gRPC service listening on {Address}")]
         public static partial void GrpcListening(ILogger logger, Uri address);

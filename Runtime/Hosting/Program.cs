@@ -5,6 +5,11 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        if (args is ["devices"])
+        {
+            Console.Write(Devices.DeviceReport.Describe(Native.GpuInventory.Query()));
+            return 0;
+        }
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.WriteLine(ServerOptions.Usage);

@@ -40,6 +40,7 @@ internal sealed record ServerOptions
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
+               fabrik devices      list the GPUs Fabrik sees (or "no GPU" and why)
 
         Serves the models of a Triton-style model repository over the KServe v2 protocol.
 

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
+using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Models.Configuration;
+using Fabrik.Native;
 using Fabrik.Observability;
 using Fabrik.Protocol;
 using Fabrik.Scheduling;
@@ -37,17 +39,19 @@ internal sealed partial class ModelManager : IAsyncDisposable
     private readonly IReadOnlyList<string> _repositories;
     private readonly TensorMemoryPool _pool;
     private readonly TimeProvider _time;
+    private readonly GpuInventory _gpus;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
     private volatile bool _shuttingDown;
 
-    public ModelManager(IReadOnlyList<string> repositories, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory)
+    public ModelManager(IReadOnlyList<string> repositories, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory)
     {
         _repositories = repositories;
         _pool = pool;
         _time = time;
+        _gpus = gpus;
         _logger = loggerFactory.CreateLogger<ModelManager>();
         LoggerFactory = loggerFactory;
     }
@@ -133,7 +137,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         try
         {
             var loaded = LoadModel(source);
-            Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Config.InstanceGroups.Sum(group => group.Count));
+            Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Scheduler.InstanceDevices);
             return new ModelEntry(source.Name, ModelState.Ready, "", loaded);
         }
         catch (Exception e)
@@ -170,7 +174,12 @@ internal sealed partial class ModelManager : IAsyncDisposable
 
         var version = source.Versions[^1];
         var modelPath = ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version));
-        var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool);
+        var placement = DevicePlacement.Place(config, _gpus);
+        foreach (var warning in placement.Warnings)
+        {
+            Log.PlacementWarning(_logger, source.Name, warning);
+        }
+        var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool, placement.Instances);
         var statistics = new ModelStatistics(config.MaxBatchSize);
         var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, LoggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
@@ -220,8 +229,11 @@ internal sealed partial class ModelManager : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model '{Model}' version {Version} ({Platform}, {Instances} instance(s))")]
-        public static partial void ModelLoaded(ILogger logger, string model, long version, string platform, int instances);
+        [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model '{Model}' version {Version} ({Platform}; instances on {Devices})")]
+        public static partial void ModelLoaded(ILogger logger, string model, long version, string platform, string devices);
+
+        [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Model '{Model}': {Warning}")]
+        public static partial void PlacementWarning(ILogger logger, string model, string warning);
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Model '{Model}' failed to load: {Reason}")]
         public static partial void ModelFailed(ILogger logger, string model, string reason);

@@ -69,6 +69,9 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     /// <summary>The model this scheduler serves.</summary>
     public string ModelName { get; }
 
+    /// <summary>Where the instances run, for example "CPU, CPU" or "GPU 0".</summary>
+    public string InstanceDevices => string.Join(", ", _instances.Select(instance => instance.Device));
+
     /// <summary>Requests waiting in the queues.</summary>
     public int QueuedCount
     {

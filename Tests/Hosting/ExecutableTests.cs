@@ -83,6 +83,32 @@ public sealed partial class ExecutableTests
         Assert.Contains("unknown option '--bogus'", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task FabrikDevices_ListsGpusOrSaysWhyThereAreNone()
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), "devices" },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        Assert.Equal(0, process.ExitCode);
+        Assert.Contains("CPU:", output, StringComparison.Ordinal);
+        var inventory = Fabrik.Native.GpuInventory.Query();
+        if (inventory.Devices.Count == 0)
+        {
+            Assert.Contains("no GPU", output, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.All(inventory.Devices, gpu => Assert.Contains($"GPU {gpu.Index}: {gpu.Name}", output, StringComparison.Ordinal));
+        }
+    }
+
     [GeneratedRegex(@"HTTP service listening on (\S+)")]
     private static partial Regex ListeningLine();
 }

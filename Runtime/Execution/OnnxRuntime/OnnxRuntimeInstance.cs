@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using Fabrik.Devices;
 using Fabrik.Models.Configuration;
 using Fabrik.Observability;
 using Fabrik.Protocol;
@@ -23,11 +24,22 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
 
-    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings)
+    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device)
     {
         _config = config;
         _pool = pool;
         using var options = settings.CreateSessionOptions();
+        if (device.GpuIndex is { } gpu)
+        {
+            try
+            {
+                options.AppendExecutionProvider_CUDA(gpu);
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
+            {
+                throw new InvalidOperationException($"the CUDA execution provider for GPU {gpu} could not be loaded: {e.Message}", e);
+            }
+        }
         _session = new InferenceSession(modelPath, options);
         try
         {
@@ -40,7 +52,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         }
         _inputNames = config.Inputs.Select(input => input.Name).ToArray();
         _outputNames = config.Outputs.Select(output => output.Name).ToArray();
-        Device = "CPU";
+        Device = device.ToString();
     }
 
     public string Device { get; }

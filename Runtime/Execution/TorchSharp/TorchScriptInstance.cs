@@ -2,6 +2,7 @@ using System.Collections;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Fabrik.Devices;
 using Fabrik.Models.Configuration;
 using Fabrik.Observability;
 using Fabrik.Protocol;
@@ -23,8 +24,9 @@ internal sealed class TorchScriptInstance : IModelInstance
     private readonly jit.ScriptModule _module;
     private readonly ModelConfig _config;
     private readonly TensorMemoryPool _pool;
+    private readonly Device _device;
 
-    public TorchScriptInstance(ModelConfig config, string modelPath, TensorMemoryPool pool)
+    public TorchScriptInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, InstanceDevice device)
     {
         foreach (var tensor in config.Inputs.Concat(config.Outputs))
         {
@@ -36,9 +38,10 @@ internal sealed class TorchScriptInstance : IModelInstance
         }
         _config = config;
         _pool = pool;
-        _module = jit.load(modelPath, DeviceType.CPU);
+        _device = device.GpuIndex is { } gpu ? new Device(DeviceType.CUDA, gpu) : CPU;
+        _module = jit.load(modelPath, _device.type, _device.index);
         _module.eval();
-        Device = "CPU";
+        Device = device.ToString();
     }
 
     public string Device { get; }
@@ -58,7 +61,7 @@ internal sealed class TorchScriptInstance : IModelInstance
             // the array's element type instead of reinterpreting bytes, and it has no from_blob.
             var tensor = empty(input.Shape, scalarType);
             tensor.bytes = input.Bytes;
-            arguments[i] = tensor;
+            arguments[i] = _device.type == DeviceType.CPU ? tensor : tensor.to(_device);
         }
 
         var inputsReady = Stopwatch.GetTimestamp();

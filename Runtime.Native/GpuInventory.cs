@@ -1,0 +1,84 @@
+using System.Runtime.InteropServices;
+using Fabrik.Native.Nvml;
+using CudaApi = Fabrik.Native.Cuda.NativeMethods;
+using NvmlApi = Fabrik.Native.Nvml.NativeMethods;
+
+namespace Fabrik.Native;
+
+/// <summary>One GPU as NVML reports it.</summary>
+/// <param name="Index">NVML (and CUDA) device index, as instance_group's <c>gpus</c> names it.</param>
+/// <param name="Uuid">Stable identifier, for example GPU-8c2f...</param>
+/// <param name="Name">Product name.</param>
+/// <param name="TotalMemoryBytes">Device memory.</param>
+/// <param name="UsedMemoryBytes">Device memory in use at the time of the query.</param>
+/// <param name="UtilizationPercent">GPU utilisation over NVML's last sample period.</param>
+public sealed record GpuDevice(int Index, string Uuid, string Name, ulong TotalMemoryBytes, ulong UsedMemoryBytes, uint UtilizationPercent);
+
+/// <summary>
+/// The GPUs this host offers, from NVML, cross-checked with the CUDA driver API. On a host without
+/// an NVIDIA driver the inventory is empty and <see cref="Unavailable"/> says why; querying never
+/// throws.
+/// </summary>
+/// <param name="Devices">The GPUs, by index.</param>
+/// <param name="DriverVersion">The driver version NVML reports, or null.</param>
+/// <param name="CudaDriverVersion">The CUDA driver API version (for example 13000), or null.</param>
+/// <param name="Unavailable">Why there is no GPU, or null when there are GPUs.</param>
+public sealed record GpuInventory(IReadOnlyList<GpuDevice> Devices, string? DriverVersion, int? CudaDriverVersion, string? Unavailable)
+{
+    /// <summary>Queries the host now.</summary>
+    public static GpuInventory Query()
+    {
+        if (!NativeLibrary.TryLoad(NvmlApi.Library, out var nvml))
+        {
+            return None($"no GPU: {NvmlApi.Library} could not be loaded (no NVIDIA driver on this host)");
+        }
+        NativeLibrary.Free(nvml);
+        try
+        {
+            using var session = NvmlSession.Open();
+            var driver = NvmlSession.ReadString((buffer, length) => SystemDriverVersion(buffer, length), "nvmlSystemGetDriverVersion");
+            NvmlSession.Check(NvmlApi.DeviceGetCount(out var count), "nvmlDeviceGetCount");
+            var devices = new List<GpuDevice>((int)count);
+            for (uint index = 0; index < count; index++)
+            {
+                NvmlSession.Check(NvmlApi.DeviceGetHandleByIndex(index, out var device), "nvmlDeviceGetHandleByIndex");
+                var name = NvmlSession.ReadString((buffer, length) => DeviceName(device, buffer, length), "nvmlDeviceGetName");
+                var uuid = NvmlSession.ReadString((buffer, length) => DeviceUuid(device, buffer, length), "nvmlDeviceGetUUID");
+                NvmlSession.Check(NvmlApi.DeviceGetMemoryInfo(device, out var memory), "nvmlDeviceGetMemoryInfo");
+                // Utilisation is not supported on every device (some MIG slices); report 0 there.
+                var utilization = NvmlApi.DeviceGetUtilizationRates(device, out var rates) == NvmlApi.Success ? rates.Gpu : 0;
+                devices.Add(new GpuDevice((int)index, uuid, name, memory.Total, memory.Used, utilization));
+            }
+            var cuda = CudaVersion();
+            return devices.Count == 0
+                ? new GpuInventory([], driver, cuda, "no GPU: the NVIDIA driver reports no devices")
+                : new GpuInventory(devices, driver, cuda, null);
+        }
+        catch (Exception e) when (e is NativeException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            return None($"no GPU: {e.Message}");
+        }
+    }
+
+    /// <summary>An empty inventory with its reason.</summary>
+    public static GpuInventory None(string reason) => new([], null, null, reason);
+
+    /// <summary>The device with NVML index <paramref name="index"/>, or null.</summary>
+    public GpuDevice? Find(int index) => Devices.FirstOrDefault(device => device.Index == index);
+
+    private static int? CudaVersion()
+    {
+        if (!NativeLibrary.TryLoad(CudaApi.Library, out var cuda))
+        {
+            return null;
+        }
+        NativeLibrary.Free(cuda);
+        return CudaApi.Init(0) == CudaApi.Success && CudaApi.DriverGetVersion(out var version) == CudaApi.Success ? version : null;
+    }
+
+    private static unsafe int SystemDriverVersion(IntPtr buffer, uint length) => NvmlApi.SystemGetDriverVersion((byte*)buffer, length);
+
+    private static unsafe int DeviceName(IntPtr device, IntPtr buffer, uint length) => NvmlApi.DeviceGetName(device, (byte*)buffer, length);
+
+    private static unsafe int DeviceUuid(IntPtr device, IntPtr buffer, uint length) => NvmlApi.DeviceGetUuid(device, (byte*)buffer, length);
+}

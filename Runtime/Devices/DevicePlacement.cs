@@ -1,0 +1,84 @@
+using Fabrik.Models.Configuration;
+using Fabrik.Native;
+
+namespace Fabrik.Devices;
+
+/// <summary>Where one execution instance runs: the CPU, or the GPU with CUDA index <see cref="GpuIndex"/>.</summary>
+internal readonly record struct InstanceDevice(int? GpuIndex)
+{
+    public static readonly InstanceDevice Cpu = new(null);
+
+    public bool IsGpu => GpuIndex is not null;
+
+    public override string ToString() => GpuIndex is { } index ? $"GPU {index}" : "CPU";
+}
+
+/// <summary>The placements of a model's instances, and warnings worth logging about them.</summary>
+internal sealed record Placement(IReadOnlyList<InstanceDevice> Instances, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// Places a model's instance groups on this host's devices, as Triton does: KIND_CPU on the CPU;
+/// KIND_GPU on each listed GPU (all GPUs when none are listed), <c>count</c> instances per GPU;
+/// KIND_AUTO on the GPUs when the host has them and this build can use them, otherwise on the CPU.
+/// A placement that cannot be honoured fails the model's load with a reason that names the group.
+/// </summary>
+internal static class DevicePlacement
+{
+    /// <summary>True in the GPU build (-p:Accelerator=cuda), whose ONNX Runtime and libtorch carry CUDA.</summary>
+#if FABRIK_CUDA
+    public const bool BuildHasCuda = true;
+#else
+    public const bool BuildHasCuda = false;
+#endif
+
+    public static Placement Place(ModelConfig config, GpuInventory inventory, bool buildHasCuda = BuildHasCuda)
+    {
+        var instances = new List<InstanceDevice>();
+        var warnings = new List<string>();
+        foreach (var group in config.InstanceGroups)
+        {
+            var kind = group.Kind;
+            if (kind == InstanceKind.Auto)
+            {
+                var gpusUsable = inventory.Devices.Count > 0 && buildHasCuda;
+                if (inventory.Devices.Count > 0 && !buildHasCuda)
+                {
+                    warnings.Add($"instance_group '{group.Name}' (KIND_AUTO) runs on the CPU: this host has {inventory.Devices.Count} GPU(s) but this build has no CUDA support (build with -p:Accelerator=cuda)");
+                }
+                kind = gpusUsable ? InstanceKind.Gpu : InstanceKind.Cpu;
+            }
+            if (kind == InstanceKind.Cpu)
+            {
+                if (group.Gpus.Length > 0 && group.Kind == InstanceKind.Cpu)
+                {
+                    throw new InvalidOperationException($"instance_group '{group.Name}' is KIND_CPU but lists gpus [{string.Join(", ", group.Gpus)}]");
+                }
+                instances.AddRange(Enumerable.Repeat(InstanceDevice.Cpu, group.Count));
+                continue;
+            }
+
+            if (inventory.Devices.Count == 0)
+            {
+                throw new InvalidOperationException($"instance_group '{group.Name}' asks for KIND_GPU, but this host has no GPU ({inventory.Unavailable})");
+            }
+            var gpus = group.Gpus.Length > 0 ? group.Gpus.ToArray() : inventory.Devices.Select(device => device.Index).ToArray();
+            foreach (var gpu in gpus)
+            {
+                if (inventory.Find(gpu) is null)
+                {
+                    throw new InvalidOperationException(
+                        $"instance_group '{group.Name}' names GPU {gpu}, which does not exist: this host has GPU(s) {string.Join(", ", inventory.Devices.Select(device => device.Index))}");
+                }
+            }
+            if (!buildHasCuda)
+            {
+                throw new InvalidOperationException($"instance_group '{group.Name}' asks for KIND_GPU, but this build has no CUDA support (build with -p:Accelerator=cuda)");
+            }
+            foreach (var gpu in gpus)
+            {
+                instances.AddRange(Enumerable.Repeat(new InstanceDevice(gpu), group.Count));
+            }
+        }
+        return new Placement(instances, warnings);
+    }
+}
