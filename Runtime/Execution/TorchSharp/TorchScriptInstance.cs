@@ -39,7 +39,14 @@ internal sealed class TorchScriptInstance : IModelInstance
         _config = config;
         _pool = pool;
         _device = device.GpuIndex is { } gpu ? new Device(DeviceType.CUDA, gpu) : CPU;
-        _module = jit.load(modelPath, _device.type, _device.index);
+        try
+        {
+            _module = jit.load(modelPath, _device.type, _device.index);
+        }
+        catch (ExternalException e)
+        {
+            throw new InvalidOperationException($"TorchScript file {modelPath} could not be loaded: {LibTorchMessage(e.Message)}", e);
+        }
         _module.eval();
         Device = device.ToString();
     }
@@ -72,7 +79,7 @@ internal sealed class TorchScriptInstance : IModelInstance
         }
         catch (Exception e) when (e is ExternalException or InvalidOperationException or ArgumentException)
         {
-            throw new InferenceException(ErrorKind.Internal, $"TorchScript model '{_config.Name}' failed: {e.Message}", e);
+            throw new InferenceException(ErrorKind.Internal, $"TorchScript model '{_config.Name}' failed: {LibTorchMessage(e.Message)}", e);
         }
 
         var inferred = Stopwatch.GetTimestamp();
@@ -111,6 +118,13 @@ internal sealed class TorchScriptInstance : IModelInstance
         var buffer = new TensorBuffer(_pool, config.DataType, contiguous.shape, contiguous.numel(), source.Length);
         source.CopyTo(buffer.Bytes);
         return buffer;
+    }
+
+    /// <summary>libtorch appends a C++ stack trace to its messages; keep the sentence before it.</summary>
+    internal static string LibTorchMessage(string message)
+    {
+        var trace = message.IndexOf("Exception raised from", StringComparison.Ordinal);
+        return (trace > 0 ? message[..trace] : message).Trim();
     }
 
     private static List<Tensor> Flatten(object result)
