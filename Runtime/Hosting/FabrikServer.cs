@@ -90,8 +90,16 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton(new ServerIdentity());
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());
+        var repositoryOptions = new ModelRepositoryOptions(repositories)
+        {
+            ControlMode = options.ModelControlMode,
+            StartupModels = options.LoadModels,
+            AutoCompleteConfig = options.AutoCompleteConfig,
+            StrictReadiness = options.StrictReadiness,
+            PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
+        };
         builder.Services.AddSingleton(services => new ModelManager(
-            repositories, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(),
+            repositoryOptions, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<GpuInventory>(), services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<KServeHttpEndpoints>();
 

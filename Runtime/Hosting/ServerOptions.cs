@@ -37,6 +37,22 @@ internal sealed record ServerOptions
     /// <summary>Verbose logging level (--log-verbose); 0 is off.</summary>
     public int LogVerbose { get; init; }
 
+    /// <summary>--model-control-mode: none (load all at start), poll, or explicit.</summary>
+    public Models.ModelControlMode ModelControlMode { get; init; } = Models.ModelControlMode.None;
+
+    /// <summary>--load-model (repeatable; "*" for all): the models explicit mode loads at start.</summary>
+    public IReadOnlyList<string> LoadModels { get; init; } = [];
+
+    /// <summary>--repository-poll-secs: how often poll mode rescans the repositories.</summary>
+    public int RepositoryPollSeconds { get; init; } = 15;
+
+    /// <summary>False with --disable-auto-complete-config.</summary>
+    public bool AutoCompleteConfig { get; init; } = true;
+
+    /// <summary>--strict-readiness: ready only when every model is READY (default), otherwise
+    /// ready once the server is up.</summary>
+    public bool StrictReadiness { get; init; } = true;
+
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
@@ -58,6 +74,11 @@ internal sealed record ServerOptions
           --http-max-input-size=<n>   Largest request body in bytes. Default: 67108864
           --exit-timeout-secs=<n>     Seconds allowed for in-flight work at shutdown. Default: 30
           --log-verbose=<n>           Verbose logging when n > 0. Default: 0
+          --model-control-mode=<m>    none (load all at start), poll or explicit. Default: none
+          --load-model=<name>         Explicit mode: load this model at start; repeatable, * for all
+          --repository-poll-secs=<n>  Poll mode: seconds between repository scans. Default: 15
+          --disable-auto-complete-config  Do not fill in configuration from the model files
+          --strict-readiness=<bool>   Ready only when every model is ready. Default: true
           --help                      Show this text.
 
         Binding to anything but loopback is opt-in: pass --http-address=0.0.0.0 to serve the network.
@@ -120,6 +141,20 @@ internal sealed record ServerOptions
                 "http-max-input-size" => options with { HttpMaxInputSize = Integer(name, Value(), 1, long.MaxValue) },
                 "exit-timeout-secs" => options with { ExitTimeoutSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "log-verbose" => options with { LogVerbose = (int)Integer(name, Value(), 0, int.MaxValue) },
+                "model-control-mode" => options with
+                {
+                    ModelControlMode = Value().ToLowerInvariant() switch
+                    {
+                        "none" => Models.ModelControlMode.None,
+                        "poll" => Models.ModelControlMode.Poll,
+                        "explicit" => Models.ModelControlMode.Explicit,
+                        var other => throw new ArgumentException($"option --model-control-mode takes none, poll or explicit, got '{other}'"),
+                    },
+                },
+                "load-model" => options with { LoadModels = [.. options.LoadModels, Value()] },
+                "repository-poll-secs" => options with { RepositoryPollSeconds = (int)Integer(name, Value(), 1, int.MaxValue) },
+                "disable-auto-complete-config" => options with { AutoCompleteConfig = !Flag() },
+                "strict-readiness" => options with { StrictReadiness = Flag() },
                 _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
             };
         }

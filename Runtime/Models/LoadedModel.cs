@@ -6,11 +6,17 @@ using Fabrik.Scheduling;
 namespace Fabrik.Models;
 
 /// <summary>
-/// A model version that is loaded and serving: its configuration and its scheduler. Immutable;
-/// a request takes a reference once and keeps it until its response is written.
+/// A model version that is loaded and serving: its configuration and its scheduler. A request
+/// holds a lease on it (<see cref="TryAcquire"/>) until its response is written; a reload or unload
+/// retires the version, waits for the leases to end, and only then stops its scheduler, so no
+/// accepted request fails because its model went away.
 /// </summary>
 internal sealed class LoadedModel : IAsyncDisposable
 {
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _leases;
+    private volatile bool _retired;
+
     public LoadedModel(ModelConfig config, long version, ModelScheduler scheduler, ModelStatistics statistics)
     {
         Statistics = statistics;
@@ -82,5 +88,38 @@ internal sealed class LoadedModel : IAsyncDisposable
         return -1;
     }
 
-    public ValueTask DisposeAsync() => Scheduler.DisposeAsync();
+    /// <summary>Takes a lease; false once the version is retired (the caller resolves again and
+    /// finds its successor).</summary>
+    public bool TryAcquire()
+    {
+        Interlocked.Increment(ref _leases);
+        if (!_retired)
+        {
+            return true;
+        }
+        Release();
+        return false;
+    }
+
+    /// <summary>Ends a lease taken with <see cref="TryAcquire"/>.</summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _leases) == 0 && _retired)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    /// <summary>Refuses new leases, waits for the current ones, then stops the scheduler (which
+    /// runs what is still queued) and frees the sessions.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _retired = true;
+        if (Volatile.Read(ref _leases) == 0)
+        {
+            _drained.TrySetResult();
+        }
+        await _drained.Task;
+        await Scheduler.DisposeAsync();
+    }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Fabrik.Devices;
 using Fabrik.Execution;
+using Fabrik.Execution.OnnxRuntime;
 using Fabrik.Models.Configuration;
 using Fabrik.Native;
 using Fabrik.Observability;
@@ -19,75 +20,103 @@ internal enum ModelState
     Unavailable,
 }
 
-/// <summary>What the server knows about one model: its state, why, and (when READY) the loaded
-/// version that serves it.</summary>
-internal sealed record ModelEntry(string Name, ModelState State, string Reason, LoadedModel? Loaded)
+/// <summary>What the server knows about one model: its state, why, and (when READY) the versions
+/// that serve it.</summary>
+internal sealed record ModelEntry(string Name, ModelState State, string Reason, ImmutableSortedDictionary<long, LoadedModel> Versions)
 {
+    public static ModelEntry Without(string name, ModelState state, string reason) =>
+        new(name, state, reason, ImmutableSortedDictionary<long, LoadedModel>.Empty);
+
+    /// <summary>The newest served version, or null.</summary>
+    public LoadedModel? Loaded => Versions.IsEmpty ? null : Versions.Values.Last();
+
+    /// <summary>The repository fingerprint this entry was loaded from (poll mode).</summary>
+    public string Fingerprint { get; init; } = "";
+
     public static string StateName(ModelState state) => state.ToString().ToUpperInvariant();
 }
 
 /// <summary>
-/// Loads the models of the repositories and resolves requests to them.
+/// Loads the models of the repositories, resolves requests to them, and (in explicit and poll
+/// mode) loads, reloads and unloads them while traffic flows.
 /// </summary>
 /// <remarks>
 /// The set of models is an immutable dictionary swapped through one volatile field, so request
-/// threads resolve models without a lock. Loading and unloading happen on one thread at a time
-/// (<see cref="_lifecycle"/>).
+/// threads resolve models without a lock. Loads and unloads run one at a time under
+/// <see cref="_lifecycle"/>. A reload builds the new versions completely before it swaps them in;
+/// the old versions then wait for their leases (requests in flight) before they stop.
 /// </remarks>
 internal sealed partial class ModelManager : IAsyncDisposable
 {
-    private readonly IReadOnlyList<string> _repositories;
+    private readonly ModelRepositoryOptions _options;
     private readonly TensorMemoryPool _pool;
     private readonly TimeProvider _time;
     private readonly GpuInventory _gpus;
+    private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
     private volatile bool _shuttingDown;
+    private Task _polling = Task.CompletedTask;
 
-    public ModelManager(IReadOnlyList<string> repositories, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory)
+    public ModelManager(ModelRepositoryOptions options, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory)
     {
-        _repositories = repositories;
+        _options = options;
         _pool = pool;
         _time = time;
         _gpus = gpus;
+        _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger<ModelManager>();
-        LoggerFactory = loggerFactory;
     }
-
-    private ILoggerFactory LoggerFactory { get; }
 
     /// <summary>Every model the server knows, by name.</summary>
     public ImmutableDictionary<string, ModelEntry> Models => _models;
 
-    /// <summary>True once start-up loading finished and every model in the repositories is READY.</summary>
-    public bool AllModelsReady => _startupComplete && !_shuttingDown && _models.Values.All(entry => entry.State == ModelState.Ready);
+    public ModelControlMode ControlMode => _options.ControlMode;
+
+    /// <summary>Readiness: start-up loading finished, shutdown has not begun, and (with strict
+    /// readiness) every model the server knows is READY.</summary>
+    public bool AllModelsReady => _startupComplete && !_shuttingDown
+        && (!_options.StrictReadiness || _models.Values.All(entry => entry.State == ModelState.Ready));
+
+    /// <summary>Every served version, ordered by name and version.</summary>
+    public IEnumerable<LoadedModel> LoadedModels =>
+        _models.Values.OrderBy(entry => entry.Name, StringComparer.Ordinal).SelectMany(entry => entry.Versions.Values);
 
     /// <summary>Shutdown has begun: readiness turns false and new requests are refused with
     /// Unavailable, while requests already accepted run to completion.</summary>
     public void BeginShutdown() => _shuttingDown = true;
 
-    /// <summary>Loads every model found in the repositories. A model that fails becomes
-    /// UNAVAILABLE with the reason; the others still load.</summary>
+    /// <summary>Loads what the control mode asks for at start. A model that fails becomes
+    /// UNAVAILABLE with the reason; the others still load. Poll mode then starts watching.</summary>
     public async Task LoadAllAsync(CancellationToken cancellation)
     {
         await _lifecycle.WaitAsync(cancellation);
         try
         {
-            foreach (var repository in _repositories)
+            var everything = _options.ControlMode != ModelControlMode.Explicit || _options.StartupModels.Contains("*");
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var repository in _options.Repositories)
             {
                 foreach (var source in ModelRepository.Discover(repository))
                 {
                     cancellation.ThrowIfCancellationRequested();
-                    if (_models.ContainsKey(source.Name))
+                    if (!seen.Add(source.Name))
                     {
                         Log.DuplicateModel(_logger, source.Name, source.Directory);
                         continue;
                     }
-                    _models = _models.SetItem(source.Name, new ModelEntry(source.Name, ModelState.Loading, "", null));
-                    _models = _models.SetItem(source.Name, Load(source));
+                    if (everything || _options.StartupModels.Contains(source.Name))
+                    {
+                        await LoadOrReloadAsync(source);
+                    }
                 }
+            }
+            foreach (var name in _options.StartupModels.Where(name => name != "*" && !seen.Contains(name)))
+            {
+                Publish(ModelEntry.Without(name, ModelState.Unavailable, $"--load-model names '{name}', which no model repository holds"));
             }
             _startupComplete = true;
             LogSummary();
@@ -96,21 +125,95 @@ internal sealed partial class ModelManager : IAsyncDisposable
         {
             _lifecycle.Release();
         }
+        if (_options.ControlMode == ModelControlMode.Poll)
+        {
+            _polling = Task.Run(() => PollAsync(_stopping.Token));
+        }
     }
 
-    /// <summary>Every READY model, ordered by name.</summary>
-    public IEnumerable<LoadedModel> LoadedModels =>
-        _models.Values.Where(entry => entry.Loaded is not null).OrderBy(entry => entry.Name, StringComparer.Ordinal).Select(entry => entry.Loaded!);
+    /// <summary>The load API (explicit mode): loads <paramref name="name"/>, or reloads it with the
+    /// current files. The new versions are loaded completely before they replace the old ones.</summary>
+    /// <exception cref="InferenceException">InvalidArgument for a bad name or a failed load;
+    /// Unavailable when the control mode forbids the API.</exception>
+    public async Task LoadAsync(string name, CancellationToken cancellation)
+    {
+        RequireExplicitMode(name);
+        ModelSource? source;
+        try
+        {
+            source = ModelRepository.Find(_options.Repositories, name);
+        }
+        catch (ArgumentException e)
+        {
+            throw InferenceException.InvalidArgument(e.Message);
+        }
+        if (source is null)
+        {
+            throw InferenceException.InvalidArgument($"failed to load '{name}': no model repository holds a model of that name");
+        }
+        await _lifecycle.WaitAsync(cancellation);
+        try
+        {
+            var entry = await LoadOrReloadAsync(source);
+            if (entry.State != ModelState.Ready)
+            {
+                throw InferenceException.InvalidArgument($"failed to load '{name}': {entry.Reason}");
+            }
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
 
-    /// <summary>Refuses the load and unload APIs: this server loads every model at start-up
-    /// (Triton's model control mode NONE).</summary>
-    public static InferenceException LoadUnloadRefused(string name) => InferenceException.Unavailable(
-        $"explicit model load / unload is not allowed in model control mode NONE (model '{name}'): every model is loaded at start-up");
+    /// <summary>The unload API (explicit mode): new requests are refused at once, requests in
+    /// flight finish, then the sessions are freed.</summary>
+    public async Task UnloadAsync(string name, CancellationToken cancellation)
+    {
+        RequireExplicitMode(name);
+        if (ModelRepository.ValidateName(name) is { } problem)
+        {
+            throw InferenceException.InvalidArgument(problem);
+        }
+        await _lifecycle.WaitAsync(cancellation);
+        try
+        {
+            if (!_models.TryGetValue(name, out var entry) || entry.Versions.IsEmpty)
+            {
+                throw InferenceException.InvalidArgument($"failed to unload '{name}': it is not loaded");
+            }
+            await UnloadCoreAsync(entry, "unloaded");
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
+    }
 
-    /// <summary>Finds the loaded model for a request. <paramref name="version"/> is null or empty
-    /// for the latest version.</summary>
-    /// <exception cref="InferenceException">NotFound for an unknown model or version;
-    /// Unavailable for a model that is not READY.</exception>
+    /// <summary>Takes a lease on the version a request should run on (the newest served one
+    /// when <paramref name="version"/> is null or empty). Dispose the lease when the response is
+    /// written.</summary>
+    /// <exception cref="InferenceException">InvalidArgument for an invalid name; NotFound for an
+    /// unknown model or version; Unavailable for a model that is not READY or during shutdown.</exception>
+    public ModelLease Acquire(string name, string? version)
+    {
+        // A version retired by a reload refuses leases; the map already holds its successor.
+        for (var attempt = 0; ; attempt++)
+        {
+            var model = Resolve(name, version);
+            if (model.TryAcquire())
+            {
+                return new ModelLease(model);
+            }
+            if (attempt > 100)
+            {
+                throw InferenceException.Unavailable($"model '{name}' is being replaced; try again");
+            }
+            Thread.Yield();
+        }
+    }
+
+    /// <summary>Finds the version a request names, without a lease (for metadata).</summary>
     public LoadedModel Resolve(string name, string? version)
     {
         if (_shuttingDown)
@@ -119,61 +222,161 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
         if (!_models.TryGetValue(name, out var entry))
         {
-            throw InferenceException.NotFound($"Request for unknown model: '{name}' is not found");
+            throw ModelRepository.ValidateName(name) is { } problem
+                ? InferenceException.InvalidArgument(problem)
+                : InferenceException.NotFound($"Request for unknown model: '{name}' is not found");
         }
-        if (entry.Loaded is not { } loaded || entry.State != ModelState.Ready)
+        if (entry.State != ModelState.Ready || entry.Versions.IsEmpty)
         {
             throw InferenceException.Unavailable($"Request for unknown model: '{name}' is not ready ({ModelEntry.StateName(entry.State)}: {entry.Reason})");
         }
-        if (!string.IsNullOrEmpty(version) && version != loaded.VersionText)
+        if (string.IsNullOrEmpty(version))
         {
-            throw InferenceException.NotFound($"Request for unknown model: '{name}' version {version} is not found");
+            return entry.Loaded!;
         }
-        return loaded;
+        return ModelRepository.TryParseVersion(version, out var number) && entry.Versions.TryGetValue(number, out var loaded)
+            ? loaded
+            : throw InferenceException.NotFound($"Request for unknown model: '{name}' version {version} is not found");
     }
 
-    private ModelEntry Load(ModelSource source)
+    private void RequireExplicitMode(string name)
     {
+        if (_options.ControlMode != ModelControlMode.Explicit)
+        {
+            throw InferenceException.Unavailable(
+                $"explicit model load / unload is not allowed in model control mode {_options.ControlMode.ToString().ToUpperInvariant()} (model '{name}'); start with --model-control-mode=explicit");
+        }
+    }
+
+    /// <summary>Loads every version the policy selects; on success swaps them in and retires the
+    /// previous ones. Under <see cref="_lifecycle"/>.</summary>
+    private async Task<ModelEntry> LoadOrReloadAsync(ModelSource source)
+    {
+        _models.TryGetValue(source.Name, out var previous);
+        if (previous is null || previous.Versions.IsEmpty)
+        {
+            Publish(ModelEntry.Without(source.Name, ModelState.Loading, ""));
+        }
+        ModelEntry entry;
         try
         {
-            var loaded = LoadModel(source);
-            Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Scheduler.InstanceDevices);
-            return new ModelEntry(source.Name, ModelState.Ready, "", loaded);
+            var fingerprint = ModelRepository.Fingerprint(source);
+            entry = new ModelEntry(source.Name, ModelState.Ready, "", LoadVersions(source)) { Fingerprint = fingerprint };
+            foreach (var loaded in entry.Versions.Values)
+            {
+                Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Scheduler.InstanceDevices);
+            }
         }
         catch (Exception e)
         {
             var reason = Describe(e);
             Log.ModelFailed(_logger, source.Name, reason);
-            return new ModelEntry(source.Name, ModelState.Unavailable, reason, null);
+            if (previous is { Versions.IsEmpty: false })
+            {
+                // A failed reload leaves the versions that were serving in place.
+                return previous;
+            }
+            entry = ModelEntry.Without(source.Name, ModelState.Unavailable, reason);
+        }
+        Publish(entry);
+        if (previous is { Versions.IsEmpty: false })
+        {
+            await RetireAsync(previous.Versions.Values);
+        }
+        return entry;
+    }
+
+    private ImmutableSortedDictionary<long, LoadedModel> LoadVersions(ModelSource source)
+    {
+        ModelRepository.Confine(source.Root, source.Directory);
+        var config = ReadConfig(source);
+        var selected = config.VersionPolicy.Select(source.Versions);
+        if (selected.Count == 0)
+        {
+            throw new InvalidOperationException(source.Versions.Count == 0
+                ? $"no version folder (such as {Path.Combine(source.Directory, "1")}) holds a model file"
+                : $"version_policy selects none of the versions present ({string.Join(", ", source.Versions)})");
+        }
+        var versions = ImmutableSortedDictionary.CreateBuilder<long, LoadedModel>();
+        try
+        {
+            foreach (var version in selected)
+            {
+                versions[version] = LoadVersion(source, config, version);
+            }
+            return versions.ToImmutable();
+        }
+        catch
+        {
+            foreach (var loaded in versions.Values)
+            {
+                loaded.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            throw;
         }
     }
 
-    private LoadedModel LoadModel(ModelSource source)
+    private ModelConfig ReadConfig(ModelSource source)
     {
-        if (!File.Exists(source.ConfigPath))
-        {
-            throw new InvalidOperationException($"{source.ConfigPath} is missing");
-        }
         ModelConfig config;
-        try
+        if (File.Exists(source.ConfigPath))
         {
-            config = ModelConfigReader.Parse(File.ReadAllText(source.ConfigPath), source.Name);
+            try
+            {
+                config = ModelConfigReader.Parse(File.ReadAllText(source.ConfigPath), source.Name);
+            }
+            catch (ConfigFormatException e)
+            {
+                throw new InvalidOperationException($"{source.ConfigPath}: {e.Message}", e);
+            }
+            foreach (var field in config.IgnoredFields.Distinct())
+            {
+                Log.IgnoredField(_logger, source.Name, field);
+            }
         }
-        catch (ConfigFormatException e)
+        else if (_options.AutoCompleteConfig)
         {
-            throw new InvalidOperationException($"{source.ConfigPath}: {e.Message}", e);
+            config = ModelConfigReader.Parse("", source.Name);
         }
-        foreach (var field in config.IgnoredFields.Distinct())
+        else
         {
-            Log.IgnoredField(_logger, source.Name, field);
+            throw new InvalidOperationException($"{source.ConfigPath} is missing and auto-complete is disabled (--disable-auto-complete-config)");
         }
-        if (source.Versions.Count == 0)
+        if (config.BackendKind == BackendKind.Unknown && config.Platform.Length == 0 && config.Backend.Length == 0)
         {
-            throw new InvalidOperationException($"no version folder (such as {Path.Combine(source.Directory, "1")}) holds a model file");
+            config = config with { Platform = DetectPlatform(source) };
         }
+        return config;
+    }
 
-        var version = source.Versions[^1];
-        var modelPath = ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version));
+    /// <summary>Without a platform or backend, the model file in the newest version decides.</summary>
+    private static string DetectPlatform(ModelSource source)
+    {
+        var newest = source.Versions.Count > 0 ? source.VersionDirectory(source.Versions[^1]) : source.Directory;
+        if (File.Exists(Path.Combine(newest, "model.onnx")))
+        {
+            return "onnxruntime_onnx";
+        }
+        if (File.Exists(Path.Combine(newest, "model.pt")))
+        {
+            return "pytorch_libtorch";
+        }
+        throw new InvalidOperationException("the configuration names no platform or backend, and no model.onnx or model.pt says which");
+    }
+
+    private LoadedModel LoadVersion(ModelSource source, ModelConfig config, long version)
+    {
+        var modelPath = ModelRepository.Confine(source.Root, ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version)));
+        if (_options.AutoCompleteConfig && config.BackendKind == BackendKind.OnnxRuntime)
+        {
+            config = OnnxAutoComplete.Complete(config, modelPath);
+        }
+        if (config.Inputs.Length == 0 || config.Outputs.Length == 0)
+        {
+            throw new InvalidOperationException(config.BackendKind == BackendKind.TorchScript
+                ? "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)"
+                : "the configuration declares no inputs or outputs, and auto-complete is disabled");
+        }
         var placement = DevicePlacement.Place(config, _gpus);
         foreach (var warning in placement.Warnings)
         {
@@ -181,8 +384,81 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
         var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool, placement.Instances);
         var statistics = new ModelStatistics(config.MaxBatchSize);
-        var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, LoggerFactory.CreateLogger<ModelScheduler>());
+        var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, _loggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
+    }
+
+    /// <summary>UNLOADING (new requests refused), drain, then UNAVAILABLE with the reason.</summary>
+    private async Task UnloadCoreAsync(ModelEntry entry, string reason)
+    {
+        Publish(entry with { State = ModelState.Unloading, Reason = "unloading" });
+        await RetireAsync(entry.Versions.Values);
+        Publish(ModelEntry.Without(entry.Name, ModelState.Unavailable, reason));
+        Log.ModelUnloaded(_logger, entry.Name, reason);
+    }
+
+    private static async Task RetireAsync(IEnumerable<LoadedModel> versions)
+    {
+        foreach (var version in versions)
+        {
+            await version.DisposeAsync();
+        }
+    }
+
+    private void Publish(ModelEntry entry) => _models = _models.SetItem(entry.Name, entry);
+
+    /// <summary>Poll mode: rescans the repositories and loads new models, reloads changed ones and
+    /// unloads removed ones.</summary>
+    private async Task PollAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.PollInterval, _time, stopping);
+                await PollOnceAsync(stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Log.PollFailed(_logger, e.Message);
+            }
+        }
+    }
+
+    /// <summary>One poll: compares each model folder's fingerprint with the loaded one.</summary>
+    public async Task PollOnceAsync(CancellationToken cancellation)
+    {
+        await _lifecycle.WaitAsync(cancellation);
+        try
+        {
+            var present = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var repository in _options.Repositories)
+            {
+                foreach (var source in ModelRepository.Discover(repository))
+                {
+                    if (!present.Add(source.Name))
+                    {
+                        continue;
+                    }
+                    if (!_models.TryGetValue(source.Name, out var entry) || entry.Fingerprint != ModelRepository.Fingerprint(source))
+                    {
+                        await LoadOrReloadAsync(source);
+                    }
+                }
+            }
+            foreach (var entry in _models.Values.Where(entry => !present.Contains(entry.Name) && !entry.Versions.IsEmpty).ToList())
+            {
+                await UnloadCoreAsync(entry, "removed from the model repository");
+            }
+        }
+        finally
+        {
+            _lifecycle.Release();
+        }
     }
 
     private static string Describe(Exception e)
@@ -201,13 +477,16 @@ internal sealed partial class ModelManager : IAsyncDisposable
         Log.Summary(_logger, rows.Count(row => row.State == ModelState.Ready), rows.Count);
         foreach (var row in rows)
         {
-            Log.SummaryRow(_logger, row.Name, row.Loaded?.VersionText ?? "-", ModelEntry.StateName(row.State), row.Reason);
+            var versions = row.Versions.IsEmpty ? "-" : string.Join(",", row.Versions.Keys);
+            Log.SummaryRow(_logger, row.Name, versions, ModelEntry.StateName(row.State), row.Reason);
         }
     }
 
     /// <summary>Unloads every model: stops intake, drains queued requests and frees sessions.</summary>
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync();
+        await _polling;
         await _lifecycle.WaitAsync();
         try
         {
@@ -215,15 +494,13 @@ internal sealed partial class ModelManager : IAsyncDisposable
             _models = _models.Clear();
             foreach (var entry in models.Values)
             {
-                if (entry.Loaded is { } loaded)
-                {
-                    await loaded.DisposeAsync();
-                }
+                await RetireAsync(entry.Versions.Values);
             }
         }
         finally
         {
             _lifecycle.Release();
+            _stopping.Dispose();
         }
     }
 
@@ -231,9 +508,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
     {
         [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Loaded model '{Model}' version {Version} ({Platform}; instances on {Devices})")]
         public static partial void ModelLoaded(ILogger logger, string model, long version, string platform, string devices);
-
-        [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Model '{Model}': {Warning}")]
-        public static partial void PlacementWarning(ILogger logger, string model, string warning);
 
         [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Model '{Model}' failed to load: {Reason}")]
         public static partial void ModelFailed(ILogger logger, string model, string reason);
@@ -247,7 +521,16 @@ internal sealed partial class ModelManager : IAsyncDisposable
         [LoggerMessage(EventId = 104, Level = LogLevel.Information, Message = "{Ready} of {Count} model(s) READY")]
         public static partial void Summary(ILogger logger, int ready, int count);
 
-        [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "  model '{Model}' version {Version}: {State} {Reason}")]
-        public static partial void SummaryRow(ILogger logger, string model, string version, string state, string reason);
+        [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "  model '{Model}' version(s) {Versions}: {State} {Reason}")]
+        public static partial void SummaryRow(ILogger logger, string model, string versions, string state, string reason);
+
+        [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Model '{Model}': {Warning}")]
+        public static partial void PlacementWarning(ILogger logger, string model, string warning);
+
+        [LoggerMessage(EventId = 107, Level = LogLevel.Information, Message = "Model '{Model}' unloaded: {Reason}")]
+        public static partial void ModelUnloaded(ILogger logger, string model, string reason);
+
+        [LoggerMessage(EventId = 108, Level = LogLevel.Warning, Message = "Polling the model repository failed: {Reason}")]
+        public static partial void PollFailed(ILogger logger, string reason);
     }
 }

@@ -32,6 +32,7 @@ public sealed class ModelConfigReaderTests
         dynamic_batching < preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 >
         parameters { key: "intra_op_thread_count" value: { string_value: "2" } }
         version_policy: { latest: { num_versions: 2 } }
+        model_transaction_policy { decoupled: false }
         """;
 
     [Fact]
@@ -53,7 +54,8 @@ public sealed class ModelConfigReaderTests
         Assert.Equal([4, 8], config.DynamicBatching!.PreferredBatchSizes.ToArray());
         Assert.Equal(100, config.DynamicBatching.MaxQueueDelayMicroseconds);
         Assert.Equal("2", config.Parameters["intra_op_thread_count"]);
-        Assert.Contains("version_policy", config.IgnoredFields);
+        Assert.Equal(VersionPolicy.Latest(2), config.VersionPolicy);
+        Assert.Contains("model_transaction_policy", config.IgnoredFields);
         Assert.Contains("output.label_filename", config.IgnoredFields);
     }
 
@@ -81,6 +83,17 @@ public sealed class ModelConfigReaderTests
         var error = Assert.Throws<ConfigFormatException>(() => ModelConfigReader.Parse(text, "m"));
         Assert.Contains(position, error.Message, StringComparison.Ordinal);
         Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("version_policy { all {} }", new long[] { 1, 2, 5 })]
+    [InlineData("version_policy { latest { num_versions: 2 } }", new long[] { 2, 5 })]
+    [InlineData("version_policy { specific { versions: [ 1, 5, 9 ] } }", new long[] { 1, 5 })]
+    [InlineData("", new long[] { 5 })]
+    public void VersionPolicy_SelectsTheServedVersions(string text, long[] served)
+    {
+        var config = ModelConfigReader.Parse(text, "m");
+        Assert.Equal(served, config.VersionPolicy.Select([1, 2, 5]));
     }
 
     [Fact]

@@ -20,6 +20,12 @@ internal sealed record ModelConfig
     /// <summary>Largest batch; 0 means the model does not batch and shapes carry no batch dimension.</summary>
     public int MaxBatchSize { get; init; }
 
+    /// <summary>True when config.pbtxt sets max_batch_size, so auto-complete leaves it alone.</summary>
+    public bool MaxBatchSizeSpecified { get; init; }
+
+    /// <summary>Which versions are served.</summary>
+    public VersionPolicy VersionPolicy { get; init; } = VersionPolicy.Latest(1);
+
     /// <summary>Inputs in configuration order.</summary>
     public ImmutableArray<TensorConfig> Inputs { get; init; } = [];
 
@@ -48,6 +54,27 @@ internal sealed record ModelConfig
         ("pytorch", _) or (_, "pytorch_libtorch") => BackendKind.TorchScript,
         _ => BackendKind.Unknown,
     };
+}
+
+/// <summary>version_policy: the latest N versions, all versions, or specific ones.</summary>
+internal sealed record VersionPolicy(VersionPolicyKind Kind, int NumVersions, ImmutableArray<long> Versions)
+{
+    public static VersionPolicy Latest(int count) => new(VersionPolicyKind.Latest, count, []);
+
+    /// <summary>The versions to serve among <paramref name="available"/> (sorted ascending).</summary>
+    public IReadOnlyList<long> Select(IReadOnlyList<long> available) => Kind switch
+    {
+        VersionPolicyKind.All => available,
+        VersionPolicyKind.Specific => Versions.Where(available.Contains).Order().ToArray(),
+        _ => available.Skip(Math.Max(0, available.Count - NumVersions)).ToArray(),
+    };
+}
+
+internal enum VersionPolicyKind
+{
+    Latest,
+    All,
+    Specific,
 }
 
 /// <summary>The execution library a model needs.</summary>

@@ -20,6 +20,8 @@ internal static class ModelConfigReader
         string? name = null;
         string platform = "", backend = "", defaultModelFilename = "";
         var maxBatchSize = 0;
+        var maxBatchSizeSpecified = false;
+        var versionPolicy = VersionPolicy.Latest(1);
         var inputs = ImmutableArray.CreateBuilder<TensorConfig>();
         var outputs = ImmutableArray.CreateBuilder<TensorConfig>();
         var instanceGroups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
@@ -33,7 +35,11 @@ internal static class ModelConfigReader
                 case "name": name = String(field); break;
                 case "platform": platform = String(field); break;
                 case "backend": backend = String(field); break;
-                case "max_batch_size": maxBatchSize = Int32(field); break;
+                case "max_batch_size":
+                    maxBatchSize = Int32(field);
+                    maxBatchSizeSpecified = true;
+                    break;
+                case "version_policy": versionPolicy = ReadVersionPolicy(field); break;
                 case "default_model_filename": defaultModelFilename = String(field); break;
                 case "input": inputs.Add(Tensor(field, ignored)); break;
                 case "output": outputs.Add(Tensor(field, ignored)); break;
@@ -65,6 +71,8 @@ internal static class ModelConfigReader
             Platform = platform,
             Backend = backend,
             MaxBatchSize = maxBatchSize,
+            MaxBatchSizeSpecified = maxBatchSizeSpecified,
+            VersionPolicy = versionPolicy,
             DefaultModelFilename = defaultModelFilename,
             Inputs = inputs.ToImmutable(),
             Outputs = outputs.ToImmutable(),
@@ -73,6 +81,26 @@ internal static class ModelConfigReader
             Parameters = parameters.ToImmutable(),
             IgnoredFields = ignored.ToImmutable(),
         };
+    }
+
+    private static VersionPolicy ReadVersionPolicy(TextField field)
+    {
+        var choice = Message(field).Fields.SingleOrDefault()
+            ?? throw ConfigFormatException.At(field.Position, "version_policy needs exactly one of latest, all or specific");
+        var body = Message(choice);
+        switch (choice.Name)
+        {
+            case "latest":
+                var count = body.Fields.Where(f => f.Name == "num_versions").Select(Int32).DefaultIfEmpty(1).Last();
+                return count >= 1 ? VersionPolicy.Latest(count) : throw ConfigFormatException.At(choice.Position, $"num_versions must be at least 1, got {count}");
+            case "all":
+                return new VersionPolicy(VersionPolicyKind.All, 0, []);
+            case "specific":
+                var versions = body.Fields.Where(f => f.Name == "versions").Select(Int64).ToImmutableArray();
+                return versions.Length > 0 ? new VersionPolicy(VersionPolicyKind.Specific, 0, versions) : throw ConfigFormatException.At(choice.Position, "specific needs at least one version");
+            default:
+                throw ConfigFormatException.At(choice.Position, $"unknown version_policy '{choice.Name}'; expected latest, all or specific");
+        }
     }
 
     private static TensorConfig Tensor(TextField field, ImmutableArray<string>.Builder ignored)

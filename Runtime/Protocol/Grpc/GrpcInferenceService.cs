@@ -48,7 +48,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         var model = Resolve(request.Name, request.Version);
         var config = model.Config;
         var response = new ModelMetadataResponse { Name = model.Name, Platform = config.Platform.Length > 0 ? config.Platform : config.Backend };
-        response.Versions.Add(model.VersionText);
+        response.Versions.AddRange(models.Models[model.Name].Versions.Values.Select(version => version.VersionText));
         foreach (var (tensors, target) in new[] { (config.Inputs, response.Inputs), (config.Outputs, response.Outputs) })
         {
             foreach (var tensor in tensors)
@@ -98,7 +98,8 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     private async Task<ModelInferResponse> InferAsync(ModelInferRequest message, CancellationToken cancellation)
     {
         var received = Stopwatch.GetTimestamp();
-        var model = Resolve(message.ModelName, message.ModelVersion);
+        using var lease = models.Acquire(message.ModelName, message.ModelVersion);
+        var model = lease.Model;
         InferenceRequest request;
         try
         {
@@ -125,7 +126,9 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
 
     public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context)
     {
-        var selected = request.Name.Length == 0 ? models.LoadedModels : [Resolve(request.Name, request.Version)];
+        var selected = request.Name.Length == 0 ? models.LoadedModels
+            : request.Version.Length == 0 ? models.Models[Resolve(request.Name, "").Name].Versions.Values
+            : [Resolve(request.Name, request.Version)];
         var response = new ModelStatisticsResponse();
         foreach (var model in selected)
         {
@@ -143,22 +146,54 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
             {
                 continue;
             }
-            response.Models.Add(new RepositoryIndexResponse.Types.ModelIndex
+            IEnumerable<string> versions = entry.Versions.IsEmpty ? [""] : entry.Versions.Values.Select(version => version.VersionText);
+            foreach (var version in versions)
             {
-                Name = entry.Name,
-                Version = entry.Loaded?.VersionText ?? "",
-                State = ModelEntry.StateName(entry.State),
-                Reason = entry.Reason,
-            });
+                response.Models.Add(new RepositoryIndexResponse.Types.ModelIndex
+                {
+                    Name = entry.Name,
+                    Version = version,
+                    State = ModelEntry.StateName(entry.State),
+                    Reason = entry.Reason,
+                });
+            }
         }
         return Task.FromResult(response);
     }
 
-    public override Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context) =>
-        throw ToRpcException(ModelManager.LoadUnloadRefused(request.ModelName));
+    public override async Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context)
+    {
+        // Parameters may not smuggle model files or a configuration in: only the repository is loaded from.
+        foreach (var key in request.Parameters.Keys)
+        {
+            if (key == "config" || key.StartsWith("file:", StringComparison.Ordinal))
+            {
+                throw ToRpcException(InferenceException.InvalidArgument($"the load API does not accept model files or configuration (parameter '{key}'); put the model in the repository"));
+            }
+        }
+        try
+        {
+            await models.LoadAsync(request.ModelName, context.CancellationToken);
+            return new RepositoryModelLoadResponse();
+        }
+        catch (InferenceException e)
+        {
+            throw ToRpcException(e);
+        }
+    }
 
-    public override Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context) =>
-        throw ToRpcException(ModelManager.LoadUnloadRefused(request.ModelName));
+    public override async Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context)
+    {
+        try
+        {
+            await models.UnloadAsync(request.ModelName, context.CancellationToken);
+            return new RepositoryModelUnloadResponse();
+        }
+        catch (InferenceException e)
+        {
+            throw ToRpcException(e);
+        }
+    }
 
     private LoadedModel Resolve(string name, string version)
     {

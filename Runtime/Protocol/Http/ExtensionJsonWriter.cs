@@ -150,18 +150,23 @@ internal static class ExtensionJsonWriter
         json.WriteStartArray();
         foreach (var entry in entries)
         {
-            json.WriteStartObject();
-            json.WriteString("name"u8, entry.Name);
-            if (entry.Loaded is { } loaded)
+            // One row per served version; a model without versions gets one row without.
+            IEnumerable<string?> versions = entry.Versions.IsEmpty ? [(string?)null] : entry.Versions.Values.Select(v => (string?)v.VersionText);
+            foreach (var version in versions)
             {
-                json.WriteString("version"u8, loaded.VersionText);
+                json.WriteStartObject();
+                json.WriteString("name"u8, entry.Name);
+                if (version is not null)
+                {
+                    json.WriteString("version"u8, version);
+                }
+                json.WriteString("state"u8, ModelEntry.StateName(entry.State));
+                if (entry.Reason.Length > 0)
+                {
+                    json.WriteString("reason"u8, entry.Reason);
+                }
+                json.WriteEndObject();
             }
-            json.WriteString("state"u8, ModelEntry.StateName(entry.State));
-            if (entry.Reason.Length > 0)
-            {
-                json.WriteString("reason"u8, entry.Reason);
-            }
-            json.WriteEndObject();
         }
         json.WriteEndArray();
     }

@@ -35,8 +35,8 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         routes.MapGet("/v2/models/{model}/stats", WriteStatisticsAsync);
         routes.MapGet("/v2/models/{model}/versions/{version}/stats", WriteStatisticsAsync);
         routes.MapPost("/v2/repository/index", WriteRepositoryIndexAsync);
-        routes.MapPost("/v2/repository/models/{model}/load", RefuseLoadUnloadAsync);
-        routes.MapPost("/v2/repository/models/{model}/unload", RefuseLoadUnloadAsync);
+        routes.MapPost("/v2/repository/models/{model}/load", LoadAsync);
+        routes.MapPost("/v2/repository/models/{model}/unload", UnloadAsync);
         routes.MapFallback(context => WriteErrorAsync(context, 404, $"no endpoint for {context.Request.Method} {context.Request.Path}"));
     }
 
@@ -74,7 +74,10 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             json.WriteStartObject();
             json.WriteString("name"u8, model.Name);
             json.WriteStartArray("versions"u8);
-            json.WriteStringValue(model.VersionText);
+            foreach (var version in models.Models[model.Name].Versions.Values)
+            {
+                json.WriteStringValue(version.VersionText);
+            }
             json.WriteEndArray();
             json.WriteString("platform"u8, config.Platform.Length > 0 ? config.Platform : config.Backend);
             WriteTensorMetadata(json, "inputs"u8, config.Inputs, config.MaxBatchSize);
@@ -121,9 +124,13 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             return WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, models.LoadedModels));
         }
         var model = Resolve(context, out var error);
-        return model is null
-            ? WriteErrorAsync(context, error!)
-            : WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, [model]));
+        if (model is null)
+        {
+            return WriteErrorAsync(context, error!);
+        }
+        // Without a version: every served version of the model, as Triton reports them.
+        IEnumerable<LoadedModel> selected = context.Request.RouteValues["version"] is null ? models.Models[model.Name].Versions.Values : [model];
+        return WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, selected));
     }
 
     private async Task WriteRepositoryIndexAsync(HttpContext context)
@@ -158,8 +165,70 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         await WriteJsonAsync(context, json => ExtensionJsonWriter.WriteRepositoryIndex(json, entries));
     }
 
-    private static Task RefuseLoadUnloadAsync(HttpContext context) =>
-        WriteErrorAsync(context, ModelManager.LoadUnloadRefused(context.Request.RouteValues["model"] as string ?? ""));
+    private Task LoadAsync(HttpContext context) => RepositoryActionAsync(context, load: true);
+
+    private Task UnloadAsync(HttpContext context) => RepositoryActionAsync(context, load: false);
+
+    /// <summary>POST /v2/repository/models/{m}/load|unload. The body may carry parameters, but
+    /// never model files or a configuration: a client cannot make the server load what is not
+    /// already in the repository.</summary>
+    private async Task RepositoryActionAsync(HttpContext context, bool load)
+    {
+        var name = context.Request.RouteValues["model"] as string ?? "";
+        try
+        {
+            var body = await ReadWholeBodyAsync(context.Request.BodyReader, context.RequestAborted);
+            try
+            {
+                RejectFilesInBody(body.Buffer);
+            }
+            finally
+            {
+                context.Request.BodyReader.AdvanceTo(body.Buffer.End);
+            }
+            if (load)
+            {
+                await models.LoadAsync(name, context.RequestAborted);
+            }
+            else
+            {
+                await models.UnloadAsync(name, context.RequestAborted);
+            }
+            context.Response.StatusCode = 200;
+        }
+        catch (InferenceException e)
+        {
+            await WriteErrorAsync(context, e);
+        }
+    }
+
+    private static void RejectFilesInBody(ReadOnlySequence<byte> body)
+    {
+        if (body.Length == 0)
+        {
+            return;
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind == JsonValueKind.Object
+                && document.RootElement.TryGetProperty("parameters"u8, out var parameters)
+                && parameters.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var parameter in parameters.EnumerateObject())
+                {
+                    if (parameter.Name == "config" || parameter.Name.StartsWith("file:", StringComparison.Ordinal))
+                    {
+                        throw InferenceException.InvalidArgument($"the load API does not accept model files or configuration in its body (parameter '{parameter.Name}'); put the model in the repository");
+                    }
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            throw InferenceException.InvalidArgument($"malformed JSON in the request body: {e.Message}");
+        }
+    }
 
     private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is not null);
 
@@ -168,12 +237,15 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         var cancellation = context.RequestAborted;
         var received = Stopwatch.GetTimestamp();
         LoadedModel? model = null;
+        ModelLease? lease = null;
         InferenceRequest? request = null;
         InferenceResponse? response = null;
         var scheduled = false;
         try
         {
-            model = Resolve(context, out var error) ?? throw error!;
+            var routeValues = context.Request.RouteValues;
+            lease = models.Acquire(routeValues["model"] as string ?? "", routeValues["version"] as string);
+            model = lease.Value.Model;
             var jsonLength = InferenceHeaderContentLength(context.Request);
             var body = context.Request.BodyReader;
             var read = await ReadWholeBodyAsync(body, cancellation);
@@ -226,6 +298,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         {
             response?.Dispose();
             request?.Dispose();
+            lease?.Dispose();
         }
     }
 

@@ -1,0 +1,29 @@
+namespace Fabrik.Models;
+
+/// <summary>Triton's model control modes (--model-control-mode).</summary>
+internal enum ModelControlMode
+{
+    /// <summary>Load every model at start; the load and unload APIs are refused.</summary>
+    None,
+
+    /// <summary>Load every model at start and follow changes on disk.</summary>
+    Poll,
+
+    /// <summary>Load the --load-model models at start; the load and unload APIs manage the rest.</summary>
+    Explicit,
+}
+
+/// <summary>How the model manager reads and follows the repositories.</summary>
+internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories)
+{
+    public ModelControlMode ControlMode { get; init; } = ModelControlMode.None;
+
+    /// <summary>Explicit mode: the models to load at start ("*" for all).</summary>
+    public IReadOnlyList<string> StartupModels { get; init; } = [];
+
+    public bool AutoCompleteConfig { get; init; } = true;
+
+    public bool StrictReadiness { get; init; } = true;
+
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(15);
+}
