@@ -33,5 +33,25 @@ public sealed class TemporaryRepository : IDisposable
         return this;
     }
 
+    /// <summary>Adds version <paramref name="version"/> of a model as a copy of its version 1.</summary>
+    public TemporaryRepository AddVersion(string name, int version)
+    {
+        var from = System.IO.Path.Combine(Path, name, "1");
+        var to = System.IO.Path.Combine(Path, name, version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from))
+        {
+            File.Copy(file, System.IO.Path.Combine(to, System.IO.Path.GetFileName(file)));
+        }
+        return this;
+    }
+
+    /// <summary>Deletes a model's config.pbtxt, leaving auto-complete to fill it in.</summary>
+    public TemporaryRepository WithoutConfig(string name)
+    {
+        File.Delete(System.IO.Path.Combine(Path, name, "config.pbtxt"));
+        return this;
+    }
+
     public void Dispose() => Directory.Delete(Path, recursive: true);
 }

@@ -1,0 +1,250 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fabrik.Hosting;
+using Fabrik.Tests.Support;
+using Xunit;
+
+namespace Fabrik.Tests.Models;
+
+/// <summary>Repository layout, versions, auto-complete, control modes and path safety, through
+/// the real server.</summary>
+public sealed class ModelLifecycleTests
+{
+    private static readonly string SimpleBody = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
+
+    [Fact]
+    public async Task VersionPolicyAll_ServesTwoVersionsAndDefaultsToTheLatest()
+    {
+        using var repository = new TemporaryRepository().Add("simple", extraConfig: "version_policy { all {} }").AddVersion("simple", 2);
+        await using var server = await StartAsync(repository);
+        using var client = Client(server);
+
+        Assert.Equal("1", (string)(await InferAsync(client, "/v2/models/simple/versions/1/infer"))["model_version"]!);
+        Assert.Equal("2", (string)(await InferAsync(client, "/v2/models/simple/versions/2/infer"))["model_version"]!);
+        Assert.Equal("2", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
+        var metadata = JsonNode.Parse(await client.GetStringAsync("/v2/models/simple"))!;
+        Assert.Equal(["1", "2"], metadata["versions"]!.AsArray().Select(v => (string)v!));
+        var stats = JsonNode.Parse(await client.GetStringAsync("/v2/models/simple/stats"))!["model_stats"]!.AsArray();
+        Assert.Equal(["1", "2"], stats.Select(s => (string)s!["version"]!));
+        Assert.All(stats, s => Assert.True((long)s!["inference_count"]! >= 1));
+    }
+
+    [Fact]
+    public async Task DefaultPolicy_ServesOnlyTheLatestVersion()
+    {
+        using var repository = new TemporaryRepository().Add("simple").AddVersion("simple", 3);
+        await using var server = await StartAsync(repository);
+        using var client = Client(server);
+        using var old = await client.PostAsync("/v2/models/simple/versions/1/infer", Json(SimpleBody));
+        Assert.Equal(HttpStatusCode.NotFound, old.StatusCode);
+        Assert.Equal("3", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
+    }
+
+    [Fact]
+    public async Task OnnxWithoutConfig_IsAutoCompletedFromTheModel()
+    {
+        using var repository = new TemporaryRepository().Add("simple", "auto").WithoutConfig("auto");
+        await using var server = await StartAsync(repository);
+        using var client = Client(server);
+
+        var metadata = JsonNode.Parse(await client.GetStringAsync("/v2/models/auto"))!;
+        Assert.Equal("onnxruntime_onnx", (string)metadata["platform"]!);
+        Assert.Equal(["INPUT0", "INPUT1"], metadata["inputs"]!.AsArray().Select(i => (string)i!["name"]!));
+        Assert.All(metadata["inputs"]!.AsArray(), i => Assert.Equal([-1L, 16L], TensorAssert.Longs(i!["shape"]!)));
+        var config = JsonNode.Parse(await client.GetStringAsync("/v2/models/auto/config"))!;
+        Assert.Equal(4, (int)config["max_batch_size"]!); // every tensor has a variable first dimension
+
+        var sample = Samples.Sample("simple", 0);
+        var output = await InferAsync(client, "/v2/models/auto/infer");
+        TensorAssert.OutputsMatch(sample["outputs"]!.AsArray(), output["outputs"]!.AsArray(), 0);
+    }
+
+    [Fact]
+    public async Task AutoCompleteDisabled_MissingConfigMakesTheModelUnavailable()
+    {
+        using var repository = new TemporaryRepository().Add("simple", "auto").WithoutConfig("auto").Add("simple");
+        await using var server = await StartAsync(repository, "--disable-auto-complete-config");
+        var entry = server.Models.Models["auto"];
+        Assert.Equal(Fabrik.Models.ModelState.Unavailable, entry.State);
+        Assert.Contains("auto-complete is disabled", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["simple"].State);
+    }
+
+    [Fact]
+    public async Task TorchScriptWithoutTensorNames_FailsNamingTritonsConvention()
+    {
+        using var repository = new TemporaryRepository().Add("mlp_torch", "unnamed");
+        File.WriteAllText(Path.Combine(repository.Path, "unnamed", "config.pbtxt"), "platform: \"pytorch_libtorch\"\nmax_batch_size: 8\n");
+        await using var server = await StartAsync(repository);
+        Assert.Contains("INPUT__0", server.Models.Models["unnamed"].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ExplicitMode_LoadAndUnloadWhileAnotherModelServes_NoFailedRequests()
+    {
+        using var repository = new TemporaryRepository().Add("simple").Add("mlp");
+        await using var server = await StartAsync(repository, "--model-control-mode=explicit", "--load-model=simple");
+        using var client = Client(server);
+        Assert.False(server.Models.Models.ContainsKey("mlp"));
+
+        var (traffic, stop, failures) = KeepInferring(client, "/v2/models/simple/infer", SimpleBody);
+        var mlpBody = new JsonObject { ["inputs"] = Samples.Sample("mlp", 0)["inputs"]!.DeepClone() }.ToJsonString();
+        for (var round = 0; round < 3; round++)
+        {
+            await PostOkAsync(client, "/v2/repository/models/mlp/load");
+            using (var served = await client.PostAsync("/v2/models/mlp/infer", Json(mlpBody)))
+            {
+                Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+            }
+            await PostOkAsync(client, "/v2/repository/models/mlp/unload");
+            using var gone = await client.PostAsync("/v2/models/mlp/infer", Json(mlpBody));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, gone.StatusCode);
+        }
+        await stop.CancelAsync();
+        var completed = await traffic;
+
+        Assert.True(completed > 0);
+        Assert.Empty(failures);
+        using var index = await client.PostAsync("/v2/repository/index", Json(""));
+        var mlp = JsonNode.Parse(await index.Content.ReadAsStringAsync())!.AsArray().Single(m => (string)m!["name"]! == "mlp")!;
+        Assert.Equal("UNAVAILABLE", (string)mlp["state"]!);
+        Assert.Equal("unloaded", (string)mlp["reason"]!);
+    }
+
+    [Fact]
+    public async Task ExplicitMode_ReloadUnderLoad_NoFailedRequests()
+    {
+        using var repository = new TemporaryRepository().Add("simple", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 1000 }");
+        await using var server = await StartAsync(repository, "--model-control-mode=explicit", "--load-model=*");
+        using var client = Client(server);
+
+        var (traffic, stop, failures) = KeepInferring(client, "/v2/models/simple/infer", SimpleBody, workers: 8);
+        for (var reload = 0; reload < 5; reload++)
+        {
+            await PostOkAsync(client, "/v2/repository/models/simple/load");
+        }
+        await stop.CancelAsync();
+        var completed = await traffic;
+
+        Assert.True(completed > 0);
+        Assert.Empty(failures);
+        Assert.True(SpinWait.SpinUntil(() => server.TensorPool.Outstanding == 0, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task PollMode_PicksUpNewChangedAndRemovedModels()
+    {
+        using var repository = new TemporaryRepository().Add("simple");
+        await using var server = await StartAsync(repository, "--model-control-mode=poll", "--repository-poll-secs=3600");
+        using var client = Client(server);
+
+        repository.Add("mlp");
+        await server.Models.PollOnceAsync(default);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
+
+        repository.AddVersion("simple", 2);
+        await server.Models.PollOnceAsync(default);
+        Assert.Equal("2", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
+
+        Directory.Delete(Path.Combine(repository.Path, "mlp"), recursive: true);
+        await server.Models.PollOnceAsync(default);
+        Assert.Equal(Fabrik.Models.ModelState.Unavailable, server.Models.Models["mlp"].State);
+
+        using var refused = await client.PostAsync("/v2/repository/models/mlp/load", Json(""));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode); // the APIs belong to explicit mode
+    }
+
+    [Theory]
+    [InlineData("/v2/repository/models/..%2F..%2Fetc/load")]
+    [InlineData("/v2/repository/models/.hidden/load")]
+    [InlineData("/v2/repository/models/%2Fetc%2Fpasswd/load")]
+    [InlineData("/v2/repository/models/escape/load")]
+    public async Task ExplicitMode_PathTraversalInLoad_Is400(string path)
+    {
+        using var outside = new TemporaryRepository().Add("simple");
+        using var repository = new TemporaryRepository().Add("simple");
+        Directory.CreateSymbolicLink(Path.Combine(repository.Path, "escape"), Path.Combine(outside.Path, "simple"));
+        await using var server = await StartAsync(repository, "--model-control-mode=explicit");
+        using var client = Client(server);
+
+        using var response = await client.PostAsync(path, Json(""));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.False(string.IsNullOrWhiteSpace((string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]));
+        Assert.DoesNotContain(server.Models.Models.Values, entry => entry.State == Fabrik.Models.ModelState.Ready && entry.Name != "simple");
+    }
+
+    [Fact]
+    public async Task SymlinkOutOfTheRepository_IsNotLoadedAtStart()
+    {
+        using var outside = new TemporaryRepository().Add("simple");
+        using var repository = new TemporaryRepository().Add("simple");
+        Directory.CreateSymbolicLink(Path.Combine(repository.Path, "escape"), Path.Combine(outside.Path, "simple"));
+        await using var server = await StartAsync(repository);
+
+        var escape = server.Models.Models["escape"];
+        Assert.Equal(Fabrik.Models.ModelState.Unavailable, escape.State);
+        Assert.Contains("outside the model repository", escape.Reason, StringComparison.Ordinal);
+        using var client = Client(server);
+        using var infer = await client.PostAsync("/v2/models/..%2Fsimple/infer", Json(SimpleBody));
+        Assert.Equal(HttpStatusCode.BadRequest, infer.StatusCode);
+    }
+
+    [Fact]
+    public async Task LoadBody_WithModelFiles_IsRefused()
+    {
+        using var repository = new TemporaryRepository().Add("simple");
+        await using var server = await StartAsync(repository, "--model-control-mode=explicit");
+        using var client = Client(server);
+        using var response = await client.PostAsync("/v2/repository/models/simple/load", Json("{\"parameters\":{\"file:1/model.onnx\":\"AAAA\"}}"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("does not accept model files", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>Workers that infer until stopped; returns how many succeeded and every failure.</summary>
+    private static (Task<int> Completed, CancellationTokenSource Stop, List<string> Failures) KeepInferring(HttpClient client, string path, string body, int workers = 4)
+    {
+        var stop = new CancellationTokenSource();
+        var failures = new List<string>();
+        var completed = 0;
+        var tasks = Enumerable.Range(0, workers).Select(async _ =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var response = await client.PostAsync(path, Json(body));
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref completed);
+                }
+                else
+                {
+                    lock (failures)
+                    {
+                        failures.Add($"{(int)response.StatusCode}: {response.Content.ReadAsStringAsync().Result}");
+                    }
+                }
+            }
+        }).ToArray();
+        return (Task.WhenAll(tasks).ContinueWith(_ => completed, TaskScheduler.Default), stop, failures);
+    }
+
+    private static async Task PostOkAsync(HttpClient client, string path)
+    {
+        using var response = await client.PostAsync(path, Json(""));
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    private static async Task<JsonNode> InferAsync(HttpClient client, string path)
+    {
+        using var response = await client.PostAsync(path, Json(SimpleBody));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+    }
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    private static HttpClient Client(FabrikServer server) => new() { BaseAddress = server.HttpAddress };
+
+    private static Task<FabrikServer> StartAsync(TemporaryRepository repository, params string[] flags) =>
+        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", .. flags]));
+}
