@@ -201,6 +201,24 @@ public sealed class ModelLifecycleTests
         Assert.Contains("does not accept model files", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Layout_RepeatedRepositoriesDefaultModelFilenameAndVersionFolders_FollowTriton()
+    {
+        using var first = new TemporaryRepository().Add("simple", extraConfig: "default_model_filename: \"custom.onnx\"");
+        File.Move(Path.Combine(first.Path, "simple", "1", "model.onnx"), Path.Combine(first.Path, "simple", "1", "custom.onnx"));
+        Directory.CreateDirectory(Path.Combine(first.Path, "simple", "01"));      // leading zero: ignored
+        Directory.CreateDirectory(Path.Combine(first.Path, "simple", "latest"));  // not numeric: ignored
+        using var second = new TemporaryRepository().Add("mlp");
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
+            ["--model-repository", first.Path, "--model-repository", second.Path, "--http-port", "0", "--allow-grpc=false"]));
+        using var client = Client(server);
+
+        Assert.Equal("1", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
+        var config = JsonNode.Parse(await client.GetStringAsync("/v2/models/simple/config"))!;
+        Assert.Equal("custom.onnx", (string)config["default_model_filename"]!);
+    }
+
     /// <summary>Workers that infer until stopped; returns how many succeeded and every failure.</summary>
     private static (Task<int> Completed, CancellationTokenSource Stop, List<string> Failures) KeepInferring(HttpClient client, string path, string body, int workers = 4)
     {
