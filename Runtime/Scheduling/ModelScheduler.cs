@@ -117,7 +117,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             pending.Node = queue.AddLast(pending);
             if (pending.Deadline < _timerDue)
             {
-                ArmTimeoutTimer(pending.Deadline, now);
+                ArmTimeoutTimer(pending.Deadline);
             }
             WakeLoops();
         }
@@ -195,7 +195,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         while (true)
         {
             Task wake;
-            long waitTicks;
+            long deadline;
             lock (_gate)
             {
                 var now = _time.GetTimestamp();
@@ -218,9 +218,9 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
                 }
                 _candidates.Clear();
                 wake = _wake.Task;
-                waitTicks = plan.WaitTicks;
+                deadline = plan.WaitTicks == long.MaxValue ? long.MaxValue : now + plan.WaitTicks;
             }
-            await WaitAsync(wake, waitTicks);
+            await WaitAsync(wake, deadline);
         }
     }
 
@@ -247,25 +247,35 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits for an arrival or for <paramref name="waitTicks"/>. Timers fire with about
-    /// 1 ms granularity on Linux (and may fire early), so the last millisecond of a wait on the
-    /// system clock is spent yielding and re-planning instead; sub-millisecond delays stay honest.</summary>
-    private async Task WaitAsync(Task wake, long waitTicks)
+    /// <summary>Waits for an arrival or until the clock reaches <paramref name="deadline"/>.
+    /// Timers fire with about 1 ms granularity on Linux (and may fire early), so the last
+    /// millisecond of a wait on the system clock is spent yielding and re-planning instead;
+    /// sub-millisecond delays stay honest. The deadline is absolute and the clock is read again
+    /// once the timer is armed, so a clock that moves meanwhile cannot strand the wait.</summary>
+    private async Task WaitAsync(Task wake, long deadline)
     {
-        if (waitTicks == long.MaxValue)
+        if (deadline == long.MaxValue)
         {
             await wake;
             return;
         }
-        if (_time == TimeProvider.System && waitTicks <= SpinThresholdTicks)
+        var system = _time == TimeProvider.System;
+        var timerDeadline = system ? deadline - SpinThresholdTicks : deadline;
+        var remaining = timerDeadline - _time.GetTimestamp();
+        if (remaining <= 0)
         {
-            Thread.Yield();
+            if (system && _time.GetTimestamp() < deadline)
+            {
+                Thread.Yield();
+            }
             return;
         }
-        var coarse = _time == TimeProvider.System ? waitTicks - SpinThresholdTicks : waitTicks;
         using var cancel = new CancellationTokenSource();
-        var delay = Task.Delay(TimeSpan.FromSeconds((double)coarse / _time.TimestampFrequency), _time, cancel.Token);
-        await Task.WhenAny(wake, delay);
+        var delay = Task.Delay(TimeSpan.FromSeconds((double)remaining / _time.TimestampFrequency), _time, cancel.Token);
+        if (_time.GetTimestamp() < timerDeadline)
+        {
+            await Task.WhenAny(wake, delay);
+        }
         await cancel.CancelAsync();
     }
 
@@ -404,7 +414,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             _timerDue = long.MaxValue;
             if (next != long.MaxValue)
             {
-                ArmTimeoutTimer(next, now);
+                ArmTimeoutTimer(next);
             }
             WakeLoops();
         }
@@ -423,12 +433,17 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         pending.Node = null;
     }
 
-    // Under _gate.
-    private void ArmTimeoutTimer(long deadline, long now)
+    // Under _gate. Timers are relative, so the clock is read at arming time, and read again
+    // afterwards: if it passed the deadline meanwhile, the expiry runs now instead.
+    private void ArmTimeoutTimer(long deadline)
     {
         _timerDue = deadline;
-        var due = TimeSpan.FromSeconds(Math.Max(0, deadline - now) / (double)_time.TimestampFrequency);
+        var due = TimeSpan.FromSeconds(Math.Max(0, deadline - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
         _timeoutTimer.Change(due, Timeout.InfiniteTimeSpan);
+        if (_time.GetTimestamp() >= deadline)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static scheduler => scheduler.ExpireTimeouts(), this, preferLocal: false);
+        }
     }
 
     // Under _gate: every waiting loop re-plans.
