@@ -367,6 +367,10 @@ internal sealed partial class ModelManager : IAsyncDisposable
     private LoadedModel LoadVersion(ModelSource source, ModelConfig config, long version)
     {
         var modelPath = ModelRepository.Confine(source.Root, ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version)));
+        if (config.BackendKind == BackendKind.OnnxRuntime)
+        {
+            ConfineExternalData(source, modelPath);
+        }
         if (_options.AutoCompleteConfig && config.BackendKind == BackendKind.OnnxRuntime)
         {
             config = OnnxAutoComplete.Complete(config, modelPath);
@@ -386,6 +390,29 @@ internal sealed partial class ModelManager : IAsyncDisposable
         var statistics = new ModelStatistics(config.MaxBatchSize);
         var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, _loggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
+    }
+
+    /// <summary>Every external-data file the ONNX model names must lie inside the repository.</summary>
+    private static void ConfineExternalData(ModelSource source, string modelPath)
+    {
+        IReadOnlyList<string> locations;
+        try
+        {
+            locations = OnnxExternalData.Locations(File.ReadAllBytes(modelPath));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidOperationException($"{modelPath} is not a valid ONNX file: {e.Message}", e);
+        }
+        var directory = Path.GetDirectoryName(modelPath)!;
+        foreach (var location in locations)
+        {
+            if (Path.IsPathRooted(location))
+            {
+                throw new InvalidOperationException($"{modelPath} names external data at the absolute path '{location}'; external data must sit beside the model");
+            }
+            ModelRepository.Confine(source.Root, Path.Combine(directory, location));
+        }
     }
 
     /// <summary>UNLOADING (new requests refused), drain, then UNAVAILABLE with the reason.</summary>

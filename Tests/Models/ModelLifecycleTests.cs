@@ -190,6 +190,43 @@ public sealed class ModelLifecycleTests
         Assert.Equal(HttpStatusCode.BadRequest, infer.StatusCode);
     }
 
+    [Theory]
+    [InlineData("../../../../outside.bin", "outside the model repository")]
+    [InlineData("/etc/passwd", "absolute path")]
+    public async Task OnnxExternalDataOutsideTheRepository_IsRefused(string location, string reason)
+    {
+        using var repository = new TemporaryRepository().Add("simple", "leaky").Add("simple");
+        File.WriteAllBytes(Path.Combine(repository.Path, "leaky", "1", "model.onnx"), OnnxWithExternalData(location));
+        await using var server = await StartAsync(repository);
+
+        var leaky = server.Models.Models["leaky"];
+        Assert.Equal(Fabrik.Models.ModelState.Unavailable, leaky.State);
+        Assert.Contains(reason, leaky.Reason, StringComparison.Ordinal);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["simple"].State);
+    }
+
+    /// <summary>A minimal ONNX ModelProto, encoded by hand: one initializer whose data lives in an
+    /// external file at <paramref name="location"/> (field numbers from onnx.proto).</summary>
+    private static byte[] OnnxWithExternalData(string location)
+    {
+        static byte[] Field(int number, byte[] value) => [(byte)((number << 3) | 2), .. Varint(value.Length), .. value];
+        static byte[] Varint(int value)
+        {
+            var bytes = new List<byte>();
+            while (value >= 0x80)
+            {
+                bytes.Add((byte)(value | 0x80));
+                value >>= 7;
+            }
+            bytes.Add((byte)value);
+            return [.. bytes];
+        }
+        var entry = (byte[])[.. Field(1, Encoding.UTF8.GetBytes("location")), .. Field(2, Encoding.UTF8.GetBytes(location))];
+        var tensor = (byte[])[.. Field(8, Encoding.UTF8.GetBytes("w")), .. Field(13, entry), 14 << 3, 1]; // data_location = EXTERNAL
+        var graph = Field(5, tensor);
+        return [0x08, 0x08, .. Field(7, graph)]; // ir_version 8, graph
+    }
+
     [Fact]
     public async Task LoadBody_WithModelFiles_IsRefused()
     {
