@@ -387,6 +387,18 @@ internal sealed partial class ModelManager : IAsyncDisposable
             Log.PlacementWarning(_logger, source.Name, warning);
         }
         var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool, placement.Instances);
+        try
+        {
+            ModelWarmup.Run(config, instances, source, _pool);
+        }
+        catch
+        {
+            foreach (var instance in instances)
+            {
+                instance.Dispose();
+            }
+            throw;
+        }
         var statistics = new ModelStatistics(config.MaxBatchSize);
         var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, _loggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };

@@ -228,6 +228,35 @@ public sealed class ModelLifecycleTests
     }
 
     [Fact]
+    public async Task ModelWarmup_RunsBeforeReadyAndFailsTheLoadWhenASampleFails()
+    {
+        const string ZeroAndFile = """
+            model_warmup [
+              { name: "zeros" batch_size: 8 count: 2
+                inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] zero_data: true } }
+                inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] random_data: true } } },
+              { name: "from file" batch_size: 1
+                inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 16 ] input_data_file: "input0.bin" } }
+                inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 16 ] input_data_file: "input0.bin" } } }
+            ]
+            """;
+        using var repository = new TemporaryRepository()
+            .Add("simple", "warm", ZeroAndFile)
+            .Add("simple", "nofile", ZeroAndFile)
+            .Add("simple", "baddims", """model_warmup [ { name: "wrong" batch_size: 1 inputs { key: "INPUT0" value: { data_type: TYPE_INT32 dims: [ 15 ] zero_data: true } } inputs { key: "INPUT1" value: { data_type: TYPE_INT32 dims: [ 15 ] zero_data: true } } } ]""")
+            .Add("mlp", extraConfig: """model_warmup [ { name: "random" batch_size: 32 inputs { key: "INPUT0" value: { data_type: TYPE_FP32 dims: [ 16 ] random_data: true } } } ]""");
+        Directory.CreateDirectory(Path.Combine(repository.Path, "warm", "warmup"));
+        File.WriteAllBytes(Path.Combine(repository.Path, "warm", "warmup", "input0.bin"), new byte[64]);
+        await using var server = await StartAsync(repository);
+
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["warm"].State);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
+        Assert.Contains("model_warmup sample 'from file' failed", server.Models.Models["nofile"].Reason, StringComparison.Ordinal);
+        Assert.Contains("model_warmup sample 'wrong' failed", server.Models.Models["baddims"].Reason, StringComparison.Ordinal);
+        Assert.Equal(0, server.Models.Resolve("warm", null).Statistics.InferenceCount); // warm-up is not traffic
+    }
+
+    [Fact]
     public async Task LoadBody_WithModelFiles_IsRefused()
     {
         using var repository = new TemporaryRepository().Add("simple");

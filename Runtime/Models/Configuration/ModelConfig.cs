@@ -44,6 +44,9 @@ internal sealed record ModelConfig
     /// <summary>Free-form parameters (<c>parameters { key: .. value { string_value: .. } }</c>).</summary>
     public ImmutableDictionary<string, string> Parameters { get; init; } = ImmutableDictionary<string, string>.Empty;
 
+    /// <summary>model_warmup: samples every instance runs before the model is READY.</summary>
+    public ImmutableArray<WarmupSample> Warmup { get; init; } = [];
+
     /// <summary>Fields present in the file that Fabrik does not act on.</summary>
     public ImmutableArray<string> IgnoredFields { get; init; } = [];
 
@@ -76,6 +79,21 @@ internal enum VersionPolicyKind
     All,
     Specific,
 }
+
+/// <summary>A model_warmup entry: <see cref="Count"/> runs of a batch of <see cref="BatchSize"/>.</summary>
+internal sealed record WarmupSample(string Name, int BatchSize, int Count, ImmutableArray<WarmupInput> Inputs);
+
+/// <summary>Where a warm-up input's data comes from.</summary>
+internal enum WarmupData
+{
+    Zero,
+    Random,
+    File,
+}
+
+/// <summary>One warm-up input: its type and dims (without the batch dimension) and its data,
+/// which for <see cref="WarmupData.File"/> is read from the model's <c>warmup/</c> folder.</summary>
+internal sealed record WarmupInput(string Name, DataType DataType, ImmutableArray<long> Dims, WarmupData Data, string FileName);
 
 /// <summary>The execution library a model needs.</summary>
 internal enum BackendKind

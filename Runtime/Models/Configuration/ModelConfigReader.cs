@@ -22,6 +22,7 @@ internal static class ModelConfigReader
         var maxBatchSize = 0;
         var maxBatchSizeSpecified = false;
         var versionPolicy = VersionPolicy.Latest(1);
+        var warmup = ImmutableArray.CreateBuilder<WarmupSample>();
         var inputs = ImmutableArray.CreateBuilder<TensorConfig>();
         var outputs = ImmutableArray.CreateBuilder<TensorConfig>();
         var instanceGroups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
@@ -40,6 +41,7 @@ internal static class ModelConfigReader
                     maxBatchSizeSpecified = true;
                     break;
                 case "version_policy": versionPolicy = ReadVersionPolicy(field); break;
+                case "model_warmup": warmup.Add(ReadWarmup(field)); break;
                 case "default_model_filename": defaultModelFilename = String(field); break;
                 case "input": inputs.Add(Tensor(field, ignored)); break;
                 case "output": outputs.Add(Tensor(field, ignored)); break;
@@ -73,6 +75,7 @@ internal static class ModelConfigReader
             MaxBatchSize = maxBatchSize,
             MaxBatchSizeSpecified = maxBatchSizeSpecified,
             VersionPolicy = versionPolicy,
+            Warmup = warmup.ToImmutable(),
             DefaultModelFilename = defaultModelFilename,
             Inputs = inputs.ToImmutable(),
             Outputs = outputs.ToImmutable(),
@@ -81,6 +84,60 @@ internal static class ModelConfigReader
             Parameters = parameters.ToImmutable(),
             IgnoredFields = ignored.ToImmutable(),
         };
+    }
+
+    private static WarmupSample ReadWarmup(TextField field)
+    {
+        string name = "";
+        int batchSize = 1, count = 1;
+        var inputs = ImmutableArray.CreateBuilder<WarmupInput>();
+        foreach (var child in Message(field).Fields)
+        {
+            switch (child.Name)
+            {
+                case "name": name = String(child); break;
+                case "batch_size": batchSize = Math.Max(1, Int32(child)); break;
+                case "count": count = Math.Max(1, Int32(child)); break;
+                case "inputs":
+                    var entry = Message(child);
+                    var key = entry.Fields.FirstOrDefault(f => f.Name == "key") ?? throw ConfigFormatException.At(child.Position, "model_warmup inputs need a key");
+                    var value = entry.Fields.FirstOrDefault(f => f.Name == "value") ?? throw ConfigFormatException.At(child.Position, "model_warmup inputs need a value");
+                    inputs.Add(ReadWarmupInput(String(key), value));
+                    break;
+                default:
+                    throw ConfigFormatException.At(child.Position, $"unknown model_warmup field '{child.Name}'");
+            }
+        }
+        return new WarmupSample(name, batchSize, count, inputs.ToImmutable());
+    }
+
+    private static WarmupInput ReadWarmupInput(string name, TextField field)
+    {
+        var dataType = DataType.Invalid;
+        var dims = ImmutableArray.CreateBuilder<long>();
+        var data = WarmupData.Zero;
+        var file = "";
+        foreach (var child in Message(field).Fields)
+        {
+            switch (child.Name)
+            {
+                case "data_type": dataType = DataTypes.FromConfigName(Identifier(child)); break;
+                case "dims": dims.Add(Int64(child)); break;
+                case "zero_data": data = WarmupData.Zero; break;
+                case "random_data": data = WarmupData.Random; break;
+                case "input_data_file":
+                    data = WarmupData.File;
+                    file = String(child);
+                    break;
+                default:
+                    throw ConfigFormatException.At(child.Position, $"unknown model_warmup input field '{child.Name}'");
+            }
+        }
+        if (dataType == DataType.Invalid)
+        {
+            throw ConfigFormatException.At(field.Position, $"model_warmup input '{name}' needs a data_type");
+        }
+        return new WarmupInput(name, dataType, dims.ToImmutable(), data, file);
     }
 
     private static VersionPolicy ReadVersionPolicy(TextField field)
