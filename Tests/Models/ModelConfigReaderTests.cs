@@ -97,6 +97,31 @@ public sealed class ModelConfigReaderTests
     }
 
     [Fact]
+    public void Parse_OptimizationBlock_ReadsGraphLevelAndGpuAccelerators()
+    {
+        var config = ModelConfigReader.Parse("""
+            optimization {
+              graph { level: 1 }
+              execution_accelerators {
+                gpu_execution_accelerator : [ {
+                  name : "tensorrt"
+                  parameters { key: "precision_mode" value: "FP16" }
+                  parameters { key: "trt_engine_cache_enable" value: "1" }
+                } ]
+                cpu_execution_accelerator : [ { name : "openvino" } ]
+              }
+            }
+            """, "m");
+
+        Assert.Equal(1, config.Optimization.GraphLevel);
+        var tensorRt = Assert.Single(config.Optimization.GpuAccelerators);
+        Assert.Equal("tensorrt", tensorRt.Name);
+        Assert.Equal("FP16", tensorRt.Parameters["precision_mode"]);
+        Assert.Equal("1", tensorRt.Parameters["trt_engine_cache_enable"]);
+        Assert.Contains("optimization.execution_accelerators.cpu_execution_accelerator", config.IgnoredFields);
+    }
+
+    [Fact]
     public void Parse_NameDisagreesWithFolder_IsRejected()
     {
         var error = Assert.Throws<ConfigFormatException>(() => ModelConfigReader.Parse("name: \"other\"", "m"));

@@ -7,6 +7,7 @@ using Fabrik.Protocol;
 using Fabrik.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 
 namespace Fabrik.Execution.OnnxRuntime;
 
@@ -29,11 +30,12 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         _config = config;
         _pool = pool;
         using var options = settings.CreateSessionOptions();
+        using var providers = new GpuProviders();
         if (device.GpuIndex is { } gpu)
         {
             try
             {
-                options.AppendExecutionProvider_CUDA(gpu);
+                providers.Append(options, config, gpu);
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
@@ -211,5 +213,72 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     {
         _session.Dispose();
         _runOptions.Dispose();
+    }
+
+    /// <summary>
+    /// The GPU execution providers of one session: TensorRT first when the configuration names it
+    /// (Triton's gpu_execution_accelerator "tensorrt"), then CUDA on the instance's device. CUDA
+    /// options come from the model's parameters and a "cuda" accelerator entry
+    /// (cudnn_conv_algo_search, gpu_mem_limit, arena_extend_strategy, enable_cuda_graph, ...).
+    /// The option objects must outlive the session's creation; disposing this frees them.
+    /// </summary>
+    private sealed class GpuProviders : IDisposable
+    {
+        private static readonly string[] CudaParameterKeys = ["cudnn_conv_algo_search", "gpu_mem_limit", "arena_extend_strategy", "enable_cuda_graph", "do_copy_in_default_stream"];
+
+        private OrtTensorRTProviderOptions? _tensorRt;
+        private OrtCUDAProviderOptions? _cuda;
+
+        public void Append(SessionOptions options, ModelConfig config, int gpu)
+        {
+            var id = gpu.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var accelerator in config.Optimization.GpuAccelerators.Where(a => a.Name == "tensorrt"))
+            {
+                var trt = new Dictionary<string, string> { ["device_id"] = id };
+                foreach (var (key, value) in accelerator.Parameters)
+                {
+                    switch (key)
+                    {
+                        case "precision_mode":
+                            trt["trt_fp16_enable"] = value == "FP16" ? "1" : "0";
+                            break;
+                        case "max_workspace_size_bytes":
+                            trt["trt_max_workspace_size"] = value;
+                            break;
+                        default:
+                            trt[key] = value;
+                            break;
+                    }
+                }
+                _tensorRt = new OrtTensorRTProviderOptions();
+                _tensorRt.UpdateOptions(trt);
+                options.AppendExecutionProvider_Tensorrt(_tensorRt);
+            }
+
+            var cuda = new Dictionary<string, string> { ["device_id"] = id };
+            foreach (var key in CudaParameterKeys)
+            {
+                if (config.Parameters.TryGetValue(key, out var value))
+                {
+                    cuda[key] = value;
+                }
+            }
+            foreach (var accelerator in config.Optimization.GpuAccelerators.Where(a => a.Name == "cuda"))
+            {
+                foreach (var (key, value) in accelerator.Parameters)
+                {
+                    cuda[key] = value;
+                }
+            }
+            _cuda = new OrtCUDAProviderOptions();
+            _cuda.UpdateOptions(cuda);
+            options.AppendExecutionProvider_CUDA(_cuda);
+        }
+
+        public void Dispose()
+        {
+            _tensorRt?.Dispose();
+            _cuda?.Dispose();
+        }
     }
 }

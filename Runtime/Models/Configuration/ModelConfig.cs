@@ -44,6 +44,9 @@ internal sealed record ModelConfig
     /// <summary>Free-form parameters (<c>parameters { key: .. value { string_value: .. } }</c>).</summary>
     public ImmutableDictionary<string, string> Parameters { get; init; } = ImmutableDictionary<string, string>.Empty;
 
+    /// <summary>The optimization block: graph level and execution accelerators.</summary>
+    public OptimizationConfig Optimization { get; init; } = OptimizationConfig.Default;
+
     /// <summary>model_warmup: samples every instance runs before the model is READY.</summary>
     public ImmutableArray<WarmupSample> Warmup { get; init; } = [];
 
@@ -79,6 +82,16 @@ internal enum VersionPolicyKind
     All,
     Specific,
 }
+
+/// <summary>optimization: the graph optimization level (null for the backend's default) and the
+/// GPU execution accelerators (for example tensorrt with precision_mode FP16).</summary>
+internal sealed record OptimizationConfig(int? GraphLevel, ImmutableArray<ExecutionAccelerator> GpuAccelerators)
+{
+    public static readonly OptimizationConfig Default = new(null, []);
+}
+
+/// <summary>An execution_accelerators entry: a name and its string parameters.</summary>
+internal sealed record ExecutionAccelerator(string Name, ImmutableDictionary<string, string> Parameters);
 
 /// <summary>A model_warmup entry: <see cref="Count"/> runs of a batch of <see cref="BatchSize"/>.</summary>
 internal sealed record WarmupSample(string Name, int BatchSize, int Count, ImmutableArray<WarmupInput> Inputs);

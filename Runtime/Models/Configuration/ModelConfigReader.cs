@@ -23,6 +23,7 @@ internal static class ModelConfigReader
         var maxBatchSizeSpecified = false;
         var versionPolicy = VersionPolicy.Latest(1);
         var warmup = ImmutableArray.CreateBuilder<WarmupSample>();
+        var optimization = OptimizationConfig.Default;
         var inputs = ImmutableArray.CreateBuilder<TensorConfig>();
         var outputs = ImmutableArray.CreateBuilder<TensorConfig>();
         var instanceGroups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
@@ -42,6 +43,7 @@ internal static class ModelConfigReader
                     break;
                 case "version_policy": versionPolicy = ReadVersionPolicy(field); break;
                 case "model_warmup": warmup.Add(ReadWarmup(field)); break;
+                case "optimization": optimization = ReadOptimization(field, ignored); break;
                 case "default_model_filename": defaultModelFilename = String(field); break;
                 case "input": inputs.Add(Tensor(field, ignored)); break;
                 case "output": outputs.Add(Tensor(field, ignored)); break;
@@ -76,6 +78,7 @@ internal static class ModelConfigReader
             MaxBatchSizeSpecified = maxBatchSizeSpecified,
             VersionPolicy = versionPolicy,
             Warmup = warmup.ToImmutable(),
+            Optimization = optimization,
             DefaultModelFilename = defaultModelFilename,
             Inputs = inputs.ToImmutable(),
             Outputs = outputs.ToImmutable(),
@@ -84,6 +87,75 @@ internal static class ModelConfigReader
             Parameters = parameters.ToImmutable(),
             IgnoredFields = ignored.ToImmutable(),
         };
+    }
+
+    private static OptimizationConfig ReadOptimization(TextField field, ImmutableArray<string>.Builder ignored)
+    {
+        int? level = null;
+        var gpu = ImmutableArray.CreateBuilder<ExecutionAccelerator>();
+        foreach (var child in Message(field).Fields)
+        {
+            switch (child.Name)
+            {
+                case "graph":
+                    foreach (var setting in Message(child).Fields)
+                    {
+                        if (setting.Name == "level")
+                        {
+                            level = Int32(setting);
+                        }
+                        else
+                        {
+                            ignored.Add($"optimization.graph.{setting.Name}");
+                        }
+                    }
+                    break;
+                case "execution_accelerators":
+                    foreach (var list in Message(child).Fields)
+                    {
+                        if (list.Name == "gpu_execution_accelerator")
+                        {
+                            gpu.Add(ReadAccelerator(list));
+                        }
+                        else
+                        {
+                            ignored.Add($"optimization.execution_accelerators.{list.Name}");
+                        }
+                    }
+                    break;
+                default:
+                    ignored.Add($"optimization.{child.Name}");
+                    break;
+            }
+        }
+        return new OptimizationConfig(level, gpu.ToImmutable());
+    }
+
+    private static ExecutionAccelerator ReadAccelerator(TextField field)
+    {
+        var name = "";
+        var parameters = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (var child in Message(field).Fields)
+        {
+            if (child.Name == "name")
+            {
+                name = String(child);
+            }
+            else if (child.Name == "parameters")
+            {
+                var entry = Message(child);
+                var key = entry.Fields.FirstOrDefault(f => f.Name == "key");
+                var value = entry.Fields.FirstOrDefault(f => f.Name == "value");
+                if (key is null || value is null)
+                {
+                    throw ConfigFormatException.At(child.Position, "accelerator parameters need a key and a value");
+                }
+                parameters[String(key)] = String(value);
+            }
+        }
+        return name is "tensorrt" or "cuda"
+            ? new ExecutionAccelerator(name, parameters.ToImmutable())
+            : throw ConfigFormatException.At(field.Position, $"unsupported gpu_execution_accelerator '{name}'; Fabrik knows tensorrt and cuda");
     }
 
     private static WarmupSample ReadWarmup(TextField field)
