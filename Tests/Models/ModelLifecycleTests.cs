@@ -257,6 +257,33 @@ public sealed class ModelLifecycleTests
     }
 
     [Fact]
+    public async Task Reshape_ClientsSeeDimsWhileTheModelSeesItsOwnShape()
+    {
+        using var repository = new TemporaryRepository().Add("simple", "square");
+        File.WriteAllText(Path.Combine(repository.Path, "square", "config.pbtxt"), """
+            platform: "onnxruntime_onnx"
+            max_batch_size: 8
+            input [ { name: "INPUT0" data_type: TYPE_INT32 dims: [ 4, 4 ] reshape: { shape: [ 16 ] } },
+                    { name: "INPUT1" data_type: TYPE_INT32 dims: [ 4, 4 ] reshape: { shape: [ 16 ] } } ]
+            output [ { name: "OUTPUT0" data_type: TYPE_INT32 dims: [ 2, 8 ] reshape: { shape: [ 16 ] } },
+                     { name: "OUTPUT1" data_type: TYPE_INT32 dims: [ 16 ] } ]
+            """);
+        await using var server = await StartAsync(repository);
+        using var client = Client(server);
+        var a = Enumerable.Range(0, 32).ToArray();
+        var b = Enumerable.Range(0, 32).Select(i => 100 - i).ToArray();
+        var body = $$"""{"inputs":[{"name":"INPUT0","datatype":"INT32","shape":[2,4,4],"data":[{{string.Join(",", a)}}]},{"name":"INPUT1","datatype":"INT32","shape":[2,4,4],"data":[{{string.Join(",", b)}}]}]}""";
+
+        using var response = await client.PostAsync("/v2/models/square/infer", Json(body));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var outputs = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["outputs"]!.AsArray();
+        Assert.Equal([2L, 2L, 8L], TensorAssert.Longs(outputs[0]!["shape"]!));
+        Assert.Equal(a.Zip(b, (x, y) => x + y), TensorAssert.Flatten(outputs[0]!["data"]!).Select(v => v.GetValue<int>()));
+        Assert.Equal([2L, 16L], TensorAssert.Longs(outputs[1]!["shape"]!));
+        Assert.Equal(a.Zip(b, (x, y) => x - y), TensorAssert.Flatten(outputs[1]!["data"]!).Select(v => v.GetValue<int>()));
+    }
+
+    [Fact]
     public async Task LoadBody_WithModelFiles_IsRefused()
     {
         using var repository = new TemporaryRepository().Add("simple");

@@ -71,7 +71,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             {
                 if (inputs[i] is { } input)
                 {
-                    values[count++] = CreateInputValue(input);
+                    values[count++] = CreateInputValue(input, _config.Inputs[i].MapShape(input.Shape, _config.MaxBatchSize > 0, toBackend: true));
                 }
             }
             if (count != inputs.Length)
@@ -119,13 +119,13 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         }
     }
 
-    private static OrtValue CreateInputValue(TensorBuffer input)
+    private static OrtValue CreateInputValue(TensorBuffer input, long[] shape)
     {
         if (input.DataType != DataType.Bytes)
         {
-            return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, ElementType(input.DataType), input.Shape, input.Pointer, input.ByteLength);
+            return OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, ElementType(input.DataType), shape, input.Pointer, input.ByteLength);
         }
-        var value = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, input.Shape);
+        var value = OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, shape);
         var index = 0;
         foreach (var element in input.BytesElements())
         {
@@ -137,7 +137,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     private TensorBuffer CopyOutput(OrtValue value, TensorConfig config)
     {
         var info = value.GetTensorTypeAndShape();
-        var shape = info.Shape;
+        var shape = config.MapShape(info.Shape, _config.MaxBatchSize > 0, toBackend: false);
         var elementCount = info.ElementCount;
         if (config.DataType != DataType.Bytes)
         {

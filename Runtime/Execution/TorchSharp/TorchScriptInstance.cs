@@ -66,7 +66,7 @@ internal sealed class TorchScriptInstance : IModelInstance
             TryScalarType(input.DataType, out var scalarType);
             // One copy into a libtorch-owned tensor: TorchSharp's frombuffer converts values from
             // the array's element type instead of reinterpreting bytes, and it has no from_blob.
-            var tensor = empty(input.Shape, scalarType);
+            var tensor = empty(_config.Inputs[i].MapShape(input.Shape, _config.MaxBatchSize > 0, toBackend: true), scalarType);
             tensor.bytes = input.Bytes;
             arguments[i] = _device.type == DeviceType.CPU ? tensor : tensor.to(_device);
         }
@@ -115,7 +115,8 @@ internal sealed class TorchScriptInstance : IModelInstance
         }
         var contiguous = tensor.device_type == DeviceType.CPU ? tensor.contiguous() : tensor.cpu().contiguous();
         var source = contiguous.bytes;
-        var buffer = new TensorBuffer(_pool, config.DataType, contiguous.shape, contiguous.numel(), source.Length);
+        var shape = config.MapShape(contiguous.shape, _config.MaxBatchSize > 0, toBackend: false);
+        var buffer = new TensorBuffer(_pool, config.DataType, shape, contiguous.numel(), source.Length);
         source.CopyTo(buffer.Bytes);
         return buffer;
     }

@@ -239,11 +239,15 @@ internal static class ModelConfigReader
         var dataType = DataType.Invalid;
         var dims = ImmutableArray.CreateBuilder<long>();
         var optional = false;
+        ImmutableArray<long>? reshape = null;
         foreach (var child in message.Fields)
         {
             switch (child.Name)
             {
                 case "name": name = String(child); break;
+                case "reshape":
+                    reshape = Message(child).Fields.Where(f => f.Name == "shape").Select(Int64).ToImmutableArray();
+                    break;
                 case "data_type":
                     var typeName = Identifier(child);
                     dataType = DataTypes.FromConfigName(typeName);
@@ -272,7 +276,19 @@ internal static class ModelConfigReader
         {
             throw ConfigFormatException.At(field.Position, $"{field.Name} '{name}' has no data_type");
         }
-        return new TensorConfig(name, dataType, dims.ToImmutable(), optional);
+        if (reshape is { } target)
+        {
+            var fixedDims = dims.All(d => d >= 0) && target.All(d => d >= 0);
+            if (!fixedDims)
+            {
+                throw ConfigFormatException.At(field.Position, $"{field.Name} '{name}' has a reshape, which Fabrik supports only with fixed dims");
+            }
+            if (dims.Aggregate(1L, (a, b) => a * b) != target.Aggregate(1L, (a, b) => a * b))
+            {
+                throw ConfigFormatException.At(field.Position, $"{field.Name} '{name}': reshape [{string.Join(",", target)}] does not have the element count of dims [{string.Join(",", dims)}]");
+            }
+        }
+        return new TensorConfig(name, dataType, dims.ToImmutable(), optional) { Reshape = reshape };
     }
 
     private static InstanceGroupConfig InstanceGroup(TextField field, int index, ImmutableArray<string>.Builder ignored)
