@@ -121,6 +121,34 @@ public sealed class ModelConfigReaderTests
         Assert.Contains("optimization.execution_accelerators.cpu_execution_accelerator", config.IgnoredFields);
     }
 
+    [Theory]
+    [InlineData(new[] { "INPUT__0", "INPUT__1" }, new[] { 0, 1 })]
+    [InlineData(new[] { "INPUT__1", "INPUT__0" }, new[] { 1, 0 })]
+    [InlineData(new[] { "features", "mask" }, new[] { 0, 1 })]
+    public void TorchScriptArguments_FollowTritonsIndexSuffix(string[] names, int[] positions)
+    {
+        var config = new ModelConfig
+        {
+            Name = "m",
+            Platform = "pytorch_libtorch",
+            Inputs = [.. names.Select(name => new TensorConfig(name, Fabrik.Tensors.DataType.Fp32, [1]))],
+        };
+        Assert.Equal(positions, Fabrik.Execution.TorchSharp.TorchScriptInstance.ArgumentPositions(config));
+    }
+
+    [Fact]
+    public void TorchScriptArguments_WithAGapInTheIndices_AreRejected()
+    {
+        var config = new ModelConfig
+        {
+            Name = "m",
+            Platform = "pytorch_libtorch",
+            Inputs = [new TensorConfig("INPUT__0", Fabrik.Tensors.DataType.Fp32, [1]), new TensorConfig("INPUT__2", Fabrik.Tensors.DataType.Fp32, [1])],
+        };
+        var error = Assert.Throws<InvalidOperationException>(() => Fabrik.Execution.TorchSharp.TorchScriptInstance.ArgumentPositions(config));
+        Assert.Contains("must number forward's arguments 0 to 1", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Parse_NameDisagreesWithFolder_IsRejected()
     {

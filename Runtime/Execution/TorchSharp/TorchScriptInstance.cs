@@ -25,6 +25,7 @@ internal sealed class TorchScriptInstance : IModelInstance
     private readonly ModelConfig _config;
     private readonly TensorMemoryPool _pool;
     private readonly Device _device;
+    private readonly int[] _argumentPositions;
 
     public TorchScriptInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, InstanceDevice device)
     {
@@ -38,6 +39,7 @@ internal sealed class TorchScriptInstance : IModelInstance
         }
         _config = config;
         _pool = pool;
+        _argumentPositions = ArgumentPositions(config);
         _device = device.GpuIndex is { } gpu ? new Device(DeviceType.CUDA, gpu) : CPU;
         try
         {
@@ -61,6 +63,7 @@ internal sealed class TorchScriptInstance : IModelInstance
         var arguments = new object[inputs.Length];
         for (var i = 0; i < inputs.Length; i++)
         {
+            var position = _argumentPositions[i];
             var input = inputs[i] ?? throw InferenceException.InvalidArgument(
                 $"input '{_config.Inputs[i].Name}' is required by the TorchScript model '{_config.Name}'");
             TryScalarType(input.DataType, out var scalarType);
@@ -68,7 +71,7 @@ internal sealed class TorchScriptInstance : IModelInstance
             // the array's element type instead of reinterpreting bytes, and it has no from_blob.
             var tensor = empty(_config.Inputs[i].MapShape(input.Shape, _config.MaxBatchSize > 0, toBackend: true), scalarType);
             tensor.bytes = input.Bytes;
-            arguments[i] = _device.type == DeviceType.CPU ? tensor : tensor.to(_device);
+            arguments[position] = _device.type == DeviceType.CPU ? tensor : tensor.to(_device);
         }
 
         var inputsReady = Stopwatch.GetTimestamp();
@@ -119,6 +122,35 @@ internal sealed class TorchScriptInstance : IModelInstance
         var buffer = new TensorBuffer(_pool, config.DataType, shape, contiguous.numel(), source.Length);
         source.CopyTo(buffer.Bytes);
         return buffer;
+    }
+
+    /// <summary>
+    /// forward's argument for each configured input: Triton's convention names inputs
+    /// <c>&lt;name&gt;__&lt;index&gt;</c> (INPUT__0, INPUT__1, ...), and the index is the argument
+    /// position whatever the order in config.pbtxt; inputs named otherwise take their position in
+    /// the configuration.
+    /// </summary>
+    internal static int[] ArgumentPositions(ModelConfig config)
+    {
+        var positions = new int[config.Inputs.Length];
+        for (var i = 0; i < positions.Length; i++)
+        {
+            var name = config.Inputs[i].Name;
+            var marker = name.LastIndexOf("__", StringComparison.Ordinal);
+            positions[i] = marker >= 0 && int.TryParse(name.AsSpan(marker + 2), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
+                ? index
+                : i;
+        }
+        var sorted = positions.Order().ToArray();
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            if (sorted[i] != i)
+            {
+                throw new InvalidOperationException(
+                    $"the inputs' __<index> suffixes ({string.Join(", ", config.Inputs.Select(input => input.Name))}) must number forward's arguments 0 to {positions.Length - 1} once each");
+            }
+        }
+        return positions;
     }
 
     /// <summary>libtorch appends a C++ stack trace to its messages; keep the sentence before it.</summary>
