@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Fabrik.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
@@ -15,7 +13,7 @@ namespace Fabrik.Tests.Devices;
 /// small bound across 10,000 inferences on each backend. A separate process, so that nothing else
 /// in the test run shares the measurement.
 /// </summary>
-public sealed partial class MemoryGrowthTests(ITestOutputHelper output)
+public sealed class MemoryGrowthTests(ITestOutputHelper output)
 {
     private const long BoundBytes = 24L * 1024 * 1024;
 
@@ -25,52 +23,18 @@ public sealed partial class MemoryGrowthTests(ITestOutputHelper output)
     public async Task Infer_10000Requests_ResidentMemoryStaysFlat(string model)
     {
         using var repository = new TemporaryRepository().Add(model);
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), "--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, line) =>
-        {
-            if (line.Data is not { } text)
-            {
-                return;
-            }
-            if (ListeningLine().Match(text) is { Success: true } match)
-            {
-                listening.TrySetResult(new Uri(match.Groups[1].Value));
-            }
-            if (text.Contains("Fabrik is serving", StringComparison.Ordinal))
-            {
-                ready.TrySetResult();
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            await Task.WhenAll(listening.Task, ready.Task).WaitAsync(TimeSpan.FromSeconds(60));
-            using var client = new HttpClient { BaseAddress = await listening.Task };
-            var sample = Samples.Sample(model, 1);
-            var body = new JsonObject { ["inputs"] = sample["inputs"]!.DeepClone() }.ToJsonString();
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false");
+        using var client = new HttpClient { BaseAddress = fabrik.Address };
+        var sample = Samples.Sample(model, 1);
+        var body = new JsonObject { ["inputs"] = sample["inputs"]!.DeepClone() }.ToJsonString();
 
-            await RunAsync(client, model, body, 2_000);   // warm-up: JIT tiers, pools, arenas
-            var before = ResidentBytes(process.Id);
-            await RunAsync(client, model, body, 10_000);
-            var after = ResidentBytes(process.Id);
+        await RunAsync(client, model, body, 2_000);   // warm-up: JIT tiers, pools, arenas
+        var before = ResidentBytes(fabrik.Process.Id);
+        await RunAsync(client, model, body, 10_000);
+        var after = ResidentBytes(fabrik.Process.Id);
 
-            output.WriteLine($"{model}: RSS {before / 1048576.0:F1} MB after warm-up, {after / 1048576.0:F1} MB after 10,000 inferences ({(after - before) / 1048576.0:+0.0;-0.0} MB)");
-            Assert.True(after - before < BoundBytes, $"RSS grew by {(after - before) / 1048576.0:F1} MB over 10,000 inferences");
-        }
-        finally
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
+        output.WriteLine($"{model}: RSS {before / 1048576.0:F1} MB after warm-up, {after / 1048576.0:F1} MB after 10,000 inferences ({(after - before) / 1048576.0:+0.0;-0.0} MB)");
+        Assert.True(after - before < BoundBytes, $"RSS grew by {(after - before) / 1048576.0:F1} MB over 10,000 inferences");
     }
 
     private static async Task RunAsync(HttpClient client, string model, string body, int count)
@@ -92,7 +56,4 @@ public sealed partial class MemoryGrowthTests(ITestOutputHelper output)
         var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
         return long.Parse(line["VmRSS:".Length..].Replace("kB", "", StringComparison.Ordinal).Trim(), CultureInfo.InvariantCulture) * 1024;
     }
-
-    [GeneratedRegex(@"HTTP service listening on (\S+)")]
-    private static partial Regex ListeningLine();
 }

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
@@ -12,85 +10,44 @@ namespace Fabrik.Tests.Hosting;
 
 /// <summary>SIGTERM under load, against the real fabrik process: every request accepted before
 /// the signal completes, later ones are refused, and the process exits on its own.</summary>
-public sealed partial class ShutdownTests(ITestOutputHelper output)
+public sealed class ShutdownTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Sigterm_UnderLoad_CompletesEveryAcceptedRequestThenExits()
     {
         // A 200 ms batching delay keeps requests queued when the signal arrives.
         using var repository = new TemporaryRepository().Add("simple", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 200000 }");
-        var start = new ProcessStartInfo("dotnet")
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "20");
+        using var client = new HttpClient { BaseAddress = fabrik.Address, Timeout = TimeSpan.FromSeconds(30) };
+        var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
+        Task<HttpResponseMessage>[] Send() => Enumerable.Range(0, 20)
+            .Select(_ => client.PostAsync("/v2/models/simple/infer", new StringContent(body, Encoding.UTF8, "application/json")))
+            .ToArray();
+
+        // Warm up: open the 20 connections and compile the request path.
+        foreach (var response in await Task.WhenAll(Send()))
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), "--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "20" },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
-        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, line) =>
-        {
-            if (line.Data is null)
-            {
-                return;
-            }
-            if (ListeningLine().Match(line.Data) is { Success: true } match)
-            {
-                listening.TrySetResult(new Uri(match.Groups[1].Value));
-            }
-            if (line.Data.Contains("Fabrik is serving", StringComparison.Ordinal))
-            {
-                ready.TrySetResult();
-            }
-        };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            await Task.WhenAll(listening.Task, ready.Task).WaitAsync(TimeSpan.FromSeconds(60));
-            using var client = new HttpClient { BaseAddress = await listening.Task, Timeout = TimeSpan.FromSeconds(30) };
-            var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
-
-            Task<HttpResponseMessage>[] Send() => Enumerable.Range(0, 20)
-                .Select(_ => client.PostAsync("/v2/models/simple/infer", new StringContent(body, Encoding.UTF8, "application/json")))
-                .ToArray();
-
-            // Warm up: open the 20 connections and compile the request path.
-            foreach (var response in await Task.WhenAll(Send()))
-            {
-                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-                response.Dispose();
-            }
-
-            // 20 requests in flight, queued behind the 200 ms batching delay when the signal comes.
-            // A separate process has no clock to inject; the delay is the margin.
-            var accepted = Send();
-            await Task.Delay(80);
-
-            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-            {
-                await kill.WaitForExitAsync();
-            }
-
-            var statuses = new List<HttpStatusCode>();
-            foreach (var request in accepted)
-            {
-                using var response = await request;
-                statuses.Add(response.StatusCode);
-            }
-            output.WriteLine("statuses: " + string.Join(",", statuses.Select(s => (int)s)));
-            Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
-
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.Equal(0, process.ExitCode);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            response.Dispose();
         }
-        finally
+
+        // 20 requests in flight, queued behind the 200 ms batching delay when the signal comes.
+        // A separate process has no clock to inject; the delay is the margin.
+        var accepted = Send();
+        await Task.Delay(80);
+        await fabrik.TerminateAsync();
+
+        var statuses = new List<HttpStatusCode>();
+        foreach (var request in accepted)
         {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
+            using var response = await request;
+            statuses.Add(response.StatusCode);
         }
+        output.WriteLine("statuses: " + string.Join(",", statuses.Select(s => (int)s)));
+        Assert.All(statuses, status => Assert.Equal(HttpStatusCode.OK, status));
+
+        await fabrik.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(0, fabrik.Process.ExitCode);
     }
 
     [Fact]
@@ -114,7 +71,4 @@ public sealed partial class ShutdownTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         Assert.Contains("shutting down", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
-
-    [GeneratedRegex(@"HTTP service listening on (\S+)")]
-    private static partial Regex ListeningLine();
 }

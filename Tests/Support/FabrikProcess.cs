@@ -1,0 +1,99 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+
+namespace Fabrik.Tests.Support;
+
+/// <summary>
+/// The built fabrik executable running as a separate process, the way a user runs it. Start-up
+/// waits until it logs its HTTP address and "Fabrik is serving"; disposing kills it if it is still
+/// running.
+/// </summary>
+public sealed partial class FabrikProcess : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<string> _log;
+
+    private FabrikProcess(Process process, Uri address, ConcurrentQueue<string> log)
+    {
+        Process = process;
+        Address = address;
+        _log = log;
+    }
+
+    public Process Process { get; }
+
+    /// <summary>The HTTP base address it logged (with the real port).</summary>
+    public Uri Address { get; }
+
+    /// <summary>Everything it wrote to stdout and stderr so far.</summary>
+    public IEnumerable<string> Log => _log;
+
+    /// <summary>Starts fabrik with <paramref name="arguments"/> (add "--http-port 0") and waits
+    /// until it serves.</summary>
+    public static async Task<FabrikProcess> StartAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fabrik.dll"));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var log = new ConcurrentQueue<string>();
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var serving = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, line) =>
+        {
+            if (line.Data is not { } text)
+            {
+                return;
+            }
+            log.Enqueue(text);
+            if (ListeningLine().Match(text) is { Success: true } match)
+            {
+                listening.TrySetResult(new Uri(match.Groups[1].Value));
+            }
+            if (text.Contains("Fabrik is serving", StringComparison.Ordinal))
+            {
+                serving.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, line) => log.Enqueue(line.Data ?? "");
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await Task.WhenAll(listening.Task, serving.Task).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("fabrik did not start within 60 s. Its output:\n" + string.Join("\n", log));
+        }
+        return new FabrikProcess(process, await listening.Task, log);
+    }
+
+    /// <summary>Sends SIGTERM, as a container runtime or Slurm does on stop.</summary>
+    public async Task TerminateAsync()
+    {
+        using var kill = Process.Start("kill", ["-TERM", Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill(entireProcessTree: true);
+            await Process.WaitForExitAsync();
+        }
+        Process.Dispose();
+    }
+
+    [GeneratedRegex(@"HTTP service listening on (\S+)")]
+    private static partial Regex ListeningLine();
+}
