@@ -41,6 +41,28 @@ class Mlp(torch.nn.Module):
         return torch.softmax(self.output(torch.relu(self.hidden(features))), dim=1)
 
 
+class Cnn(torch.nn.Module):
+    """A compute-bound image classifier: 3x64x64 -> 10 logits, about 0.7 GFLOP per image, with
+    under 0.5 MB of weights. It lets the serving overhead be judged against real compute."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 64, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(64, 64, 3, padding=1)
+        self.conv3 = torch.nn.Conv2d(64, 64, 3, padding=1)
+        self.conv4 = torch.nn.Conv2d(64, 64, 3, padding=1)
+        self.classifier = torch.nn.Linear(64, 10)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(images))
+        x = torch.relu(self.conv2(x))
+        x = torch.relu(self.conv3(x))
+        x = torch.nn.functional.max_pool2d(x, 2)
+        x = torch.relu(self.conv4(x))
+        x = torch.mean(x, dim=(2, 3))
+        return self.classifier(x)
+
+
 def model_dir(name):
     path = os.path.join(HERE, name)
     if os.path.isdir(path):
@@ -207,6 +229,43 @@ output [
     write_samples(torch_path, "mlp_torch", torch_samples)
 
 
+def generate_cnn(rng):
+    """`cnn` (ONNX): FP32 [-1,3,64,64] -> logits [-1,10], batchable up to 8."""
+    torch.manual_seed(SEED + 1)
+    network = Cnn().eval()
+    path = model_dir("cnn")
+    torch.onnx.export(network, torch.zeros(1, 3, 64, 64), os.path.join(path, "1", "model.onnx"),
+                      input_names=["INPUT0"], output_names=["OUTPUT0"],
+                      dynamic_axes={"INPUT0": {0: "batch"}, "OUTPUT0": {0: "batch"}},
+                      opset_version=OPSET, do_constant_folding=True)
+    write_text(os.path.join(path, "config.pbtxt"), """name: "cnn"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_FP32
+    dims: [ 3, 64, 64 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_FP32
+    dims: [ 10 ]
+  }
+]
+""")
+    images = rng.standard_normal((1, 3, 64, 64)).astype(np.float32)
+    with torch.no_grad():
+        logits = network(torch.from_numpy(images)).numpy()
+    write_samples(path, "cnn", [{
+        "inputs": [tensor_json("INPUT0", "FP32", images)],
+        "outputs": [tensor_json("OUTPUT0", "FP32", logits)],
+        "tolerance": 1e-4,
+    }])
+
+
 def generate_strings(rng):
     """`strings`: BYTES in and out. INPUT0/INPUT1 hold decimal integers as text (Triton's
     simple_string); OUTPUT0 is their sum and OUTPUT1 their difference, again as text."""
@@ -321,6 +380,7 @@ def main():
     generate_mlp(rng)
     generate_strings(rng)
     generate_identity()
+    generate_cnn(rng)
     print("models written to", HERE, file=sys.stderr)
 
 

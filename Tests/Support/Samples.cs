@@ -8,7 +8,7 @@ namespace Fabrik.Tests.Support;
 /// </summary>
 public static class Samples
 {
-    public static readonly string[] ModelNames = ["simple", "mlp", "mlp_torch", "strings", "identity"];
+    public static readonly string[] ModelNames = ["simple", "mlp", "mlp_torch", "strings", "identity", "cnn"];
 
     /// <summary>Every (model, sample index) pair, for xunit theories.</summary>
     public static IEnumerable<object[]> All()
