@@ -1,14 +1,9 @@
 using System.Buffers;
 using System.Text;
 using BenchmarkDotNet.Attributes;
-using Fabrik.Execution;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
-using Fabrik.Observability;
 using Fabrik.Protocol.Http;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Fabrik.Benchmarks;
 
@@ -34,11 +29,7 @@ public class InProcessInferBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var directory = Path.Combine(RepositoryRoot(), "models", "simple");
-        var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), "simple");
-        var instances = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool, [Fabrik.Devices.InstanceDevice.Cpu]);
-        var statistics = new ModelStatistics(config.MaxBatchSize);
-        _model = new LoadedModel(config, 1, new ModelScheduler(config, instances, statistics, _pool, TimeProvider.System, NullLogger.Instance), statistics);
+        _model = BenchmarkModels.Load("simple", _pool);
         _requestBody = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(Request));
     }
 
@@ -60,17 +51,5 @@ public class InProcessInferBenchmarks
         _responseBody.ResetWrittenCount();
         JsonInferenceResponseWriter.Write(_responseBody, request, response);
         return _responseBody.WrittenCount;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Fabrik.slnx")))
-            {
-                return directory.FullName;
-            }
-        }
-        throw new InvalidOperationException("run the benchmarks from inside the Fabrik checkout");
     }
 }

@@ -2,8 +2,20 @@ using BenchmarkDotNet.Running;
 
 namespace Fabrik.Benchmarks;
 
-/// <summary>Runs the BenchmarkDotNet suite: <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c>.</summary>
+/// <summary>
+/// The BenchmarkDotNet suite: <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c>.
+/// <c>-- --budgets</c> runs the short allocation-budget check that CI runs.
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args is ["--budgets", ..])
+        {
+            var path = args.Length > 1 ? args[1] : Path.Combine(BenchmarkModels.RepositoryRoot, "Benchmarks", "allocation-budgets.json");
+            return AllocationBudgets.Check(path);
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -22,6 +22,9 @@ internal sealed class PooledBufferWriter(int initialCapacity = 1024) : IBufferWr
 
     public void Advance(int count) => _written += count;
 
+    /// <summary>Forgets what was written, keeping the buffer for reuse.</summary>
+    public void Reset() => _written = 0;
+
     public Memory<byte> GetMemory(int sizeHint = 0)
     {
         Ensure(sizeHint);

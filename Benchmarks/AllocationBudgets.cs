@@ -1,0 +1,76 @@
+using System.Globalization;
+using System.Text.Json;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using Perfolizer.Horology;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace Fabrik.Benchmarks;
+
+/// <summary>
+/// The short mode CI runs: every hot-path benchmark once, briefly and in process, with the memory
+/// diagnoser; each one's bytes allocated per operation must stay within the budget committed in
+/// allocation-budgets.json. A benchmark without a budget fails too, so new ones get one.
+/// Workstation GC (this project's setting) keeps the counts steady.
+/// </summary>
+internal static class AllocationBudgets
+{
+    public static readonly Type[] HotPath =
+        [typeof(InProcessInferBenchmarks), typeof(CodecBenchmarks), typeof(SchedulingBenchmarks), typeof(OnnxRuntimeBenchmarks)];
+
+    public static int Check(string budgetsPath)
+    {
+        var budgets = JsonSerializer.Deserialize<Dictionary<string, long>>(File.ReadAllText(budgetsPath))
+            ?? throw new InvalidDataException($"{budgetsPath} holds no budgets");
+        var job = Job.Default
+            .WithToolchain(InProcessEmitToolchain.Instance)
+            .WithLaunchCount(1)
+            .WithWarmupCount(2)
+            .WithIterationCount(3)
+            .WithIterationTime(TimeInterval.FromMilliseconds(100));
+        var config = ManualConfig.CreateMinimumViable()
+            .AddJob(job)
+            .AddDiagnoser(MemoryDiagnoser.Default)
+            .WithOptions(ConfigOptions.DisableLogFile);
+        var summaries = BenchmarkRunner.Run(HotPath, config);
+
+        var failures = 0;
+        Console.WriteLine();
+        Console.WriteLine($"{"benchmark",-70} {"allocated",10} {"budget",10}");
+        foreach (var report in summaries.SelectMany(summary => summary.Reports))
+        {
+            var name = Name(report);
+            var allocated = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
+            var verdict = "";
+            if (allocated is null)
+            {
+                verdict = "  FAILED: no measurement";
+                failures++;
+            }
+            else if (!budgets.TryGetValue(name, out var budget))
+            {
+                verdict = "  FAILED: no budget in " + Path.GetFileName(budgetsPath);
+                failures++;
+            }
+            else if (allocated > budget)
+            {
+                verdict = "  FAILED: over budget";
+                failures++;
+            }
+            Console.WriteLine($"{name,-70} {allocated?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {(budgets.TryGetValue(name, out var b) ? b.ToString(CultureInfo.InvariantCulture) : "-"),10}{verdict}");
+        }
+        Console.WriteLine(failures == 0 ? "All hot-path benchmarks are within their allocation budgets." : $"{failures} benchmark(s) failed their allocation budget.");
+        return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>"Type.Method" plus the parameters, for example "CodecBenchmarks.DecodeJson(DataType=FP32)".</summary>
+    private static string Name(BenchmarkReport report)
+    {
+        var benchmark = report.BenchmarkCase;
+        var name = $"{benchmark.Descriptor.Type.Name}.{benchmark.Descriptor.WorkloadMethod.Name}";
+        return benchmark.HasParameters ? $"{name}({benchmark.Parameters.PrintInfo})" : name;
+    }
+}
