@@ -1,0 +1,118 @@
+using System.Globalization;
+
+namespace Fabrik.Benchmarks.Load;
+
+/// <summary>How the request payload travels: v2 JSON, the binary tensor extension, or gRPC.</summary>
+public enum LoadProtocol
+{
+    HttpJson,
+    HttpBinary,
+    Grpc,
+}
+
+/// <summary>
+/// The load generator's settings, with perf_analyzer's flag names where it has them:
+/// <c>-m</c>, <c>-u</c>, <c>-i http|grpc</c>, <c>-b</c>, <c>--concurrency-range start:end:step</c>,
+/// <c>--request-rate-range start:end:step</c>, <c>-p/--measurement-interval</c> (ms),
+/// <c>-s/--stability-percentage</c>, <c>-r/--max-trials</c>, <c>-f</c> (CSV; a .json and an .svg are
+/// written beside it). <c>--http-format json|binary</c> picks the HTTP encoding (perf_analyzer
+/// always sends binary; JSON is what most HTTP clients send).
+/// </summary>
+public sealed record LoadOptions
+{
+    public string Model { get; init; } = "";
+
+    public string Url { get; init; } = "localhost:8000";
+
+    public LoadProtocol Protocol { get; init; } = LoadProtocol.HttpBinary;
+
+    public int BatchSize { get; init; } = 1;
+
+    public (int Start, int End, int Step) ConcurrencyRange { get; init; } = (1, 1, 1);
+
+    public (int Start, int End, int Step)? RequestRateRange { get; init; }
+
+    public int MeasurementIntervalMilliseconds { get; init; } = 5000;
+
+    public double StabilityPercentage { get; init; } = 10;
+
+    public int MaxTrials { get; init; } = 10;
+
+    public string? ResultsCsv { get; init; }
+
+    public const string Usage = """
+        Usage: dotnet run -c Release --project Benchmarks -- load -m MODEL [options]
+          -m MODEL                       model to load (required)
+          -u HOST:PORT                   server (default localhost:8000; use the gRPC port with -i grpc)
+          -i http|grpc                   protocol (default http)
+          --http-format binary|json      HTTP payload (default binary, as perf_analyzer)
+          -b N                           batch size per request (default 1)
+          --concurrency-range S:E:T      sweep of concurrent requests (default 1:1:1)
+          --request-rate-range S:E:T     sweep of requests per second instead of concurrency
+          -p, --measurement-interval MS  window length (default 5000)
+          -s, --stability-percentage P   windows agree within P% (default 10)
+          -r, --max-trials N             windows per step before giving up on stability (default 10)
+          -f FILE.csv                    results; FILE.json and FILE.svg are written beside it
+        """;
+
+    public static LoadOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new LoadOptions();
+        var httpFormat = "binary";
+        var protocol = "http";
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{arg} needs a value");
+            options = arg switch
+            {
+                "-m" or "--model-name" => options with { Model = Value() },
+                "-u" or "--url" => options with { Url = Value() },
+                "-i" or "--protocol" => Set(ref protocol, Value(), options),
+                "--http-format" => Set(ref httpFormat, Value(), options),
+                "-b" or "--batch-size" => options with { BatchSize = Integer(arg, Value(), 1) },
+                "--concurrency-range" => options with { ConcurrencyRange = Range(arg, Value()) },
+                "--request-rate-range" => options with { RequestRateRange = Range(arg, Value()) },
+                "-p" or "--measurement-interval" => options with { MeasurementIntervalMilliseconds = Integer(arg, Value(), 50) },
+                "-s" or "--stability-percentage" => options with { StabilityPercentage = Integer(arg, Value(), 1) },
+                "-r" or "--max-trials" => options with { MaxTrials = Integer(arg, Value(), 3) },
+                "-f" or "--latency-report-file" => options with { ResultsCsv = Value() },
+                _ => throw new ArgumentException($"unknown option '{arg}'"),
+            };
+        }
+        if (options.Model.Length == 0)
+        {
+            throw new ArgumentException("-m MODEL is required");
+        }
+        return options with
+        {
+            Protocol = (protocol, httpFormat) switch
+            {
+                ("grpc", _) => LoadProtocol.Grpc,
+                ("http", "json") => LoadProtocol.HttpJson,
+                ("http", "binary") => LoadProtocol.HttpBinary,
+                _ => throw new ArgumentException($"-i takes http or grpc and --http-format json or binary, got '{protocol}' and '{httpFormat}'"),
+            },
+        };
+    }
+
+    private static LoadOptions Set(ref string target, string value, LoadOptions options)
+    {
+        target = value.ToLowerInvariant();
+        return options;
+    }
+
+    private static int Integer(string name, string text, int minimum) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= minimum
+            ? value
+            : throw new ArgumentException($"{name} takes an integer of at least {minimum}, got '{text}'");
+
+    private static (int, int, int) Range(string name, string text)
+    {
+        var parts = text.Split(':');
+        var start = Integer(name, parts[0], 1);
+        var end = parts.Length > 1 ? Integer(name, parts[1], start) : start;
+        var step = parts.Length > 2 ? Integer(name, parts[2], 1) : 1;
+        return (start, end, step);
+    }
+}
