@@ -15,6 +15,15 @@ public static class Program
         {
             return Load.LoadCommand.Run(args[1..]);
         }
+        if (args is ["report", ..])
+        {
+            return Load.PerformanceReport.Run(args[1..]);
+        }
+        if (args is ["minimal", "--port", var port])
+        {
+            Peers.MinimalEndpoint.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), Path.Combine(BenchmarkModels.RepositoryRoot, "models"), ["simple", "mlp", "cnn"], CancellationToken.None).GetAwaiter().GetResult();
+            return 0;
+        }
         if (args is ["--budgets", ..])
         {
             var path = args.Length > 1 ? args[1] : Path.Combine(BenchmarkModels.RepositoryRoot, "Benchmarks", "allocation-budgets.json");

@@ -3,7 +3,7 @@
 
 Needs Debian 12's python3-torch (1.13) and python3-onnx (1.12):
     apt-get install python3-torch python3-onnx
-    python3 models/generate.py
+    /usr/bin/python3 models/generate.py   # Debian's interpreter, where apt installs torch and onnx
 
 For every model it writes config.pbtxt, the model file under version 1, and
 samples.json: request inputs with the outputs expected for them. The expected

@@ -141,7 +141,13 @@ public static class InferenceClients
 
         public async Task<ServerCounters> CountersAsync(CancellationToken cancellation)
         {
-            var stats = JsonNode.Parse(await _http.GetStringAsync($"/v2/models/{_model}/stats", cancellation))!["model_stats"]!.AsArray();
+            // Servers without the statistics extension (the comparison peers) report zeros.
+            using var response = await _http.GetAsync($"/v2/models/{_model}/stats", cancellation);
+            if (!response.IsSuccessStatusCode)
+            {
+                return new ServerCounters(0, 0, 0, 0, 0);
+            }
+            var stats = JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellation))!["model_stats"]!.AsArray();
             long Sum(string phase, string field) => stats.Sum(s => (long)s!["inference_stats"]![phase]![field]!);
             return new ServerCounters(Sum("success", "count"), Sum("queue", "ns"), Sum("compute_input", "ns"), Sum("compute_infer", "ns"), Sum("compute_output", "ns"));
         }

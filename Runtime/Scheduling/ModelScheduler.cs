@@ -29,6 +29,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private readonly LinkedList<PendingRequest> _delayed = new();
     private readonly List<PendingRequest> _candidates = [];
     private readonly IModelInstance[] _instances;
+    private readonly bool[] _busy; // per instance, under _gate: running a batch (its loop's or an inline one)
     private readonly Task[] _loops;
     private readonly ModelStatistics _statistics;
     private readonly TensorMemoryPool _pool;
@@ -47,6 +48,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         ModelName = config.Name;
         _settings = SchedulerSettings.From(config, time);
         _instances = instances;
+        _busy = new bool[instances.Length];
         _statistics = statistics;
         _pool = pool;
         _time = time;
@@ -61,8 +63,8 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _loops = new Task[instances.Length];
         for (var i = 0; i < instances.Length; i++)
         {
-            var instance = instances[i];
-            _loops[i] = Task.Run(() => RunLoopAsync(instance));
+            var slot = i;
+            _loops[i] = Task.Run(() => RunLoopAsync(slot));
         }
     }
 
@@ -96,6 +98,28 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         var policy = _settings.PolicyFor(level);
         var now = _time.GetTimestamp();
         var timeout = EffectiveTimeoutMicroseconds(request, policy);
+        PendingRequest? inlinePending = null;
+        var inlineSlot = -1;
+        lock (_gate)
+        {
+            if (_stopping)
+            {
+                throw InferenceException.Unavailable($"model '{ModelName}' is unloading and takes no new requests");
+            }
+            if (_settings.Rules.MaxQueueDelayTicks == 0 && QueuesEmpty() && (inlineSlot = Array.IndexOf(_busy, false)) >= 0)
+            {
+                // Nothing waits and an instance is idle: run here, on the caller's thread, without
+                // the hop to the instance's loop. The batcher could not have done better: with no
+                // delay it would send this request alone, now.
+                _busy[inlineSlot] = true;
+                inlinePending = new PendingRequest(request, now, _nextSequence++);
+            }
+        }
+        if (inlinePending is not null)
+        {
+            RunInline(inlineSlot, inlinePending);
+            return inlinePending.Completion.Task;
+        }
         PendingRequest pending;
         lock (_gate)
         {
@@ -130,6 +154,39 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }, (this, pending));
         }
         return pending.Completion.Task;
+    }
+
+    private void RunInline(int slot, PendingRequest pending)
+    {
+        var batch = new List<PendingRequest>(1) { pending };
+        try
+        {
+            Execute(_instances[slot], batch);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _busy[slot] = false;
+                if (!QueuesEmpty() || _stopping)
+                {
+                    WakeLoops();
+                }
+            }
+        }
+    }
+
+    // Under _gate.
+    private bool QueuesEmpty()
+    {
+        foreach (var queue in _queues)
+        {
+            if (queue.Count > 0)
+            {
+                return false;
+            }
+        }
+        return _delayed.Count == 0;
     }
 
     private int PriorityLevel(InferenceRequest request)
@@ -178,19 +235,29 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         return timeout;
     }
 
-    private async Task RunLoopAsync(IModelInstance instance)
+    private async Task RunLoopAsync(int slot)
     {
         var batch = new List<PendingRequest>();
-        while (await NextBatchAsync(batch))
+        while (await NextBatchAsync(slot, batch))
         {
-            Execute(instance, batch);
-            batch.Clear();
+            try
+            {
+                Execute(_instances[slot], batch);
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _busy[slot] = false;
+                }
+                batch.Clear();
+            }
         }
     }
 
     /// <summary>Waits until the planner releases a batch and moves it into <paramref name="batch"/>.
     /// Returns false once the scheduler is stopping and the queues are empty.</summary>
-    private async Task<bool> NextBatchAsync(List<PendingRequest> batch)
+    private async Task<bool> NextBatchAsync(int slot, List<PendingRequest> batch)
     {
         while (true)
         {
@@ -198,27 +265,34 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             long deadline;
             lock (_gate)
             {
-                var now = _time.GetTimestamp();
-                CollectCandidates();
-                if (_candidates.Count == 0 && _stopping)
+                wake = _wake.Task;
+                deadline = long.MaxValue;
+                // While a caller runs an inline request on this instance, the loop only waits; the
+                // caller wakes it when done.
+                if (!_busy[slot])
                 {
-                    return false;
-                }
-                var plan = BatchPlanner.Plan(_candidates, _stopping ? _settings.Rules with { MaxQueueDelayTicks = 0 } : _settings.Rules, now);
-                if (plan.Take > 0)
-                {
-                    for (var i = 0; i < plan.Take; i++)
+                    var now = _time.GetTimestamp();
+                    CollectCandidates();
+                    if (_candidates.Count == 0 && _stopping)
                     {
-                        var pending = _candidates[i];
-                        Dequeue(pending);
-                        batch.Add(pending);
+                        return false;
+                    }
+                    var plan = BatchPlanner.Plan(_candidates, _stopping ? _settings.Rules with { MaxQueueDelayTicks = 0 } : _settings.Rules, now);
+                    if (plan.Take > 0)
+                    {
+                        for (var i = 0; i < plan.Take; i++)
+                        {
+                            var pending = _candidates[i];
+                            Dequeue(pending);
+                            batch.Add(pending);
+                        }
+                        _candidates.Clear();
+                        _busy[slot] = true;
+                        return true;
                     }
                     _candidates.Clear();
-                    return true;
+                    deadline = plan.WaitTicks == long.MaxValue ? long.MaxValue : now + plan.WaitTicks;
                 }
-                _candidates.Clear();
-                wake = _wake.Task;
-                deadline = plan.WaitTicks == long.MaxValue ? long.MaxValue : now + plan.WaitTicks;
             }
             await WaitAsync(wake, deadline);
         }

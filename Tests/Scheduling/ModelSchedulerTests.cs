@@ -89,7 +89,7 @@ public sealed class ModelSchedulerTests
         using var busy = harness.Request(1, 0);
         using var low = harness.Request(1, 10, SchedulerHarness.Priority(2));
         using var high = harness.Request(1, 20, SchedulerHarness.Priority(1));
-        var tasks = new List<Task<InferenceResponse>> { harness.Scheduler.InferAsync(busy) };
+        var tasks = new List<Task<InferenceResponse>> { harness.Infer(busy) };
         harness.Instances[0].WaitStarted();
         tasks.Add(harness.Scheduler.InferAsync(low));
         tasks.Add(harness.Scheduler.InferAsync(high));
@@ -118,7 +118,7 @@ public sealed class ModelSchedulerTests
         await using var harness = new SchedulerHarness(Batching(policy: new QueuePolicyConfig(TimeoutAction.Reject, 1_000, false, 0)), maxBatchSize: 1);
         using var busy = harness.Request(1, 0);
         using var waiting = harness.Request(1, 1);
-        var first = harness.Scheduler.InferAsync(busy);
+        var first = harness.Infer(busy);
         harness.Instances[0].WaitStarted();
         var second = harness.Scheduler.InferAsync(waiting);
 
@@ -140,7 +140,7 @@ public sealed class ModelSchedulerTests
         using var busy = harness.Request(1, 0);
         using var late = harness.Request(1, 1);
         using var fresh = harness.Request(1, 2);
-        var tasks = new List<Task<InferenceResponse>> { harness.Scheduler.InferAsync(busy) };
+        var tasks = new List<Task<InferenceResponse>> { harness.Infer(busy) };
         harness.Instances[0].WaitStarted();
         tasks.Add(harness.Scheduler.InferAsync(late));
         harness.Time.Advance(TimeSpan.FromMilliseconds(2));  // 'late' times out and is demoted
@@ -161,7 +161,7 @@ public sealed class ModelSchedulerTests
         using var busy = harness.Request(1, 0);
         using var longer = harness.Request(1, 1, new Dictionary<string, object> { ["timeout"] = 1_000_000L });
         using var shorter = harness.Request(1, 2, new Dictionary<string, object> { ["timeout"] = 1_000L });
-        var first = harness.Scheduler.InferAsync(busy);
+        var first = harness.Infer(busy);
         harness.Instances[0].WaitStarted();
         var longerTask = harness.Scheduler.InferAsync(longer);
         var shorterTask = harness.Scheduler.InferAsync(shorter);
@@ -181,7 +181,7 @@ public sealed class ModelSchedulerTests
     {
         await using var harness = new SchedulerHarness(Batching(policy: new QueuePolicyConfig(TimeoutAction.Reject, 0, false, 2)), maxBatchSize: 1);
         var requests = Enumerable.Range(0, 4).Select(i => harness.Request(1, i)).ToArray();
-        var tasks = new List<Task<InferenceResponse>> { harness.Scheduler.InferAsync(requests[0]) };
+        var tasks = new List<Task<InferenceResponse>> { harness.Infer(requests[0]) };
         harness.Instances[0].WaitStarted();
         tasks.Add(harness.Scheduler.InferAsync(requests[1]));
         tasks.Add(harness.Scheduler.InferAsync(requests[2]));
@@ -208,7 +208,7 @@ public sealed class ModelSchedulerTests
         using var busy = harness.Request(1, 0);
         using var cancellation = new CancellationTokenSource();
         using var abandoned = harness.Request(1, 1, cancellation: cancellation.Token);
-        var first = harness.Scheduler.InferAsync(busy);
+        var first = harness.Infer(busy);
         harness.Instances[0].WaitStarted();
         var second = harness.Scheduler.InferAsync(abandoned);
         Assert.Equal(1, harness.Scheduler.QueuedCount);
@@ -228,10 +228,10 @@ public sealed class ModelSchedulerTests
         await using var harness = new SchedulerHarness(Batching(preserveOrdering: true), maxBatchSize: 1, instances: 2);
         using var a = harness.Request(1, 1);
         using var b = harness.Request(1, 2);
-        var first = harness.Scheduler.InferAsync(a);
+        var first = harness.Infer(a);
         Assert.True(SpinWait.SpinUntil(() => harness.Instances.Sum(i => i.StartedCount) == 1, Wait));
         var starter = harness.Instances.Single(i => i.StartedCount == 1);
-        var second = harness.Scheduler.InferAsync(b);
+        var second = harness.Infer(b);
         var other = harness.Instances.Single(i => i != starter);
         Assert.True(SpinWait.SpinUntil(() => other.StartedCount == 1, Wait));
 
@@ -244,13 +244,29 @@ public sealed class ModelSchedulerTests
     }
 
     [Fact]
+    public async Task Infer_IdleInstanceAndEmptyQueue_RunsOnTheCallersThread()
+    {
+        await using var harness = new SchedulerHarness(Batching());
+        using var request = harness.Request(1, 1);
+        harness.Instances[0].Release();
+        var caller = 0;
+        var response = await Task.Run(() =>
+        {
+            caller = Environment.CurrentManagedThreadId;
+            return harness.Scheduler.InferAsync(request);
+        }).WaitAsync(Wait);
+        response.Dispose();
+        Assert.Equal(caller, Assert.Single(harness.Instances[0].Threads));
+    }
+
+    [Fact]
     public async Task Infer_WithoutDynamicBatching_RunsEachRequestOnItsOwn()
     {
         await using var harness = new SchedulerHarness(batching: null);
         using var a = harness.Request(1, 1);
         using var b = harness.Request(1, 2);
-        var first = harness.Scheduler.InferAsync(a);
-        var second = harness.Scheduler.InferAsync(b);
+        var first = harness.Infer(a);
+        var second = harness.Infer(b);
         harness.Instances[0].Release(2);
         using var ra = await first.WaitAsync(Wait);
         using var rb = await second.WaitAsync(Wait);

@@ -25,6 +25,9 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
     /// <summary>The values of each batch's input, in execution order.</summary>
     public ConcurrentQueue<int[]> Runs { get; } = new();
 
+    /// <summary>The managed thread of each run, in execution order.</summary>
+    public ConcurrentQueue<int> Threads { get; } = new();
+
     public string Device => "test";
 
     /// <summary>Batches that have started on this instance.</summary>
@@ -33,6 +36,7 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
     public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
     {
         Interlocked.Increment(ref _startedCount);
+        Threads.Enqueue(Environment.CurrentManagedThreadId);
         _started.Release();
         if (!_release.Wait(TimeSpan.FromSeconds(30)))
         {
@@ -111,6 +115,11 @@ internal sealed class SchedulerHarness : IAsyncDisposable
             Cancellation = cancellation,
         };
     }
+
+    /// <summary>Calls InferAsync on another thread: with no delay, an idle instance and an empty
+    /// queue, the scheduler runs the request inline on the caller's thread, and a gated instance
+    /// would then hold the test itself.</summary>
+    public Task<InferenceResponse> Infer(InferenceRequest request) => Task.Run(() => Scheduler.InferAsync(request));
 
     public static IReadOnlyDictionary<string, object> Priority(long level) => new Dictionary<string, object> { ["priority"] = level };
 

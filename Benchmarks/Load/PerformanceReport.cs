@@ -1,0 +1,348 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.Peers;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Fabrik.Benchmarks.Load;
+
+/// <summary>
+/// Measures the ratios of docs/performance.md side by side on this machine, one server at a time
+/// so that none competes with another for the cores: Fabrik on the sample models, the minimal
+/// Kestrel + ONNX Runtime endpoint, the FastAPI + PyTorch peer, ONNX Runtime in process, and
+/// Fabrik with dynamic batching on and off. Run through Benchmarks/performance-report.sh.
+/// </summary>
+public sealed class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
+{
+    private const int FabrikPort = 8100, MinimalPort = 8200, PeerPort = 9100;
+
+    private readonly List<string> _commands = [];
+    private readonly Dictionary<string, StepResult> _runs = new(StringComparer.Ordinal);
+    private readonly List<string> _notes = [];
+
+    public static int Run(string[] args)
+    {
+        var output = Path.Combine(BenchmarkModels.RepositoryRoot, "docs", "performance.md");
+        var interval = 2000;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--out": output = args[++i]; break;
+                case "-p": interval = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                default: throw new ArgumentException($"report: unknown option '{args[i]}'");
+            }
+        }
+        new PerformanceReport(output, interval, Console.Out).RunAsync().GetAwaiter().GetResult();
+        return 0;
+    }
+
+    public async Task RunAsync()
+    {
+        var root = BenchmarkModels.RepositoryRoot;
+        var models = Path.Combine(root, "models");
+
+        await using (var fabrik = await StartFabrikAsync(models))
+        {
+            foreach (var model in new[] { "simple", "mlp" })
+            {
+                await MeasureAsync($"fabrik {model} json c32", model, FabrikPort, "--http-format", "json", "--concurrency-range", "32");
+                await MeasureAsync($"fabrik {model} binary c32", model, FabrikPort, "--http-format", "binary", "--concurrency-range", "32");
+            }
+            await MeasureAsync("fabrik simple binary c1", "simple", FabrikPort, "--concurrency-range", "1");
+            for (var concurrency = 1; concurrency <= 4; concurrency++)
+            {
+                await MeasureAsync($"fabrik cnn binary b4 c{concurrency}", "cnn", FabrikPort, "-b", "4", "--concurrency-range", concurrency.ToString(CultureInfo.InvariantCulture));
+            }
+            await MeasureAsync("fabrik mlp_torch json c32", "mlp_torch", FabrikPort, "--http-format", "json", "--concurrency-range", "32");
+        }
+
+        using (var minimal = new CancellationTokenSource())
+        {
+            var server = Task.Run(() => MinimalEndpoint.RunAsync(MinimalPort, models, ["simple", "mlp", "cnn"], minimal.Token));
+            await WaitForAsync(MinimalPort, "/v2/models/simple");
+            _commands.Add($"dotnet run -c Release --project Benchmarks -- minimal --port {MinimalPort}");
+            foreach (var model in new[] { "simple", "mlp" })
+            {
+                await MeasureAsync($"minimal {model} json c32", model, MinimalPort, "--http-format", "json", "--concurrency-range", "32");
+                await MeasureAsync($"minimal {model} binary c32", model, MinimalPort, "--http-format", "binary", "--concurrency-range", "32");
+            }
+            await MeasureAsync("minimal simple binary c1", "simple", MinimalPort, "--concurrency-range", "1");
+            await minimal.CancelAsync();
+            await server;
+        }
+
+        await MeasurePeerAsync(root);
+        var inProcess = MeasureInProcessCnn(Path.Combine(models, "cnn", "1", "model.onnx"), batch: 4);
+
+        using (var batching = new TemporaryModels(models))
+        {
+            batching.Add("mlp", "mlp_batched", "dynamic_batching { }");
+            batching.Add("cnn", "cnn_batched", "dynamic_batching { }");
+            batching.AddUnbatched("mlp", "mlp_unbatched", inputDims: "-1, 16", outputDims: "-1, 4");
+            batching.AddUnbatched("cnn", "cnn_unbatched", inputDims: "-1, 3, 64, 64", outputDims: "-1, 10");
+            await using var fabrik = await StartFabrikAsync(batching.Path);
+            foreach (var model in new[] { "mlp", "cnn" })
+            {
+                await MeasureAsync($"batching on {model}", $"{model}_batched", FabrikPort, "--concurrency-range", "32");
+                await MeasureAsync($"batching off {model}", $"{model}_unbatched", FabrikPort, "--concurrency-range", "32");
+                _notes.Add($"Batch sizes formed for `{model}` at concurrency 32 (size x executions): {await BatchSizesAsync($"{model}_batched")}.");
+            }
+        }
+
+        await File.WriteAllTextAsync(output, Render(inProcess));
+        log.WriteLine($"Wrote {output}");
+    }
+
+    private async Task MeasureAsync(string name, string model, int port, params string[] flags)
+    {
+        string[] arguments = ["-m", model, "-u", $"localhost:{port}", "-p", intervalMilliseconds.ToString(CultureInfo.InvariantCulture), "-r", "6", .. flags];
+        _commands.Add("dotnet run -c Release --project Benchmarks -- load " + string.Join(" ", arguments));
+        log.WriteLine($"* {name}");
+        var results = await new LoadGenerator(LoadOptions.Parse(arguments), log).RunAsync(default);
+        _runs[name] = results[0];
+    }
+
+    private async Task MeasurePeerAsync(string root)
+    {
+        var script = Path.Combine(root, "Benchmarks", "Peers", "fastapi_peer.py");
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var argument in new[] { script, "--port", PeerPort.ToString(CultureInfo.InvariantCulture), "--workers", "2" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+        using var peer = Process.Start(start)!;
+        try
+        {
+            await WaitForAsync(PeerPort, "/v2/models/mlp_torch");
+            _commands.Add($"/usr/bin/python3 Benchmarks/Peers/fastapi_peer.py --port {PeerPort} --workers 2");
+            await MeasureAsync("fastapi mlp_torch json c32", "mlp_torch", PeerPort, "--http-format", "json", "--concurrency-range", "32");
+        }
+        catch (TimeoutException)
+        {
+            _notes.Add("The FastAPI peer did not start (python3-fastapi, python3-uvicorn and python3-torch are needed); its ratio is not measured.");
+        }
+        finally
+        {
+            peer.Kill(entireProcessTree: true);
+            await peer.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>ONNX Runtime alone on cnn: Run in a loop with Fabrik's default thread settings for
+    /// one instance. Returns images per second.</summary>
+    private double MeasureInProcessCnn(string path, int batch)
+    {
+        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
+        {
+            IntraOpNumThreads = Math.Clamp(Environment.ProcessorCount, 1, 4),
+            InterOpNumThreads = 1,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        using var session = new InferenceSession(path, options);
+        var data = new float[batch * 3 * 64 * 64];
+        for (var i = 0; i < data.Length; i++)
+        {
+            data[i] = (i % 97) / 97f;
+        }
+        using var input = OrtValue.CreateTensorValueFromMemory(data, [batch, 3, 64, 64]);
+        using var runOptions = new RunOptions();
+        string[] inputs = ["INPUT0"], outputs = ["OUTPUT0"];
+        for (var i = 0; i < 5; i++)
+        {
+            using var warm = session.Run(runOptions, inputs, [input], outputs);
+        }
+        var started = Stopwatch.GetTimestamp();
+        var runs = 0;
+        while (Stopwatch.GetElapsedTime(started).TotalMilliseconds < intervalMilliseconds * 3)
+        {
+            using var result = session.Run(runOptions, inputs, [input], outputs);
+            runs++;
+        }
+        var imagesPerSecond = runs * batch / Stopwatch.GetElapsedTime(started).TotalSeconds;
+        log.WriteLine($"* in-process ONNX Runtime cnn batch {batch}: {imagesPerSecond:F1} images/s");
+        return imagesPerSecond;
+    }
+
+    private static async Task<string> BatchSizesAsync(string model)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://localhost:{FabrikPort}") };
+        var stats = (await http.GetFromJsonAsync<JsonNode>($"/v2/models/{model}/stats"))!["model_stats"]![0]!;
+        return string.Join(", ", stats["batch_stats"]!.AsArray().Select(b => $"{(int)b!["batch_size"]!}x{(long)b["compute_infer"]!["count"]!}"));
+    }
+
+    private async Task<FabrikProcessHandle> StartFabrikAsync(string repository)
+    {
+        var fabrik = Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll");
+        string[] arguments = [fabrik, "--model-repository", repository, "--http-port", FabrikPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false"];
+        _commands.Add("dotnet run -c Release --project Runtime -- " + string.Join(" ", arguments[1..]));
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var process = Process.Start(start)!;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await WaitForAsync(FabrikPort, "/v2/health/ready");
+        return new FabrikProcessHandle(process);
+    }
+
+    private static async Task WaitForAsync(int port, string path)
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://localhost:{port}"), Timeout = TimeSpan.FromSeconds(2) };
+        for (var attempt = 0; attempt < 120; attempt++)
+        {
+            try
+            {
+                using var response = await http.GetAsync(path);
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+            await Task.Delay(500);
+        }
+        throw new TimeoutException($"nothing answered on port {port}");
+    }
+
+    private string Render(double inProcessCnn)
+    {
+        StepResult? Run(string name) => _runs.GetValueOrDefault(name);
+        double? Ratio(StepResult? a, StepResult? b, Func<StepResult, double> metric) =>
+            a is null || b is null || metric(b) == 0 ? null : metric(a) / metric(b);
+        var bestCnn = _runs.Where(r => r.Key.StartsWith("fabrik cnn binary b4", StringComparison.Ordinal)).MaxBy(r => r.Value.InferencesPerSecond);
+
+        var rows = new List<(string Ratio, double? Value, string Target, bool Higher, double Bound)>
+        {
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `simple`, JSON", Ratio(Run("fabrik simple json c32"), Run("minimal simple json c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `simple`, binary", Ratio(Run("fabrik simple binary c32"), Run("minimal simple binary c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `mlp`, JSON", Ratio(Run("fabrik mlp json c32"), Run("minimal mlp json c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `mlp`, binary", Ratio(Run("fabrik mlp binary c32"), Run("minimal mlp binary c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, p50 latency, concurrency 1, `simple`, binary", Ratio(Run("fabrik simple binary c1"), Run("minimal simple binary c1"), r => r.P50), "≤ 1.2", false, 1.2),
+            ($"Fabrik served `cnn` (binary, batch 4, best concurrency: {bestCnn.Value?.Load}) ÷ ONNX Runtime in process (batch 4)", inProcessCnn == 0 || bestCnn.Value is null ? null : bestCnn.Value.InferencesPerSecond / inProcessCnn, "≥ 0.9", true, 0.9),
+            ("Fabrik TorchSharp `mlp_torch` ÷ FastAPI peer, throughput, concurrency 32, JSON", Ratio(Run("fabrik mlp_torch json c32"), Run("fastapi mlp_torch json c32"), r => r.InferencesPerSecond), "≥ 20", true, 20),
+            ("Dynamic batching on ÷ off, throughput, concurrency 32, `mlp`", Ratio(Run("batching on mlp"), Run("batching off mlp"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+            ("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", Ratio(Run("batching on cnn"), Run("batching off cnn"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+        };
+
+        var text = new StringBuilder();
+        text.AppendLine("# Performance");
+        text.AppendLine();
+        text.AppendLine("Generated by `Benchmarks/performance-report.sh`; every number below comes from one run of it on the machine described here. Each server ran alone, one after another, with the load generator on the same machine. Do not edit by hand: re-run the script.");
+        text.AppendLine();
+        text.AppendLine("## Machine");
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"- CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores");
+        text.AppendLine(CultureInfo.InvariantCulture, $"- Memory: {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024):F0} GiB");
+        text.AppendLine(CultureInfo.InvariantCulture, $"- OS: {RuntimeInformation.OSDescription}; .NET {Environment.Version}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; measurement windows of {intervalMilliseconds} ms, stable when 3 agree within 10%");
+        text.AppendLine();
+        text.AppendLine("## Ratios");
+        text.AppendLine();
+        text.AppendLine("| Ratio | Measured | Target | Met |");
+        text.AppendLine("|---|---:|---|---|");
+        foreach (var (ratio, value, target, higher, bound) in rows)
+        {
+            var met = value is null ? "not measured" : (higher ? value >= bound : value <= bound) ? "yes" : "**no**";
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {ratio} | {(value is null ? "-" : value.Value.ToString("F2", CultureInfo.InvariantCulture))} | {target} | {met} |");
+        }
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"ONNX Runtime in process on `cnn`, batch 4: {inProcessCnn:F1} images/s.");
+        foreach (var note in _notes)
+        {
+            text.AppendLine();
+            text.AppendLine(note);
+        }
+        text.AppendLine();
+        text.AppendLine("## Runs");
+        text.AppendLine();
+        text.AppendLine("Latencies in µs; the server columns are Fabrik's own split per request (statistics extension; zero for servers without it).");
+        text.AppendLine();
+        text.AppendLine("| Run | Infer/s | p50 | p90 | p99 | Server queue | Server compute (infer) | Stable |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var (name, r) in _runs)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {r.InferencesPerSecond:F1} | {r.P50:F0} | {r.P90:F0} | {r.P99:F0} | {r.ServerQueue:F0} | {r.ServerComputeInfer:F0} | {(r.Stable ? "yes" : "no")} |");
+        }
+        text.AppendLine();
+        text.AppendLine("## Commands");
+        text.AppendLine();
+        text.AppendLine("```sh");
+        foreach (var command in _commands)
+        {
+            text.AppendLine(command);
+        }
+        text.AppendLine("```");
+        return text.ToString();
+    }
+
+    private static string CpuModel()
+    {
+        try
+        {
+            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(line => line.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private sealed class FabrikProcessHandle(Process process) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            process.Dispose();
+        }
+    }
+
+    /// <summary>A temporary repository of sample models with changed configurations.</summary>
+    private sealed class TemporaryModels(string samples) : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("fabrik-report-").FullName;
+
+        public void Add(string source, string name, string extraConfig)
+        {
+            var target = Copy(source, name);
+            var config = System.IO.Path.Combine(target, "config.pbtxt");
+            File.WriteAllText(config, File.ReadAllText(config).Replace($"name: \"{source}\"", $"name: \"{name}\"", StringComparison.Ordinal) + extraConfig + "\n");
+        }
+
+        /// <summary>The same model with max_batch_size 0: the batch dimension becomes an ordinary dim.</summary>
+        public void AddUnbatched(string source, string name, string inputDims, string outputDims)
+        {
+            var target = Copy(source, name);
+            File.WriteAllText(System.IO.Path.Combine(target, "config.pbtxt"), $$"""
+                name: "{{name}}"
+                platform: "onnxruntime_onnx"
+                max_batch_size: 0
+                input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ {{inputDims}} ] } ]
+                output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ {{outputDims}} ] } ]
+                """);
+        }
+
+        private string Copy(string source, string name)
+        {
+            var target = System.IO.Path.Combine(Path, name);
+            Directory.CreateDirectory(System.IO.Path.Combine(target, "1"));
+            File.Copy(System.IO.Path.Combine(samples, source, "1", "model.onnx"), System.IO.Path.Combine(target, "1", "model.onnx"));
+            File.Copy(System.IO.Path.Combine(samples, source, "config.pbtxt"), System.IO.Path.Combine(target, "config.pbtxt"));
+            return target;
+        }
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}
