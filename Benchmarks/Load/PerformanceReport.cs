@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.Peers;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Fabrik.Benchmarks.Load;
@@ -45,38 +44,41 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
         var root = BenchmarkModels.RepositoryRoot;
         var models = Path.Combine(root, "models");
 
-        await using (var fabrik = await StartFabrikAsync(models))
+        // Every server runs as its own process for the whole comparison; the two sides of each
+        // ratio are measured alternately, three rounds each, and compared by their medians, so
+        // that the machine's drift over minutes falls on both sides alike.
+        await using (var fabrik = await StartAsync("fabrik", FabrikPort, "/v2/health/ready", FabrikArguments(models)))
+        await using (var minimal = await StartAsync("minimal", MinimalPort, "/v2/models/simple", ["dotnet", BenchmarksDll(), "minimal", "--port", MinimalPort.ToString(CultureInfo.InvariantCulture)]))
+        await using (var peer = await TryStartPeerAsync(root))
         {
             foreach (var model in new[] { "simple", "mlp" })
             {
-                await MeasureAsync($"fabrik {model} json c32", model, FabrikPort, "--http-format", "json", "--concurrency-range", "32");
-                await MeasureAsync($"fabrik {model} binary c32", model, FabrikPort, "--http-format", "binary", "--concurrency-range", "32");
+                foreach (var format in new[] { "json", "binary" })
+                {
+                    await CompareAsync($"{model} {format} c32", $"fabrik {model} {format} c32", FabrikPort, $"minimal {model} {format} c32", MinimalPort,
+                        model, "--http-format", format, "--concurrency-range", "32");
+                }
             }
-            await MeasureAsync("fabrik simple binary c1", "simple", FabrikPort, "--concurrency-range", "1");
+            await CompareAsync("simple binary c1", "fabrik simple binary c1", FabrikPort, "minimal simple binary c1", MinimalPort, "simple", "--concurrency-range", "1");
+
             for (var concurrency = 1; concurrency <= 4; concurrency++)
             {
                 await MeasureAsync($"fabrik cnn binary b4 c{concurrency}", "cnn", FabrikPort, "-b", "4", "--concurrency-range", concurrency.ToString(CultureInfo.InvariantCulture));
             }
-            await MeasureAsync("fabrik mlp_torch json c32", "mlp_torch", FabrikPort, "--http-format", "json", "--concurrency-range", "32");
-        }
-
-        using (var minimal = new CancellationTokenSource())
-        {
-            var server = Task.Run(() => MinimalEndpoint.RunAsync(MinimalPort, models, ["simple", "mlp", "cnn"], minimal.Token));
-            await WaitForAsync(MinimalPort, "/v2/models/simple");
-            _commands.Add($"dotnet run -c Release --project Benchmarks -- minimal --port {MinimalPort}");
-            foreach (var model in new[] { "simple", "mlp" })
+            var best = _runs.Where(r => r.Key.StartsWith("fabrik cnn binary b4", StringComparison.Ordinal)).MaxBy(r => r.Value.InferencesPerSecond).Value.Load;
+            for (var round = 0; round < Rounds; round++)
             {
-                await MeasureAsync($"minimal {model} json c32", model, MinimalPort, "--http-format", "json", "--concurrency-range", "32");
-                await MeasureAsync($"minimal {model} binary c32", model, MinimalPort, "--http-format", "binary", "--concurrency-range", "32");
+                await MeasureAsync($"fabrik cnn served b4 c{best} #{round + 1}", "cnn", FabrikPort, "-b", "4", "--concurrency-range", best.ToString(CultureInfo.InvariantCulture));
+                _inProcessCnn.Add(MeasureInProcessCnn(Path.Combine(models, "cnn", "1", "model.onnx"), batch: 4));
             }
-            await MeasureAsync("minimal simple binary c1", "simple", MinimalPort, "--concurrency-range", "1");
-            await minimal.CancelAsync();
-            await server;
-        }
+            _bestCnnConcurrency = best;
 
-        await MeasurePeerAsync(root);
-        var inProcess = MeasureInProcessCnn(Path.Combine(models, "cnn", "1", "model.onnx"), batch: 4);
+            if (peer is not null)
+            {
+                await CompareAsync("mlp_torch json c32", "fabrik mlp_torch json c32", FabrikPort, "fastapi mlp_torch json c32", PeerPort,
+                    "mlp_torch", "--http-format", "json", "--concurrency-range", "32");
+            }
+        }
 
         using (var batching = new TemporaryModels(models))
         {
@@ -84,17 +86,88 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
             batching.Add("cnn", "cnn_batched", "dynamic_batching { }");
             batching.AddUnbatched("mlp", "mlp_unbatched", inputDims: "-1, 16", outputDims: "-1, 4");
             batching.AddUnbatched("cnn", "cnn_unbatched", inputDims: "-1, 3, 64, 64", outputDims: "-1, 10");
-            await using var fabrik = await StartFabrikAsync(batching.Path);
+            await using var fabrik = await StartAsync("fabrik (batching on and off)", FabrikPort, "/v2/health/ready", FabrikArguments(batching.Path));
             foreach (var model in new[] { "mlp", "cnn" })
             {
-                await MeasureAsync($"batching on {model}", $"{model}_batched", FabrikPort, "--concurrency-range", "32");
-                await MeasureAsync($"batching off {model}", $"{model}_unbatched", FabrikPort, "--concurrency-range", "32");
-                _notes.Add($"Batch sizes formed for `{model}` at concurrency 32 (size x executions): {await BatchSizesAsync($"{model}_batched")}.");
+                for (var round = 0; round < Rounds; round++)
+                {
+                    await MeasureAsync($"batching on {model} #{round + 1}", $"{model}_batched", FabrikPort, "--concurrency-range", "32");
+                    await MeasureAsync($"batching off {model} #{round + 1}", $"{model}_unbatched", FabrikPort, "--concurrency-range", "32");
+                }
+                _notes.Add($"Batch sizes formed for `{model}` at concurrency 32 over the three rounds (size x executions): {await BatchSizesAsync($"{model}_batched")}.");
             }
         }
 
-        await File.WriteAllTextAsync(output, Render(inProcess));
+        await File.WriteAllTextAsync(output, Render());
         log.WriteLine($"Wrote {output}");
+    }
+
+    private const int Rounds = 3;
+
+    private readonly List<double> _inProcessCnn = [];
+    private int _bestCnnConcurrency;
+
+    /// <summary>Measures two servers alternately, <see cref="Rounds"/> times each.</summary>
+    private async Task CompareAsync(string label, string first, int firstPort, string second, int secondPort, string model, params string[] flags)
+    {
+        log.WriteLine($"** {label}");
+        for (var round = 0; round < Rounds; round++)
+        {
+            await MeasureAsync($"{first} #{round + 1}", model, firstPort, flags);
+            await MeasureAsync($"{second} #{round + 1}", model, secondPort, flags);
+        }
+    }
+
+    /// <summary>The median over the rounds of runs named "<paramref name="name"/> #n".</summary>
+    private double? Median(string name, Func<StepResult, double> metric)
+    {
+        var values = _runs.Where(r => r.Key.StartsWith(name + " #", StringComparison.Ordinal)).Select(r => metric(r.Value)).Order().ToArray();
+        return values.Length == 0 ? null : values[values.Length / 2];
+    }
+
+    private string[] FabrikArguments(string repository) =>
+        ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
+         "--model-repository", repository, "--http-port", FabrikPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false"];
+
+    private static string BenchmarksDll() => typeof(PerformanceReport).Assembly.Location;
+
+    private async Task<ProcessHandle?> TryStartPeerAsync(string root)
+    {
+        try
+        {
+            return await StartAsync("FastAPI peer", PeerPort, "/v2/models/mlp_torch",
+                ["/usr/bin/python3", Path.Combine(root, "Benchmarks", "Peers", "fastapi_peer.py"), "--port", PeerPort.ToString(CultureInfo.InvariantCulture), "--workers", "2"]);
+        }
+        catch (TimeoutException)
+        {
+            _notes.Add("The FastAPI peer did not start (it needs Debian's python3-fastapi, python3-uvicorn and python3-torch); its ratio is not measured.");
+            return null;
+        }
+    }
+
+    private async Task<ProcessHandle> StartAsync(string name, int port, string readyPath, string[] command)
+    {
+        _commands.Add(string.Join(" ", command));
+        log.WriteLine($"* starting {name}");
+        var start = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in command[1..])
+        {
+            start.ArgumentList.Add(argument);
+        }
+        var process = Process.Start(start)!;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var handle = new ProcessHandle(process);
+        try
+        {
+            await WaitForAsync(port, readyPath);
+        }
+        catch
+        {
+            await handle.DisposeAsync();
+            throw;
+        }
+        return handle;
     }
 
     private async Task MeasureAsync(string name, string model, int port, params string[] flags)
@@ -104,32 +177,6 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
         log.WriteLine($"* {name}");
         var results = await new LoadGenerator(LoadOptions.Parse(arguments), log).RunAsync(default);
         _runs[name] = results[0];
-    }
-
-    private async Task MeasurePeerAsync(string root)
-    {
-        var script = Path.Combine(root, "Benchmarks", "Peers", "fastapi_peer.py");
-        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in new[] { script, "--port", PeerPort.ToString(CultureInfo.InvariantCulture), "--workers", "2" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-        using var peer = Process.Start(start)!;
-        try
-        {
-            await WaitForAsync(PeerPort, "/v2/models/mlp_torch");
-            _commands.Add($"/usr/bin/python3 Benchmarks/Peers/fastapi_peer.py --port {PeerPort} --workers 2");
-            await MeasureAsync("fastapi mlp_torch json c32", "mlp_torch", PeerPort, "--http-format", "json", "--concurrency-range", "32");
-        }
-        catch (TimeoutException)
-        {
-            _notes.Add("The FastAPI peer did not start (python3-fastapi, python3-uvicorn and python3-torch are needed); its ratio is not measured.");
-        }
-        finally
-        {
-            peer.Kill(entireProcessTree: true);
-            await peer.WaitForExitAsync();
-        }
     }
 
     /// <summary>ONNX Runtime alone on cnn: Run in a loop with Fabrik's default thread settings for
@@ -175,23 +222,6 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
         return string.Join(", ", stats["batch_stats"]!.AsArray().Select(b => $"{(int)b!["batch_size"]!}x{(long)b["compute_infer"]!["count"]!}"));
     }
 
-    private async Task<FabrikProcessHandle> StartFabrikAsync(string repository)
-    {
-        var fabrik = Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll");
-        string[] arguments = [fabrik, "--model-repository", repository, "--http-port", FabrikPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false"];
-        _commands.Add("dotnet run -c Release --project Runtime -- " + string.Join(" ", arguments[1..]));
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        var process = Process.Start(start)!;
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        await WaitForAsync(FabrikPort, "/v2/health/ready");
-        return new FabrikProcessHandle(process);
-    }
-
     private static async Task WaitForAsync(int port, string path)
     {
         using var http = new HttpClient { BaseAddress = new Uri($"http://localhost:{port}"), Timeout = TimeSpan.FromSeconds(2) };
@@ -216,30 +246,32 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
         throw new TimeoutException($"nothing answered on port {port}");
     }
 
-    private string Render(double inProcessCnn)
+    private string Render()
     {
-        StepResult? Run(string name) => _runs.GetValueOrDefault(name);
-        double? Ratio(StepResult? a, StepResult? b, Func<StepResult, double> metric) =>
-            a is null || b is null || metric(b) == 0 ? null : metric(a) / metric(b);
-        var bestCnn = _runs.Where(r => r.Key.StartsWith("fabrik cnn binary b4", StringComparison.Ordinal)).MaxBy(r => r.Value.InferencesPerSecond);
+        double? Ratio(string a, string b, Func<StepResult, double> metric) =>
+            Median(a, metric) is { } x && Median(b, metric) is { } y && y != 0 ? x / y : null;
+        static double Throughput(StepResult r) => r.InferencesPerSecond;
+        static double P50(StepResult r) => r.P50;
+        var inProcessCnn = _inProcessCnn.Count == 0 ? 0 : _inProcessCnn.Order().ElementAt(_inProcessCnn.Count / 2);
+        var servedCnn = Median($"fabrik cnn served b4 c{_bestCnnConcurrency}", Throughput);
 
         var rows = new List<(string Ratio, double? Value, string Target, bool Higher, double Bound)>
         {
-            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `simple`, JSON", Ratio(Run("fabrik simple json c32"), Run("minimal simple json c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
-            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `simple`, binary", Ratio(Run("fabrik simple binary c32"), Run("minimal simple binary c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
-            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `mlp`, JSON", Ratio(Run("fabrik mlp json c32"), Run("minimal mlp json c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
-            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `mlp`, binary", Ratio(Run("fabrik mlp binary c32"), Run("minimal mlp binary c32"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
-            ("Fabrik ÷ minimal endpoint, p50 latency, concurrency 1, `simple`, binary", Ratio(Run("fabrik simple binary c1"), Run("minimal simple binary c1"), r => r.P50), "≤ 1.2", false, 1.2),
-            ($"Fabrik served `cnn` (binary, batch 4, best concurrency: {bestCnn.Value?.Load}) ÷ ONNX Runtime in process (batch 4)", inProcessCnn == 0 || bestCnn.Value is null ? null : bestCnn.Value.InferencesPerSecond / inProcessCnn, "≥ 0.9", true, 0.9),
-            ("Fabrik TorchSharp `mlp_torch` ÷ FastAPI peer, throughput, concurrency 32, JSON", Ratio(Run("fabrik mlp_torch json c32"), Run("fastapi mlp_torch json c32"), r => r.InferencesPerSecond), "≥ 20", true, 20),
-            ("Dynamic batching on ÷ off, throughput, concurrency 32, `mlp`", Ratio(Run("batching on mlp"), Run("batching off mlp"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
-            ("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", Ratio(Run("batching on cnn"), Run("batching off cnn"), r => r.InferencesPerSecond), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `simple`, JSON", Ratio("fabrik simple json c32", "minimal simple json c32", Throughput), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `simple`, binary", Ratio("fabrik simple binary c32", "minimal simple binary c32", Throughput), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `mlp`, JSON", Ratio("fabrik mlp json c32", "minimal mlp json c32", Throughput), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, throughput, concurrency 32, `mlp`, binary", Ratio("fabrik mlp binary c32", "minimal mlp binary c32", Throughput), "≥ 1.0", true, 1.0),
+            ("Fabrik ÷ minimal endpoint, p50 latency, concurrency 1, `simple`, binary", Ratio("fabrik simple binary c1", "minimal simple binary c1", P50), "≤ 1.2", false, 1.2),
+            ($"Fabrik served `cnn` (binary, batch 4, best concurrency {_bestCnnConcurrency}) ÷ ONNX Runtime in process (batch 4)", servedCnn is { } served && inProcessCnn > 0 ? served / inProcessCnn : null, "≥ 0.9", true, 0.9),
+            ("Fabrik TorchSharp `mlp_torch` ÷ FastAPI peer, throughput, concurrency 32, JSON", Ratio("fabrik mlp_torch json c32", "fastapi mlp_torch json c32", Throughput), "≥ 20", true, 20),
+            ("Dynamic batching on ÷ off, throughput, concurrency 32, `mlp`", Ratio("batching on mlp", "batching off mlp", Throughput), "≥ 1.0", true, 1.0),
+            ("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", Ratio("batching on cnn", "batching off cnn", Throughput), "≥ 1.0", true, 1.0),
         };
 
         var text = new StringBuilder();
         text.AppendLine("# Performance");
         text.AppendLine();
-        text.AppendLine("Generated by `Benchmarks/performance-report.sh`; every number below comes from one run of it on the machine described here. Each server ran alone, one after another, with the load generator on the same machine. Do not edit by hand: re-run the script.");
+        text.AppendLine("Generated by `Benchmarks/performance-report.sh`; every number below comes from one run of it on the machine described here, with the load generator on the same machine. The servers run side by side as separate processes; the two sides of each ratio are measured alternately, three rounds each, and each ratio compares their medians, so that the machine's drift over minutes falls on both sides alike. Do not edit by hand: re-run the script.");
         text.AppendLine();
         text.AppendLine("## Machine");
         text.AppendLine();
@@ -258,7 +290,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
             text.AppendLine(CultureInfo.InvariantCulture, $"| {ratio} | {(value is null ? "-" : value.Value.ToString("F2", CultureInfo.InvariantCulture))} | {target} | {met} |");
         }
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"ONNX Runtime in process on `cnn`, batch 4: {inProcessCnn:F1} images/s.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"ONNX Runtime in process on `cnn`, batch 4 (median of {_inProcessCnn.Count}): {inProcessCnn:F1} images/s.");
         foreach (var note in _notes)
         {
             text.AppendLine();
@@ -299,7 +331,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
         }
     }
 
-    private sealed class FabrikProcessHandle(Process process) : IAsyncDisposable
+    private sealed class ProcessHandle(Process process) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {
