@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 using Fabrik.Models;
 using Fabrik.Models.Configuration;
@@ -280,8 +279,11 @@ internal static class JsonInferenceRequestReader
                 {
                     throw Invalid("an input's 'name' must be a string");
                 }
-                name = reader.GetString()!;
-                index = model.FindInput(Encoding.UTF8.GetBytes(name));
+                // Known names are matched on the UTF-8 bytes and take the config's string: no allocation.
+                index = reader.ValueIsEscaped || reader.HasValueSequence
+                    ? model.FindInput(reader.GetString()!)
+                    : model.FindInput(reader.ValueSpan);
+                name = index >= 0 ? model.Config.Inputs[index].Name : reader.GetString()!;
             }
             else if (reader.ValueTextEquals("datatype"u8))
             {
@@ -626,7 +628,7 @@ internal static class JsonInferenceRequestReader
             {
                 throw Invalid("a requested output has no 'name'");
             }
-            var index = model.FindOutput(Encoding.UTF8.GetBytes(name));
+            var index = model.FindOutput(name);
             if (index < 0)
             {
                 throw Invalid($"unexpected inference output '{name}' for model '{model.Name}'");
