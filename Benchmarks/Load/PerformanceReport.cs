@@ -183,13 +183,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
     /// one instance. Returns images per second.</summary>
     private double MeasureInProcessCnn(string path, int batch)
     {
-        using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
-        {
-            IntraOpNumThreads = Math.Clamp(Environment.ProcessorCount, 1, 4),
-            InterOpNumThreads = 1,
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        };
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        using var options = Fabrik.Execution.OnnxRuntime.OnnxRuntimeSettings.Defaults().CreateSessionOptions();
         using var session = new InferenceSession(path, options);
         var data = new float[batch * 3 * 64 * 64];
         for (var i = 0; i < data.Length; i++)

@@ -24,13 +24,7 @@ public static class MinimalEndpoint
         var sessions = new Dictionary<string, InferenceSession>(StringComparer.Ordinal);
         foreach (var model in models)
         {
-            using var options = new Microsoft.ML.OnnxRuntime.SessionOptions
-            {
-                IntraOpNumThreads = Math.Clamp(Environment.ProcessorCount, 1, 4),
-                InterOpNumThreads = 1,
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            };
-            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            using var options = Fabrik.Execution.OnnxRuntime.OnnxRuntimeSettings.Defaults().CreateSessionOptions();
             sessions[model] = new InferenceSession(Path.Combine(repository, model, "1", "model.onnx"), options);
         }
 

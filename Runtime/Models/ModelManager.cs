@@ -213,6 +213,11 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
     }
 
+    /// <summary>Every version served beside <paramref name="model"/> (itself included). If the
+    /// model was unloaded since it was resolved, just <paramref name="model"/>.</summary>
+    public IReadOnlyCollection<LoadedModel> ServedVersions(LoadedModel model) =>
+        _models.TryGetValue(model.Name, out var entry) && !entry.Versions.IsEmpty ? [.. entry.Versions.Values] : [model];
+
     /// <summary>Finds the version a request names, without a lease (for metadata).</summary>
     public LoadedModel Resolve(string name, string? version)
     {

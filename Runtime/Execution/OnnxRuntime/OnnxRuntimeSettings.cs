@@ -13,9 +13,15 @@ namespace Fabrik.Execution.OnnxRuntime;
 /// </summary>
 internal sealed record OnnxRuntimeSettings(int IntraOpThreads, int InterOpThreads, GraphOptimizationLevel GraphLevel, ExecutionMode ExecutionMode)
 {
+    /// <summary>The settings a model gets when its configuration sets none.</summary>
+    public static OnnxRuntimeSettings Defaults(int instanceCount = 1) =>
+        new(DefaultIntraOpThreads(instanceCount), 1, GraphOptimizationLevel.ORT_ENABLE_ALL, ExecutionMode.ORT_SEQUENTIAL);
+
+    private static int DefaultIntraOpThreads(int instanceCount) => Math.Clamp(Environment.ProcessorCount / Math.Max(1, instanceCount), 1, 4);
+
     public static OnnxRuntimeSettings From(ModelConfig config, int instanceCount)
     {
-        var defaultThreads = Math.Clamp(Environment.ProcessorCount / Math.Max(1, instanceCount), 1, 4);
+        var defaultThreads = DefaultIntraOpThreads(instanceCount);
         // optimization.graph.level as Triton's onnxruntime backend reads it: -1 disables graph
         // optimizations, 1 enables the extended ones, anything else (or nothing) enables all.
         var level = config.Optimization.GraphLevel switch

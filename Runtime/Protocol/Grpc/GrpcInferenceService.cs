@@ -48,7 +48,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         var model = Resolve(request.Name, request.Version);
         var config = model.Config;
         var response = new ModelMetadataResponse { Name = model.Name, Platform = config.Platform.Length > 0 ? config.Platform : config.Backend };
-        response.Versions.AddRange(models.Models[model.Name].Versions.Values.Select(version => version.VersionText));
+        response.Versions.AddRange(models.ServedVersions(model).Select(version => version.VersionText));
         foreach (var (tensors, target) in new[] { (config.Inputs, response.Inputs), (config.Outputs, response.Outputs) })
         {
             foreach (var tensor in tensors)
@@ -127,7 +127,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context)
     {
         var selected = request.Name.Length == 0 ? models.LoadedModels
-            : request.Version.Length == 0 ? models.Models[Resolve(request.Name, "").Name].Versions.Values
+            : request.Version.Length == 0 ? models.ServedVersions(Resolve(request.Name, ""))
             : [Resolve(request.Name, request.Version)];
         var response = new ModelStatisticsResponse();
         foreach (var model in selected)

@@ -74,7 +74,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             json.WriteStartObject();
             json.WriteString("name"u8, model.Name);
             json.WriteStartArray("versions"u8);
-            foreach (var version in models.Models[model.Name].Versions.Values)
+            foreach (var version in models.ServedVersions(model))
             {
                 json.WriteStringValue(version.VersionText);
             }
@@ -129,7 +129,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             return WriteErrorAsync(context, error!);
         }
         // Without a version: every served version of the model, as Triton reports them.
-        IEnumerable<LoadedModel> selected = context.Request.RouteValues["version"] is null ? models.Models[model.Name].Versions.Values : [model];
+        IEnumerable<LoadedModel> selected = context.Request.RouteValues["version"] is null ? models.ServedVersions(model) : [model];
         return WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, selected));
     }
 
@@ -409,6 +409,7 @@ internal sealed class ServerIdentity
     /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
     public IReadOnlyList<string> Extensions { get; init; } = ["binary_tensor_data", "model_configuration", "statistics", "model_repository"];
 
-    /// <summary>True while the process serves; readiness is the model manager's.</summary>
-    public bool IsLive { get; set; } = true;
+    /// <summary>Liveness: true whenever the process can answer at all (readiness is the model
+    /// manager's, and turns false first on shutdown).</summary>
+    public bool IsLive => true;
 }
