@@ -12,10 +12,15 @@ using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 namespace Fabrik.Execution.OnnxRuntime;
 
 /// <summary>
-/// An ONNX Runtime session on the CPU. Inputs are wrapped in place as OrtValues over the pinned
-/// request buffers (no copy); outputs are copied once into pooled buffers.
+/// An ONNX Runtime session on the CPU or one GPU. Inputs are wrapped in place as OrtValues over
+/// the pinned request buffers (no copy). An output whose shape the model fixes apart from the
+/// batch dimension is pre-allocated: ONNX Runtime writes it straight into a pooled buffer. Other
+/// outputs (BYTES, or dimensions known only after the run) are copied once into pooled buffers.
+/// GPU sessions run through an IOBinding, so each input crosses to the device once and each
+/// output comes back once.
 /// </summary>
-/// <remarks>Not thread-safe: the scheduler runs one batch at a time on each instance.</remarks>
+/// <remarks>Not thread-safe: the scheduler runs one batch at a time on each instance, which is
+/// also what makes the single reusable IOBinding safe.</remarks>
 internal sealed class OnnxRuntimeInstance : IModelInstance
 {
     private readonly InferenceSession _session;
@@ -24,8 +29,17 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     private readonly TensorMemoryPool _pool;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly OutputBinding[] _outputs;
+    private readonly OrtIoBinding? _binding;
 
-    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device)
+    /// <param name="config">The model's configuration, already auto-completed.</param>
+    /// <param name="modelPath">The ONNX file.</param>
+    /// <param name="pool">Where input and output buffers come from.</param>
+    /// <param name="settings">Session threading and optimisation.</param>
+    /// <param name="device">Where the session runs.</param>
+    /// <param name="useIoBinding">Run through an IOBinding; null means "on a GPU only". Tests
+    /// force it on the CPU to exercise the GPU's data path.</param>
+    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device, bool? useIoBinding = null)
     {
         _config = config;
         _pool = pool;
@@ -54,10 +68,23 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         }
         _inputNames = config.Inputs.Select(input => input.Name).ToArray();
         _outputNames = config.Outputs.Select(output => output.Name).ToArray();
+        _outputs = config.Outputs.Select(output => OutputBinding.For(output, _session.OutputMetadata[output.Name], config.MaxBatchSize > 0)).ToArray();
+        PreallocatesAllOutputs = _outputs.All(output => output.ModelDims is not null);
+        if (useIoBinding ?? device.GpuIndex is not null)
+        {
+            _binding = _session.CreateIoBinding();
+        }
         Device = device.ToString();
     }
 
     public string Device { get; }
+
+    /// <summary>Whether runs go through an IOBinding (always on a GPU, where it keeps each input to
+    /// one host-to-device copy and each output to one copy back).</summary>
+    internal bool UsesIoBinding => _binding is not null;
+
+    /// <summary>Whether every output is written by ONNX Runtime straight into a pooled buffer.</summary>
+    internal bool PreallocatesAllOutputs { get; }
 
     public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
     {
@@ -65,13 +92,18 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         var names = _inputNames;
         var values = new OrtValue[inputs.Length];
         var count = 0;
+        long batchSize = 1;
+        var batched = _config.MaxBatchSize > 0;
+        var outputs = new TensorBuffer?[_outputs.Length];
+        var outputValues = new OrtValue?[_outputs.Length];
         try
         {
             for (var i = 0; i < inputs.Length; i++)
             {
                 if (inputs[i] is { } input)
                 {
-                    values[count++] = CreateInputValue(input, _config.Inputs[i].MapShape(input.Shape, _config.MaxBatchSize > 0, toBackend: true));
+                    batchSize = batched ? input.Shape[0] : 1;
+                    values[count++] = CreateInputValue(input, _config.Inputs[i].MapShape(input.Shape, batched, toBackend: true));
                 }
             }
             if (count != inputs.Length)
@@ -80,35 +112,44 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
                 names = _inputNames.Where((_, i) => inputs[i] is not null).ToArray();
                 values = values[..count];
             }
+            for (var i = 0; i < _outputs.Length; i++)
+            {
+                if (_outputs[i].ModelDims is not null)
+                {
+                    (outputs[i], outputValues[i]) = PreallocateOutput(_outputs[i], batchSize);
+                }
+            }
             var inputsReady = Stopwatch.GetTimestamp();
-            using var results = _session.Run(_runOptions, names, values, _outputNames);
-            var inferred = Stopwatch.GetTimestamp();
+            long copyTicks = 0;
+            if (_binding is not null)
+            {
+                copyTicks = RunBound(names, values, outputs, outputValues);
+            }
+            else if (PreallocatesAllOutputs)
+            {
+                _session.Run(_runOptions, names, values, _outputNames, outputValues!);
+            }
+            else
+            {
+                using var results = _session.Run(_runOptions, names, values, _outputNames);
+                copyTicks = CopyResults(results, outputs);
+            }
             timings.InputTicks = inputsReady - start;
-            timings.InferTicks = inferred - inputsReady;
-            var outputs = new TensorBuffer[_outputNames.Length];
-            var index = 0;
-            try
-            {
-                foreach (var result in results)
-                {
-                    outputs[index] = CopyOutput(result, _config.Outputs[index]);
-                    index++;
-                }
-            }
-            catch
-            {
-                for (var i = 0; i < index; i++)
-                {
-                    outputs[i].Dispose();
-                }
-                throw;
-            }
-            timings.OutputTicks = Stopwatch.GetTimestamp() - inferred;
-            return outputs;
+            timings.OutputTicks = copyTicks;
+            timings.InferTicks = Stopwatch.GetTimestamp() - inputsReady - copyTicks;
+            return outputs!;
         }
-        catch (OnnxRuntimeException e)
+        catch (Exception e)
         {
-            throw new InferenceException(ErrorKind.Internal, $"onnxruntime failed on model '{_config.Name}': {e.Message}", e);
+            foreach (var output in outputs)
+            {
+                output?.Dispose();
+            }
+            if (e is OnnxRuntimeException)
+            {
+                throw new InferenceException(ErrorKind.Internal, $"onnxruntime failed on model '{_config.Name}': {e.Message}", e);
+            }
+            throw;
         }
         finally
         {
@@ -116,7 +157,91 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             {
                 values[i]?.Dispose();
             }
+            foreach (var value in outputValues)
+            {
+                value?.Dispose();
+            }
         }
+    }
+
+    /// <summary>Rents the output's buffer and wraps it, so that ONNX Runtime writes the result in
+    /// place. The buffer belongs to the caller's output array from here on.</summary>
+    private (TensorBuffer Buffer, OrtValue Value) PreallocateOutput(OutputBinding output, long batchSize)
+    {
+        var dims = output.ModelDims!;
+        var backendShape = new long[dims.Length];
+        long elementCount = 1;
+        for (var d = 0; d < dims.Length; d++)
+        {
+            backendShape[d] = d == 0 && _config.MaxBatchSize > 0 ? batchSize : dims[d];
+            elementCount *= backendShape[d];
+        }
+        var byteLength = elementCount * output.Config.DataType.ElementSize();
+        var shape = output.Config.MapShape(backendShape, _config.MaxBatchSize > 0, toBackend: false);
+        var buffer = new TensorBuffer(_pool, output.Config.DataType, shape, elementCount, byteLength);
+        try
+        {
+            return (buffer, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, output.ElementType, backendShape, buffer.Pointer, byteLength));
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The IOBinding run: inputs are bound from host memory (ONNX Runtime copies each to
+    /// the device once), pre-allocated outputs are bound to their pooled host buffers (copied back
+    /// once), and the rest are bound to host memory and copied out.</summary>
+    /// <returns>The ticks spent copying outputs out.</returns>
+    private long RunBound(string[] names, OrtValue[] values, TensorBuffer?[] outputs, OrtValue?[] outputValues)
+    {
+        var binding = _binding!;
+        try
+        {
+            for (var i = 0; i < names.Length; i++)
+            {
+                binding.BindInput(names[i], values[i]);
+            }
+            for (var i = 0; i < _outputs.Length; i++)
+            {
+                if (outputValues[i] is { } preallocated)
+                {
+                    binding.BindOutput(_outputNames[i], preallocated);
+                }
+                else
+                {
+                    binding.BindOutputToDevice(_outputNames[i], OrtMemoryInfo.DefaultInstance);
+                }
+            }
+            _session.RunWithBinding(_runOptions, binding);
+            binding.SynchronizeBoundOutputs();
+            if (PreallocatesAllOutputs)
+            {
+                return 0;
+            }
+            using var results = binding.GetOutputValues();
+            return CopyResults(results, outputs);
+        }
+        finally
+        {
+            binding.ClearBoundInputs();
+            binding.ClearBoundOutputs();
+        }
+    }
+
+    /// <summary>Copies the outputs that were not pre-allocated out of ONNX Runtime's results.</summary>
+    /// <returns>The ticks the copies took.</returns>
+    private long CopyResults(IReadOnlyCollection<OrtValue> results, TensorBuffer?[] outputs)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var index = 0;
+        foreach (var result in results)
+        {
+            outputs[index] ??= CopyOutput(result, _config.Outputs[index]);
+            index++;
+        }
+        return Stopwatch.GetTimestamp() - start;
     }
 
     private static OrtValue CreateInputValue(TensorBuffer input, long[] shape)
@@ -211,8 +336,32 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
 
     public void Dispose()
     {
+        _binding?.Dispose();
         _session.Dispose();
         _runOptions.Dispose();
+    }
+
+    /// <summary>
+    /// How one output comes back. <see cref="ModelDims"/> holds the model's dimensions when the
+    /// output can be pre-allocated: a numeric tensor whose every dimension is fixed, apart from the
+    /// first when the model batches (that one is the batch size). Null otherwise.
+    /// </summary>
+    private sealed record OutputBinding(TensorConfig Config, TensorElementType ElementType, long[]? ModelDims)
+    {
+        public static OutputBinding For(TensorConfig config, NodeMetadata metadata, bool batched)
+        {
+            var elementType = OnnxRuntimeInstance.ElementType(config.DataType);
+            if (config.DataType == DataType.Bytes || !metadata.IsTensor)
+            {
+                return new OutputBinding(config, elementType, null);
+            }
+            var dims = metadata.Dimensions;
+            if ((batched && dims.Length == 0) || dims.Skip(batched ? 1 : 0).Any(d => d < 0))
+            {
+                return new OutputBinding(config, elementType, null);
+            }
+            return new OutputBinding(config, elementType, dims.Select(d => (long)d).ToArray());
+        }
     }
 
     /// <summary>
