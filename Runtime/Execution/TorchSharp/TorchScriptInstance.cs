@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Fabrik.Devices;
 using Fabrik.Models.Configuration;
+using Fabrik.Native.LibTorch;
 using Fabrik.Observability;
 using Fabrik.Protocol;
 using Fabrik.Tensors;
@@ -13,7 +14,9 @@ using static TorchSharp.torch;
 namespace Fabrik.Execution.TorchSharp;
 
 /// <summary>
-/// A TorchScript module loaded through TorchSharp (libtorch) on the CPU. Inputs follow Triton's
+/// A TorchScript module loaded through TorchSharp (libtorch) on the CPU or cuda:N. Inputs are
+/// libtorch views of the request's pooled buffers (no copy on the CPU, one copy to a GPU);
+/// outputs are copied once into pooled buffers. Inputs follow Triton's
 /// pytorch backend: the configuration's inputs are forward's arguments in order, and the
 /// configuration's outputs are the elements of forward's result (a tensor or a tuple/list).
 /// </summary>
@@ -67,10 +70,7 @@ internal sealed class TorchScriptInstance : IModelInstance
             var input = inputs[i] ?? throw InferenceException.InvalidArgument(
                 $"input '{_config.Inputs[i].Name}' is required by the TorchScript model '{_config.Name}'");
             TryScalarType(input.DataType, out var scalarType);
-            // One copy into a libtorch-owned tensor: TorchSharp's frombuffer converts values from
-            // the array's element type instead of reinterpreting bytes, and it has no from_blob.
-            var tensor = empty(_config.Inputs[i].MapShape(input.Shape, _config.MaxBatchSize > 0, toBackend: true), scalarType);
-            tensor.bytes = input.Bytes;
+            var tensor = InputTensor(input, _config.Inputs[i].MapShape(input.Shape, _config.MaxBatchSize > 0, toBackend: true), scalarType);
             arguments[position] = _device.type == DeviceType.CPU ? tensor : tensor.to(_device);
         }
 
@@ -102,6 +102,23 @@ internal sealed class TorchScriptInstance : IModelInstance
         timings.InferTicks = inferred - inputsReady;
         timings.OutputTicks = Stopwatch.GetTimestamp() - inferred;
         return outputs;
+    }
+
+    /// <summary>
+    /// A CPU tensor over the request's pinned, pooled buffer (libtorch's from_blob: no copy). The
+    /// buffer outlives the tensor: the run's dispose scope frees every tensor before Run returns,
+    /// and the caller owns the inputs until then. Copies only where LibTorchSharp cannot wrap.
+    /// </summary>
+    private static Tensor InputTensor(TensorBuffer input, long[] shape, ScalarType scalarType)
+    {
+        var handle = input.ByteLength == 0 ? IntPtr.Zero : HostTensors.Wrap(input.Pointer, shape, (sbyte)scalarType);
+        if (handle != IntPtr.Zero)
+        {
+            return Tensor.UnsafeCreateTensor(handle);
+        }
+        var copy = empty(shape, scalarType);
+        copy.bytes = input.Bytes;
+        return copy;
     }
 
     private TensorBuffer CopyOutput(Tensor tensor, TensorConfig config, Span<TensorBuffer> alreadyCopied)
