@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Fabrik.Models.Configuration;
 using Fabrik.Native;
 
@@ -14,7 +15,12 @@ internal readonly record struct InstanceDevice(int? GpuIndex)
 }
 
 /// <summary>The placements of a model's instances, and warnings worth logging about them.</summary>
-internal sealed record Placement(IReadOnlyList<InstanceDevice> Instances, IReadOnlyList<string> Warnings);
+/// <param name="Instances">One device per instance, group by group.</param>
+/// <param name="Groups">The instance groups as placed, the way Triton normalizes them: KIND_AUTO
+/// resolved to KIND_CPU or KIND_GPU, an unset count given its default, and a KIND_GPU group's
+/// GPUs listed. The model's configuration reports these.</param>
+/// <param name="Warnings">What the operator should know (KIND_AUTO fell back to the CPU).</param>
+internal sealed record Placement(IReadOnlyList<InstanceDevice> Instances, ImmutableArray<InstanceGroupConfig> Groups, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// Places a model's instance groups on this host's devices, as Triton does: KIND_CPU on the CPU;
@@ -34,6 +40,7 @@ internal static class DevicePlacement
     public static Placement Place(ModelConfig config, GpuInventory inventory, bool buildHasCuda = BuildHasCuda)
     {
         var instances = new List<InstanceDevice>();
+        var groups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
         var warnings = new List<string>();
         foreach (var group in config.InstanceGroups)
         {
@@ -53,7 +60,9 @@ internal static class DevicePlacement
                 {
                     throw new InvalidOperationException($"instance_group '{group.Name}' is KIND_CPU but lists gpus [{string.Join(", ", group.Gpus)}]");
                 }
-                instances.AddRange(Enumerable.Repeat(InstanceDevice.Cpu, group.Count));
+                var cpuCount = group.Count > 0 ? group.Count : DefaultCpuInstanceCount(config);
+                instances.AddRange(Enumerable.Repeat(InstanceDevice.Cpu, cpuCount));
+                groups.Add(group with { Kind = InstanceKind.Cpu, Count = cpuCount });
                 continue;
             }
 
@@ -74,11 +83,21 @@ internal static class DevicePlacement
             {
                 throw new InvalidOperationException($"instance_group '{group.Name}' asks for KIND_GPU, but this build has no CUDA support (build with -p:Accelerator=cuda)");
             }
+            var gpuCount = Math.Max(1, group.Count);
             foreach (var gpu in gpus)
             {
-                instances.AddRange(Enumerable.Repeat(new InstanceDevice(gpu), group.Count));
+                instances.AddRange(Enumerable.Repeat(new InstanceDevice(gpu), gpuCount));
             }
+            groups.Add(group with { Kind = InstanceKind.Gpu, Count = gpuCount, Gpus = [.. gpus] });
         }
-        return new Placement(instances, warnings);
+        return new Placement(instances, groups.ToImmutable(), warnings);
     }
+
+    /// <summary>
+    /// Triton's default count for a CPU group that sets none: 2 for ONNX Runtime (two sessions run
+    /// requests side by side, so one request's HTTP work overlaps another's inference instead of
+    /// queueing behind it), 1 for TorchScript, where extra instances cost more than they give.
+    /// A GPU group defaults to 1 per GPU.
+    /// </summary>
+    public static int DefaultCpuInstanceCount(ModelConfig config) => config.BackendKind == BackendKind.OnnxRuntime ? 2 : 1;
 }

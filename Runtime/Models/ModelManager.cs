@@ -391,6 +391,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         {
             Log.PlacementWarning(_logger, source.Name, warning);
         }
+        config = config with { InstanceGroups = placement.Groups };
         var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool, placement.Instances);
         try
         {

@@ -29,6 +29,31 @@ public sealed class DevicePlacementTests
         Assert.Equal([new InstanceDevice(0), new InstanceDevice(0), new InstanceDevice(1), new InstanceDevice(1)],
             DevicePlacement.Place(Config(Group(InstanceKind.Gpu, 2)), TwoGpus, true).Instances);
 
+    [Theory]
+    [InlineData("onnxruntime_onnx", 2)]
+    [InlineData("pytorch_libtorch", 1)]
+    public void Place_CpuGroupWithoutCount_TakesTritonsDefaultForTheBackend(string platform, int expected)
+    {
+        var config = Config(Group(InstanceKind.Auto, InstanceGroupConfig.DefaultCount)) with { Platform = platform };
+
+        var placement = DevicePlacement.Place(config, NoGpu, false);
+
+        Assert.Equal(Enumerable.Repeat(InstanceDevice.Cpu, expected), placement.Instances);
+        var group = Assert.Single(placement.Groups);
+        Assert.Equal((expected, InstanceKind.Cpu), (group.Count, group.Kind));
+    }
+
+    [Fact]
+    public void Place_GpuGroupWithoutCountOrGpus_PutsOneOnEveryGpuAndListsThem()
+    {
+        var placement = DevicePlacement.Place(Config(Group(InstanceKind.Auto, InstanceGroupConfig.DefaultCount)), TwoGpus, true);
+
+        Assert.Equal([new InstanceDevice(0), new InstanceDevice(1)], placement.Instances);
+        var group = Assert.Single(placement.Groups);
+        Assert.Equal((1, InstanceKind.Gpu), (group.Count, group.Kind));
+        Assert.Equal([0, 1], group.Gpus.ToArray());
+    }
+
     [Fact]
     public void Place_GpuGroupNamingOneGpu_PinsToIt() =>
         Assert.Equal([new InstanceDevice(1)], DevicePlacement.Place(Config(Group(InstanceKind.Gpu, 1, 1)), TwoGpus, true).Instances);

@@ -60,11 +60,11 @@ public sealed class ModelConfigReaderTests
     }
 
     [Fact]
-    public void Parse_NoInstanceGroup_DefaultsToOneAutoInstance()
+    public void Parse_NoInstanceGroup_GivesOneAutoGroupWithItsCountUnset()
     {
         var config = ModelConfigReader.Parse("platform: \"pytorch_libtorch\"", "m");
         var group = Assert.Single(config.InstanceGroups);
-        Assert.Equal((1, InstanceKind.Auto), (group.Count, group.Kind));
+        Assert.Equal((InstanceGroupConfig.DefaultCount, InstanceKind.Auto), (group.Count, group.Kind));
         Assert.Equal(BackendKind.TorchScript, config.BackendKind);
     }
 

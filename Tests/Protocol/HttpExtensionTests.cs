@@ -26,10 +26,16 @@ public sealed class HttpExtensionTests(ServerFixture fixture)
         Assert.Equal("TYPE_INT32", (string)input["data_type"]!);
         Assert.Equal("16", (string)input["dims"]![0]!); // int64 travels as a string in protobuf JSON
         Assert.Equal("model.onnx", (string)config["default_model_filename"]!);
+        // No instance_group in config.pbtxt: reported as placed, with Triton's CPU defaults
+        // (2 instances for ONNX Runtime, 1 for PyTorch).
+        var group = config["instance_group"]!.AsArray().Single()!;
+        Assert.Equal(("KIND_CPU", 2), ((string)group["kind"]!, (int)group["count"]!));
 
         var versioned = JsonNode.Parse(await _client.GetStringAsync("/v2/models/mlp_torch/versions/1/config"))!;
         Assert.Equal("pytorch_libtorch", (string)versioned["platform"]!);
         Assert.Equal("model.pt", (string)versioned["default_model_filename"]!);
+        var torchGroup = versioned["instance_group"]!.AsArray().Single()!;
+        Assert.Equal(("KIND_CPU", 1), ((string)torchGroup["kind"]!, (int)torchGroup["count"]!));
     }
 
     [Fact]

@@ -66,7 +66,7 @@ internal static class ModelConfigReader
         RejectDuplicates(outputs, "output");
         if (instanceGroups.Count == 0)
         {
-            instanceGroups.Add(new InstanceGroupConfig(modelName + "_0", 1, InstanceKind.Auto, []));
+            instanceGroups.Add(new InstanceGroupConfig(modelName + "_0", InstanceGroupConfig.DefaultCount, InstanceKind.Auto, []));
         }
 
         return new ModelConfig
@@ -295,7 +295,7 @@ internal static class ModelConfigReader
     {
         var message = Message(field);
         var name = "";
-        var count = 1;
+        var count = InstanceGroupConfig.DefaultCount;
         var kind = InstanceKind.Auto;
         var gpus = ImmutableArray.CreateBuilder<int>();
         foreach (var child in message.Fields)
