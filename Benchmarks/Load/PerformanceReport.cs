@@ -98,6 +98,14 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
             }
         }
 
+        // What batching can give on this CPU at best: ONNX Runtime alone, one session with one
+        // instance's threads, per image at batch 1 and at cnn's max_batch_size.
+        var cnnPath = Path.Combine(models, "cnn", "1", "model.onnx");
+        var single = MeasureInProcessCnn(cnnPath, batch: 1, sessionCount: 1);
+        var full = MeasureInProcessCnn(cnnPath, batch: 8, sessionCount: 1);
+        _notes.Add(string.Create(CultureInfo.InvariantCulture,
+            $"ONNX Runtime alone on `cnn`, one session with one instance's threads: {single:F1} images/s at batch 1, {full:F1} at batch 8 (batch 8 ÷ batch 1 = {full / single:F2}). On a CPU a convolution gains nothing from a larger batch, so the batcher can only add its gather and scatter; the large gains are a GPU's."));
+
         await File.WriteAllTextAsync(output, Render());
         log.WriteLine($"Wrote {output}");
     }
@@ -182,26 +190,31 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
     /// <summary>ONNX Runtime alone on cnn, with the sessions and thread settings Fabrik gives the
     /// model by default (Triton's two CPU instances, the cores shared between them): one thread per
     /// session runs Run in a loop, all at once. Returns images per second over all sessions.</summary>
-    private double MeasureInProcessCnn(string path, int batch)
+    /// <param name="path">The cnn model file.</param>
+    /// <param name="batch">Images per Run.</param>
+    /// <param name="sessionCount">Sessions to run at once; Fabrik's default instance count when null.
+    /// Each session's threads are what Fabrik gives one instance by default.</param>
+    private double MeasureInProcessCnn(string path, int batch, int? sessionCount = null)
     {
         var instances = Fabrik.Devices.DevicePlacement.DefaultCpuInstanceCount(
             new Fabrik.Models.Configuration.ModelConfig { Name = "cnn", Platform = "onnxruntime_onnx" });
+        var sessionsRunning = sessionCount ?? instances;
         var data = new float[batch * 3 * 64 * 64];
         for (var i = 0; i < data.Length; i++)
         {
             data[i] = (i % 97) / 97f;
         }
-        var sessions = new InferenceSession[instances];
-        for (var s = 0; s < instances; s++)
+        var sessions = new InferenceSession[sessionsRunning];
+        for (var s = 0; s < sessionsRunning; s++)
         {
             using var options = Fabrik.Execution.OnnxRuntime.OnnxRuntimeSettings.Defaults(instances).CreateSessionOptions();
             sessions[s] = new InferenceSession(path, options);
         }
-        var runs = new int[instances];
-        var measuring = new Barrier(instances + 1);
+        var runs = new int[sessionsRunning];
+        var measuring = new Barrier(sessionsRunning + 1);
         var duration = TimeSpan.FromMilliseconds(intervalMilliseconds * 3);
-        var threads = new Thread[instances];
-        for (var s = 0; s < instances; s++)
+        var threads = new Thread[sessionsRunning];
+        for (var s = 0; s < sessionsRunning; s++)
         {
             var index = s;
             threads[s] = new Thread(() =>
@@ -235,7 +248,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
             session.Dispose();
         }
         measuring.Dispose();
-        log.WriteLine($"* in-process ONNX Runtime cnn batch {batch}, {instances} sessions: {imagesPerSecond:F1} images/s");
+        log.WriteLine($"* in-process ONNX Runtime cnn batch {batch}, {sessionsRunning} session(s): {imagesPerSecond:F1} images/s");
         return imagesPerSecond;
     }
 
