@@ -196,8 +196,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
     /// Each session's threads are what Fabrik gives one instance by default.</param>
     private double MeasureInProcessCnn(string path, int batch, int? sessionCount = null)
     {
-        var instances = Fabrik.Devices.DevicePlacement.DefaultCpuInstanceCount(
-            new Fabrik.Models.Configuration.ModelConfig { Name = "cnn", Platform = "onnxruntime_onnx" });
+        var instances = Fabrik.Devices.DevicePlacement.DefaultCpuInstanceCount(Fabrik.Models.Configuration.BackendKind.OnnxRuntime);
         var sessionsRunning = sessionCount ?? instances;
         var data = new float[batch * 3 * 64 * 64];
         for (var i = 0; i < data.Length; i++)

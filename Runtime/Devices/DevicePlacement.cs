@@ -15,12 +15,19 @@ internal readonly record struct InstanceDevice(int? GpuIndex)
 }
 
 /// <summary>The placements of a model's instances, and warnings worth logging about them.</summary>
-/// <param name="Instances">One device per instance, group by group.</param>
 /// <param name="Groups">The instance groups as placed, the way Triton normalizes them: KIND_AUTO
 /// resolved to KIND_CPU or KIND_GPU, an unset count given its default, and a KIND_GPU group's
 /// GPUs listed. The model's configuration reports these.</param>
 /// <param name="Warnings">What the operator should know (KIND_AUTO fell back to the CPU).</param>
-internal sealed record Placement(IReadOnlyList<InstanceDevice> Instances, ImmutableArray<InstanceGroupConfig> Groups, IReadOnlyList<string> Warnings);
+internal sealed record Placement(ImmutableArray<InstanceGroupConfig> Groups, IReadOnlyList<string> Warnings)
+{
+    /// <summary>One device per instance, group by group: Count on the CPU, or Count on each GPU.</summary>
+    public IReadOnlyList<InstanceDevice> Instances { get; } = Groups
+        .SelectMany(group => group.Kind == InstanceKind.Gpu
+            ? group.Gpus.SelectMany(gpu => Enumerable.Repeat(new InstanceDevice(gpu), group.Count))
+            : Enumerable.Repeat(InstanceDevice.Cpu, group.Count))
+        .ToArray();
+}
 
 /// <summary>
 /// Places a model's instance groups on this host's devices, as Triton does: KIND_CPU on the CPU;
@@ -39,7 +46,6 @@ internal static class DevicePlacement
 
     public static Placement Place(ModelConfig config, GpuInventory inventory, bool buildHasCuda = BuildHasCuda)
     {
-        var instances = new List<InstanceDevice>();
         var groups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
         var warnings = new List<string>();
         foreach (var group in config.InstanceGroups)
@@ -60,9 +66,7 @@ internal static class DevicePlacement
                 {
                     throw new InvalidOperationException($"instance_group '{group.Name}' is KIND_CPU but lists gpus [{string.Join(", ", group.Gpus)}]");
                 }
-                var cpuCount = group.Count > 0 ? group.Count : DefaultCpuInstanceCount(config);
-                instances.AddRange(Enumerable.Repeat(InstanceDevice.Cpu, cpuCount));
-                groups.Add(group with { Kind = InstanceKind.Cpu, Count = cpuCount });
+                groups.Add(group with { Kind = InstanceKind.Cpu, Count = group.Count > 0 ? group.Count : DefaultCpuInstanceCount(config.BackendKind) });
                 continue;
             }
 
@@ -83,14 +87,9 @@ internal static class DevicePlacement
             {
                 throw new InvalidOperationException($"instance_group '{group.Name}' asks for KIND_GPU, but this build has no CUDA support (build with -p:Accelerator=cuda)");
             }
-            var gpuCount = Math.Max(1, group.Count);
-            foreach (var gpu in gpus)
-            {
-                instances.AddRange(Enumerable.Repeat(new InstanceDevice(gpu), gpuCount));
-            }
-            groups.Add(group with { Kind = InstanceKind.Gpu, Count = gpuCount, Gpus = [.. gpus] });
+            groups.Add(group with { Kind = InstanceKind.Gpu, Count = Math.Max(1, group.Count), Gpus = [.. gpus] });
         }
-        return new Placement(instances, groups.ToImmutable(), warnings);
+        return new Placement(groups.ToImmutable(), warnings);
     }
 
     /// <summary>
@@ -99,5 +98,5 @@ internal static class DevicePlacement
     /// queueing behind it), 1 for TorchScript, where extra instances cost more than they give.
     /// A GPU group defaults to 1 per GPU.
     /// </summary>
-    public static int DefaultCpuInstanceCount(ModelConfig config) => config.BackendKind == BackendKind.OnnxRuntime ? 2 : 1;
+    public static int DefaultCpuInstanceCount(BackendKind backend) => backend == BackendKind.OnnxRuntime ? 2 : 1;
 }
