@@ -1,10 +1,9 @@
 using System.Collections.Immutable;
+using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
 using Fabrik.Observability;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -21,8 +20,9 @@ internal static class BenchmarkModels
     {
         var directory = Path.Combine(RepositoryRoot, "models", name);
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), name);
+        var backend = BackendRegistry.Default.Resolve(config);
         var instances = instance is null
-            ? ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), pool, [InstanceDevice.Cpu])
+            ? ModelInstanceFactory.CreateInstances(config, backend, ModelInstanceFactory.ModelFilePath(config, backend, Path.Combine(directory, "1")), pool, [InstanceDevice.Cpu])
             : [instance];
         return Wrap(config, instances, pool);
     }
@@ -41,11 +41,8 @@ internal static class BenchmarkModels
         return Wrap(config, [], pool);
     }
 
-    private static LoadedModel Wrap(ModelConfig config, IModelInstance[] instances, TensorMemoryPool pool)
-    {
-        var statistics = new ModelStatistics(config.MaxBatchSize);
-        return new LoadedModel(config, 1, new ModelScheduler(config, instances, statistics, pool, TimeProvider.System, NullLogger.Instance), statistics);
-    }
+    private static LoadedModel Wrap(ModelConfig config, IModelInstance[] instances, TensorMemoryPool pool) =>
+        LoadedModel.Create(config, 1, instances, pool, TimeProvider.System, NullLoggerFactory.Instance);
 
     private static string FindRoot()
     {

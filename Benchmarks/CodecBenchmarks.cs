@@ -87,7 +87,7 @@ public class CodecBenchmarks
     public int EncodeJson()
     {
         _output.Reset();
-        JsonInferenceResponseWriter.Write(_output, _request, _response);
+        JsonInferenceResponseWriter.Write(_output, _model, _request, _response);
         return _output.WrittenCount;
     }
 

@@ -49,7 +49,7 @@ public class InProcessInferBenchmarks
         using var request = JsonInferenceRequestReader.Read(_requestBody, null, _model, _pool, CancellationToken.None);
         using var response = await _model.Scheduler.InferAsync(request);
         _responseBody.ResetWrittenCount();
-        JsonInferenceResponseWriter.Write(_responseBody, request, response);
+        JsonInferenceResponseWriter.Write(_responseBody, _model, request, response);
         return _responseBody.WrittenCount;
     }
 }

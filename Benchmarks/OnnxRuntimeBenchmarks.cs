@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
+using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
-using Fabrik.Models.Configuration;
 using Fabrik.Observability;
 using Fabrik.Tensors;
 
@@ -24,7 +24,8 @@ public class OnnxRuntimeBenchmarks
     {
         var directory = Path.Combine(BenchmarkModels.RepositoryRoot, "models", "mlp");
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), "mlp");
-        _instance = ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), _pool, [InstanceDevice.Cpu])[0];
+        var backend = BackendRegistry.Default.Resolve(config);
+        _instance = ModelInstanceFactory.CreateInstances(config, backend, ModelInstanceFactory.ModelFilePath(config, backend, Path.Combine(directory, "1")), _pool, [InstanceDevice.Cpu])[0];
         var input = new TensorBuffer(_pool, DataType.Fp32, [BatchSize, 16], BatchSize * 16, BatchSize * 64);
         var values = input.As<float>();
         for (var i = 0; i < values.Length; i++)

@@ -1,8 +1,7 @@
 using System.Collections.Immutable;
 using BenchmarkDotNet.Attributes;
+using Fabrik.Configuration;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
-using Fabrik.Observability;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -34,12 +33,11 @@ public class SchedulingBenchmarks
             Inputs = [new TensorConfig("INPUT0", DataType.Fp32, ImmutableArray.Create(16L))],
             Outputs = [new TensorConfig("OUTPUT0", DataType.Fp32, ImmutableArray.Create(16L))],
         };
-        var statistics = new ModelStatistics(8);
-        _model = new LoadedModel(config, 1, new ModelScheduler(config, [new EchoInstance(_pool)], statistics, _pool, TimeProvider.System, NullLogger.Instance), statistics);
-        _request = new InferenceRequest(_model, [new TensorBuffer(_pool, DataType.Fp32, [1, 16], 16, 64)], 1);
+        _model = LoadedModel.Create(config, 1, [new EchoInstance(_pool)], _pool, TimeProvider.System, NullLoggerFactory.Instance);
+        _request = new InferenceRequest([new TensorBuffer(_pool, DataType.Fp32, [1, 16], 16, 64)], 1);
         for (var i = 0; i < 8; i++)
         {
-            _batch.Add(new PendingRequest(new InferenceRequest(_model, [new TensorBuffer(_pool, DataType.Fp32, [1, 16], 16, 64)], 1), 0, i));
+            _batch.Add(new PendingRequest(new InferenceRequest([new TensorBuffer(_pool, DataType.Fp32, [1, 16], 16, 64)], 1), 0, i));
         }
         _outputs = [new TensorBuffer(_pool, DataType.Fp32, [8, 16], 128, 512)];
     }

@@ -196,7 +196,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
     /// Each session's threads are what Fabrik gives one instance by default.</param>
     private double MeasureInProcessCnn(string path, int batch, int? sessionCount = null)
     {
-        var instances = Fabrik.Devices.DevicePlacement.DefaultCpuInstanceCount(Fabrik.Models.Configuration.BackendKind.OnnxRuntime);
+        var instances = new Fabrik.Execution.OnnxRuntime.OnnxRuntimeBackend().DefaultCpuInstanceCount;
         var sessionsRunning = sessionCount ?? instances;
         var data = new float[batch * 3 * 64 * 64];
         for (var i = 0; i < data.Length; i++)

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
 using Fabrik.Native;
 
 namespace Fabrik.Devices;
@@ -44,7 +44,12 @@ internal static class DevicePlacement
     public const bool BuildHasCuda = false;
 #endif
 
-    public static Placement Place(ModelConfig config, GpuInventory inventory, bool buildHasCuda = BuildHasCuda)
+    /// <param name="config">The model's configuration.</param>
+    /// <param name="inventory">This host's GPUs.</param>
+    /// <param name="defaultCpuInstanceCount">Instances of a CPU group that sets no count: the backend's default
+    /// (Triton gives ONNX Runtime 2 and libtorch 1). A GPU group defaults to 1 per GPU.</param>
+    /// <param name="buildHasCuda">Whether this build's backends carry CUDA.</param>
+    public static Placement Place(ModelConfig config, GpuInventory inventory, int defaultCpuInstanceCount, bool buildHasCuda = BuildHasCuda)
     {
         var groups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
         var warnings = new List<string>();
@@ -66,7 +71,7 @@ internal static class DevicePlacement
                 {
                     throw new InvalidOperationException($"instance_group '{group.Name}' is KIND_CPU but lists gpus [{string.Join(", ", group.Gpus)}]");
                 }
-                groups.Add(group with { Kind = InstanceKind.Cpu, Count = group.Count > 0 ? group.Count : DefaultCpuInstanceCount(config.BackendKind) });
+                groups.Add(group with { Kind = InstanceKind.Cpu, Count = group.Count > 0 ? group.Count : defaultCpuInstanceCount });
                 continue;
             }
 
@@ -91,12 +96,4 @@ internal static class DevicePlacement
         }
         return new Placement(groups.ToImmutable(), warnings);
     }
-
-    /// <summary>
-    /// Triton's default count for a CPU group that sets none: 2 for ONNX Runtime (two sessions run
-    /// requests side by side, so one request's HTTP work overlaps another's inference instead of
-    /// queueing behind it), 1 for TorchScript, where extra instances cost more than they give.
-    /// A GPU group defaults to 1 per GPU.
-    /// </summary>
-    public static int DefaultCpuInstanceCount(BackendKind backend) => backend == BackendKind.OnnxRuntime ? 2 : 1;
 }

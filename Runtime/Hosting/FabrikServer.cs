@@ -1,6 +1,8 @@
 using System.Net;
+using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Native;
+using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
@@ -29,6 +31,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     public ServerOptions Options { get; }
 
     public ModelManager Models => _app.Services.GetRequiredService<ModelManager>();
+
+    /// <summary>Poll mode's scanner (idle in the other control modes).</summary>
+    public RepositoryPoller Poller => _app.Services.GetRequiredService<RepositoryPoller>();
 
     public TensorMemoryPool TensorPool => _app.Services.GetRequiredService<TensorMemoryPool>();
 
@@ -98,9 +103,11 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             StrictReadiness = options.StrictReadiness,
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
         };
-        builder.Services.AddSingleton(services => new ModelManager(
-            repositoryOptions, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(),
-            services.GetRequiredService<GpuInventory>(), services.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(repositoryOptions);
+        builder.Services.AddSingleton(BackendRegistry.Default);
+        builder.Services.AddSingleton<ModelLoader>();
+        builder.Services.AddSingleton<ModelManager>();
+        builder.Services.AddSingleton<RepositoryPoller>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
 
         var app = builder.Build();
@@ -134,6 +141,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
             await server.Models.LoadAllAsync(cancellation);
+            server.Poller.Start();
             Log.Started(server._logger, string.Join(", ", repositories));
             return server;
         }

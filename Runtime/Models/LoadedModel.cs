@@ -1,7 +1,9 @@
 using System.Text;
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
+using Fabrik.Execution;
 using Fabrik.Observability;
 using Fabrik.Scheduling;
+using Fabrik.Tensors;
 
 namespace Fabrik.Models;
 
@@ -17,7 +19,7 @@ internal sealed class LoadedModel : IAsyncDisposable
     private int _leases;
     private volatile bool _retired;
 
-    public LoadedModel(ModelConfig config, long version, ModelScheduler scheduler, ModelStatistics statistics)
+    private LoadedModel(ModelConfig config, long version, ModelScheduler scheduler, ModelStatistics statistics)
     {
         Statistics = statistics;
         Config = config;
@@ -26,6 +28,17 @@ internal sealed class LoadedModel : IAsyncDisposable
         Scheduler = scheduler;
         InputNamesUtf8 = config.Inputs.Select(input => Encoding.UTF8.GetBytes(input.Name)).ToArray();
         OutputNamesUtf8 = config.Outputs.Select(output => Encoding.UTF8.GetBytes(output.Name)).ToArray();
+    }
+
+    /// <summary>The one way a served version is built (by the loader, the tests and the
+    /// benchmarks alike): statistics and a scheduler over <paramref name="instances"/>, which the
+    /// new version owns from here on and disposes when it is retired.</summary>
+    public static LoadedModel Create(
+        ModelConfig config, long version, IModelInstance[] instances, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory, string modelFileName = "")
+    {
+        var statistics = new ModelStatistics(config.MaxBatchSize);
+        var scheduler = new ModelScheduler(config, instances, statistics, pool, time, loggerFactory.CreateLogger<ModelScheduler>());
+        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName };
     }
 
     public string Name => Config.Name;

@@ -1,13 +1,5 @@
 using System.Collections.Immutable;
-using Fabrik.Devices;
-using Fabrik.Execution;
-using Fabrik.Execution.OnnxRuntime;
-using Fabrik.Models.Configuration;
-using Fabrik.Native;
-using Fabrik.Observability;
-using Fabrik.Protocol;
-using Fabrik.Scheduling;
-using Fabrik.Tensors;
+using Fabrik.Errors;
 
 namespace Fabrik.Models;
 
@@ -37,8 +29,10 @@ internal sealed record ModelEntry(string Name, ModelState State, string Reason, 
 }
 
 /// <summary>
-/// Loads the models of the repositories, resolves requests to them, and (in explicit and poll
-/// mode) loads, reloads and unloads them while traffic flows.
+/// The models' lifecycle: which versions serve each model and in what state, resolving requests
+/// to them, and (in explicit and poll mode) loading, reloading and unloading them while traffic
+/// flows. <see cref="ModelLoader"/> builds the versions; <see cref="RepositoryPoller"/> drives
+/// poll mode.
 /// </summary>
 /// <remarks>
 /// The set of models is an immutable dictionary swapped through one volatile field, so request
@@ -49,25 +43,17 @@ internal sealed record ModelEntry(string Name, ModelState State, string Reason, 
 internal sealed partial class ModelManager : IAsyncDisposable
 {
     private readonly ModelRepositoryOptions _options;
-    private readonly TensorMemoryPool _pool;
-    private readonly TimeProvider _time;
-    private readonly GpuInventory _gpus;
-    private readonly ILoggerFactory _loggerFactory;
+    private readonly ModelLoader _loader;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
-    private readonly CancellationTokenSource _stopping = new();
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
     private volatile bool _shuttingDown;
-    private Task _polling = Task.CompletedTask;
 
-    public ModelManager(ModelRepositoryOptions options, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory)
+    public ModelManager(ModelRepositoryOptions options, ModelLoader loader, ILoggerFactory loggerFactory)
     {
         _options = options;
-        _pool = pool;
-        _time = time;
-        _gpus = gpus;
-        _loggerFactory = loggerFactory;
+        _loader = loader;
         _logger = loggerFactory.CreateLogger<ModelManager>();
     }
 
@@ -90,7 +76,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
     public void BeginShutdown() => _shuttingDown = true;
 
     /// <summary>Loads what the control mode asks for at start. A model that fails becomes
-    /// UNAVAILABLE with the reason; the others still load. Poll mode then starts watching.</summary>
+    /// UNAVAILABLE with the reason; the others still load.</summary>
     public async Task LoadAllAsync(CancellationToken cancellation)
     {
         await _lifecycle.WaitAsync(cancellation);
@@ -124,10 +110,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
         finally
         {
             _lifecycle.Release();
-        }
-        if (_options.ControlMode == ModelControlMode.Poll)
-        {
-            _polling = Task.Run(() => PollAsync(_stopping.Token));
         }
     }
 
@@ -266,7 +248,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         try
         {
             var fingerprint = ModelRepository.Fingerprint(source);
-            entry = new ModelEntry(source.Name, ModelState.Ready, "", LoadVersions(source)) { Fingerprint = fingerprint };
+            entry = new ModelEntry(source.Name, ModelState.Ready, "", _loader.LoadVersions(source)) { Fingerprint = fingerprint };
             foreach (var loaded in entry.Versions.Values)
             {
                 Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Scheduler.InstanceDevices);
@@ -291,148 +273,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
         return entry;
     }
 
-    private ImmutableSortedDictionary<long, LoadedModel> LoadVersions(ModelSource source)
-    {
-        ModelRepository.Confine(source.Root, source.Directory);
-        var config = ReadConfig(source);
-        var selected = config.VersionPolicy.Select(source.Versions);
-        if (selected.Count == 0)
-        {
-            throw new InvalidOperationException(source.Versions.Count == 0
-                ? $"no version folder (such as {Path.Combine(source.Directory, "1")}) holds a model file"
-                : $"version_policy selects none of the versions present ({string.Join(", ", source.Versions)})");
-        }
-        var versions = ImmutableSortedDictionary.CreateBuilder<long, LoadedModel>();
-        try
-        {
-            foreach (var version in selected)
-            {
-                versions[version] = LoadVersion(source, config, version);
-            }
-            return versions.ToImmutable();
-        }
-        catch
-        {
-            foreach (var loaded in versions.Values)
-            {
-                loaded.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-            throw;
-        }
-    }
-
-    private ModelConfig ReadConfig(ModelSource source)
-    {
-        ModelConfig config;
-        if (File.Exists(source.ConfigPath))
-        {
-            try
-            {
-                config = ModelConfigReader.Parse(File.ReadAllText(source.ConfigPath), source.Name);
-            }
-            catch (ConfigFormatException e)
-            {
-                throw new InvalidOperationException($"{source.ConfigPath}: {e.Message}", e);
-            }
-            foreach (var field in config.IgnoredFields.Distinct())
-            {
-                Log.IgnoredField(_logger, source.Name, field);
-            }
-        }
-        else if (_options.AutoCompleteConfig)
-        {
-            config = ModelConfigReader.Parse("", source.Name);
-        }
-        else
-        {
-            throw new InvalidOperationException($"{source.ConfigPath} is missing and auto-complete is disabled (--disable-auto-complete-config)");
-        }
-        if (config.BackendKind == BackendKind.Unknown && config.Platform.Length == 0 && config.Backend.Length == 0)
-        {
-            config = config with { Platform = DetectPlatform(source) };
-        }
-        return config;
-    }
-
-    /// <summary>Without a platform or backend, the model file in the newest version decides.</summary>
-    private static string DetectPlatform(ModelSource source)
-    {
-        var newest = source.Versions.Count > 0 ? source.VersionDirectory(source.Versions[^1]) : source.Directory;
-        if (File.Exists(Path.Combine(newest, "model.onnx")))
-        {
-            return "onnxruntime_onnx";
-        }
-        if (File.Exists(Path.Combine(newest, "model.pt")))
-        {
-            return "pytorch_libtorch";
-        }
-        throw new InvalidOperationException("the configuration names no platform or backend, and no model.onnx or model.pt says which");
-    }
-
-    private LoadedModel LoadVersion(ModelSource source, ModelConfig config, long version)
-    {
-        var modelPath = ModelRepository.Confine(source.Root, ModelInstanceFactory.ModelFilePath(config, source.VersionDirectory(version)));
-        if (config.BackendKind == BackendKind.OnnxRuntime)
-        {
-            ConfineExternalData(source, modelPath);
-        }
-        if (_options.AutoCompleteConfig && config.BackendKind == BackendKind.OnnxRuntime)
-        {
-            config = OnnxAutoComplete.Complete(config, modelPath);
-        }
-        if (config.Inputs.Length == 0 || config.Outputs.Length == 0)
-        {
-            throw new InvalidOperationException(config.BackendKind == BackendKind.TorchScript
-                ? "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)"
-                : "the configuration declares no inputs or outputs, and auto-complete is disabled");
-        }
-        var placement = DevicePlacement.Place(config, _gpus);
-        foreach (var warning in placement.Warnings)
-        {
-            Log.PlacementWarning(_logger, source.Name, warning);
-        }
-        config = config with { InstanceGroups = placement.Groups };
-        var instances = ModelInstanceFactory.CreateInstances(config, modelPath, _pool, placement.Instances);
-        try
-        {
-            ModelWarmup.Run(config, instances, source, _pool);
-        }
-        catch
-        {
-            foreach (var instance in instances)
-            {
-                instance.Dispose();
-            }
-            throw;
-        }
-        var statistics = new ModelStatistics(config.MaxBatchSize);
-        var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, _loggerFactory.CreateLogger<ModelScheduler>());
-        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
-    }
-
-    /// <summary>Every external-data file the ONNX model names must lie inside the repository.</summary>
-    private static void ConfineExternalData(ModelSource source, string modelPath)
-    {
-        IReadOnlyList<string> locations;
-        try
-        {
-            locations = OnnxExternalData.Locations(File.ReadAllBytes(modelPath));
-        }
-        catch (InvalidDataException e)
-        {
-            throw new InvalidOperationException($"{modelPath} is not a valid ONNX file: {e.Message}", e);
-        }
-        var directory = Path.GetDirectoryName(modelPath)!;
-        foreach (var location in locations)
-        {
-            if (Path.IsPathRooted(location))
-            {
-                throw new InvalidOperationException($"{modelPath} names external data at the absolute path '{location}'; external data must sit beside the model");
-            }
-            ModelRepository.Confine(source.Root, Path.Combine(directory, location));
-        }
-    }
-
     /// <summary>UNLOADING (new requests refused), drain, then UNAVAILABLE with the reason.</summary>
     private async Task UnloadCoreAsync(ModelEntry entry, string reason)
     {
@@ -452,50 +292,24 @@ internal sealed partial class ModelManager : IAsyncDisposable
 
     private void Publish(ModelEntry entry) => _models = _models.SetItem(entry.Name, entry);
 
-    /// <summary>Poll mode: rescans the repositories and loads new models, reloads changed ones and
-    /// unloads removed ones.</summary>
-    private async Task PollAsync(CancellationToken stopping)
-    {
-        while (!stopping.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(_options.PollInterval, _time, stopping);
-                await PollOnceAsync(stopping);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                Log.PollFailed(_logger, e.Message);
-            }
-        }
-    }
-
-    /// <summary>One poll: compares each model folder's fingerprint with the loaded one.</summary>
-    public async Task PollOnceAsync(CancellationToken cancellation)
+    /// <summary>Poll mode: brings the served models in line with <paramref name="present"/> (the
+    /// repositories' current models): loads new ones, reloads those whose files changed, and
+    /// unloads those that are gone.</summary>
+    public async Task SynchronizeAsync(IReadOnlyList<ModelSource> present, CancellationToken cancellation)
     {
         await _lifecycle.WaitAsync(cancellation);
         try
         {
-            var present = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var repository in _options.Repositories)
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var source in present)
             {
-                foreach (var source in ModelRepository.Discover(repository))
+                names.Add(source.Name);
+                if (!_models.TryGetValue(source.Name, out var entry) || entry.Fingerprint != ModelRepository.Fingerprint(source))
                 {
-                    if (!present.Add(source.Name))
-                    {
-                        continue;
-                    }
-                    if (!_models.TryGetValue(source.Name, out var entry) || entry.Fingerprint != ModelRepository.Fingerprint(source))
-                    {
-                        await LoadOrReloadAsync(source);
-                    }
+                    await LoadOrReloadAsync(source);
                 }
             }
-            foreach (var entry in _models.Values.Where(entry => !present.Contains(entry.Name) && !entry.Versions.IsEmpty).ToList())
+            foreach (var entry in _models.Values.Where(entry => !names.Contains(entry.Name) && !entry.Versions.IsEmpty).ToList())
             {
                 await UnloadCoreAsync(entry, "removed from the model repository");
             }
@@ -530,8 +344,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
     /// <summary>Unloads every model: stops intake, drains queued requests and frees sessions.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _stopping.CancelAsync();
-        await _polling;
         await _lifecycle.WaitAsync();
         try
         {
@@ -545,7 +357,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
         finally
         {
             _lifecycle.Release();
-            _stopping.Dispose();
         }
     }
 
@@ -557,8 +368,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
         [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Model '{Model}' failed to load: {Reason}")]
         public static partial void ModelFailed(ILogger logger, string model, string reason);
 
-        [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "Model '{Model}': config field '{Field}' is not supported and is ignored")]
-        public static partial void IgnoredField(ILogger logger, string model, string field);
 
         [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Model '{Model}' in {Directory} is ignored: a model of that name was already found in an earlier repository")]
         public static partial void DuplicateModel(ILogger logger, string model, string directory);
@@ -569,13 +378,9 @@ internal sealed partial class ModelManager : IAsyncDisposable
         [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "  model '{Model}' version(s) {Versions}: {State} {Reason}")]
         public static partial void SummaryRow(ILogger logger, string model, string versions, string state, string reason);
 
-        [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Model '{Model}': {Warning}")]
-        public static partial void PlacementWarning(ILogger logger, string model, string warning);
 
         [LoggerMessage(EventId = 107, Level = LogLevel.Information, Message = "Model '{Model}' unloaded: {Reason}")]
         public static partial void ModelUnloaded(ILogger logger, string model, string reason);
 
-        [LoggerMessage(EventId = 108, Level = LogLevel.Warning, Message = "Polling the model repository failed: {Reason}")]
-        public static partial void PollFailed(ILogger logger, string reason);
     }
 }

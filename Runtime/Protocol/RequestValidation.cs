@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
+using Fabrik.Configuration;
+using Fabrik.Errors;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Fabrik.Protocol;
+using Fabrik.Errors;
 using Fabrik.Tensors;
 
 namespace Fabrik.Scheduling;

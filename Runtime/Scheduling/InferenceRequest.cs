@@ -1,10 +1,10 @@
-using Fabrik.Models;
 using Fabrik.Tensors;
 
 namespace Fabrik.Scheduling;
 
 /// <summary>
-/// One decoded, validated inference request, independent of the protocol it came over.
+/// One decoded, validated inference request, independent of the protocol it came over. The
+/// protocol layer holds the lease on the model version it was decoded for.
 /// </summary>
 /// <remarks>
 /// Ownership: the protocol layer creates it and owns its input buffers; it stays the owner while
@@ -13,15 +13,11 @@ namespace Fabrik.Scheduling;
 /// </remarks>
 internal sealed class InferenceRequest : IDisposable
 {
-    public InferenceRequest(LoadedModel model, TensorBuffer?[] inputs, int batchSize)
+    public InferenceRequest(TensorBuffer?[] inputs, int batchSize)
     {
-        Model = model;
         Inputs = inputs;
         BatchSize = batchSize;
     }
-
-    /// <summary>The model snapshot the request was resolved to; it stays valid until the request ends.</summary>
-    public LoadedModel Model { get; }
 
     /// <summary>Inputs in the model's configuration order; null where an optional input was omitted.</summary>
     public TensorBuffer?[] Inputs { get; }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
+using Fabrik.Configuration;
+using Fabrik.Errors;
 using Fabrik.Execution;
-using Fabrik.Models.Configuration;
 using Fabrik.Observability;
-using Fabrik.Protocol;
 using Fabrik.Tensors;
 
 namespace Fabrik.Scheduling;

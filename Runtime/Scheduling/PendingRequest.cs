@@ -1,4 +1,4 @@
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
 
 namespace Fabrik.Scheduling;
 

@@ -1,5 +1,6 @@
+using Fabrik.Configuration;
 using Fabrik.Devices;
-using Fabrik.Models.Configuration;
+using Fabrik.Execution;
 using Fabrik.Native;
 using Xunit;
 
@@ -22,12 +23,12 @@ public sealed class DevicePlacementTests
 
     [Fact]
     public void Place_CpuGroup_PutsCountInstancesOnTheCpu() =>
-        Assert.Equal([InstanceDevice.Cpu, InstanceDevice.Cpu, InstanceDevice.Cpu], DevicePlacement.Place(Config(Group(InstanceKind.Cpu, 3)), TwoGpus, true).Instances);
+        Assert.Equal([InstanceDevice.Cpu, InstanceDevice.Cpu, InstanceDevice.Cpu], DevicePlacement.Place(Config(Group(InstanceKind.Cpu, 3)), TwoGpus, 1, true).Instances);
 
     [Fact]
     public void Place_GpuGroupWithoutGpus_UsesCountPerEveryGpu() =>
         Assert.Equal([new InstanceDevice(0), new InstanceDevice(0), new InstanceDevice(1), new InstanceDevice(1)],
-            DevicePlacement.Place(Config(Group(InstanceKind.Gpu, 2)), TwoGpus, true).Instances);
+            DevicePlacement.Place(Config(Group(InstanceKind.Gpu, 2)), TwoGpus, 1, true).Instances);
 
     [Theory]
     [InlineData("onnxruntime_onnx", 2)]
@@ -36,7 +37,7 @@ public sealed class DevicePlacementTests
     {
         var config = Config(Group(InstanceKind.Auto, InstanceGroupConfig.DefaultCount)) with { Platform = platform };
 
-        var placement = DevicePlacement.Place(config, NoGpu, false);
+        var placement = DevicePlacement.Place(config, NoGpu, BackendRegistry.Default.Resolve(config).DefaultCpuInstanceCount, false);
 
         Assert.Equal(Enumerable.Repeat(InstanceDevice.Cpu, expected), placement.Instances);
         var group = Assert.Single(placement.Groups);
@@ -46,7 +47,7 @@ public sealed class DevicePlacementTests
     [Fact]
     public void Place_GpuGroupWithoutCountOrGpus_PutsOneOnEveryGpuAndListsThem()
     {
-        var placement = DevicePlacement.Place(Config(Group(InstanceKind.Auto, InstanceGroupConfig.DefaultCount)), TwoGpus, true);
+        var placement = DevicePlacement.Place(Config(Group(InstanceKind.Auto, InstanceGroupConfig.DefaultCount)), TwoGpus, 1, true);
 
         Assert.Equal([new InstanceDevice(0), new InstanceDevice(1)], placement.Instances);
         var group = Assert.Single(placement.Groups);
@@ -56,7 +57,7 @@ public sealed class DevicePlacementTests
 
     [Fact]
     public void Place_GpuGroupNamingOneGpu_PinsToIt() =>
-        Assert.Equal([new InstanceDevice(1)], DevicePlacement.Place(Config(Group(InstanceKind.Gpu, 1, 1)), TwoGpus, true).Instances);
+        Assert.Equal([new InstanceDevice(1)], DevicePlacement.Place(Config(Group(InstanceKind.Gpu, 1, 1)), TwoGpus, 1, true).Instances);
 
     [Theory]
     [InlineData("Gpu", new[] { 3 }, true, "names GPU 3, which does not exist: this host has GPU(s) 0, 1")]
@@ -65,24 +66,24 @@ public sealed class DevicePlacementTests
     public void Place_ImpossibleGroup_FailsNamingTheProblem(string kind, int[] gpus, bool buildHasCuda, string message)
     {
         var group = Group(Enum.Parse<InstanceKind>(kind), 1, gpus);
-        var error = Assert.Throws<InvalidOperationException>(() => DevicePlacement.Place(Config(group), TwoGpus, buildHasCuda));
+        var error = Assert.Throws<InvalidOperationException>(() => DevicePlacement.Place(Config(group), TwoGpus, 1, buildHasCuda));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Place_GpuGroupOnHostWithoutGpu_FailsWithTheInventoryReason()
     {
-        var error = Assert.Throws<InvalidOperationException>(() => DevicePlacement.Place(Config(Group(InstanceKind.Gpu)), NoGpu, true));
+        var error = Assert.Throws<InvalidOperationException>(() => DevicePlacement.Place(Config(Group(InstanceKind.Gpu)), NoGpu, 1, true));
         Assert.Contains("asks for KIND_GPU, but this host has no GPU (no GPU: libnvidia-ml.so.1", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Place_AutoGroup_UsesGpusWhenUsableAndTheCpuOtherwise()
     {
-        Assert.Equal([new InstanceDevice(0), new InstanceDevice(1)], DevicePlacement.Place(Config(Group(InstanceKind.Auto)), TwoGpus, true).Instances);
-        Assert.Equal([InstanceDevice.Cpu], DevicePlacement.Place(Config(Group(InstanceKind.Auto)), NoGpu, true).Instances);
+        Assert.Equal([new InstanceDevice(0), new InstanceDevice(1)], DevicePlacement.Place(Config(Group(InstanceKind.Auto)), TwoGpus, 1, true).Instances);
+        Assert.Equal([InstanceDevice.Cpu], DevicePlacement.Place(Config(Group(InstanceKind.Auto)), NoGpu, 1, true).Instances);
 
-        var cpuBuild = DevicePlacement.Place(Config(Group(InstanceKind.Auto)), TwoGpus, false);
+        var cpuBuild = DevicePlacement.Place(Config(Group(InstanceKind.Auto)), TwoGpus, 1, false);
         Assert.Equal([InstanceDevice.Cpu], cpuBuild.Instances);
         Assert.Contains("no CUDA support", Assert.Single(cpuBuild.Warnings), StringComparison.Ordinal);
     }

@@ -39,7 +39,7 @@ public sealed class OnnxRuntimeDataPathTests(ServerFixture fixture)
     {
         var loaded = fixture.Server.Models.Resolve(model, null);
         var pool = new TensorMemoryPool();
-        var modelPath = ModelInstanceFactory.ModelFilePath(loaded.Config, Path.Combine(RepositoryLayout.Models, model, "1"));
+        var modelPath = ModelInstanceFactory.ModelFilePath(loaded.Config, new OnnxRuntimeBackend(), Path.Combine(RepositoryLayout.Models, model, "1"));
         using (var instance = new OnnxRuntimeInstance(loaded.Config, modelPath, pool, OnnxRuntimeSettings.Defaults(), InstanceDevice.Cpu, ioBinding))
         {
             Assert.Equal(ioBinding, instance.UsesIoBinding);
@@ -55,7 +55,7 @@ public sealed class OnnxRuntimeDataPathTests(ServerFixture fixture)
                 using var response = new InferenceResponse(instance.Run(request.Inputs, ref timings));
 
                 var json = new ArrayBufferWriter<byte>();
-                JsonInferenceResponseWriter.Write(json, request, response);
+                JsonInferenceResponseWriter.Write(json, loaded, request, response);
                 var outputs = JsonNode.Parse(json.WrittenSpan)!["outputs"]!.AsArray();
                 TensorAssert.OutputsMatch(sample["outputs"]!.AsArray(), outputs, (double)sample["tolerance"]!);
             }

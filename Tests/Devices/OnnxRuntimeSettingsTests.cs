@@ -1,5 +1,5 @@
+using Fabrik.Configuration;
 using Fabrik.Execution.OnnxRuntime;
-using Fabrik.Models.Configuration;
 using Microsoft.ML.OnnxRuntime;
 using Xunit;
 

@@ -140,15 +140,15 @@ public sealed class ModelLifecycleTests
         using var client = Client(server);
 
         repository.Add("mlp");
-        await server.Models.PollOnceAsync(default);
+        await server.Poller.PollOnceAsync(default);
         Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
 
         repository.AddVersion("simple", 2);
-        await server.Models.PollOnceAsync(default);
+        await server.Poller.PollOnceAsync(default);
         Assert.Equal("2", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
 
         Directory.Delete(Path.Combine(repository.Path, "mlp"), recursive: true);
-        await server.Models.PollOnceAsync(default);
+        await server.Poller.PollOnceAsync(default);
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, server.Models.Models["mlp"].State);
 
         using var refused = await client.PostAsync("/v2/repository/models/mlp/load", Json(""));

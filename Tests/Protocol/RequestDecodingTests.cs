@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Fabrik.Errors;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Grpc.Wire;

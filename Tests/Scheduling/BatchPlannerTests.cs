@@ -1,5 +1,3 @@
-using System.Collections.Immutable;
-using Fabrik.Models.Configuration;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Xunit;
@@ -52,19 +50,11 @@ public sealed class BatchPlannerTests
     private static List<PendingRequest> Queue(params (int Rows, long Enqueued, int Width)[] requests)
     {
         var pool = new TensorMemoryPool();
-        var config = new ModelConfig
-        {
-            Name = "m",
-            Platform = "onnxruntime_onnx",
-            MaxBatchSize = 8,
-            Inputs = [new TensorConfig("x", DataType.Fp32, ImmutableArray.Create(-1L))],
-        };
-        var model = new Fabrik.Models.LoadedModel(config, 1, null!, new Fabrik.Observability.ModelStatistics(8));
         var queue = new List<PendingRequest>();
         foreach (var (rows, enqueued, width) in requests)
         {
             var input = new TensorBuffer(pool, DataType.Fp32, [rows, width], rows * width, rows * width * 4);
-            queue.Add(new PendingRequest(new InferenceRequest(model, [input], rows), enqueued, queue.Count));
+            queue.Add(new PendingRequest(new InferenceRequest([input], rows), enqueued, queue.Count));
         }
         return queue;
     }

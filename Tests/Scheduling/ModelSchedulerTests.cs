@@ -1,5 +1,5 @@
-using Fabrik.Models.Configuration;
-using Fabrik.Protocol;
+using Fabrik.Configuration;
+using Fabrik.Errors;
 using Fabrik.Scheduling;
 using Xunit;
 

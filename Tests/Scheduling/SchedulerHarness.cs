@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using Fabrik.Configuration;
 using Fabrik.Execution;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
 using Fabrik.Observability;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
@@ -81,9 +81,9 @@ internal sealed class SchedulerHarness : IAsyncDisposable
             DynamicBatching = batching,
         };
         Instances = Enumerable.Range(0, instances).Select(_ => new GatedInstance(Pool)).ToArray();
-        Statistics = new ModelStatistics(maxBatchSize);
-        Scheduler = new ModelScheduler(Config, Instances, Statistics, Pool, Time, NullLogger.Instance);
-        Model = new LoadedModel(Config, 1, Scheduler, Statistics);
+        Model = LoadedModel.Create(Config, 1, Instances, Pool, Time, NullLoggerFactory.Instance);
+        Statistics = Model.Statistics;
+        Scheduler = Model.Scheduler;
     }
 
     public TensorMemoryPool Pool { get; } = new();
@@ -109,7 +109,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
         {
             values[i] = first + i;
         }
-        return new InferenceRequest(Model, [buffer], rows)
+        return new InferenceRequest([buffer], rows)
         {
             Parameters = parameters ?? InferenceRequest.NoParameters,
             Cancellation = cancellation,

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
 using Fabrik.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;

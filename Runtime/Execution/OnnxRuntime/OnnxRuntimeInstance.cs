@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using Fabrik.Configuration;
 using Fabrik.Devices;
-using Fabrik.Models.Configuration;
+using Fabrik.Errors;
 using Fabrik.Observability;
-using Fabrik.Protocol;
 using Fabrik.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
 using Microsoft.ML.OnnxRuntime;
 using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 

@@ -1,13 +1,14 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using Fabrik.Configuration;
+using Fabrik.Errors;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
-using DataType = Fabrik.Tensors.DataType;
 using Google.Protobuf;
 using static Fabrik.Protocol.RequestValidation;
+using DataType = Fabrik.Tensors.DataType;
 
 namespace Fabrik.Protocol.Grpc;
 
@@ -92,7 +93,7 @@ internal static class GrpcTensorCodec
                 requested[i] = index;
             }
             var batchSize = CheckCompleteness(model, inputs);
-            return new InferenceRequest(model, inputs, batchSize)
+            return new InferenceRequest(inputs, batchSize)
             {
                 Id = message.Id.Length > 0 ? message.Id : null,
                 RequestedOutputs = requested.Length > 0 ? requested : null,
@@ -112,9 +113,8 @@ internal static class GrpcTensorCodec
 
     /// <summary>Builds the response message; output bytes are copied into it, so the caller may
     /// dispose <paramref name="response"/> as soon as this returns.</summary>
-    public static ModelInferResponse Encode(InferenceRequest request, InferenceResponse response)
+    public static ModelInferResponse Encode(LoadedModel model, InferenceRequest request, InferenceResponse response)
     {
-        var model = request.Model;
         var message = new ModelInferResponse
         {
             ModelName = model.Name,

@@ -2,8 +2,9 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Fabrik.Configuration;
+using Fabrik.Errors;
 using Fabrik.Models;
-using Fabrik.Models.Configuration;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -91,7 +92,7 @@ internal static class JsonInferenceRequestReader
                 throw Invalid($"the body holds {binary.Remaining} bytes of binary data that no input's binary_data_size accounts for");
             }
             var batchSize = CheckCompleteness(model, inputs);
-            return new InferenceRequest(model, inputs, batchSize)
+            return new InferenceRequest(inputs, batchSize)
             {
                 Id = id,
                 RequestedOutputs = requestedOutputs?.Select(output => output.Index).ToArray(),
@@ -144,7 +145,7 @@ internal static class JsonInferenceRequestReader
         TensorBuffer?[] inputs = [buffer];
         var outputs = new bool[config.Outputs.Length];
         Array.Fill(outputs, true);
-        return new InferenceRequest(model, inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
+        return new InferenceRequest(inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
         {
             BinaryOutputs = outputs,
             Cancellation = cancellation,

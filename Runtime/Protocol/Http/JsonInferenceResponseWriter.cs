@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Text.Json;
 using System.Text.Unicode;
+using Fabrik.Errors;
+using Fabrik.Models;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -21,7 +23,7 @@ internal static class JsonInferenceResponseWriter
     /// <summary>Checks what could make encoding fail half-way, before anything is written: BYTES
     /// outputs must be valid UTF-8 to travel as JSON strings.</summary>
     /// <exception cref="InferenceException">InvalidArgument naming the output.</exception>
-    public static void Validate(InferenceRequest request, InferenceResponse response)
+    public static void Validate(LoadedModel model, InferenceRequest request, InferenceResponse response)
     {
         foreach (var index in OutputOrder(request, response))
         {
@@ -35,7 +37,7 @@ internal static class JsonInferenceResponseWriter
                 if (!Utf8.IsValid(element))
                 {
                     throw InferenceException.InvalidArgument(
-                        $"output '{request.Model.Config.Outputs[index].Name}' holds bytes that are not valid UTF-8 and cannot travel in JSON");
+                        $"output '{model.Config.Outputs[index].Name}' holds bytes that are not valid UTF-8 and cannot travel in JSON");
                 }
             }
         }
@@ -44,15 +46,15 @@ internal static class JsonInferenceResponseWriter
     /// <summary>Writes the JSON response for <paramref name="request"/>. Outputs requested in
     /// binary form carry <c>parameters.binary_data_size</c> instead of data; their bytes follow the
     /// JSON. Returns the number of bytes of binary data the caller appends.</summary>
-    public static long Write(IBufferWriter<byte> destination, InferenceRequest request, InferenceResponse response)
+    public static long Write(IBufferWriter<byte> destination, LoadedModel model, InferenceRequest request, InferenceResponse response)
     {
         var json = t_writer ??= new Utf8JsonWriter(Stream.Null, WriterOptions);
         json.Reset(destination);
         try
         {
             json.WriteStartObject();
-            json.WriteString("model_name"u8, request.Model.Name);
-            json.WriteString("model_version"u8, request.Model.VersionText);
+            json.WriteString("model_name"u8, model.Name);
+            json.WriteString("model_version"u8, model.VersionText);
             if (request.Id is { } id)
             {
                 json.WriteString("id"u8, id);
@@ -62,7 +64,7 @@ internal static class JsonInferenceResponseWriter
             foreach (var index in OutputOrder(request, response))
             {
                 var binary = request.BinaryOutputs?[index] == true;
-                WriteOutput(json, request.Model.OutputNamesUtf8[index], response.Outputs[index], binary);
+                WriteOutput(json, model.OutputNamesUtf8[index], response.Outputs[index], binary);
                 binaryLength += binary ? response.Outputs[index].ByteLength : 0;
             }
             json.WriteEndArray();

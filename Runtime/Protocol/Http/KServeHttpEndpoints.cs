@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Text.Json;
+using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
@@ -47,66 +48,15 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         return Task.CompletedTask;
     }
 
-    private Task WriteServerMetadataAsync(HttpContext context) => WriteJsonAsync(context, json =>
-    {
-        json.WriteStartObject();
-        json.WriteString("name"u8, identity.Name);
-        json.WriteString("version"u8, identity.Version);
-        json.WriteStartArray("extensions"u8);
-        foreach (var extension in identity.Extensions)
-        {
-            json.WriteStringValue(extension);
-        }
-        json.WriteEndArray();
-        json.WriteEndObject();
-    });
+    private Task WriteServerMetadataAsync(HttpContext context) =>
+        WriteJsonAsync(context, json => ServerViewsJson.WriteServerMetadata(json, ServerViews.ServerMetadata(identity)));
 
     private Task WriteModelMetadataAsync(HttpContext context)
     {
         var model = Resolve(context, out var error);
-        if (model is null)
-        {
-            return WriteErrorAsync(context, error!);
-        }
-        var config = model.Config;
-        return WriteJsonAsync(context, json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("name"u8, model.Name);
-            json.WriteStartArray("versions"u8);
-            foreach (var version in models.ServedVersions(model))
-            {
-                json.WriteStringValue(version.VersionText);
-            }
-            json.WriteEndArray();
-            json.WriteString("platform"u8, config.Platform.Length > 0 ? config.Platform : config.Backend);
-            WriteTensorMetadata(json, "inputs"u8, config.Inputs, config.MaxBatchSize);
-            WriteTensorMetadata(json, "outputs"u8, config.Outputs, config.MaxBatchSize);
-            json.WriteEndObject();
-        });
-    }
-
-    private static void WriteTensorMetadata(Utf8JsonWriter json, ReadOnlySpan<byte> property, IEnumerable<Models.Configuration.TensorConfig> tensors, int maxBatchSize)
-    {
-        json.WriteStartArray(property);
-        foreach (var tensor in tensors)
-        {
-            json.WriteStartObject();
-            json.WriteString("name"u8, tensor.Name);
-            json.WriteString("datatype"u8, tensor.DataType.WireNameUtf8());
-            json.WriteStartArray("shape"u8);
-            if (maxBatchSize > 0)
-            {
-                json.WriteNumberValue(-1);
-            }
-            foreach (var dim in tensor.Dims)
-            {
-                json.WriteNumberValue(dim);
-            }
-            json.WriteEndArray();
-            json.WriteEndObject();
-        }
-        json.WriteEndArray();
+        return model is null
+            ? WriteErrorAsync(context, error!)
+            : WriteJsonAsync(context, json => ServerViewsJson.WriteModelMetadata(json, ServerViews.ModelMetadata(model, models.ServedVersions(model))));
     }
 
     private Task WriteModelConfigAsync(HttpContext context)
@@ -114,14 +64,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         var model = Resolve(context, out var error);
         return model is null
             ? WriteErrorAsync(context, error!)
-            : WriteJsonAsync(context, json => ExtensionJsonWriter.WriteConfig(json, model.Config, model.ModelFileName));
+            : WriteJsonAsync(context, json => ServerViewsJson.WriteConfig(json, ServerViews.Config(model)));
     }
 
     private Task WriteStatisticsAsync(HttpContext context)
     {
         if (context.Request.RouteValues["model"] is null)
         {
-            return WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, models.LoadedModels));
+            return WriteJsonAsync(context, json => ServerViewsJson.WriteStatistics(json, ServerViews.Statistics(models.LoadedModels)));
         }
         var model = Resolve(context, out var error);
         if (model is null)
@@ -130,7 +80,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         // Without a version: every served version of the model, as Triton reports them.
         IEnumerable<LoadedModel> selected = context.Request.RouteValues["version"] is null ? models.ServedVersions(model) : [model];
-        return WriteJsonAsync(context, json => ExtensionJsonWriter.WriteStatistics(json, selected));
+        return WriteJsonAsync(context, json => ServerViewsJson.WriteStatistics(json, ServerViews.Statistics(selected)));
     }
 
     private async Task WriteRepositoryIndexAsync(HttpContext context)
@@ -159,10 +109,8 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         {
             context.Request.BodyReader.AdvanceTo(body.Buffer.End);
         }
-        var entries = models.Models.Values
-            .Where(entry => !readyOnly || entry.State == ModelState.Ready)
-            .OrderBy(entry => entry.Name, StringComparer.Ordinal);
-        await WriteJsonAsync(context, json => ExtensionJsonWriter.WriteRepositoryIndex(json, entries));
+        var index = ServerViews.RepositoryIndex(models.Models.Values, readyOnly);
+        await WriteJsonAsync(context, json => ServerViewsJson.WriteRepositoryIndex(json, index));
     }
 
     private Task LoadAsync(HttpContext context) => RepositoryActionAsync(context, load: true);
@@ -215,13 +163,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
                 && document.RootElement.TryGetProperty("parameters"u8, out var parameters)
                 && parameters.ValueKind == JsonValueKind.Object)
             {
-                foreach (var parameter in parameters.EnumerateObject())
-                {
-                    if (parameter.Name == "config" || parameter.Name.StartsWith("file:", StringComparison.Ordinal))
-                    {
-                        throw InferenceException.InvalidArgument($"the load API does not accept model files or configuration in its body (parameter '{parameter.Name}'); put the model in the repository");
-                    }
-                }
+                ServerViews.RejectModelFilesInLoadParameters(parameters.EnumerateObject().Select(parameter => parameter.Name));
             }
         }
         catch (JsonException e)
@@ -263,16 +205,16 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             request.ReceivedTimestamp = received;
             scheduled = true;
             response = await model.Scheduler.InferAsync(request);
-            JsonInferenceResponseWriter.Validate(request, response);
+            JsonInferenceResponseWriter.Validate(model, request, response);
             if (request.BinaryOutputs is null)
             {
                 context.Response.StatusCode = 200;
                 context.Response.ContentType = "application/json";
-                JsonInferenceResponseWriter.Write(context.Response.BodyWriter, request, response);
+                JsonInferenceResponseWriter.Write(context.Response.BodyWriter, model, request, response);
             }
             else
             {
-                WriteBinaryResponse(context.Response, request, response);
+                WriteBinaryResponse(context.Response, model, request, response);
             }
             await context.Response.BodyWriter.FlushAsync(cancellation);
         }
@@ -304,10 +246,10 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
 
     /// <summary>Binary tensor extension: the JSON header (its length in
     /// Inference-Header-Content-Length), then each binary output's bytes in response order.</summary>
-    private static void WriteBinaryResponse(HttpResponse http, InferenceRequest request, InferenceResponse response)
+    private static void WriteBinaryResponse(HttpResponse http, LoadedModel model, InferenceRequest request, InferenceResponse response)
     {
         using var header = new PooledBufferWriter();
-        var binaryLength = JsonInferenceResponseWriter.Write(header, request, response);
+        var binaryLength = JsonInferenceResponseWriter.Write(header, model, request, response);
         http.StatusCode = 200;
         http.ContentType = "application/octet-stream";
         http.Headers[InferenceHeaderContentLengthName] = header.WrittenCount.ToString(CultureInfo.InvariantCulture);
@@ -370,7 +312,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
     }
 
     private static Task WriteErrorAsync(HttpContext context, InferenceException error) =>
-        WriteErrorAsync(context, InferenceException.HttpStatus(error.Kind), error.Message);
+        WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), error.Message);
 
     private static async Task WriteErrorAsync(HttpContext context, int status, string message)
     {
@@ -397,19 +339,4 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
     }
-}
-
-/// <summary>What the server says about itself, and whether it is live.</summary>
-internal sealed class ServerIdentity
-{
-    public string Name { get; init; } = "fabrik";
-
-    public string Version { get; init; } = typeof(ServerIdentity).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
-
-    /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
-    public IReadOnlyList<string> Extensions { get; init; } = ["binary_tensor_data", "model_configuration", "statistics", "model_repository"];
-
-    /// <summary>Liveness: true whenever the process can answer at all (readiness is the model
-    /// manager's, and turns false first on shutdown).</summary>
-    public bool IsLive => true;
 }

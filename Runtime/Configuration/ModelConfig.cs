@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using Fabrik.Tensors;
 
-namespace Fabrik.Models.Configuration;
+namespace Fabrik.Configuration;
 
 /// <summary>A model's configuration: the subset of Triton's ModelConfig that Fabrik reads from
 /// config.pbtxt. Immutable; a reload builds a new one.</summary>
@@ -13,8 +13,8 @@ internal sealed record ModelConfig
     /// <summary>Triton platform, for example onnxruntime_onnx or pytorch_libtorch.</summary>
     public required string Platform { get; init; }
 
-    /// <summary>Triton backend, for example onnxruntime or pytorch (may be empty when
-    /// <see cref="Platform"/> is given).</summary>
+    /// <summary>Triton backend, for example onnxruntime or pytorch. Empty in a file that gives only
+    /// <see cref="Platform"/>; the loader fills it in from the backend that serves the platform.</summary>
     public string Backend { get; init; } = "";
 
     /// <summary>Largest batch; 0 means the model does not batch and shapes carry no batch dimension.</summary>
@@ -53,13 +53,6 @@ internal sealed record ModelConfig
     /// <summary>Fields present in the file that Fabrik does not act on.</summary>
     public ImmutableArray<string> IgnoredFields { get; init; } = [];
 
-    /// <summary>The backend this model runs on, from <see cref="Backend"/> or <see cref="Platform"/>.</summary>
-    public BackendKind BackendKind => (Backend, Platform) switch
-    {
-        ("onnxruntime", _) or (_, "onnxruntime_onnx") => BackendKind.OnnxRuntime,
-        ("pytorch", _) or (_, "pytorch_libtorch") => BackendKind.TorchScript,
-        _ => BackendKind.Unknown,
-    };
 }
 
 /// <summary>version_policy: the latest N versions, all versions, or specific ones.</summary>
@@ -107,14 +100,6 @@ internal enum WarmupData
 /// <summary>One warm-up input: its type and dims (without the batch dimension) and its data,
 /// which for <see cref="WarmupData.File"/> is read from the model's <c>warmup/</c> folder.</summary>
 internal sealed record WarmupInput(string Name, DataType DataType, ImmutableArray<long> Dims, WarmupData Data, string FileName);
-
-/// <summary>The execution library a model needs.</summary>
-internal enum BackendKind
-{
-    Unknown,
-    OnnxRuntime,
-    TorchScript,
-}
 
 /// <summary>One input or output. <see cref="Dims"/> excludes the batch dimension; -1 is variable.
 /// <see cref="Reshape"/>, when set, is the shape the backend uses instead of <see cref="Dims"/>

@@ -1,8 +1,9 @@
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
+using Fabrik.Execution;
 using Fabrik.Tensors;
 using Xunit;
 
-namespace Fabrik.Tests.Models;
+namespace Fabrik.Tests.Configuration;
 
 public sealed class ModelConfigReaderTests
 {
@@ -41,7 +42,7 @@ public sealed class ModelConfigReaderTests
         var config = ModelConfigReader.Parse(TritonStyleConfig, "densenet");
 
         Assert.Equal("densenet", config.Name);
-        Assert.Equal(BackendKind.OnnxRuntime, config.BackendKind);
+        Assert.Equal("onnxruntime", BackendRegistry.Default.Resolve(config).Name);
         Assert.Equal(8, config.MaxBatchSize);
         var input = Assert.Single(config.Inputs);
         Assert.Equal(("data_0", DataType.Fp32), (input.Name, input.DataType));
@@ -65,7 +66,7 @@ public sealed class ModelConfigReaderTests
         var config = ModelConfigReader.Parse("platform: \"pytorch_libtorch\"", "m");
         var group = Assert.Single(config.InstanceGroups);
         Assert.Equal((InstanceGroupConfig.DefaultCount, InstanceKind.Auto), (group.Count, group.Kind));
-        Assert.Equal(BackendKind.TorchScript, config.BackendKind);
+        Assert.Equal("pytorch", BackendRegistry.Default.Resolve(config).Name);
     }
 
     [Theory]

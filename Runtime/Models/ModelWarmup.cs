@@ -1,10 +1,10 @@
 using System.Buffers.Binary;
-using Fabrik.Models;
-using Fabrik.Models.Configuration;
+using Fabrik.Configuration;
+using Fabrik.Execution;
 using Fabrik.Observability;
 using Fabrik.Tensors;
 
-namespace Fabrik.Execution;
+namespace Fabrik.Models;
 
 /// <summary>
 /// Runs a model's model_warmup samples on every instance before the model is READY, as Triton

@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using Fabrik.Tensors;
 
-namespace Fabrik.Models.Configuration;
+namespace Fabrik.Configuration;
 
 /// <summary>
 /// Turns config.pbtxt text into a <see cref="ModelConfig"/>. Malformed text or a value of the

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Fabrik.Models.Configuration;
+namespace Fabrik.Configuration;
 
 /// <summary>Where a token starts in the source text (1-based).</summary>
 internal readonly record struct TextPosition(int Line, int Column)

@@ -1,0 +1,16 @@
+using Fabrik.Errors;
+
+namespace Fabrik.Protocol.Http;
+
+/// <summary>The HTTP status codes Triton answers for each <see cref="ErrorKind"/>.</summary>
+internal static class HttpErrors
+{
+    public static int StatusCode(ErrorKind kind) => kind switch
+    {
+        ErrorKind.InvalidArgument => 400,
+        ErrorKind.NotFound => 404,
+        ErrorKind.Unavailable => 503,
+        ErrorKind.Unsupported => 501,
+        _ => 500,
+    };
+}

@@ -1,0 +1,16 @@
+namespace Fabrik.Protocol;
+
+/// <summary>What the server says about itself, and whether it is live.</summary>
+internal sealed class ServerIdentity
+{
+    public string Name { get; init; } = "fabrik";
+
+    public string Version { get; init; } = typeof(ServerIdentity).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
+    public IReadOnlyList<string> Extensions { get; init; } = ["binary_tensor_data", "model_configuration", "statistics", "model_repository"];
+
+    /// <summary>Liveness: true whenever the process can answer at all (readiness is the model
+    /// manager's, and turns false first on shutdown).</summary>
+    public bool IsLive => true;
+}
