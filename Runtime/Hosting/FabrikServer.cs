@@ -30,6 +30,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
     public ServerOptions Options { get; }
 
+    /// <summary>The host's services (the in-memory host finds its server here).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public ModelManager Models => _app.Services.GetRequiredService<ModelManager>();
 
     /// <summary>Poll mode's scanner (idle in the other control modes).</summary>
@@ -47,7 +50,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <param name="options">The command-line settings.</param>
     /// <param name="time">The clock for batching delays and queue timeouts; the system clock unless a test injects one.</param>
     /// <param name="cancellation">Abandons start-up.</param>
-    public static async Task<FabrikServer> StartAsync(ServerOptions options, TimeProvider? time = null, CancellationToken cancellation = default)
+    /// <param name="configureHost">Changes to the web host before it is built: the in-memory host
+    /// (tests and benchmarks) replaces Kestrel with a server without sockets here.</param>
+    public static async Task<FabrikServer> StartAsync(
+        ServerOptions options, TimeProvider? time = null, CancellationToken cancellation = default, Action<IWebHostBuilder>? configureHost = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
@@ -110,6 +116,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<RepositoryPoller>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
 
+        configureHost?.Invoke(builder.WebHost);
         var app = builder.Build();
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         app.MapGrpcService<GrpcInferenceService>();

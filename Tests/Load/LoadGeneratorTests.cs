@@ -6,8 +6,8 @@ namespace Fabrik.Tests.Load;
 
 /// <summary>The perf_analyzer-style load generator against the real server, over each protocol:
 /// it measures, reads the server's split, and writes CSV, JSON and an SVG plot.</summary>
-[Collection(ServerCollection.Name)]
-public sealed class LoadGeneratorTests(ServerFixture fixture)
+[Collection(KestrelServerCollection.Name)]
+public sealed class LoadGeneratorTests(KestrelServerFixture fixture)
 {
     [Theory]
     [InlineData("http", "json", "mlp")]

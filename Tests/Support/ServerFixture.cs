@@ -1,3 +1,4 @@
+using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
 using Grpc.Net.Client;
@@ -6,12 +7,14 @@ using Xunit;
 namespace Fabrik.Tests.Support;
 
 /// <summary>
-/// Starts the real server (Kestrel, model manager, ONNX Runtime and TorchSharp) on a free
-/// loopback port, serving the committed sample models. Tests talk to it over HTTP only.
+/// Starts the real server (model manager, ONNX Runtime and TorchSharp, the HTTP and gRPC
+/// pipelines) in memory, serving the committed sample models. Tests talk HTTP and gRPC to it
+/// without sockets; those that need Kestrel itself use <see cref="FabrikProcess"/> or
+/// <see cref="FabrikServer"/> on a port.
 /// </summary>
 public sealed class ServerFixture : IAsyncLifetime
 {
-    private FabrikServer? _server;
+    private InMemoryFabrik? _host;
 
     public HttpClient Client { get; private set; } = null!;
 
@@ -20,14 +23,13 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public GRPCInferenceService.GRPCInferenceServiceClient Grpc { get; private set; } = null!;
 
-    internal FabrikServer Server => _server ?? throw new InvalidOperationException("server not started");
+    internal FabrikServer Server => _host?.Server ?? throw new InvalidOperationException("server not started");
 
     public async Task InitializeAsync()
     {
-        var options = ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--grpc-port", "0"]);
-        _server = await FabrikServer.StartAsync(options);
-        Client = new HttpClient { BaseAddress = _server.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
-        GrpcChannel = GrpcChannel.ForAddress(_server.GrpcAddress!);
+        _host = await InMemoryFabrik.StartAsync("--model-repository", RepositoryLayout.Models);
+        Client = _host.CreateHttpClient();
+        GrpcChannel = _host.CreateGrpcChannel();
         Grpc = new GRPCInferenceService.GRPCInferenceServiceClient(GrpcChannel);
     }
 
@@ -35,9 +37,9 @@ public sealed class ServerFixture : IAsyncLifetime
     {
         Client.Dispose();
         GrpcChannel.Dispose();
-        if (_server is not null)
+        if (_host is not null)
         {
-            await _server.DisposeAsync();
+            await _host.DisposeAsync();
         }
     }
 }
@@ -47,4 +49,40 @@ public sealed class ServerFixture : IAsyncLifetime
 public sealed class ServerCollection : ICollectionFixture<ServerFixture>
 {
     public const string Name = "server";
+}
+
+/// <summary>
+/// The real server on free loopback ports, with Kestrel: for tests about listeners, framing and
+/// body limits, and for the load generator, which needs addresses to connect to.
+/// </summary>
+public sealed class KestrelServerFixture : IAsyncLifetime
+{
+    private FabrikServer? _server;
+
+    public HttpClient Client { get; private set; } = null!;
+
+    internal FabrikServer Server => _server ?? throw new InvalidOperationException("server not started");
+
+    public async Task InitializeAsync()
+    {
+        var options = ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--grpc-port", "0"]);
+        _server = await FabrikServer.StartAsync(options);
+        Client = new HttpClient { BaseAddress = _server.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Tests in this collection share one server on loopback ports.</summary>
+[CollectionDefinition(Name)]
+public sealed class KestrelServerCollection : ICollectionFixture<KestrelServerFixture>
+{
+    public const string Name = "kestrel";
 }

@@ -1,0 +1,45 @@
+using Fabrik.Hosting;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Fabrik.Benchmarks.InMemory;
+
+/// <summary>
+/// The whole server (routing, leases, decoders, scheduler, backends, encoders, gRPC) with an
+/// in-memory server in place of Kestrel: HTTP and gRPC calls go through the real pipeline without
+/// sockets. Tests that do not need a process use it, and the full-path benchmark measures it.
+/// What it does not exercise is Kestrel itself: listeners, TLS, HTTP/1.1 framing and body limits.
+/// </summary>
+public sealed class InMemoryFabrik : IAsyncDisposable
+{
+    private readonly TestServer _testServer;
+
+    private InMemoryFabrik(FabrikServer server)
+    {
+        Server = server;
+        _testServer = (TestServer)server.Services.GetRequiredService<IServer>();
+    }
+
+    internal FabrikServer Server { get; }
+
+    /// <summary>Starts the server in memory with the given command line (ports are ignored).</summary>
+    public static async Task<InMemoryFabrik> StartAsync(params string[] arguments) =>
+        await StartAsync(ServerOptions.Parse(arguments), time: null);
+
+    internal static async Task<InMemoryFabrik> StartAsync(ServerOptions options, TimeProvider? time)
+    {
+        var server = await FabrikServer.StartAsync(options, time, configureHost: host => host.UseTestServer());
+        return new InMemoryFabrik(server);
+    }
+
+    /// <summary>An HTTP client whose requests go straight into the pipeline.</summary>
+    public HttpClient CreateHttpClient() => new(_testServer.CreateHandler()) { BaseAddress = _testServer.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A gRPC channel over the same in-memory pipeline.</summary>
+    public GrpcChannel CreateGrpcChannel() =>
+        GrpcChannel.ForAddress(_testServer.BaseAddress, new GrpcChannelOptions { HttpHandler = _testServer.CreateHandler(), DisposeHttpClient = true });
+
+    public ValueTask DisposeAsync() => Server.DisposeAsync();
+}
