@@ -28,7 +28,7 @@ public sealed class InMemoryFabrik : IAsyncDisposable
     public static async Task<InMemoryFabrik> StartAsync(params string[] arguments) =>
         await StartAsync(ServerOptions.Parse(arguments), time: null);
 
-    internal static async Task<InMemoryFabrik> StartAsync(ServerOptions options, TimeProvider? time)
+    internal static async Task<InMemoryFabrik> StartAsync(ServerOptions options, TimeProvider? time = null)
     {
         var server = await FabrikServer.StartAsync(options, time, configureHost: host => host.UseTestServer());
         return new InMemoryFabrik(server);

@@ -11,7 +11,9 @@ namespace Fabrik.Tensors;
 /// <remarks>
 /// Thread-safe. Whoever rents an array owns it until it is returned exactly once.
 /// <see cref="Outstanding"/> counts arrays rented and not yet returned, so a test can show that
-/// a request path leaks nothing.
+/// a request path leaks nothing. Debug builds also record where each outstanding array was
+/// rented (<see cref="DescribeOutstanding"/>) and refuse an array returned twice, so a leak or a
+/// double return fails a test with the code that caused it.
 /// </remarks>
 internal sealed class TensorMemoryPool
 {
@@ -20,6 +22,9 @@ internal sealed class TensorMemoryPool
     private readonly ConcurrentBag<byte[]>[] _classes;
     private readonly int _arraysKeptPerClass;
     private long _outstanding;
+#if DEBUG
+    private readonly ConcurrentDictionary<byte[], System.Diagnostics.StackTrace> _rentedBy = new(ReferenceEqualityComparer.Instance);
+#endif
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
@@ -52,12 +57,21 @@ internal sealed class TensorMemoryPool
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
         }
         Interlocked.Increment(ref _outstanding);
+#if DEBUG
+        _rentedBy[array] = new System.Diagnostics.StackTrace(1, fNeedFileInfo: false);
+#endif
         return array;
     }
 
     /// <summary>Returns an array rented from this pool. The caller must not touch it afterwards.</summary>
     public void Return(byte[] array)
     {
+#if DEBUG
+        if (!_rentedBy.TryRemove(array, out _))
+        {
+            throw new InvalidOperationException("an array was returned to the tensor pool that is not rented from it (returned twice, or never rented)");
+        }
+#endif
         Interlocked.Decrement(ref _outstanding);
         var sizeClass = BitOperations.Log2((uint)array.Length);
         var bag = _classes[sizeClass];
@@ -65,6 +79,17 @@ internal sealed class TensorMemoryPool
         {
             bag.Add(array);
         }
+    }
+
+    /// <summary>Where each outstanding array was rented (Debug builds; empty in Release, where
+    /// only <see cref="Outstanding"/> is kept).</summary>
+    public IReadOnlyList<string> DescribeOutstanding()
+    {
+#if DEBUG
+        return [.. _rentedBy.Select(rental => $"{rental.Key.Length} bytes rented at\n{rental.Value}")];
+#else
+        return [];
+#endif
     }
 
     private static int SizeClass(long length) =>

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
@@ -65,10 +66,10 @@ public sealed class ModelLifecycleTests
     {
         using var repository = new TemporaryRepository().Add("simple", "auto").WithoutConfig("auto").Add("simple");
         await using var server = await StartAsync(repository, "--disable-auto-complete-config");
-        var entry = server.Models.Models["auto"];
+        var entry = server.Server.Models.Models["auto"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, entry.State);
         Assert.Contains("auto-complete is disabled", entry.Reason, StringComparison.Ordinal);
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["simple"].State);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["simple"].State);
     }
 
     [Fact]
@@ -77,7 +78,7 @@ public sealed class ModelLifecycleTests
         using var repository = new TemporaryRepository().Add("mlp_torch", "unnamed");
         File.WriteAllText(Path.Combine(repository.Path, "unnamed", "config.pbtxt"), "platform: \"pytorch_libtorch\"\nmax_batch_size: 8\n");
         await using var server = await StartAsync(repository);
-        Assert.Contains("INPUT__0", server.Models.Models["unnamed"].Reason, StringComparison.Ordinal);
+        Assert.Contains("INPUT__0", server.Server.Models.Models["unnamed"].Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -86,7 +87,7 @@ public sealed class ModelLifecycleTests
         using var repository = new TemporaryRepository().Add("simple").Add("mlp");
         await using var server = await StartAsync(repository, "--model-control-mode=explicit", "--load-model=simple");
         using var client = Client(server);
-        Assert.False(server.Models.Models.ContainsKey("mlp"));
+        Assert.False(server.Server.Models.Models.ContainsKey("mlp"));
 
         var (traffic, stop, failures) = KeepInferring(client, "/v2/models/simple/infer", SimpleBody);
         var mlpBody = new JsonObject { ["inputs"] = Samples.Sample("mlp", 0)["inputs"]!.DeepClone() }.ToJsonString();
@@ -129,7 +130,7 @@ public sealed class ModelLifecycleTests
 
         Assert.True(completed > 0);
         Assert.Empty(failures);
-        Assert.True(SpinWait.SpinUntil(() => server.TensorPool.Outstanding == 0, TimeSpan.FromSeconds(10)));
+        Assert.True(SpinWait.SpinUntil(() => server.Server.TensorPool.Outstanding == 0, TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
@@ -140,16 +141,16 @@ public sealed class ModelLifecycleTests
         using var client = Client(server);
 
         repository.Add("mlp");
-        await server.Poller.PollOnceAsync(default);
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
+        await server.Server.Poller.PollOnceAsync(default);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["mlp"].State);
 
         repository.AddVersion("simple", 2);
-        await server.Poller.PollOnceAsync(default);
+        await server.Server.Poller.PollOnceAsync(default);
         Assert.Equal("2", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
 
         Directory.Delete(Path.Combine(repository.Path, "mlp"), recursive: true);
-        await server.Poller.PollOnceAsync(default);
-        Assert.Equal(Fabrik.Models.ModelState.Unavailable, server.Models.Models["mlp"].State);
+        await server.Server.Poller.PollOnceAsync(default);
+        Assert.Equal(Fabrik.Models.ModelState.Unavailable, server.Server.Models.Models["mlp"].State);
 
         using var refused = await client.PostAsync("/v2/repository/models/mlp/load", Json(""));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode); // the APIs belong to explicit mode
@@ -171,7 +172,7 @@ public sealed class ModelLifecycleTests
         using var response = await client.PostAsync(path, Json(""));
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.False(string.IsNullOrWhiteSpace((string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]));
-        Assert.DoesNotContain(server.Models.Models.Values, entry => entry.State == Fabrik.Models.ModelState.Ready && entry.Name != "simple");
+        Assert.DoesNotContain(server.Server.Models.Models.Values, entry => entry.State == Fabrik.Models.ModelState.Ready && entry.Name != "simple");
     }
 
     [Fact]
@@ -182,7 +183,7 @@ public sealed class ModelLifecycleTests
         Directory.CreateSymbolicLink(Path.Combine(repository.Path, "escape"), Path.Combine(outside.Path, "simple"));
         await using var server = await StartAsync(repository);
 
-        var escape = server.Models.Models["escape"];
+        var escape = server.Server.Models.Models["escape"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, escape.State);
         Assert.Contains("outside the model repository", escape.Reason, StringComparison.Ordinal);
         using var client = Client(server);
@@ -199,10 +200,10 @@ public sealed class ModelLifecycleTests
         File.WriteAllBytes(Path.Combine(repository.Path, "leaky", "1", "model.onnx"), OnnxWithExternalData(location));
         await using var server = await StartAsync(repository);
 
-        var leaky = server.Models.Models["leaky"];
+        var leaky = server.Server.Models.Models["leaky"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, leaky.State);
         Assert.Contains(reason, leaky.Reason, StringComparison.Ordinal);
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["simple"].State);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["simple"].State);
     }
 
     /// <summary>A minimal ONNX ModelProto, encoded by hand: one initializer whose data lives in an
@@ -249,11 +250,11 @@ public sealed class ModelLifecycleTests
         File.WriteAllBytes(Path.Combine(repository.Path, "warm", "warmup", "input0.bin"), new byte[64]);
         await using var server = await StartAsync(repository);
 
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["warm"].State);
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
-        Assert.Contains("model_warmup sample 'from file' failed", server.Models.Models["nofile"].Reason, StringComparison.Ordinal);
-        Assert.Contains("model_warmup sample 'wrong' failed", server.Models.Models["baddims"].Reason, StringComparison.Ordinal);
-        Assert.Equal(0, server.Models.Resolve("warm", null).Statistics.InferenceCount); // warm-up is not traffic
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["warm"].State);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["mlp"].State);
+        Assert.Contains("model_warmup sample 'from file' failed", server.Server.Models.Models["nofile"].Reason, StringComparison.Ordinal);
+        Assert.Contains("model_warmup sample 'wrong' failed", server.Server.Models.Models["baddims"].Reason, StringComparison.Ordinal);
+        Assert.Equal(0, server.Server.Models.Resolve("warm", null).Statistics.InferenceCount); // warm-up is not traffic
     }
 
     [Fact]
@@ -302,12 +303,11 @@ public sealed class ModelLifecycleTests
         Directory.CreateDirectory(Path.Combine(first.Path, "simple", "01"));      // leading zero: ignored
         Directory.CreateDirectory(Path.Combine(first.Path, "simple", "latest"));  // not numeric: ignored
         using var second = new TemporaryRepository().Add("mlp");
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", first.Path, "--model-repository", second.Path, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", first.Path, "--model-repository", second.Path]));
         using var client = Client(server);
 
         Assert.Equal("1", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["mlp"].State);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["mlp"].State);
         var config = JsonNode.Parse(await client.GetStringAsync("/v2/models/simple/config"))!;
         Assert.Equal("custom.onnx", (string)config["default_model_filename"]!);
     }
@@ -354,8 +354,8 @@ public sealed class ModelLifecycleTests
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
-    private static HttpClient Client(FabrikServer server) => new() { BaseAddress = server.HttpAddress };
+    private static HttpClient Client(InMemoryFabrik server) => server.CreateHttpClient();
 
-    private static Task<FabrikServer> StartAsync(TemporaryRepository repository, params string[] flags) =>
-        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", .. flags]));
+    private static Task<InMemoryFabrik> StartAsync(TemporaryRepository repository, params string[] flags) =>
+        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, .. flags]));
 }

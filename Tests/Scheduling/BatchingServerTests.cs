@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
@@ -17,7 +18,7 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
     {
         using var repository = new TemporaryRepository().Add("mlp", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 2000 }");
         await using var server = await StartAsync(repository);
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using var client = server.CreateHttpClient();
         var sample = Samples.Sample("mlp", 2); // 32 rows with expected outputs from PyTorch
         var rows = TensorAssert.Flatten(sample["inputs"]![0]!["data"]!).Select(v => v.GetValue<double>()).ToArray();
         var expected = TensorAssert.Flatten(sample["outputs"]![0]!["data"]!).Select(v => v.GetValue<double>()).ToArray();
@@ -54,7 +55,7 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
     {
         using var repository = new TemporaryRepository().Add("simple", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 500 }");
         await using var server = await StartAsync(repository);
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using var client = server.CreateHttpClient();
         const int total = 10_000, workers = 64;
         var next = -1;
         var mismatches = 0;
@@ -101,12 +102,12 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
             .Add("simple", "timed", "dynamic_batching { max_queue_delay_microseconds: 60000000 default_queue_policy { timeout_action: REJECT default_timeout_microseconds: 1000 } }");
         var time = new ManualTimeProvider();
         await using var server = await StartAsync(repository, time);
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using var client = server.CreateHttpClient();
         var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
         Task<HttpResponseMessage> Post(string model, CancellationToken cancellation = default) =>
             client.PostAsync($"/v2/models/{model}/infer", new StringContent(body, Encoding.UTF8, "application/json"), cancellation);
-        var limited = server.Models.Resolve("limited", null).Scheduler;
-        var timed = server.Models.Resolve("timed", null).Scheduler;
+        var limited = server.Server.Models.Resolve("limited", null).Scheduler;
+        var timed = server.Server.Models.Resolve("timed", null).Scheduler;
 
         // max_queue_size: the third request is refused at once.
         var queued = new[] { Post("limited"), Post("limited") };
@@ -142,7 +143,7 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             response.Dispose();
         }
-        var pool = server.TensorPool;
+        var pool = server.Server.TensorPool;
         Assert.True(SpinWait.SpinUntil(() => pool.Outstanding == 0, TimeSpan.FromSeconds(10)), $"{pool.Outstanding} buffers not returned");
     }
 
@@ -154,9 +155,9 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
         // Only the lower bound is asserted (the machine is noisy); the mean is reported.
         using var repository = new TemporaryRepository().Add("mlp", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 300 }");
         await using var server = await StartAsync(repository);
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using var client = server.CreateHttpClient();
         var body = new JsonObject { ["inputs"] = Samples.Sample("mlp", 0)["inputs"]!.DeepClone() }.ToJsonString();
-        var statistics = server.Models.Resolve("mlp", null).Statistics;
+        var statistics = server.Server.Models.Resolve("mlp", null).Statistics;
         const int requests = 20;
 
         for (var i = 0; i < requests; i++)
@@ -179,7 +180,7 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
             .Add("simple", "simple_gpu", "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]")
             .Add("simple");
         await using var server = await StartAsync(repository);
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using var client = server.CreateHttpClient();
 
         using var index = await client.PostAsync("/v2/repository/index", new StringContent("", Encoding.UTF8, "application/json"));
         var models = JsonNode.Parse(await index.Content.ReadAsStringAsync())!.AsArray();
@@ -197,6 +198,6 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
         Assert.Equal(HttpStatusCode.BadRequest, ready.StatusCode); // strict readiness: one model failed
     }
 
-    private static Task<FabrikServer> StartAsync(TemporaryRepository repository, TimeProvider? time = null) =>
-        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]), time);
+    private static Task<InMemoryFabrik> StartAsync(TemporaryRepository repository, TimeProvider? time = null) =>
+        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]), time);
 }

@@ -33,13 +33,17 @@ public sealed class ServerFixture : IAsyncLifetime
         Grpc = new GRPCInferenceService.GRPCInferenceServiceClient(GrpcChannel);
     }
 
+    /// <summary>Stops the server, then fails the collection if any tensor buffer is still
+    /// rented: every request path must give back what it took (Debug builds say where it was rented).</summary>
     public async Task DisposeAsync()
     {
         Client.Dispose();
         GrpcChannel.Dispose();
         if (_host is not null)
         {
+            var pool = _host.Server.TensorPool;
             await _host.DisposeAsync();
+            PoolLeaks.AssertNoneOutstanding(pool);
         }
     }
 }

@@ -39,6 +39,32 @@ public sealed class TensorMemoryPoolTests
         Assert.Equal(0, pool.Outstanding);
     }
 
+#if DEBUG
+    [Fact]
+    public void DescribeOutstanding_InDebug_NamesTheMethodThatRentedALeakedArray()
+    {
+        var pool = new TensorMemoryPool();
+        var kept = pool.Rent(100);
+        pool.Return(pool.Rent(100));
+
+        var leak = Assert.Single(pool.DescribeOutstanding());
+        Assert.Contains(nameof(DescribeOutstanding_InDebug_NamesTheMethodThatRentedALeakedArray), leak, StringComparison.Ordinal);
+        pool.Return(kept);
+        Assert.Empty(pool.DescribeOutstanding());
+    }
+
+    [Fact]
+    public void Return_InDebug_RefusesAnArrayReturnedTwice()
+    {
+        var pool = new TensorMemoryPool();
+        var array = pool.Rent(100);
+        pool.Return(array);
+
+        Assert.Throws<InvalidOperationException>(() => pool.Return(array));
+        Assert.Equal(0, pool.Outstanding);
+    }
+#endif
+
     [Theory]
     [InlineData(1.0f, 0x3F80)]
     [InlineData(-2.5f, 0xC020)]

@@ -11,7 +11,7 @@ using Fabrik.Tensors;
 using Fabrik.Tests.Support;
 using Xunit;
 
-namespace Fabrik.Tests.Devices;
+namespace Fabrik.Tests.Execution.OnnxRuntime;
 
 /// <summary>
 /// ONNX Runtime's two data paths on the committed models, compared with the outputs NumPy stored

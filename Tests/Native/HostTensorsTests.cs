@@ -3,7 +3,7 @@ using Fabrik.Native.LibTorch;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace Fabrik.Tests.Devices;
+namespace Fabrik.Tests.Native;
 
 /// <summary>The TorchScript backend's inputs: libtorch tensors that view pooled host memory.</summary>
 public sealed class HostTensorsTests

@@ -3,7 +3,7 @@ using Fabrik.Execution.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime;
 using Xunit;
 
-namespace Fabrik.Tests.Devices;
+namespace Fabrik.Tests.Execution.OnnxRuntime;
 
 /// <summary>Session settings from config.pbtxt, with Triton's onnxruntime backend keys.</summary>
 public sealed class OnnxRuntimeSettingsTests

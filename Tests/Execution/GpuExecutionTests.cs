@@ -1,11 +1,12 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
 
-namespace Fabrik.Tests.Devices;
+namespace Fabrik.Tests.Execution;
 
 /// <summary>The sample models on GPU 0 through the real server: ONNX Runtime's CUDA execution
 /// provider and TorchSharp on cuda:0 must give the outputs stored at generation time.</summary>
@@ -18,12 +19,12 @@ public sealed class GpuExecutionTests
         using var repository = new TemporaryRepository()
             .Add("mlp", extraConfig: "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]")
             .Add("mlp_torch", extraConfig: "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]");
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]));
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]));
+        using var client = server.CreateHttpClient();
 
         foreach (var model in new[] { "mlp", "mlp_torch" })
         {
-            Assert.Equal("GPU 0", server.Models.Resolve(model, null).Scheduler.InstanceDevices);
+            Assert.Equal("GPU 0", server.Server.Models.Resolve(model, null).Scheduler.InstanceDevices);
             foreach (var sample in Samples.Load(model)["samples"]!.AsArray())
             {
                 var body = new JsonObject { ["inputs"] = sample!["inputs"]!.DeepClone() }.ToJsonString();

@@ -1,11 +1,12 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
 
-namespace Fabrik.Tests.Devices;
+namespace Fabrik.Tests.Execution;
 
 /// <summary>Both backends through the real server: batch-size invariance and load failures.</summary>
 public sealed class BackendTests
@@ -15,8 +16,8 @@ public sealed class BackendTests
     [InlineData("mlp_torch", "INPUT__0")]
     public async Task Infer_EveryBatchSize_GivesTheRowsOfSingleRequests(string model, string input)
     {
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--allow-grpc=false"]));
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models]));
+        using var client = server.CreateHttpClient();
         var sample = Samples.Sample(model, 2); // 32 rows and PyTorch's outputs for them
         var rows = TensorAssert.Flatten(sample["inputs"]![0]!["data"]!).Select(v => v.GetValue<float>()).ToArray();
         var expected = TensorAssert.Flatten(sample["outputs"]![0]!["data"]!).Select(v => v.GetValue<float>()).ToArray();
@@ -55,14 +56,14 @@ public sealed class BackendTests
     {
         using var repository = new TemporaryRepository().Add(model, "broken").Add("simple");
         File.WriteAllBytes(Path.Combine(repository.Path, "broken", "1", file), Encoding.ASCII.GetBytes("this is not a model"));
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]));
 
-        var broken = server.Models.Models["broken"];
+        var broken = server.Server.Models.Models["broken"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, broken.State);
         Assert.False(string.IsNullOrWhiteSpace(broken.Reason));
-        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Models.Models["simple"].State);
+        Assert.Equal(Fabrik.Models.ModelState.Ready, server.Server.Models.Models["simple"].State);
 
-        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using var client = server.CreateHttpClient();
         using var index = await client.PostAsync("/v2/repository/index", new StringContent("", Encoding.UTF8, "application/json"));
         var entry = JsonNode.Parse(await index.Content.ReadAsStringAsync())!.AsArray().Single(m => (string)m!["name"]! == "broken")!;
         Assert.Equal("UNAVAILABLE", (string)entry["state"]!);

@@ -6,7 +6,7 @@ using Fabrik.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace Fabrik.Tests.Devices;
+namespace Fabrik.Tests.Execution;
 
 /// <summary>
 /// No memory growth: the resident set of a real fabrik process, after warm-up, stays within a
