@@ -1,0 +1,94 @@
+using ArchUnitNET.Loader;
+using ArchUnitNET.xUnit;
+using Xunit;
+using static ArchUnitNET.Fluent.ArchRuleDefinition;
+
+namespace Fabrik.Tests.Architecture;
+
+/// <summary>
+/// The import rules of the README's architecture section, checked on the compiled assemblies
+/// (method bodies included): the layers point one way (so no cycle can form between Models,
+/// Scheduling and Execution), the shared vocabulary below them reaches nothing above, and the
+/// native interop knows nothing of the server.
+/// </summary>
+public sealed class LayeringTests
+{
+    private static readonly System.Reflection.Assembly RuntimeAssembly = typeof(Fabrik.Hosting.FabrikServer).Assembly;
+    private static readonly System.Reflection.Assembly NativeAssembly = typeof(Fabrik.Native.GpuInventory).Assembly;
+
+    private static readonly ArchUnitNET.Domain.Architecture Compiled = new ArchLoader().LoadAssemblies(RuntimeAssembly, NativeAssembly).Build();
+
+    /// <summary>The layers from the top down: each may use those below it, never those above.</summary>
+    private static readonly string[] Layers = ["Fabrik.Hosting", "Fabrik.Protocol", "Fabrik.Models", "Fabrik.Scheduling", "Fabrik.Execution", "Fabrik.Devices"];
+
+    /// <summary>Shared by the layers; they use nothing of the layers themselves.</summary>
+    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors"];
+
+    public static TheoryData<string, string> UpwardReferences()
+    {
+        var data = new TheoryData<string, string>();
+        for (var lower = 1; lower < Layers.Length; lower++)
+        {
+            for (var upper = 0; upper < lower; upper++)
+            {
+                data.Add(Layers[lower], Layers[upper]);
+            }
+        }
+        foreach (var shared in Vocabulary)
+        {
+            foreach (var layer in Layers)
+            {
+                data.Add(shared, layer);
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(UpwardReferences))]
+    public void Layer_NeverUsesALayerAboveIt(string user, string forbidden) =>
+        Types().That().ResideInNamespaceOrBelow(user).Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow(forbidden))
+            .Because($"{user} sits below {forbidden}")
+            .Check(Compiled);
+
+    [Theory]
+    [InlineData("Fabrik.Models")]
+    [InlineData("Fabrik.Scheduling")]
+    [InlineData("Fabrik.Execution")]
+    [InlineData("Fabrik.Devices")]
+    [InlineData("Fabrik.Configuration")]
+    [InlineData("Fabrik.Tensors")]
+    public void Core_NeverSeesAspNetCoreOrGrpcTypes(string core) =>
+        Types().That().ResideInNamespaceOrBelow(core).Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Microsoft.AspNetCore")
+                .Or().ResideInNamespaceOrBelow("Grpc")
+                .Or().ResideInNamespaceOrBelow("Google.Protobuf"))
+            .Because("status codes, requests and wire messages belong to the protocols")
+            .Check(Compiled);
+
+    [Fact]
+    public void Tensors_UseNoOtherPartOfTheServer() =>
+        Types().That().ResideInNamespaceOrBelow("Fabrik.Tensors").Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik").And().DoNotResideInNamespaceOrBelow("Fabrik.Tensors"))
+            .Check(Compiled);
+
+    [Fact]
+    public void Errors_UseNoOtherPartOfTheServer() =>
+        Types().That().ResideInNamespaceOrBelow("Fabrik.Errors").Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik").And().DoNotResideInNamespaceOrBelow("Fabrik.Errors"))
+            .Check(Compiled);
+
+    [Fact]
+    public void Native_KnowsNothingOfTheServer() =>
+        Types().That().ResideInAssembly(NativeAssembly).Should()
+            .NotDependOnAny(Types().That().ResideInAssembly(RuntimeAssembly))
+            .Check(Compiled);
+
+    [Fact]
+    public void Backends_OnlyTheRegistryNamesThem() =>
+        Types().That().ResideInNamespaceOrBelow("Fabrik").And().DoNotResideInNamespaceOrBelow("Fabrik.Execution")
+            .Should().NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik.Execution.OnnxRuntime").Or().ResideInNamespaceOrBelow("Fabrik.Execution.TorchSharp"))
+            .Because("a backend is one folder under Execution plus one registration line in BackendRegistry")
+            .Check(Compiled);
+}
