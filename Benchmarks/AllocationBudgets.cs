@@ -19,7 +19,7 @@ namespace Fabrik.Benchmarks;
 internal static class AllocationBudgets
 {
     public static readonly Type[] HotPath =
-        [typeof(InProcessInferBenchmarks), typeof(CodecBenchmarks), typeof(SchedulingBenchmarks), typeof(OnnxRuntimeBenchmarks)];
+        [typeof(InProcessInferBenchmarks), typeof(CodecBenchmarks), typeof(SchedulingBenchmarks), typeof(OnnxRuntimeBenchmarks), typeof(InMemory.FullPathBenchmarks)];
 
     public static int Check(string budgetsPath)
     {
