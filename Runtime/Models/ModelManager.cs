@@ -328,7 +328,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         {
             try
             {
-                config = ModelConfigReader.Parse(File.ReadAllText(source.ConfigPath), source.Name);
+                config = ModelConfigReader.Parse(TextFormatParser.ReadFile(source.ConfigPath), source.Name);
             }
             catch (ConfigFormatException e)
             {
