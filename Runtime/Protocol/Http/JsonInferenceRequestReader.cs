@@ -106,6 +106,13 @@ internal static class JsonInferenceRequestReader
             {
                 input?.Dispose();
             }
+            if (e is JsonException && NonFiniteJsonLiterals.TryQuote(json, body.Slice(json.Length)) is { } quoted)
+            {
+                using (quoted)
+                {
+                    return Read(quoted.Body, jsonLength is null ? null : quoted.JsonLength, model, pool, cancellation);
+                }
+            }
             if (e is JsonException or InvalidOperationException or FormatException)
             {
                 throw Invalid($"malformed JSON in the request body: {e.Message}");
@@ -483,7 +490,7 @@ internal static class JsonInferenceRequestReader
         }
         if (reader.TokenType != JsonTokenType.Number)
         {
-            return false;
+            return reader.TokenType == JsonTokenType.String && NonFiniteJsonLiterals.TryWrite(ref reader, type, bytes, index);
         }
         var i = (int)index;
         switch (type)
