@@ -13,6 +13,10 @@ internal enum ErrorKind
     /// <summary>The model or server cannot take the request now (HTTP 503).</summary>
     Unavailable,
 
+    /// <summary>The server has no room for the request now: a full queue or an exhausted memory
+    /// pool (HTTP 503 with Retry-After; gRPC RESOURCE_EXHAUSTED).</summary>
+    ResourceExhausted,
+
     /// <summary>The server failed on a valid request (HTTP 500).</summary>
     Internal,
 
@@ -32,12 +36,14 @@ internal sealed class InferenceException(ErrorKind kind, string message, Excepti
 
     public static InferenceException Unavailable(string message) => new(ErrorKind.Unavailable, message);
 
+    public static InferenceException ResourceExhausted(string message) => new(ErrorKind.ResourceExhausted, message);
+
     /// <summary>The HTTP status code Triton uses for <paramref name="kind"/>.</summary>
     public static int HttpStatus(ErrorKind kind) => kind switch
     {
         ErrorKind.InvalidArgument => 400,
         ErrorKind.NotFound => 404,
-        ErrorKind.Unavailable => 503,
+        ErrorKind.Unavailable or ErrorKind.ResourceExhausted => 503,
         ErrorKind.Unsupported => 501,
         _ => 500,
     };

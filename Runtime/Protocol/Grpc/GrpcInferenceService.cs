@@ -213,6 +213,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         ErrorKind.InvalidArgument => StatusCode.InvalidArgument,
         ErrorKind.NotFound => StatusCode.NotFound,
         ErrorKind.Unavailable => StatusCode.Unavailable,
+        ErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
         ErrorKind.Unsupported => StatusCode.Unimplemented,
         _ => StatusCode.Internal,
     }, error.Message));

@@ -369,8 +369,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
     }
 
-    private static Task WriteErrorAsync(HttpContext context, InferenceException error) =>
-        WriteErrorAsync(context, InferenceException.HttpStatus(error.Kind), error.Message);
+    private static Task WriteErrorAsync(HttpContext context, InferenceException error)
+    {
+        if (error.Kind == ErrorKind.ResourceExhausted && !context.Response.HasStarted)
+        {
+            context.Response.Headers.RetryAfter = QueueLimits.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return WriteErrorAsync(context, InferenceException.HttpStatus(error.Kind), error.Message);
+    }
 
     private static async Task WriteErrorAsync(HttpContext context, int status, string message)
     {
