@@ -61,6 +61,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _logger = logger;
         _ordering = _settings.PreserveOrdering ? new OrderedCompletion() : null;
         _defaultMaxQueueSize = QueueLimits.DefaultMaxQueueSize(instances.Length, config.MaxBatchSize);
+        Health = new BackendHealth(config);
         _queues = new LinkedList<PendingRequest>[Math.Max(1, _settings.PriorityLevels)];
         for (var i = 0; i < _queues.Length; i++)
         {
@@ -96,6 +97,9 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     /// <summary>Queue entries the timeout expiry has examined so far: one per request that timed
     /// out or left its queue, never a walk of the whole queue.</summary>
     public long TimeoutExaminations { get; private set; }
+
+    /// <summary>Consecutive backend failures, which decide readiness.</summary>
+    public BackendHealth Health { get; }
 
     /// <summary>The queue bound used when the configuration sets no max_queue_size.</summary>
     public int DefaultMaxQueueSize => _defaultMaxQueueSize;
@@ -430,6 +434,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             var timings = default(ExecutionTimings);
             outputs = instance.Run(inputs, ref timings);
             _statistics.RecordExecution(totalRows, batch.Count, timings);
+            Health.RecordSuccess();
             if (batch.Count == 1)
             {
                 Succeed(batch[0], outputs);
@@ -450,6 +455,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             if (e is not InferenceException)
             {
                 Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
+            }
+            if (error.Kind == ErrorKind.Internal)
+            {
+                Health.RecordFailure(error.Message);
             }
             foreach (var pending in batch)
             {

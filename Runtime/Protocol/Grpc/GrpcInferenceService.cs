@@ -27,8 +27,8 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     {
         try
         {
-            models.Resolve(request.Name, request.Version);
-            return Task.FromResult(new ModelReadyResponse { Ready = true });
+            var model = models.Resolve(request.Name, request.Version);
+            return Task.FromResult(new ModelReadyResponse { Ready = model.Scheduler.Health.IsHealthy });
         }
         catch (InferenceException)
         {
@@ -154,7 +154,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
                     Name = entry.Name,
                     Version = version,
                     State = ModelEntry.StateName(entry.State),
-                    Reason = entry.Reason,
+                    Reason = ModelHealth.Reason(entry),
                 });
             }
         }

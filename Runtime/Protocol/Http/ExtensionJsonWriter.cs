@@ -161,9 +161,9 @@ internal static class ExtensionJsonWriter
                     json.WriteString("version"u8, version);
                 }
                 json.WriteString("state"u8, ModelEntry.StateName(entry.State));
-                if (entry.Reason.Length > 0)
+                if (ModelHealth.Reason(entry) is { Length: > 0 } reason)
                 {
-                    json.WriteString("reason"u8, entry.Reason);
+                    json.WriteString("reason"u8, reason);
                 }
                 json.WriteEndObject();
             }

@@ -230,7 +230,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
     }
 
-    private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is not null);
+    private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is { Scheduler.Health.IsHealthy: true });
 
     private async Task InferAsync(HttpContext context)
     {
