@@ -37,12 +37,22 @@ internal sealed record TextMessage(IReadOnlyList<TextField> Fields);
 /// Parses protobuf text format (the syntax of config.pbtxt) into an untyped tree. It checks
 /// syntax only; <see cref="ModelConfigReader"/> gives the fields their meaning.
 /// </summary>
+/// <remarks>A repository file is untrusted input: nesting is bounded by <see cref="MaximumDepth"/>
+/// (protobuf's own default recursion limit), so no file can exhaust the stack, and a file longer
+/// than <see cref="MaximumLength"/> is refused before it is read.</remarks>
 internal sealed class TextFormatParser
 {
+    /// <summary>Deepest nesting of messages accepted.</summary>
+    public const int MaximumDepth = 100;
+
+    /// <summary>Largest config file accepted, in bytes (Triton's own configs are a few KiB).</summary>
+    public const int MaximumLength = 4 << 20;
+
     private readonly string _text;
     private int _offset;
     private int _line = 1;
     private int _lineStart;
+    private int _depth;
 
     private TextFormatParser(string text) => _text = text;
 
@@ -50,6 +60,10 @@ internal sealed class TextFormatParser
     /// <exception cref="ConfigFormatException">The text is malformed.</exception>
     public static TextMessage Parse(string text)
     {
+        if (text.Length > MaximumLength)
+        {
+            throw new ConfigFormatException($"the configuration has {text.Length} characters; the limit is {MaximumLength}");
+        }
         var parser = new TextFormatParser(text);
         var message = parser.ParseFields(terminator: null);
         return message;
@@ -120,11 +134,31 @@ internal sealed class TextFormatParser
         }
     }
 
+    /// <summary>Reads a config file, refusing one over <see cref="MaximumLength"/> bytes before
+    /// reading it.</summary>
+    /// <exception cref="ConfigFormatException">The file is too large.</exception>
+    public static string ReadFile(string path)
+    {
+        var length = new FileInfo(path).Length;
+        if (length > MaximumLength)
+        {
+            throw new ConfigFormatException($"the file has {length} bytes; the limit is {MaximumLength}");
+        }
+        return File.ReadAllText(path);
+    }
+
     private TextMessage ParseMessageBody()
     {
+        if (_depth == MaximumDepth)
+        {
+            throw ConfigFormatException.At(Position, $"messages are nested more than {MaximumDepth} deep");
+        }
         var close = _text[_offset] == '{' ? '}' : '>';
         _offset++;
-        return ParseFields(close);
+        _depth++;
+        var message = ParseFields(close);
+        _depth--;
+        return message;
     }
 
     private void ParseList(string name, List<TextField> fields)

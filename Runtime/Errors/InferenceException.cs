@@ -13,6 +13,10 @@ internal enum ErrorKind
     /// <summary>The model or server cannot take the request now (HTTP 503, UNAVAILABLE).</summary>
     Unavailable,
 
+    /// <summary>The server has no room for the request now: a full queue or an exhausted memory
+    /// pool (HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED).</summary>
+    ResourceExhausted,
+
     /// <summary>The server failed on a valid request (HTTP 500, INTERNAL).</summary>
     Internal,
 
@@ -31,4 +35,6 @@ internal sealed class InferenceException(ErrorKind kind, string message, Excepti
     public static InferenceException NotFound(string message) => new(ErrorKind.NotFound, message);
 
     public static InferenceException Unavailable(string message) => new(ErrorKind.Unavailable, message);
+
+    public static InferenceException ResourceExhausted(string message) => new(ErrorKind.ResourceExhausted, message);
 }

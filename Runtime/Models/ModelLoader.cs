@@ -59,7 +59,7 @@ internal sealed partial class ModelLoader(
         {
             try
             {
-                config = ModelConfigReader.Parse(File.ReadAllText(source.ConfigPath), source.Name);
+                config = ModelConfigReader.Parse(TextFormatParser.ReadFile(source.ConfigPath), source.Name);
             }
             catch (ConfigFormatException e)
             {

@@ -65,7 +65,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
     /// <summary>Readiness: start-up loading finished, shutdown has not begun, and (with strict
     /// readiness) every model the server knows is READY.</summary>
     public bool AllModelsReady => _startupComplete && !_shuttingDown
-        && (!_options.StrictReadiness || _models.Values.All(entry => entry.State == ModelState.Ready));
+        && (!_options.StrictReadiness || _models.Values.All(ModelHealth.IsReady));
 
     /// <summary>Every served version, ordered by name and version.</summary>
     public IEnumerable<LoadedModel> LoadedModels =>
@@ -245,9 +245,10 @@ internal sealed partial class ModelManager : IAsyncDisposable
             Publish(ModelEntry.Without(source.Name, ModelState.Loading, ""));
         }
         ModelEntry entry;
+        var fingerprint = "";
         try
         {
-            var fingerprint = ModelRepository.Fingerprint(source);
+            fingerprint = ModelRepository.Fingerprint(source);
             entry = new ModelEntry(source.Name, ModelState.Ready, "", _loader.LoadVersions(source)) { Fingerprint = fingerprint };
             foreach (var loaded in entry.Versions.Values)
             {
@@ -260,10 +261,12 @@ internal sealed partial class ModelManager : IAsyncDisposable
             Log.ModelFailed(_logger, source.Name, reason);
             if (previous is { Versions.IsEmpty: false })
             {
-                // A failed reload leaves the versions that were serving in place.
+                // A failed reload leaves the versions that were serving in place; the files it
+                // failed on are remembered, so poll mode retries only when they change again.
+                Publish(previous = previous with { Fingerprint = fingerprint });
                 return previous;
             }
-            entry = ModelEntry.Without(source.Name, ModelState.Unavailable, reason);
+            entry = ModelEntry.Without(source.Name, ModelState.Unavailable, reason) with { Fingerprint = fingerprint };
         }
         Publish(entry);
         if (previous is { Versions.IsEmpty: false })

@@ -14,20 +14,17 @@ namespace Fabrik.Protocol;
 /// </summary>
 internal static class RequestValidation
 {
-    /// <summary>The product of <paramref name="shape"/>, refusing one that overflows.</summary>
-    public static long ElementCount(long[] shape, string name)
-    {
-        long count = 1;
-        foreach (var dim in shape)
+    /// <summary>The element count and byte size of input <paramref name="name"/>, computed with
+    /// overflow checks (<see cref="TensorSize"/>) before anything is allocated for it. For BYTES,
+    /// <paramref name="byteLength"/> is the least its data can take (4 bytes per element).</summary>
+    public static long Size(long[] shape, DataType type, string name, out long byteLength) =>
+        TensorSize.TryCompute(shape, type, out var elementCount, out byteLength) switch
         {
-            if (dim != 0 && count > long.MaxValue / dim)
-            {
-                throw Invalid($"shape of input '{name}' overflows: [{string.Join(",", shape)}]");
-            }
-            count *= dim;
-        }
-        return count;
-    }
+            TensorSizeError.None => elementCount,
+            TensorSizeError.NegativeDimension => throw Invalid($"shape of input '{name}' has a negative dimension: [{string.Join(",", shape)}]"),
+            TensorSizeError.TooLarge => throw Invalid($"input '{name}' of shape [{string.Join(",", shape)}] and datatype {type.WireName()} needs more than the {TensorMemoryPool.MaximumLength}-byte tensor limit"),
+            _ => throw Invalid($"shape of input '{name}' overflows: [{string.Join(",", shape)}]"),
+        };
 
     /// <summary>Checks a request shape against the configured dims (plus the batch dimension when
     /// the model batches).</summary>

@@ -276,7 +276,7 @@ internal static class ServerViews
                     Name = entry.Name,
                     Version = version,
                     State = ModelEntry.StateName(entry.State),
-                    Reason = entry.Reason,
+                    Reason = ModelHealth.Reason(entry),
                 });
             }
         }

@@ -14,8 +14,10 @@ namespace Fabrik.Scheduling;
 /// Models without dynamic_batching run each request on its own, through the same queue.
 /// </summary>
 /// <remarks>
-/// Locking: the queues and every <see cref="PendingRequest"/> field are guarded by
-/// <see cref="_gate"/>; no native call and no completion happens under it. Ownership: callers
+/// Locking: the queues, the deadline heap and every <see cref="PendingRequest"/> field (the
+/// cancellation registration included) are guarded by <see cref="_gate"/>; no native call and no
+/// completion happens under it (a cancellation callback hops to the thread pool before it takes
+/// the lock). Ownership: callers
 /// keep their <see cref="InferenceRequest"/>; the scheduler reads its inputs only while the
 /// request is in a batch, and a request leaves the queue (to a batch, a timeout or a cancellation)
 /// exactly once. Each instance is used by its own loop only; the scheduler disposes the instances.
@@ -28,6 +30,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private readonly LinkedList<PendingRequest>[] _queues;
     private readonly LinkedList<PendingRequest> _delayed = new();
     private readonly List<PendingRequest> _candidates = [];
+    // Queued requests with a timeout, earliest deadline first (ties in arrival order). A request
+    // that leaves its queue stays here until it reaches the top or the heap is compacted.
+    private readonly PriorityQueue<PendingRequest, (long Deadline, long Sequence)> _deadlines = new();
+    private readonly int _defaultMaxQueueSize;
     private readonly IModelInstance[] _instances;
     private readonly bool[] _busy; // per instance, under _gate: running a batch (its loop's or an inline one)
     private readonly Task[] _loops;
@@ -54,6 +60,8 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _time = time;
         _logger = logger;
         _ordering = _settings.PreserveOrdering ? new OrderedCompletion() : null;
+        _defaultMaxQueueSize = QueueLimits.DefaultMaxQueueSize(instances.Length, config.MaxBatchSize);
+        Health = new BackendHealth(config);
         _queues = new LinkedList<PendingRequest>[Math.Max(1, _settings.PriorityLevels)];
         for (var i = 0; i < _queues.Length; i++)
         {
@@ -86,6 +94,16 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
     }
 
+    /// <summary>Queue entries the timeout expiry has examined so far: one per request that timed
+    /// out or left its queue, never a walk of the whole queue.</summary>
+    public long TimeoutExaminations { get; private set; }
+
+    /// <summary>Consecutive backend failures, which decide readiness.</summary>
+    public BackendHealth Health { get; }
+
+    /// <summary>The queue bound used when the configuration sets no max_queue_size.</summary>
+    public int DefaultMaxQueueSize => _defaultMaxQueueSize;
+
     /// <summary>Finished responses held back by preserve_ordering.</summary>
     public int ResponsesHeldForOrdering => _ordering?.Held ?? 0;
 
@@ -98,6 +116,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         var policy = _settings.PolicyFor(level);
         var now = _time.GetTimestamp();
         var timeout = EffectiveTimeoutMicroseconds(request, policy);
+        if (request.Cancellation.IsCancellationRequested)
+        {
+            return Task.FromCanceled<InferenceResponse>(request.Cancellation);
+        }
         PendingRequest? inlinePending = null;
         var inlineSlot = -1;
         lock (_gate)
@@ -128,9 +150,11 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
                 throw InferenceException.Unavailable($"model '{ModelName}' is unloading and takes no new requests");
             }
             var queue = _queues[level - 1];
-            if (policy.MaxQueueSize > 0 && queue.Count >= policy.MaxQueueSize)
+            if (policy.MaxQueueSize > 0 ? queue.Count >= policy.MaxQueueSize : QueuedCountUnderGate() >= _defaultMaxQueueSize)
             {
-                throw InferenceException.Unavailable($"Exceeds maximum queue size: model '{ModelName}' has {queue.Count} requests queued at priority {level} (max_queue_size {policy.MaxQueueSize})");
+                throw InferenceException.ResourceExhausted(policy.MaxQueueSize > 0
+                    ? $"Exceeds maximum queue size: model '{ModelName}' has {queue.Count} requests queued at priority {level} (max_queue_size {policy.MaxQueueSize})"
+                    : $"Exceeds maximum queue size: model '{ModelName}' has {_defaultMaxQueueSize} requests queued (the default bound; set max_queue_size in its queue policy to change it)");
             }
             pending = new PendingRequest(request, now, _nextSequence++)
             {
@@ -139,19 +163,25 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
                 OnTimeout = policy.TimeoutAction,
             };
             pending.Node = queue.AddLast(pending);
-            if (pending.Deadline < _timerDue)
+            if (pending.Deadline != long.MaxValue)
             {
-                ArmTimeoutTimer(pending.Deadline);
+                TrackDeadline(pending);
+            }
+            if (request.Cancellation.CanBeCanceled)
+            {
+                // Registered before any loop can take the request (the loops need this lock), so
+                // the loop that runs it always disposes the real registration. A token cancelled
+                // meanwhile runs the callback here, which only queues the cancellation.
+                pending.CancellationRegistration = request.Cancellation.UnsafeRegister(static state =>
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(static work =>
+                    {
+                        var (scheduler, queued) = work;
+                        scheduler.Cancel(queued);
+                    }, ((ModelScheduler, PendingRequest))state!, preferLocal: false);
+                }, (this, pending));
             }
             WakeLoops();
-        }
-        if (request.Cancellation.CanBeCanceled)
-        {
-            pending.CancellationRegistration = request.Cancellation.UnsafeRegister(static state =>
-            {
-                var (scheduler, queued) = ((ModelScheduler, PendingRequest))state!;
-                scheduler.Cancel(queued);
-            }, (this, pending));
         }
         return pending.Completion.Task;
     }
@@ -175,6 +205,38 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }
         }
     }
+
+    // Under _gate.
+    private int QueuedCountUnderGate()
+    {
+        var count = _delayed.Count;
+        foreach (var queue in _queues)
+        {
+            count += queue.Count;
+        }
+        return count;
+    }
+
+    // Under _gate: adds a queued request's deadline to the heap, arms the timer if it is the
+    // earliest, and drops entries of requests that have left their queues once they outnumber
+    // the live ones (so each request costs O(log n) here, amortized, and nothing more).
+    private void TrackDeadline(PendingRequest pending)
+    {
+        if (_deadlines.Count >= 64 && _deadlines.Count > 2 * QueuedCountUnderGate())
+        {
+            var live = _deadlines.UnorderedItems.Where(entry => WaitsForTimeout(entry.Element)).ToList();
+            _deadlines.Clear();
+            _deadlines.EnqueueRange(live);
+        }
+        _deadlines.Enqueue(pending, (pending.Deadline, pending.Sequence));
+        if (pending.Deadline < _timerDue)
+        {
+            ArmTimeoutTimer(pending.Deadline);
+        }
+    }
+
+    // Under _gate: still in its priority queue (not batched, cancelled, or demoted by DELAY).
+    private bool WaitsForTimeout(PendingRequest pending) => pending.Node?.List == _queues[pending.Queue];
 
     // Under _gate.
     private bool QueuesEmpty()
@@ -372,6 +434,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             var timings = default(ExecutionTimings);
             outputs = instance.Run(inputs, ref timings);
             _statistics.RecordExecution(totalRows, batch.Count, timings);
+            Health.RecordSuccess();
             if (batch.Count == 1)
             {
                 Succeed(batch[0], outputs);
@@ -392,6 +455,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             if (e is not InferenceException)
             {
                 Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
+            }
+            if (error.Kind == ErrorKind.Internal)
+            {
+                Health.RecordFailure(error.Message);
             }
             foreach (var pending in batch)
             {
@@ -462,27 +529,29 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             var now = _time.GetTimestamp();
             var next = long.MaxValue;
-            foreach (var queue in _queues)
+            while (_deadlines.TryPeek(out var pending, out var due))
             {
-                for (var node = queue.First; node is not null;)
+                TimeoutExaminations++;
+                if (!WaitsForTimeout(pending))
                 {
-                    var pending = node.Value;
-                    node = node.Next;
-                    if (pending.Deadline > now)
-                    {
-                        next = Math.Min(next, pending.Deadline);
-                        continue;
-                    }
-                    Dequeue(pending);
-                    if (pending.OnTimeout == TimeoutAction.Reject)
-                    {
-                        (rejected ??= []).Add(pending);
-                    }
-                    else
-                    {
-                        // DELAY: behind every request that has not timed out.
-                        pending.Node = _delayed.AddLast(pending);
-                    }
+                    _deadlines.Dequeue(); // it left its queue before its deadline
+                    continue;
+                }
+                if (due.Deadline > now)
+                {
+                    next = due.Deadline;
+                    break;
+                }
+                _deadlines.Dequeue();
+                Dequeue(pending);
+                if (pending.OnTimeout == TimeoutAction.Reject)
+                {
+                    (rejected ??= []).Add(pending);
+                }
+                else
+                {
+                    // DELAY: behind every request that has not timed out.
+                    pending.Node = _delayed.AddLast(pending);
                 }
             }
             _timerDue = long.MaxValue;

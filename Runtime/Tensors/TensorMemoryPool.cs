@@ -25,6 +25,7 @@ internal sealed class TensorMemoryPool
 #if DEBUG
     private readonly ConcurrentDictionary<byte[], System.Diagnostics.StackTrace> _rentedBy = new(ReferenceEqualityComparer.Instance);
 #endif
+    private long _allocatedBytes;
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
@@ -41,6 +42,10 @@ internal sealed class TensorMemoryPool
     /// <summary>Arrays rented and not yet returned.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
 
+    /// <summary>Bytes of new arrays this pool has allocated since it was made (arrays reused from
+    /// the pool do not count), so a test can show that a request reserved no more than it carried.</summary>
+    public long AllocatedBytes => Interlocked.Read(ref _allocatedBytes);
+
     /// <summary>Largest request the pool serves.</summary>
     public static long MaximumLength => 1L << MaximumSizeLog2;
 
@@ -55,6 +60,7 @@ internal sealed class TensorMemoryPool
         if (!_classes[sizeClass].TryTake(out var array))
         {
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
+            Interlocked.Add(ref _allocatedBytes, array.Length);
         }
         Interlocked.Increment(ref _outstanding);
 #if DEBUG

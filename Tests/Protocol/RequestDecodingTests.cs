@@ -113,8 +113,8 @@ public sealed class RequestDecodingTests(ServerFixture fixture)
     [Fact]
     public void ElementCount_OverflowingShape_IsRejected()
     {
-        var error = Assert.Throws<InferenceException>(() => RequestValidation.ElementCount([1L << 32, 1L << 32, 1L << 32], "x"));
+        var error = Assert.Throws<InferenceException>(() => RequestValidation.Size([1L << 32, 1L << 32, 1L << 32], Fabrik.Tensors.DataType.Fp32, "x", out _));
         Assert.Contains("shape of input 'x' overflows", error.Message, StringComparison.Ordinal);
-        Assert.Equal(0, RequestValidation.ElementCount([0, long.MaxValue], "x"));
+        Assert.Equal(0, RequestValidation.Size([0, long.MaxValue], Fabrik.Tensors.DataType.Fp32, "x", out _));
     }
 }

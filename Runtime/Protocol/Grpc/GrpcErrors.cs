@@ -11,6 +11,7 @@ internal static class GrpcErrors
         ErrorKind.InvalidArgument => global::Grpc.Core.StatusCode.InvalidArgument,
         ErrorKind.NotFound => global::Grpc.Core.StatusCode.NotFound,
         ErrorKind.Unavailable => global::Grpc.Core.StatusCode.Unavailable,
+        ErrorKind.ResourceExhausted => global::Grpc.Core.StatusCode.ResourceExhausted,
         ErrorKind.Unsupported => global::Grpc.Core.StatusCode.Unimplemented,
         _ => global::Grpc.Core.StatusCode.Internal,
     };

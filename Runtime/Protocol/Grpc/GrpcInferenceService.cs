@@ -26,8 +26,8 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     {
         try
         {
-            models.Resolve(request.Name, request.Version);
-            return Task.FromResult(new ModelReadyResponse { Ready = true });
+            var model = models.Resolve(request.Name, request.Version);
+            return Task.FromResult(new ModelReadyResponse { Ready = model.Scheduler.Health.IsHealthy });
         }
         catch (InferenceException)
         {

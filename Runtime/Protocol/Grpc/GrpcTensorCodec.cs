@@ -63,14 +63,14 @@ internal static class GrpcTensorCodec
                     }
                 }
                 CheckShape(config, inputConfig, shape);
-                var elementCount = ElementCount(shape, tensor.Name);
+                var elementCount = Size(shape, dataType, tensor.Name, out var byteLength);
                 if (raw.Count > 0)
                 {
                     if (tensor.Contents is not null)
                     {
                         throw Invalid($"input '{tensor.Name}' has contents although the request uses raw_input_contents");
                     }
-                    inputs[index] = FromRaw(inputConfig, shape, elementCount, raw[i].Span, pool);
+                    inputs[index] = FromRaw(inputConfig, shape, elementCount, byteLength, raw[i].Span, pool);
                 }
                 else
                 {
@@ -161,16 +161,20 @@ internal static class GrpcTensorCodec
         return parameters;
     }
 
-    private static TensorBuffer FromRaw(TensorConfig config, long[] shape, long elementCount, ReadOnlySpan<byte> raw, TensorMemoryPool pool)
+    private static TensorBuffer FromRaw(TensorConfig config, long[] shape, long elementCount, long byteLength, ReadOnlySpan<byte> raw, TensorMemoryPool pool)
     {
         var type = config.DataType;
         if (type == DataType.Bytes)
         {
             CheckBytesLayout(config.Name, raw, elementCount);
         }
-        else if (raw.Length != elementCount * type.ElementSize())
+        else if (raw.Length != byteLength)
         {
-            throw Invalid($"input '{config.Name}': raw_input_contents holds {raw.Length} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {elementCount * type.ElementSize()}");
+            throw Invalid($"input '{config.Name}': raw_input_contents holds {raw.Length} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {byteLength}");
+        }
+        if (raw.Length > TensorMemoryPool.MaximumLength)
+        {
+            throw Invalid($"input '{config.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
         }
         var buffer = new TensorBuffer(pool, type, shape, elementCount, raw.Length);
         raw.CopyTo(buffer.Bytes);
@@ -199,6 +203,10 @@ internal static class GrpcTensorCodec
             {
                 size += 4 + element.Length;
             }
+            if (size > TensorMemoryPool.MaximumLength)
+            {
+                throw Invalid($"input '{name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
+            }
             var strings = new TensorBuffer(pool, type, shape, elementCount, size);
             var destination = strings.Bytes;
             foreach (var element in elements)
@@ -210,6 +218,9 @@ internal static class GrpcTensorCodec
             return strings;
         }
 
+        // The typed field must hold exactly the declared count before anything is rented: the
+        // count is then bounded by the message, so the product below cannot overflow.
+        CheckCount(name, elementCount, TypedCount(contents, type));
         var buffer = new TensorBuffer(pool, type, shape, elementCount, elementCount * type.ElementSize());
         try
         {
@@ -287,6 +298,19 @@ internal static class GrpcTensorCodec
             destination[i] = convert(value);
         }
     }
+
+    /// <summary>How many values the typed field that carries <paramref name="type"/> holds.</summary>
+    private static int TypedCount(InferTensorContents contents, DataType type) => type switch
+    {
+        DataType.Bool => contents.BoolContents.Count,
+        DataType.Int8 or DataType.Int16 or DataType.Int32 => contents.IntContents.Count,
+        DataType.Int64 => contents.Int64Contents.Count,
+        DataType.UInt8 or DataType.UInt16 or DataType.UInt32 => contents.UintContents.Count,
+        DataType.UInt64 => contents.Uint64Contents.Count,
+        DataType.Fp32 => contents.Fp32Contents.Count,
+        DataType.Fp64 => contents.Fp64Contents.Count,
+        _ => 0,
+    };
 
     private static void CheckCount(string name, long expected, int actual)
     {

@@ -9,7 +9,7 @@ internal static class HttpErrors
     {
         ErrorKind.InvalidArgument => 400,
         ErrorKind.NotFound => 404,
-        ErrorKind.Unavailable => 503,
+        ErrorKind.Unavailable or ErrorKind.ResourceExhausted => 503,
         ErrorKind.Unsupported => 501,
         _ => 500,
     };

@@ -62,7 +62,7 @@ internal static class JsonInferenceRequestReader
                     ExpectArray(ref reader, "inputs");
                     while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                     {
-                        ReadInput(ref reader, model, inputs, pool, json.Length, ref binary);
+                        ReadInput(ref reader, model, inputs, pool, ref binary);
                     }
                 }
                 else if (reader.ValueTextEquals("outputs"u8))
@@ -107,6 +107,13 @@ internal static class JsonInferenceRequestReader
             {
                 input?.Dispose();
             }
+            if (e is JsonException && NonFiniteJsonLiterals.TryQuote(json, body.Slice(json.Length)) is { } quoted)
+            {
+                using (quoted)
+                {
+                    return Read(quoted.Body, jsonLength is null ? null : quoted.JsonLength, model, pool, cancellation);
+                }
+            }
             if (e is JsonException or InvalidOperationException or FormatException)
             {
                 throw Invalid($"malformed JSON in the request body: {e.Message}");
@@ -133,6 +140,10 @@ internal static class JsonInferenceRequestReader
         if (input.DataType == DataType.Bytes)
         {
             // One element holding the whole body.
+            if (body.Length > TensorMemoryPool.MaximumLength - 4)
+            {
+                throw Invalid($"raw binary input '{input.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
+            }
             buffer = new TensorBuffer(pool, DataType.Bytes, shape, 1, 4 + body.Length);
             BinaryPrimitives.WriteUInt32LittleEndian(buffer.Bytes, (uint)body.Length);
             body.CopyTo(buffer.Bytes[4..]);
@@ -140,7 +151,7 @@ internal static class JsonInferenceRequestReader
         else
         {
             var binary = new BinarySection(body);
-            buffer = binary.Take(input, shape, ElementCount(shape, input.Name), body.Length, pool);
+            buffer = binary.Take(input, shape, Size(shape, input.DataType, input.Name, out var byteLength), byteLength, body.Length, pool);
         }
         TensorBuffer?[] inputs = [buffer];
         var outputs = new bool[config.Outputs.Length];
@@ -163,16 +174,11 @@ internal static class JsonInferenceRequestReader
             CheckShape(config, input, shape);
             return shape;
         }
-        var rowElements = 1L;
-        foreach (var dim in input.Dims)
+        if (input.Dims.Any(dim => dim < 0))
         {
-            if (dim < 0)
-            {
-                throw Invalid($"a raw binary request cannot give input '{input.Name}' a shape: its dims [{string.Join(",", input.Dims)}] are variable");
-            }
-            rowElements *= dim;
+            throw Invalid($"a raw binary request cannot give input '{input.Name}' a shape: its dims [{string.Join(",", input.Dims)}] are variable");
         }
-        var rowBytes = rowElements * input.DataType.ElementSize();
+        var rowBytes = TensorSize.TryCompute(input.Dims.AsSpan(), input.DataType, out _, out var checkedRowBytes) == TensorSizeError.None ? checkedRowBytes : 0;
         if (rowBytes == 0 || body.Length % rowBytes != 0 || (!batched && body.Length != rowBytes))
         {
             throw Invalid($"raw binary input '{input.Name}' has {body.Length} bytes, which is not a whole number of {rowBytes}-byte tensors of shape [{string.Join(",", input.Dims)}]");
@@ -257,7 +263,7 @@ internal static class JsonInferenceRequestReader
         }
     }
 
-    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, long bodyLength, ref BinarySection binary)
+    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, ref BinarySection binary)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -349,21 +355,21 @@ internal static class JsonInferenceRequestReader
             throw Invalid($"input '{name}' has no 'shape'");
         }
         CheckShape(model.Config, config, shape);
-        var elementCount = ElementCount(shape, name);
+        var elementCount = Size(shape, dataType, name, out var byteLength);
         if (binarySize is { } size)
         {
             if (hasData)
             {
                 throw Invalid($"input '{name}' has both 'data' and binary_data_size; give one");
             }
-            inputs[index] = binary.Take(config, shape, elementCount, size, pool);
+            inputs[index] = binary.Take(config, shape, elementCount, byteLength, size, pool);
             return;
         }
         if (!hasData)
         {
             throw Invalid($"input '{name}' has no 'data'");
         }
-        inputs[index] = DecodeData(ref data, config, shape, elementCount, pool, bodyLength);
+        inputs[index] = DecodeData(ref data, config, shape, elementCount, byteLength, pool);
     }
 
     /// <summary>Reads an input's parameters; returns binary_data_size when present.</summary>
@@ -419,27 +425,29 @@ internal static class JsonInferenceRequestReader
         return dims[..rank].ToArray();
     }
 
-    private static TensorBuffer DecodeData(ref Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool, long bodyLength)
+    private static TensorBuffer DecodeData(ref Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, long byteLength, TensorMemoryPool pool)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
             throw Invalid($"'data' of input '{config.Name}' must be a JSON array");
         }
-        // Every JSON element takes at least one byte of the body, so a larger count cannot match;
-        // checking first keeps a tiny request from renting a huge buffer.
-        if (elementCount > bodyLength)
+        if (config.DataType == DataType.Bytes)
         {
-            throw CountMismatch(config.Name, elementCount, CountElements(reader));
+            return DecodeBytes(reader, config, shape, elementCount, pool);
         }
-        return config.DataType == DataType.Bytes
-            ? DecodeBytes(reader, config, shape, elementCount, pool)
-            : DecodeNumbers(reader, config, shape, elementCount, pool);
+        // The elements are counted before the buffer is rented, so a request never reserves more
+        // memory than the values it carries.
+        if (CountElements(reader) is var supplied && supplied != elementCount)
+        {
+            throw CountMismatch(config.Name, elementCount, supplied);
+        }
+        return DecodeNumbers(reader, config, shape, elementCount, byteLength, pool);
     }
 
-    private static TensorBuffer DecodeNumbers(Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool)
+    private static TensorBuffer DecodeNumbers(Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, long byteLength, TensorMemoryPool pool)
     {
         var type = config.DataType;
-        var buffer = new TensorBuffer(pool, type, shape, elementCount, elementCount * type.ElementSize());
+        var buffer = new TensorBuffer(pool, type, shape, elementCount, byteLength);
         try
         {
             var bytes = buffer.Bytes;
@@ -483,7 +491,7 @@ internal static class JsonInferenceRequestReader
         }
         if (reader.TokenType != JsonTokenType.Number)
         {
-            return false;
+            return reader.TokenType == JsonTokenType.String && NonFiniteJsonLiterals.TryWrite(ref reader, type, bytes, index);
         }
         var i = (int)index;
         switch (type)
@@ -564,6 +572,10 @@ internal static class JsonInferenceRequestReader
         if (count != elementCount)
         {
             throw CountMismatch(config.Name, elementCount, count);
+        }
+        if (bound > TensorMemoryPool.MaximumLength)
+        {
+            throw Invalid($"input '{config.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
         }
 
         var buffer = new TensorBuffer(pool, DataType.Bytes, shape, elementCount, bound);
@@ -687,16 +699,16 @@ internal static class JsonInferenceRequestReader
 
         /// <summary>Copies the next <paramref name="size"/> bytes into a new tensor buffer (the one
         /// copy from the request body), checking them against the shape.</summary>
-        public TensorBuffer Take(TensorConfig config, long[] shape, long elementCount, long size, TensorMemoryPool pool)
+        public TensorBuffer Take(TensorConfig config, long[] shape, long elementCount, long byteLength, long size, TensorMemoryPool pool)
         {
             if (size > _remaining.Length)
             {
                 throw Invalid($"input '{config.Name}' declares binary_data_size {size} but only {_remaining.Length} bytes of binary data remain in the body");
             }
             var type = config.DataType;
-            if (type != DataType.Bytes && size != elementCount * type.ElementSize())
+            if (type != DataType.Bytes && size != byteLength)
             {
-                throw Invalid($"input '{config.Name}': binary_data_size is {size} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {elementCount * type.ElementSize()}");
+                throw Invalid($"input '{config.Name}': binary_data_size is {size} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {byteLength}");
             }
             if (size > TensorMemoryPool.MaximumLength)
             {

@@ -220,6 +220,8 @@ internal static class JsonInferenceResponseWriter
         }
     }
 
+    // Bare literals, as Triton writes them (rapidjson's kWriteNanAndInfFlag) and as Python's json
+    // module reads them.
     private static void WriteNonFinite(Utf8JsonWriter json, bool isNaN, bool positive) =>
-        json.WriteStringValue(isNaN ? "NaN"u8 : positive ? "Infinity"u8 : "-Infinity"u8);
+        json.WriteRawValue(isNaN ? "NaN"u8 : positive ? "Infinity"u8 : "-Infinity"u8, skipInputValidation: true);
 }

@@ -172,7 +172,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
     }
 
-    private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is not null);
+    private Task WriteModelReadyAsync(HttpContext context) => WriteStatusAsync(context, Resolve(context, out _) is { Scheduler.Health.IsHealthy: true });
 
     private async Task InferAsync(HttpContext context)
     {
@@ -311,8 +311,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
     }
 
-    private static Task WriteErrorAsync(HttpContext context, InferenceException error) =>
-        WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), error.Message);
+    private static Task WriteErrorAsync(HttpContext context, InferenceException error)
+    {
+        if (error.Kind == ErrorKind.ResourceExhausted && !context.Response.HasStarted)
+        {
+            context.Response.Headers.RetryAfter = QueueLimits.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        }
+        return WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), error.Message);
+    }
 
     private static async Task WriteErrorAsync(HttpContext context, int status, string message)
     {
