@@ -1,8 +1,5 @@
 using System.Buffers;
-using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text.Json;
-using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Scheduling;
@@ -16,7 +13,10 @@ namespace Fabrik.Protocol.Http;
 /// Decodes a KServe v2 JSON inference request straight into pooled tensor buffers and validates
 /// it against the model: names, datatypes, shapes and element counts. The body is read as a
 /// whole (it stays in the request pipe, uncopied) because JSON members may come in any order:
-/// an input's "data" may precede its "shape".
+/// an input's "data" may precede its "shape". Element data in JSON is decoded by
+/// <see cref="JsonTensorData"/>; inputs with binary_data_size take their bytes from the
+/// <see cref="BinaryTensorSection"/> after the JSON header. Raw mode has its own reader,
+/// <see cref="RawInferenceRequestReader"/>.
 /// </summary>
 internal static class JsonInferenceRequestReader
 {
@@ -40,7 +40,7 @@ internal static class JsonInferenceRequestReader
             throw Invalid($"Inference-Header-Content-Length is {jsonLength} but the body has only {body.Length} bytes");
         }
         var json = jsonLength is { } length ? body.Slice(0, length) : body;
-        var binary = new BinarySection(jsonLength is { } start ? body.Slice(start) : default);
+        var binary = new BinaryTensorSection(jsonLength is { } start ? body.Slice(start) : default);
         try
         {
             var reader = new Utf8JsonReader(json, ReaderOptions);
@@ -122,72 +122,6 @@ internal static class JsonInferenceRequestReader
         }
     }
 
-    /// <summary>
-    /// Raw binary mode (Inference-Header-Content-Length: 0): the whole body is the data of the
-    /// model's single input. Its shape is deduced from the configuration and the body's length;
-    /// every output is returned in binary form.
-    /// </summary>
-    public static InferenceRequest ReadRaw(ReadOnlySequence<byte> body, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
-    {
-        var config = model.Config;
-        if (config.Inputs.Length != 1)
-        {
-            throw Invalid($"a raw binary request (Inference-Header-Content-Length: 0) needs a model with one input; '{model.Name}' has {config.Inputs.Length}");
-        }
-        var input = config.Inputs[0];
-        var shape = RawShape(model, input, body);
-        TensorBuffer buffer;
-        if (input.DataType == DataType.Bytes)
-        {
-            // One element holding the whole body.
-            if (body.Length > TensorMemoryPool.MaximumLength - 4)
-            {
-                throw Invalid($"raw binary input '{input.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
-            }
-            buffer = new TensorBuffer(pool, DataType.Bytes, shape, 1, 4 + body.Length);
-            BinaryPrimitives.WriteUInt32LittleEndian(buffer.Bytes, (uint)body.Length);
-            body.CopyTo(buffer.Bytes[4..]);
-        }
-        else
-        {
-            var binary = new BinarySection(body);
-            buffer = binary.Take(input, shape, Size(shape, input.DataType, input.Name, out var byteLength), byteLength, body.Length, pool);
-        }
-        TensorBuffer?[] inputs = [buffer];
-        var outputs = new bool[config.Outputs.Length];
-        Array.Fill(outputs, true);
-        return new InferenceRequest(inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
-        {
-            BinaryOutputs = outputs,
-            Cancellation = cancellation,
-        };
-    }
-
-    private static long[] RawShape(LoadedModel model, TensorConfig input, ReadOnlySequence<byte> body)
-    {
-        var config = model.Config;
-        var batched = config.MaxBatchSize > 0;
-        if (input.DataType == DataType.Bytes)
-        {
-            var shape = batched ? new long[input.Dims.Length + 1] : new long[input.Dims.Length];
-            Array.Fill(shape, 1L);
-            CheckShape(config, input, shape);
-            return shape;
-        }
-        if (input.Dims.Any(dim => dim < 0))
-        {
-            throw Invalid($"a raw binary request cannot give input '{input.Name}' a shape: its dims [{string.Join(",", input.Dims)}] are variable");
-        }
-        var rowBytes = TensorSize.TryCompute(input.Dims.AsSpan(), input.DataType, out _, out var checkedRowBytes) == TensorSizeError.None ? checkedRowBytes : 0;
-        if (rowBytes == 0 || body.Length % rowBytes != 0 || (!batched && body.Length != rowBytes))
-        {
-            throw Invalid($"raw binary input '{input.Name}' has {body.Length} bytes, which is not a whole number of {rowBytes}-byte tensors of shape [{string.Join(",", input.Dims)}]");
-        }
-        var rawShape = batched ? [body.Length / rowBytes, .. input.Dims] : input.Dims.ToArray();
-        CheckShape(config, input, rawShape);
-        return rawShape;
-    }
-
     private static bool[]? BinaryOutputFlags(int outputCount, List<(int Index, bool? Binary)>? requested, bool binaryDataOutput)
     {
         var explicitBinary = requested?.Any(output => output.Binary == true) == true;
@@ -263,7 +197,7 @@ internal static class JsonInferenceRequestReader
         }
     }
 
-    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, ref BinarySection binary)
+    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, ref BinaryTensorSection binary)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -369,7 +303,7 @@ internal static class JsonInferenceRequestReader
         {
             throw Invalid($"input '{name}' has no 'data'");
         }
-        inputs[index] = DecodeData(ref data, config, shape, elementCount, byteLength, pool);
+        inputs[index] = JsonTensorData.Decode(ref data, config, shape, elementCount, byteLength, pool);
     }
 
     /// <summary>Reads an input's parameters; returns binary_data_size when present.</summary>
@@ -423,189 +357,6 @@ internal static class JsonInferenceRequestReader
             dims[rank++] = dim;
         }
         return dims[..rank].ToArray();
-    }
-
-    private static TensorBuffer DecodeData(ref Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, long byteLength, TensorMemoryPool pool)
-    {
-        if (reader.TokenType != JsonTokenType.StartArray)
-        {
-            throw Invalid($"'data' of input '{config.Name}' must be a JSON array");
-        }
-        if (config.DataType == DataType.Bytes)
-        {
-            return DecodeBytes(reader, config, shape, elementCount, pool);
-        }
-        // The elements are counted before the buffer is rented, so a request never reserves more
-        // memory than the values it carries.
-        if (CountElements(reader) is var supplied && supplied != elementCount)
-        {
-            throw CountMismatch(config.Name, elementCount, supplied);
-        }
-        return DecodeNumbers(reader, config, shape, elementCount, byteLength, pool);
-    }
-
-    private static TensorBuffer DecodeNumbers(Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, long byteLength, TensorMemoryPool pool)
-    {
-        var type = config.DataType;
-        var buffer = new TensorBuffer(pool, type, shape, elementCount, byteLength);
-        try
-        {
-            var bytes = buffer.Bytes;
-            var depth = reader.CurrentDepth;
-            long count = 0;
-            while (reader.Read() && reader.CurrentDepth > depth)
-            {
-                if (reader.TokenType is JsonTokenType.StartArray or JsonTokenType.EndArray)
-                {
-                    continue;
-                }
-                if (count < elementCount && !TryWriteElement(ref reader, type, bytes, count))
-                {
-                    throw Invalid($"input '{config.Name}': element {count} is not a valid {type.WireName()} value");
-                }
-                count++;
-            }
-            if (count != elementCount)
-            {
-                throw CountMismatch(config.Name, elementCount, count);
-            }
-            return buffer;
-        }
-        catch
-        {
-            buffer.Dispose();
-            throw;
-        }
-    }
-
-    private static bool TryWriteElement(ref Utf8JsonReader reader, DataType type, Span<byte> bytes, long index)
-    {
-        if (type == DataType.Bool)
-        {
-            if (reader.TokenType is not (JsonTokenType.True or JsonTokenType.False))
-            {
-                return false;
-            }
-            bytes[(int)index] = reader.TokenType == JsonTokenType.True ? (byte)1 : (byte)0;
-            return true;
-        }
-        if (reader.TokenType != JsonTokenType.Number)
-        {
-            return reader.TokenType == JsonTokenType.String && NonFiniteJsonLiterals.TryWrite(ref reader, type, bytes, index);
-        }
-        var i = (int)index;
-        switch (type)
-        {
-            case DataType.UInt8:
-                if (!reader.TryGetByte(out var u8)) { return false; }
-                bytes[i] = u8;
-                return true;
-            case DataType.Int8:
-                if (!reader.TryGetSByte(out var i8)) { return false; }
-                bytes[i] = (byte)i8;
-                return true;
-            case DataType.UInt16:
-                if (!reader.TryGetUInt16(out var u16)) { return false; }
-                MemoryMarshal.Cast<byte, ushort>(bytes)[i] = u16;
-                return true;
-            case DataType.Int16:
-                if (!reader.TryGetInt16(out var i16)) { return false; }
-                MemoryMarshal.Cast<byte, short>(bytes)[i] = i16;
-                return true;
-            case DataType.UInt32:
-                if (!reader.TryGetUInt32(out var u32)) { return false; }
-                MemoryMarshal.Cast<byte, uint>(bytes)[i] = u32;
-                return true;
-            case DataType.Int32:
-                if (!reader.TryGetInt32(out var i32)) { return false; }
-                MemoryMarshal.Cast<byte, int>(bytes)[i] = i32;
-                return true;
-            case DataType.UInt64:
-                if (!reader.TryGetUInt64(out var u64)) { return false; }
-                MemoryMarshal.Cast<byte, ulong>(bytes)[i] = u64;
-                return true;
-            case DataType.Int64:
-                if (!reader.TryGetInt64(out var i64)) { return false; }
-                MemoryMarshal.Cast<byte, long>(bytes)[i] = i64;
-                return true;
-            case DataType.Fp32:
-                if (!reader.TryGetSingle(out var f32)) { return false; }
-                MemoryMarshal.Cast<byte, float>(bytes)[i] = f32;
-                return true;
-            case DataType.Fp64:
-                if (!reader.TryGetDouble(out var f64)) { return false; }
-                MemoryMarshal.Cast<byte, double>(bytes)[i] = f64;
-                return true;
-            case DataType.Fp16:
-                if (!reader.TryGetDouble(out var f16)) { return false; }
-                MemoryMarshal.Cast<byte, Half>(bytes)[i] = (Half)f16;
-                return true;
-            case DataType.Bf16:
-                if (!reader.TryGetSingle(out var bf16)) { return false; }
-                MemoryMarshal.Cast<byte, ushort>(bytes)[i] = BFloat16.FromSingle(bf16);
-                return true;
-            default:
-                return false;
-        }
-    }
-
-    private static TensorBuffer DecodeBytes(Utf8JsonReader reader, TensorConfig config, long[] shape, long elementCount, TensorMemoryPool pool)
-    {
-        // First pass: count the elements and bound their size (an escaped string is never
-        // shorter than its UTF-8 text), so the buffer is rented once.
-        var sizing = reader;
-        var depth = sizing.CurrentDepth;
-        long count = 0, bound = 0;
-        while (sizing.Read() && sizing.CurrentDepth > depth)
-        {
-            if (sizing.TokenType is JsonTokenType.StartArray or JsonTokenType.EndArray)
-            {
-                continue;
-            }
-            if (sizing.TokenType != JsonTokenType.String)
-            {
-                throw Invalid($"input '{config.Name}': element {count} is not a string (BYTES elements travel as JSON strings)");
-            }
-            bound += 4 + (sizing.HasValueSequence ? sizing.ValueSequence.Length : sizing.ValueSpan.Length);
-            count++;
-        }
-        if (count != elementCount)
-        {
-            throw CountMismatch(config.Name, elementCount, count);
-        }
-        if (bound > TensorMemoryPool.MaximumLength)
-        {
-            throw Invalid($"input '{config.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
-        }
-
-        var buffer = new TensorBuffer(pool, DataType.Bytes, shape, elementCount, bound);
-        var written = 0;
-        var destination = buffer.Array.AsSpan(0, (int)bound);
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType == JsonTokenType.String)
-            {
-                var length = reader.CopyString(destination[(written + 4)..]);
-                BinaryPrimitives.WriteUInt32LittleEndian(destination[written..], (uint)length);
-                written += 4 + length;
-            }
-        }
-        buffer.SetByteLength(written);
-        return buffer;
-    }
-
-    private static long CountElements(Utf8JsonReader reader)
-    {
-        var depth = reader.CurrentDepth;
-        long count = 0;
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType is not (JsonTokenType.StartArray or JsonTokenType.EndArray))
-            {
-                count++;
-            }
-        }
-        return count;
     }
 
     private static List<(int Index, bool? Binary)> ReadRequestedOutputs(ref Utf8JsonReader reader, LoadedModel model)
@@ -687,50 +438,6 @@ internal static class JsonInferenceRequestReader
             }
         }
         return binary;
-    }
-
-    /// <summary>The binary tensor data after the JSON header, handed out to inputs in the order
-    /// they appear in the JSON.</summary>
-    private struct BinarySection(ReadOnlySequence<byte> data)
-    {
-        private ReadOnlySequence<byte> _remaining = data;
-
-        public readonly long Remaining => _remaining.Length;
-
-        /// <summary>Copies the next <paramref name="size"/> bytes into a new tensor buffer (the one
-        /// copy from the request body), checking them against the shape.</summary>
-        public TensorBuffer Take(TensorConfig config, long[] shape, long elementCount, long byteLength, long size, TensorMemoryPool pool)
-        {
-            if (size > _remaining.Length)
-            {
-                throw Invalid($"input '{config.Name}' declares binary_data_size {size} but only {_remaining.Length} bytes of binary data remain in the body");
-            }
-            var type = config.DataType;
-            if (type != DataType.Bytes && size != byteLength)
-            {
-                throw Invalid($"input '{config.Name}': binary_data_size is {size} bytes but shape [{string.Join(",", shape)}] of {type.WireName()} needs {byteLength}");
-            }
-            if (size > TensorMemoryPool.MaximumLength)
-            {
-                throw Invalid($"input '{config.Name}' is larger than the {TensorMemoryPool.MaximumLength}-byte tensor limit");
-            }
-            var buffer = new TensorBuffer(pool, type, shape, elementCount, size);
-            _remaining.Slice(0, size).CopyTo(buffer.Bytes);
-            _remaining = _remaining.Slice(size);
-            if (type == DataType.Bytes)
-            {
-                try
-                {
-                    CheckBytesLayout(config.Name, buffer.Bytes, elementCount);
-                }
-                catch
-                {
-                    buffer.Dispose();
-                    throw;
-                }
-            }
-            return buffer;
-        }
     }
 
 }

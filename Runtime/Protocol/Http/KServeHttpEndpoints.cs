@@ -194,7 +194,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             try
             {
                 request = jsonLength == 0
-                    ? JsonInferenceRequestReader.ReadRaw(read.Buffer, model, pool, cancellation)
+                    ? RawInferenceRequestReader.Read(read.Buffer, model, pool, cancellation)
                     : JsonInferenceRequestReader.Read(read.Buffer, jsonLength, model, pool, cancellation);
             }
             finally
