@@ -70,7 +70,15 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
             {
                 message = new ModelStreamInferResponse { ErrorMessage = e.Message, InferResponse = new ModelInferResponse { Id = request.Id } };
             }
-            await responseStream.WriteAsync(message, context.CancellationToken);
+            try
+            {
+                await responseStream.WriteAsync(message, context.CancellationToken);
+            }
+            finally
+            {
+                // Serialized or not (the stream may have ended), the pooled outputs go back now.
+                message.InferResponse?.ReleasePooledOutputs();
+            }
         }
     }
 
@@ -92,8 +100,17 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         using (request)
         {
             request.ReceivedTimestamp = received;
-            using var response = await model.Scheduler.InferAsync(request);
-            return GrpcTensorCodec.Encode(model, request, response);
+            var response = await model.Scheduler.InferAsync(request);
+            try
+            {
+                // The message owns the response's buffers from here until it is serialized.
+                return GrpcTensorCodec.Encode(model, request, response);
+            }
+            catch
+            {
+                response.Dispose();
+                throw;
+            }
         }
     }
 

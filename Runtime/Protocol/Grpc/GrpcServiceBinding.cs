@@ -45,13 +45,35 @@ public static partial class GRPCInferenceService
         binder.AddMethod(new Method<TRequest, TResponse>(MethodType.Unary, ServiceName, name, Marshaller(requestParser), Marshaller(responseParser)), (UnaryServerMethod<TRequest, TResponse>)null!);
     }
 
+    /// <summary>An inference response's outputs wrap pooled buffers until it is written (see
+    /// ModelInferResponse.HoldPooledOutputs).</summary>
+    private static void ReleasePooledOutputs(object message)
+    {
+        switch (message)
+        {
+            case ModelInferResponse response:
+                response.ReleasePooledOutputs();
+                break;
+            case ModelStreamInferResponse { InferResponse: { } response }:
+                response.ReleasePooledOutputs();
+                break;
+        }
+    }
+
     private static Marshaller<T> Marshaller<T>(MessageParser<T> parser) where T : class, IMessage<T>, IBufferMessage =>
         Marshallers.Create(
             (message, context) =>
             {
-                context.SetPayloadLength(message.CalculateSize());
-                message.WriteTo(context.GetBufferWriter());
-                context.Complete();
+                try
+                {
+                    context.SetPayloadLength(message.CalculateSize());
+                    message.WriteTo(context.GetBufferWriter());
+                    context.Complete();
+                }
+                finally
+                {
+                    ReleasePooledOutputs(message);
+                }
             },
             context =>
             {

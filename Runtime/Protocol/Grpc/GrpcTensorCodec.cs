@@ -134,8 +134,10 @@ internal static class GrpcTensorCodec
             };
             tensor.Shape.AddRange(output.Shape);
             message.Outputs.Add(tensor);
-            message.RawOutputContents.Add(ByteString.CopyFrom(output.Bytes));
+            // No copy: the message holds the pooled buffers until it is serialized.
+            message.RawOutputContents.Add(UnsafeByteOperations.UnsafeWrap(output.Array.AsMemory(0, output.ByteLength)));
         }
+        message.HoldPooledOutputs(response);
         return message;
     }
 

@@ -1,0 +1,20 @@
+using Fabrik.Scheduling;
+
+namespace Fabrik.Protocol.Grpc.Wire;
+
+/// <summary>
+/// A ModelInferResponse whose raw_output_contents wrap pooled output buffers instead of copies
+/// (<c>UnsafeByteOperations.UnsafeWrap</c>). Ownership: <see cref="GrpcTensorCodec.Encode"/> hands
+/// the outputs to the message; the marshaller releases them right after it has serialized the
+/// message (<see cref="GRPCInferenceService"/>), and a call that ends before serializing releases
+/// them itself. Releasing twice is harmless.
+/// </summary>
+public sealed partial class ModelInferResponse
+{
+    private InferenceResponse? _pooledOutputs;
+
+    internal void HoldPooledOutputs(InferenceResponse outputs) => _pooledOutputs = outputs;
+
+    /// <summary>Gives the pooled output buffers back; the message must not be serialized afterwards.</summary>
+    internal void ReleasePooledOutputs() => Interlocked.Exchange(ref _pooledOutputs, null)?.Dispose();
+}
