@@ -55,6 +55,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private readonly Lock _publishing = new();
     private readonly CancellationTokenSource _stopping = new();
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
@@ -98,6 +99,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         {
             var everything = _options.ControlMode != ModelControlMode.Explicit || _options.StartupModels.Contains("*");
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            var startup = new List<ModelSource>();
             foreach (var repository in _options.Repositories)
             {
                 foreach (var source in ModelRepository.Discover(repository))
@@ -110,10 +112,13 @@ internal sealed partial class ModelManager : IAsyncDisposable
                     }
                     if (everything || _options.StartupModels.Contains(source.Name))
                     {
-                        await LoadOrReloadAsync(source);
+                        startup.Add(source);
                     }
                 }
             }
+            // --model-load-thread-count models build at once; Publish serialises the swaps.
+            await Parallel.ForEachAsync(startup, new ParallelOptions { MaxDegreeOfParallelism = _options.LoadThreadCount, CancellationToken = cancellation },
+                async (source, _) => await LoadOrReloadAsync(source));
             foreach (var name in _options.StartupModels.Where(name => name != "*" && !seen.Contains(name)))
             {
                 Publish(ModelEntry.Without(name, ModelState.Unavailable, $"--load-model names '{name}', which no model repository holds"));
@@ -450,7 +455,13 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
     }
 
-    private void Publish(ModelEntry entry) => _models = _models.SetItem(entry.Name, entry);
+    private void Publish(ModelEntry entry)
+    {
+        lock (_publishing)
+        {
+            _models = _models.SetItem(entry.Name, entry);
+        }
+    }
 
     /// <summary>Poll mode: rescans the repositories and loads new models, reloads changed ones and
     /// unloads removed ones.</summary>

@@ -55,7 +55,7 @@ public sealed class BackendTests
     {
         using var repository = new TemporaryRepository().Add(model, "broken").Add("simple");
         File.WriteAllBytes(Path.Combine(repository.Path, "broken", "1", file), Encoding.ASCII.GetBytes("this is not a model"));
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-on-error=false"]));
 
         var broken = server.Models.Models["broken"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, broken.State);

@@ -357,5 +357,5 @@ public sealed class ModelLifecycleTests
     private static HttpClient Client(FabrikServer server) => new() { BaseAddress = server.HttpAddress };
 
     private static Task<FabrikServer> StartAsync(TemporaryRepository repository, params string[] flags) =>
-        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", .. flags]));
+        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-on-error=false", .. flags]));
 }
