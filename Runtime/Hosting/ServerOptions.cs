@@ -70,6 +70,7 @@ internal sealed record ServerOptions
     public const string Usage = """
         Usage: fabrik [options]
                fabrik devices      list the GPUs Fabrik sees (or "no GPU" and why)
+               fabrik probe [url]  exit 0 when url (default http://127.0.0.1:8000/v2/health/ready) answers 200
 
         Serves the models of a Triton-style model repository over the KServe v2 protocol.
 
