@@ -30,25 +30,23 @@ ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0@sha256:e70cdb7f80b0348f5cb85f19a
 ARG CPU_BASE_IMAGE=mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled@sha256:18d4848091a40d13dbfdd6a8340c1657dc3e2f2d7fa2f042e9d162e68669dbc9
 ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.3-cudnn-runtime-ubuntu24.04@sha256:af851538a2bb05f587f27b660d61de3643d964e75ef5c04f4086ff2b36f2a12a
 
-# ---- build: the SDK and the pinned tools, then one publish per flavour. The cpu publish restores
-# in locked mode (packages.lock.json); the cuda one writes packages.cuda.lock.json as it goes. ----
+# ---- build: the SDK and the pinned tools (Cake, CycloneDX); each flavour is then published by the
+# same Cake target a bundle uses (self-contained, with sbom.cdx.json). The cpu publish restores in
+# locked mode (packages.lock.json); the cuda one writes packages.cuda.lock.json as it goes. ----
 FROM ${SDK_IMAGE} AS build
 WORKDIR /src
 COPY . .
 RUN dotnet tool restore
 
 FROM build AS publish-cpu
-RUN dotnet publish Runtime/Runtime.csproj -c Release -r linux-x64 --self-contained true \
-        -p:Accelerator=cpu -p:RestoreLockedMode=true -o /opt/fabrik \
-    && dotnet CycloneDX Runtime/Runtime.csproj --recursive --runtime linux-x64 --framework net10.0 \
-        --output-format Json --output /opt/fabrik --filename sbom.cdx.json --set-name fabrik
+ARG VERSION=0.0.0-dev
+RUN dotnet cake --target=Publish --accelerator=cpu --build-version=${VERSION} --artifacts=/artifacts \
+    && mv /artifacts/publish/cpu /opt/fabrik
 
 FROM build AS publish-cuda
-RUN dotnet publish Runtime/Runtime.csproj -c Release -r linux-x64 --self-contained true \
-        -p:Accelerator=cuda -o /opt/fabrik \
-    && dotnet CycloneDX Runtime/Runtime.csproj --recursive --runtime linux-x64 --framework net10.0 \
-        --output-format Json --output /opt/fabrik --filename sbom.cdx.json --set-name fabrik \
-        -c Release
+ARG VERSION=0.0.0-dev
+RUN dotnet cake --target=Publish --accelerator=cuda --build-version=${VERSION} --artifacts=/artifacts \
+    && mv /artifacts/publish/cuda /opt/fabrik
 
 # ---- cuda: the CUDA 13 + cuDNN 9 runtime (Ubuntu 24.04) ----
 FROM ${CUDA_BASE_IMAGE} AS cuda

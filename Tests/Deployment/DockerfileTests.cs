@@ -80,16 +80,15 @@ public sealed partial class DockerfileTests
     }
 
     [Theory]
-    [InlineData("publish-cpu")]
-    [InlineData("publish-cuda")]
-    public void PublishStage_PutsAnSbomNextToTheServer(string name)
+    [InlineData("publish-cpu", "cpu")]
+    [InlineData("publish-cuda", "cuda")]
+    public void PublishStage_UsesTheBundlesPublishTarget(string name, string accelerator)
     {
+        // The Cake Publish target is what PublishedBundleTests runs: self-contained, with the SBOM.
         var run = Assert.Single(File.Stage(name).Values("RUN"));
-        Assert.Contains("dotnet publish Runtime/Runtime.csproj", run, StringComparison.Ordinal);
-        Assert.Contains("--self-contained true", run, StringComparison.Ordinal);
-        Assert.Contains("-o /opt/fabrik", run, StringComparison.Ordinal);
-        Assert.Contains("dotnet CycloneDX", run, StringComparison.Ordinal);
-        Assert.Contains("--output /opt/fabrik --filename sbom.cdx.json", run, StringComparison.Ordinal);
+        Assert.Contains($"dotnet cake --target=Publish --accelerator={accelerator} ", run, StringComparison.Ordinal);
+        Assert.Contains($"mv /artifacts/publish/{accelerator} /opt/fabrik", run, StringComparison.Ordinal);
+        Assert.Contains("COPY --from=" + name + " ", string.Join("\n", File.Stages.SelectMany(stage => stage.Instructions).Select(i => $"{i.Keyword} {i.Arguments}")), StringComparison.Ordinal);
     }
 
     /// <summary>A Dockerfile as a list of stages, each a list of (instruction, arguments).</summary>
