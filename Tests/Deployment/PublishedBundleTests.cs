@@ -35,6 +35,8 @@ public sealed class BundleFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var artifacts = Path.Combine(_work.FullName, "artifacts");
+        var tools = await Run.ProcessAsync("dotnet", RepositoryLayout.Root, "tool", "restore"); // Cake and CycloneDX, as pinned
+        Assert.True(tools.ExitCode == 0, tools.Output);
         var cake = await Run.ProcessAsync("dotnet", RepositoryLayout.Root, "cake", "--target=Bundle", "--build-version=1.2.3-test", $"--artifacts={artifacts}", "--gzip-level=1");
         Assert.True(cake.ExitCode == 0, cake.Output);
         Tarball = Path.Combine(artifacts, "fabrik-1.2.3-test-linux-x64-cpu.tar.gz");
