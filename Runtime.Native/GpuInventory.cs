@@ -6,13 +6,19 @@ using NvmlApi = Fabrik.Native.Nvml.NativeMethods;
 namespace Fabrik.Native;
 
 /// <summary>One GPU as NVML reports it.</summary>
-/// <param name="Index">NVML (and CUDA) device index, as instance_group's <c>gpus</c> names it.</param>
+/// <param name="Index">The CUDA device ordinal this process sees (after CUDA_VISIBLE_DEVICES), as
+/// instance_group's <c>gpus</c>, ONNX Runtime's device_id and <c>cuda:N</c> name it. It equals
+/// the NVML index only where every GPU is visible; see <see cref="NvmlIndex"/>.</param>
 /// <param name="Uuid">Stable identifier, for example GPU-8c2f...</param>
 /// <param name="Name">Product name.</param>
 /// <param name="TotalMemoryBytes">Device memory.</param>
 /// <param name="UsedMemoryBytes">Device memory in use at the time of the query.</param>
 /// <param name="UtilizationPercent">GPU utilisation over NVML's last sample period.</param>
-public sealed record GpuDevice(int Index, string Uuid, string Name, ulong TotalMemoryBytes, ulong UsedMemoryBytes, uint UtilizationPercent);
+public sealed record GpuDevice(int Index, string Uuid, string Name, ulong TotalMemoryBytes, ulong UsedMemoryBytes, uint UtilizationPercent)
+{
+    /// <summary>The NVML index of the same GPU (for NVML queries such as utilisation).</summary>
+    public int NvmlIndex { get; init; } = Index;
+}
 
 /// <summary>
 /// The GPUs this host offers, from NVML, cross-checked with the CUDA driver API. On a host without
@@ -50,6 +56,7 @@ public sealed record GpuInventory(IReadOnlyList<GpuDevice> Devices, string? Driv
                 devices.Add(new GpuDevice((int)index, uuid, name, memory.Total, memory.Used, utilization));
             }
             var cuda = CudaVersion();
+            devices = [.. CudaOrdinals.Renumber(devices, cuda is null ? null : CudaOrdinals.QueryUuids())];
             return devices.Count == 0
                 ? new GpuInventory([], driver, cuda, "no GPU: the NVIDIA driver reports no devices")
                 : new GpuInventory(devices, driver, cuda, null);

@@ -19,6 +19,14 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "cuDeviceGetCount")]
     public static partial int DeviceGetCount(out int count);
 
+    [LibraryImport(Library, EntryPoint = "cuDeviceGet")]
+    public static partial int DeviceGet(out int device, int ordinal);
+
+    /// <summary>The 16-byte UUID of the physical GPU behind <paramref name="device"/> (the same
+    /// bytes NVML prints as GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).</summary>
+    [LibraryImport(Library, EntryPoint = "cuDeviceGetUuid")]
+    public static unsafe partial int DeviceGetUuid(byte* uuid, int device);
+
     [LibraryImport(Library, EntryPoint = "cuGetErrorString")]
     public static partial int GetErrorString(int result, out IntPtr message);
 }

@@ -21,7 +21,7 @@ internal static class DeviceReport
         foreach (var gpu in inventory.Devices)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"GPU {gpu.Index}: {gpu.Name} ({gpu.Uuid}), memory {Gib(gpu.UsedMemoryBytes)} of {Gib(gpu.TotalMemoryBytes)} GiB used, utilisation {gpu.UtilizationPercent}%");
+                $"GPU {gpu.Index}{(gpu.NvmlIndex == gpu.Index ? "" : $" (NVML index {gpu.NvmlIndex})")}: {gpu.Name} ({gpu.Uuid}), memory {Gib(gpu.UsedMemoryBytes)} of {Gib(gpu.TotalMemoryBytes)} GiB used, utilisation {gpu.UtilizationPercent}%");
         }
         return text.ToString();
     }

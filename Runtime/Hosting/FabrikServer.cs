@@ -98,7 +98,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
         builder.Services.AddSingleton(new TensorMemoryPool());
-        builder.Services.AddSingleton(new ServerIdentity());
+        builder.Services.AddSingleton(new ServerIdentity { Name = options.Id });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());
         var repositoryOptions = new ModelRepositoryOptions(repositories)
@@ -108,6 +108,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             AutoCompleteConfig = options.AutoCompleteConfig,
             StrictReadiness = options.StrictReadiness,
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
+            LoadThreadCount = options.ModelLoadThreadCount,
         };
         builder.Services.AddSingleton(repositoryOptions);
         builder.Services.AddSingleton(BackendRegistry.Default);
@@ -127,6 +128,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
 
         var server = new FabrikServer(app, options);
+        TritonFlags.LogWarnings(server._logger, options);
         try
         {
             await app.StartAsync(cancellation);
@@ -148,6 +150,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
             await server.Models.LoadAllAsync(cancellation);
+            StartupModels.ThrowIfAnyFailed(options, server.Models);
             server.Poller.Start();
             Log.Started(server._logger, string.Join(", ", repositories));
             return server;

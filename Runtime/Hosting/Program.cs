@@ -10,6 +10,10 @@ internal static class Program
             Console.Write(Devices.DeviceReport.Describe(Native.GpuInventory.Query()));
             return 0;
         }
+        if (args is ["probe", .. var probe])
+        {
+            return await HealthProbe.RunAsync(probe);
+        }
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.WriteLine(ServerOptions.Usage);

@@ -53,10 +53,24 @@ internal sealed record ServerOptions
     /// ready once the server is up.</summary>
     public bool StrictReadiness { get; init; } = true;
 
+    /// <summary>--exit-on-error: a model that fails to load at start-up stops the server with a
+    /// non-zero exit (Triton's default); false keeps serving the others.</summary>
+    public bool ExitOnError { get; init; } = true;
+
+    /// <summary>--id: the server name that GET /v2 and gRPC ServerMetadata report.</summary>
+    public string Id { get; init; } = "fabrik";
+
+    /// <summary>--model-load-thread-count: how many models load at once at start (Triton's default 4).</summary>
+    public int ModelLoadThreadCount { get; init; } = 4;
+
+    /// <summary>One line for each accepted tritonserver flag that changes nothing here (logged at start).</summary>
+    public IReadOnlyList<string> FlagWarnings { get; init; } = [];
+
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
                fabrik devices      list the GPUs Fabrik sees (or "no GPU" and why)
+               fabrik probe [url]  exit 0 when url (default http://127.0.0.1:8000/v2/health/ready) answers 200
 
         Serves the models of a Triton-style model repository over the KServe v2 protocol.
 
@@ -79,8 +93,14 @@ internal sealed record ServerOptions
           --repository-poll-secs=<n>  Poll mode: seconds between repository scans. Default: 15
           --disable-auto-complete-config  Do not fill in configuration from the model files
           --strict-readiness=<bool>   Ready only when every model is ready. Default: true
+          --strict-model-config=<bool>  true: same as --disable-auto-complete-config. Default: false
+          --exit-on-error=<bool>      Exit non-zero when a model fails to load at start. Default: true
+          --model-load-thread-count=<n>  Models loaded at once at start. Default: 4
+          --id=<name>                 Server name reported by GET /v2. Default: fabrik
           --help                      Show this text.
 
+        Every other tritonserver flag is accepted; one that has no effect here logs one warning
+        saying so, and one that asks for protection this build does not give is refused.
         Binding to anything but loopback is opt-in: pass --http-address=0.0.0.0 to serve the network.
         """;
 
@@ -114,10 +134,14 @@ internal sealed record ServerOptions
                 return args[++i];
             }
 
+            string? OptionalValue() =>
+                inlineValue ?? (i + 1 < args.Count && !args[i + 1].StartsWith("--", StringComparison.Ordinal) ? args[++i] : null);
+
             bool Flag()
             {
-                // A bare boolean flag means true; a value must follow '='.
-                var text = inlineValue ?? "true";
+                // A bare boolean flag means true; tritonserver's own spelling puts the value after
+                // '=' or as the next argument ("--allow-http true").
+                var text = inlineValue ?? (i + 1 < args.Count && IsBoolean(args[i + 1]) ? args[++i] : "true");
                 return text.ToLowerInvariant() switch
                 {
                     "true" or "1" or "yes" or "on" => true,
@@ -155,11 +179,27 @@ internal sealed record ServerOptions
                 "repository-poll-secs" => options with { RepositoryPollSeconds = (int)Integer(name, Value(), 1, int.MaxValue) },
                 "disable-auto-complete-config" => options with { AutoCompleteConfig = !Flag() },
                 "strict-readiness" => options with { StrictReadiness = Flag() },
-                _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
+                "strict-model-config" => options with { AutoCompleteConfig = !Flag() },
+                "exit-on-error" => options with { ExitOnError = Flag() },
+                "model-load-thread-count" => options with { ModelLoadThreadCount = (int)Integer(name, Value(), 1, 1024) },
+                "id" => options with { Id = ServerId(Value()) },
+                _ => TritonFlags.Accept(options, name, OptionalValue()),
             };
+        }
+        if (!options.AllowHttp && !options.AllowGrpc)
+        {
+            throw new ArgumentException("--allow-http=false together with --allow-grpc=false leaves no protocol to serve");
         }
         return options;
     }
+
+    private static bool IsBoolean(string text) =>
+        text.ToLowerInvariant() is "true" or "1" or "yes" or "on" or "false" or "0" or "no" or "off";
+
+    private static string ServerId(string text) =>
+        text.Length is > 0 and <= 128 && text.All(c => !char.IsControl(c))
+            ? text
+            : throw new ArgumentException("option --id takes a name of 1 to 128 printable characters");
 
     private static ServerOptions AddRepository(ServerOptions options, List<string> repositories, string path)
     {

@@ -26,4 +26,7 @@ internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories
     public bool StrictReadiness { get; init; } = true;
 
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How many models the start-up load builds at once.</summary>
+    public int LoadThreadCount { get; init; } = 4;
 }

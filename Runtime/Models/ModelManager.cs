@@ -46,6 +46,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
     private readonly ModelLoader _loader;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private readonly Lock _publishing = new();
     private volatile ImmutableDictionary<string, ModelEntry> _models = ImmutableDictionary<string, ModelEntry>.Empty.WithComparers(StringComparer.Ordinal);
     private volatile bool _startupComplete;
     private volatile bool _shuttingDown;
@@ -84,6 +85,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         {
             var everything = _options.ControlMode != ModelControlMode.Explicit || _options.StartupModels.Contains("*");
             var seen = new HashSet<string>(StringComparer.Ordinal);
+            var startup = new List<ModelSource>();
             foreach (var repository in _options.Repositories)
             {
                 foreach (var source in ModelRepository.Discover(repository))
@@ -96,10 +98,13 @@ internal sealed partial class ModelManager : IAsyncDisposable
                     }
                     if (everything || _options.StartupModels.Contains(source.Name))
                     {
-                        await LoadOrReloadAsync(source);
+                        startup.Add(source);
                     }
                 }
             }
+            // --model-load-thread-count models build at once; Publish serialises the swaps.
+            await Parallel.ForEachAsync(startup, new ParallelOptions { MaxDegreeOfParallelism = _options.LoadThreadCount, CancellationToken = cancellation },
+                async (source, _) => await LoadOrReloadAsync(source));
             foreach (var name in _options.StartupModels.Where(name => name != "*" && !seen.Contains(name)))
             {
                 Publish(ModelEntry.Without(name, ModelState.Unavailable, $"--load-model names '{name}', which no model repository holds"));
@@ -293,7 +298,13 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
     }
 
-    private void Publish(ModelEntry entry) => _models = _models.SetItem(entry.Name, entry);
+    private void Publish(ModelEntry entry)
+    {
+        lock (_publishing)
+        {
+            _models = _models.SetItem(entry.Name, entry);
+        }
+    }
 
     /// <summary>Poll mode: brings the served models in line with <paramref name="present"/> (the
     /// repositories' current models): loads new ones, reloads those whose files changed, and

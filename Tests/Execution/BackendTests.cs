@@ -56,7 +56,7 @@ public sealed class BackendTests
     {
         using var repository = new TemporaryRepository().Add(model, "broken").Add("simple");
         File.WriteAllBytes(Path.Combine(repository.Path, "broken", "1", file), Encoding.ASCII.GetBytes("this is not a model"));
-        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--exit-on-error=false"]));
 
         var broken = server.Server.Models.Models["broken"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, broken.State);

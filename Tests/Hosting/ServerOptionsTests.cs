@@ -42,4 +42,69 @@ public sealed class ServerOptionsTests
         var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse([argument]));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Parse_TritonDefaults_ExitOnErrorAndFourLoadThreads()
+    {
+        var options = ServerOptions.Parse([]);
+        Assert.True(options.ExitOnError);
+        Assert.Equal(4, options.ModelLoadThreadCount);
+        Assert.True(options.AutoCompleteConfig);
+        Assert.Equal("fabrik", options.Id);
+        Assert.Empty(options.FlagWarnings);
+    }
+
+    [Fact]
+    public void Parse_ImplementedTritonFlags_SetTheirOptions()
+    {
+        var options = ServerOptions.Parse([
+            "--exit-on-error=false", "--strict-model-config", "true", "--model-load-thread-count", "2",
+            "--id=edge-7", "--allow-http", "True", "--allow-grpc=off",
+        ]);
+        Assert.False(options.ExitOnError);
+        Assert.False(options.AutoCompleteConfig);
+        Assert.Equal(2, options.ModelLoadThreadCount);
+        Assert.Equal("edge-7", options.Id);
+        Assert.True(options.AllowHttp);
+        Assert.False(options.AllowGrpc);
+        Assert.True(ServerOptions.Parse(["--strict-model-config=false"]).AutoCompleteConfig);
+    }
+
+    [Fact]
+    public void Parse_EveryAcceptedTritonFlag_StartsWithOneWarningAndKeepsTheNextFlag()
+    {
+        // Each flag in both spellings (=value and a separate value), followed by a flag that must
+        // still be read; TLS switches and API restrictions are refused unless they ask for nothing.
+        var refused = new[] { "grpc-use-ssl", "grpc-use-ssl-mutual", "http-restricted-api", "grpc-restricted-protocol" };
+        foreach (var name in TritonFlags.Names.Where(name => !refused.Contains(name)))
+        {
+            var joined = ServerOptions.Parse([$"--{name}=1", "--http-port=9"]);
+            var separate = ServerOptions.Parse([$"--{name}", "1", $"--{name}", "2", "--http-port", "9"]);
+            Assert.Equal(9, joined.HttpPort);
+            Assert.Equal(9, separate.HttpPort);
+            var warning = Assert.Single(separate.FlagWarnings);
+            Assert.StartsWith($"--{name} has no effect here: ", warning, StringComparison.Ordinal);
+        }
+        Assert.Single(ServerOptions.Parse(["--grpc-use-ssl=false"]).FlagWarnings);
+    }
+
+    [Theory]
+    [InlineData("--grpc-use-ssl=true", "--grpc-use-ssl is not supported")]
+    [InlineData("--grpc-use-ssl-mutual", "--grpc-use-ssl-mutual is not supported")]
+    [InlineData("--http-restricted-api=model-repository:admin-key=secret", "--http-restricted-api is not supported")]
+    [InlineData("--model-load-thread-count=0", "--model-load-thread-count takes an integer from 1 to 1024")]
+    [InlineData("--id=", "--id takes a name")]
+    [InlineData("--exit-on-error=sometimes", "--exit-on-error takes true or false")]
+    public void Parse_FlagAskingForWhatIsNotGiven_IsRefusedWithAReason(string argument, string message)
+    {
+        var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse([argument]));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_NeitherHttpNorGrpc_IsRefused()
+    {
+        var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--allow-http=false", "--allow-grpc=false"]));
+        Assert.Contains("leaves no protocol to serve", error.Message, StringComparison.Ordinal);
+    }
 }

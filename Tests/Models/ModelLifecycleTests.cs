@@ -357,5 +357,5 @@ public sealed class ModelLifecycleTests
     private static HttpClient Client(InMemoryFabrik server) => server.CreateHttpClient();
 
     private static Task<InMemoryFabrik> StartAsync(TemporaryRepository repository, params string[] flags) =>
-        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, .. flags]));
+        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--exit-on-error=false", .. flags]));
 }

@@ -30,14 +30,18 @@ public sealed partial class FabrikProcess : IAsyncDisposable
 
     /// <summary>Starts fabrik with <paramref name="arguments"/> (add "--http-port 0") and waits
     /// until it serves.</summary>
-    public static async Task<FabrikProcess> StartAsync(params string[] arguments)
+    public static Task<FabrikProcess> StartAsync(params string[] arguments) =>
+        StartExecutableAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), .. arguments]);
+
+    /// <summary>Starts <paramref name="executable"/> (a published fabrik, for instance) with
+    /// <paramref name="arguments"/> and waits until it serves.</summary>
+    public static async Task<FabrikProcess> StartExecutableAsync(string executable, params string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "fabrik.dll"));
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
