@@ -68,6 +68,26 @@ internal sealed partial class ModelManager : IAsyncDisposable
     public bool AllModelsReady => _startupComplete && !_shuttingDown
         && (!_options.StrictReadiness || _models.Values.All(ModelHealth.IsReady));
 
+    /// <summary>The names of every model folder in the repositories now, loaded or not (the
+    /// repository index lists them all, as Triton's does). A repository that cannot be read
+    /// contributes nothing.</summary>
+    public IReadOnlyCollection<string> ModelsInRepositories()
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var repository in _options.Repositories)
+        {
+            try
+            {
+                names.UnionWith(ModelRepository.Discover(repository).Select(source => source.Name));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Listed as it was at the last load; the poller or the next load reports the error.
+            }
+        }
+        return names;
+    }
+
     /// <summary>Every served version, ordered by name and version.</summary>
     public IEnumerable<LoadedModel> LoadedModels =>
         _models.Values.OrderBy(entry => entry.Name, StringComparer.Ordinal).SelectMany(entry => entry.Versions.Values);

@@ -257,13 +257,22 @@ internal static class ServerViews
     private static StatisticDuration Duration(Observability.StatisticDuration duration) =>
         new() { Count = (ulong)duration.Count, Ns = (ulong)duration.Nanoseconds };
 
-    /// <summary>The repository index: one row per served version, and one row without a version
-    /// for a model that serves none (so its state and reason show).</summary>
-    public static RepositoryIndexResponse RepositoryIndex(IEnumerable<ModelEntry> entries, bool readyOnly)
+    /// <summary>The repository index: one row per served version, one row without a version for a
+    /// model that serves none (so its state and reason show), and, unless only READY models are
+    /// asked for, a row with just the name for each model in the repositories that was never
+    /// loaded (explicit mode), as Triton lists them.</summary>
+    public static RepositoryIndexResponse RepositoryIndex(ModelManager models, bool readyOnly)
     {
         var response = new RepositoryIndexResponse();
-        foreach (var entry in entries.OrderBy(entry => entry.Name, StringComparer.Ordinal))
+        var entries = models.Models;
+        var rows = readyOnly ? entries.Keys : entries.Keys.Union(models.ModelsInRepositories(), StringComparer.Ordinal);
+        foreach (var name in rows.Order(StringComparer.Ordinal))
         {
+            if (!entries.TryGetValue(name, out var entry))
+            {
+                response.Models.Add(new RepositoryIndexResponse.Types.ModelIndex { Name = name });
+                continue;
+            }
             if (readyOnly && entry.State != ModelState.Ready)
             {
                 continue;

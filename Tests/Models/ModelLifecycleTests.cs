@@ -114,6 +114,24 @@ public sealed class ModelLifecycleTests
     }
 
     [Fact]
+    public async Task ExplicitMode_RepositoryIndex_ListsModelsNeverLoadedByNameOnly()
+    {
+        using var repository = new TemporaryRepository().Add("simple").Add("mlp").Add("strings");
+        await using var server = await StartAsync(repository, "--model-control-mode=explicit", "--load-model=simple");
+        using var client = Client(server);
+
+        using var index = await client.PostAsync("/v2/repository/index", Json(""));
+        var rows = JsonNode.Parse(await index.Content.ReadAsStringAsync())!.AsArray();
+        Assert.Equal(["mlp", "simple", "strings"], rows.Select(row => (string)row!["name"]!));
+        var mlp = rows.Single(row => (string)row!["name"]! == "mlp")!.AsObject();
+        Assert.Equal(["name"], mlp.Select(property => property.Key)); // never loaded: no version, state or reason
+        Assert.Equal("READY", (string)rows.Single(row => (string)row!["name"]! == "simple")!["state"]!);
+
+        using var readyOnly = await client.PostAsync("/v2/repository/index", Json("{\"ready\": true}"));
+        Assert.Equal(["simple"], JsonNode.Parse(await readyOnly.Content.ReadAsStringAsync())!.AsArray().Select(row => (string)row!["name"]!));
+    }
+
+    [Fact]
     public async Task ExplicitMode_ReloadUnderLoad_NoFailedRequests()
     {
         using var repository = new TemporaryRepository().Add("simple", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 1000 }");

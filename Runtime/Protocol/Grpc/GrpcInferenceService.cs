@@ -126,7 +126,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     }
 
     public override Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context) =>
-        Task.FromResult(ServerViews.RepositoryIndex(models.Models.Values, request.Ready));
+        Task.FromResult(ServerViews.RepositoryIndex(models, request.Ready));
 
     public override async Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context)
     {

@@ -109,7 +109,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         {
             context.Request.BodyReader.AdvanceTo(body.Buffer.End);
         }
-        var index = ServerViews.RepositoryIndex(models.Models.Values, readyOnly);
+        var index = ServerViews.RepositoryIndex(models, readyOnly);
         await WriteJsonAsync(context, json => ServerViewsJson.WriteRepositoryIndex(json, index));
     }
 

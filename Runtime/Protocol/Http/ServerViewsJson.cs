@@ -107,7 +107,7 @@ internal static class ServerViewsJson
         json.WriteEndObject();
     }
 
-    /// <summary>POST /v2/repository/index: a row without a version or reason leaves them out.</summary>
+    /// <summary>POST /v2/repository/index: a row without a version, state or reason leaves them out.</summary>
     public static void WriteRepositoryIndex(Utf8JsonWriter json, RepositoryIndexResponse index)
     {
         json.WriteStartArray();
@@ -119,7 +119,10 @@ internal static class ServerViewsJson
             {
                 json.WriteString("version"u8, model.Version);
             }
-            json.WriteString("state"u8, model.State);
+            if (model.State.Length > 0)
+            {
+                json.WriteString("state"u8, model.State);
+            }
             if (model.Reason.Length > 0)
             {
                 json.WriteString("reason"u8, model.Reason);
