@@ -17,11 +17,13 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ILogger _logger;
+    private readonly MetricsEndpoint? _metrics;
     private int _stopped;
 
-    private FabrikServer(WebApplication app, ServerOptions options)
+    private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics)
     {
         _app = app;
+        _metrics = metrics;
         Options = options;
         _logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Server");
     }
@@ -38,6 +40,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <summary>Base address of the gRPC listener (HTTP/2 without TLS).</summary>
     public Uri? GrpcAddress { get; private set; }
 
+    /// <summary>Base address of the metrics listener; null with --allow-metrics=false.</summary>
+    public Uri? MetricsAddress { get; private set; }
+
     /// <summary>Starts listening, then loads the models (readiness is false until they are loaded).</summary>
     /// <param name="options">The command-line settings.</param>
     /// <param name="time">The clock for batching delays and queue timeouts; the system clock unless a test injects one.</param>
@@ -45,15 +50,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     public static async Task<FabrikServer> StartAsync(ServerOptions options, TimeProvider? time = null, CancellationToken cancellation = default)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(console =>
-        {
-            console.SingleLine = true;
-            console.TimestampFormat = "HH:mm:ss.fff ";
-        });
-        builder.Logging.SetMinimumLevel(options.LogVerbose > 0 ? LogLevel.Debug : LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", options.LogVerbose > 0 ? LogLevel.Information : LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        LoggingSetup.Configure(builder.Logging, options);
+        var metrics = MetricsEndpoint.Create(options);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
         ListenOptions? httpListener = null, grpcListener = null;
@@ -97,6 +95,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             AutoCompleteConfig = options.AutoCompleteConfig,
             StrictReadiness = options.StrictReadiness,
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
+            Metrics = metrics?.Inference,
         };
         builder.Services.AddSingleton(services => new ModelManager(
             repositoryOptions, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(),
@@ -112,7 +111,11 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
 
-        var server = new FabrikServer(app, options);
+        if (options.Logging.Access)
+        {
+            app.UseMiddleware<AccessLogMiddleware>();
+        }
+        var server = new FabrikServer(app, options, metrics);
         try
         {
             await app.StartAsync(cancellation);
@@ -127,9 +130,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!);
                 Log.GrpcListening(server._logger, server.GrpcAddress);
             }
-            if (options.AllowMetrics)
+            if (metrics is not null)
             {
-                Log.MetricsNotYetServed(server._logger, options.MetricsPort);
+                await metrics.StartAsync(server.Models, server.TensorPool, app.Services.GetRequiredService<ILoggerFactory>(), cancellation);
+                server.MetricsAddress = metrics.Address;
             }
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
@@ -158,6 +162,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         }
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (_metrics is not null)
+        {
+            await _metrics.DisposeAsync();
+        }
     }
 
     private static partial class Log
@@ -167,9 +175,6 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Fabrik is serving model repository {Repositories}")]
         public static partial void Started(ILogger logger, string repositories);
-
-        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Metrics (port {MetricsPort}) are not served yet by this version")]
-        public static partial void MetricsNotYetServed(ILogger logger, int metricsPort);
 
         [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Devices: {Devices}")]
         public static partial void Devices(ILogger logger, string devices);

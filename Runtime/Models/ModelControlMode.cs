@@ -26,4 +26,7 @@ internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories
     public bool StrictReadiness { get; init; } = true;
 
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Where loaded versions record their latency histograms; null when metrics are off.</summary>
+    public Observability.Metrics.InferenceMetrics? Metrics { get; init; }
 }

@@ -405,7 +405,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
             }
             throw;
         }
-        var statistics = new ModelStatistics(config.MaxBatchSize);
+        var statistics = new ModelStatistics(config.MaxBatchSize, _options.Metrics?.ForModel(config.Name, version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var scheduler = new ModelScheduler(config, instances, statistics, _pool, _time, _loggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = Path.GetFileName(modelPath) };
     }

@@ -50,6 +50,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _instances = instances;
         _busy = new bool[instances.Length];
         _statistics = statistics;
+        _statistics.PendingRequests = () => QueuedCount;
         _pool = pool;
         _time = time;
         _logger = logger;
@@ -130,6 +131,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             var queue = _queues[level - 1];
             if (policy.MaxQueueSize > 0 && queue.Count >= policy.MaxQueueSize)
             {
+                _statistics.RecordFailure(request.ReceivedTimestamp, FailureReason.Rejected);
                 throw InferenceException.Unavailable($"Exceeds maximum queue size: model '{ModelName}' has {queue.Count} requests queued at priority {level} (max_queue_size {policy.MaxQueueSize})");
             }
             pending = new PendingRequest(request, now, _nextSequence++)
@@ -395,7 +397,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }
             foreach (var pending in batch)
             {
-                _statistics.RecordFailure(pending.Request.ReceivedTimestamp);
+                _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Backend);
                 Complete(pending, p => p.Completion.TrySetException(error));
             }
         }
@@ -450,6 +452,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }
             Dequeue(pending);
         }
+        _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Canceled);
         Complete(pending, p => p.Completion.TrySetCanceled(p.Request.Cancellation));
     }
 
@@ -494,7 +497,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
         foreach (var pending in rejected ?? [])
         {
-            _statistics.RecordFailure(pending.Request.ReceivedTimestamp);
+            _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Rejected);
             Complete(pending, p => p.Completion.TrySetException(InferenceException.Unavailable(
                 $"Request timeout expired: the request waited longer than its queue timeout for model '{ModelName}'")));
         }

@@ -20,6 +20,8 @@ internal sealed class TensorMemoryPool
     private readonly ConcurrentBag<byte[]>[] _classes;
     private readonly int _arraysKeptPerClass;
     private long _outstanding;
+    private long _outstandingBytes;
+    private long _totalBytes;
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
@@ -36,6 +38,12 @@ internal sealed class TensorMemoryPool
     /// <summary>Arrays rented and not yet returned.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
 
+    /// <summary>Bytes in arrays rented and not yet returned.</summary>
+    public long OutstandingBytes => Interlocked.Read(ref _outstandingBytes);
+
+    /// <summary>Bytes in arrays the pool made and still holds or has rented out.</summary>
+    public long TotalBytes => Interlocked.Read(ref _totalBytes);
+
     /// <summary>Largest request the pool serves.</summary>
     public static long MaximumLength => 1L << MaximumSizeLog2;
 
@@ -50,8 +58,10 @@ internal sealed class TensorMemoryPool
         if (!_classes[sizeClass].TryTake(out var array))
         {
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
+            Interlocked.Add(ref _totalBytes, array.Length);
         }
         Interlocked.Increment(ref _outstanding);
+        Interlocked.Add(ref _outstandingBytes, array.Length);
         return array;
     }
 
@@ -59,11 +69,16 @@ internal sealed class TensorMemoryPool
     public void Return(byte[] array)
     {
         Interlocked.Decrement(ref _outstanding);
+        Interlocked.Add(ref _outstandingBytes, -array.Length);
         var sizeClass = BitOperations.Log2((uint)array.Length);
         var bag = _classes[sizeClass];
         if (bag.Count < _arraysKeptPerClass)
         {
             bag.Add(array);
+        }
+        else
+        {
+            Interlocked.Add(ref _totalBytes, -array.Length); // dropped: the GC reclaims it
         }
     }
 

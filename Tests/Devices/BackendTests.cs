@@ -15,7 +15,7 @@ public sealed class BackendTests
     [InlineData("mlp_torch", "INPUT__0")]
     public async Task Infer_EveryBatchSize_GivesTheRowsOfSingleRequests(string model, string input)
     {
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
         using var client = new HttpClient { BaseAddress = server.HttpAddress };
         var sample = Samples.Sample(model, 2); // 32 rows and PyTorch's outputs for them
         var rows = TensorAssert.Flatten(sample["inputs"]![0]!["data"]!).Select(v => v.GetValue<float>()).ToArray();
@@ -55,7 +55,7 @@ public sealed class BackendTests
     {
         using var repository = new TemporaryRepository().Add(model, "broken").Add("simple");
         File.WriteAllBytes(Path.Combine(repository.Path, "broken", "1", file), Encoding.ASCII.GetBytes("this is not a model"));
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
 
         var broken = server.Models.Models["broken"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, broken.State);

@@ -18,7 +18,7 @@ public sealed class GpuExecutionTests
         using var repository = new TemporaryRepository()
             .Add("mlp", extraConfig: "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]")
             .Add("mlp_torch", extraConfig: "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]");
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
         using var client = new HttpClient { BaseAddress = server.HttpAddress };
 
         foreach (var model in new[] { "mlp", "mlp_torch" })

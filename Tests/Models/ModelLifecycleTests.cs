@@ -303,7 +303,7 @@ public sealed class ModelLifecycleTests
         Directory.CreateDirectory(Path.Combine(first.Path, "simple", "latest"));  // not numeric: ignored
         using var second = new TemporaryRepository().Add("mlp");
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", first.Path, "--model-repository", second.Path, "--http-port", "0", "--allow-grpc=false"]));
+            ["--model-repository", first.Path, "--model-repository", second.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
         using var client = Client(server);
 
         Assert.Equal("1", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
@@ -357,5 +357,5 @@ public sealed class ModelLifecycleTests
     private static HttpClient Client(FabrikServer server) => new() { BaseAddress = server.HttpAddress };
 
     private static Task<FabrikServer> StartAsync(TemporaryRepository repository, params string[] flags) =>
-        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", .. flags]));
+        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", .. flags]));
 }

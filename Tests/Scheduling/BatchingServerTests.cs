@@ -198,5 +198,5 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
     }
 
     private static Task<FabrikServer> StartAsync(TemporaryRepository repository, TimeProvider? time = null) =>
-        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]), time);
+        FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]), time);
 }
