@@ -13,6 +13,10 @@ namespace Fabrik.Observability.Metrics;
 /// reference, so scrapes never see half of one.</remarks>
 internal sealed partial class HostMetrics : IDisposable
 {
+    /// <summary>The GPU metrics, reported only where NVML finds a GPU.</summary>
+    public static readonly IReadOnlyList<string> GpuMetricNames =
+        ["nv_gpu_utilization", "nv_gpu_memory_total_bytes", "nv_gpu_memory_used_bytes", "nv_gpu_power_usage", "nv_gpu_power_limit", "nv_energy_consumption"];
+
     private static readonly KeyValuePair<string, object?>[] NoTags = [];
     private readonly GpuTelemetry? _gpus;
     private readonly ITimer? _timer;
