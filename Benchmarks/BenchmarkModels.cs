@@ -4,6 +4,7 @@ using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Models.Configuration;
 using Fabrik.Observability;
+using Fabrik.Observability.Metrics;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -17,14 +18,18 @@ internal static class BenchmarkModels
     public static string RepositoryRoot { get; } = FindRoot();
 
     /// <summary>A sample model from models/, loaded on the CPU with one instance.</summary>
-    public static LoadedModel Load(string name, TensorMemoryPool pool, IModelInstance? instance = null)
+    /// <param name="name">The sample model's folder name.</param>
+    /// <param name="pool">The tensor pool.</param>
+    /// <param name="instance">An instance to use instead of ONNX Runtime.</param>
+    /// <param name="metrics">Metrics its statistics record into, or null for none.</param>
+    public static LoadedModel Load(string name, TensorMemoryPool pool, IModelInstance? instance = null, InferenceMetrics? metrics = null)
     {
         var directory = Path.Combine(RepositoryRoot, "models", name);
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), name);
         var instances = instance is null
             ? ModelInstanceFactory.CreateInstances(config, ModelInstanceFactory.ModelFilePath(config, Path.Combine(directory, "1")), pool, [InstanceDevice.Cpu])
             : [instance];
-        return Wrap(config, instances, pool);
+        return Wrap(config, instances, pool, metrics);
     }
 
     /// <summary>A one-input, one-output model of <paramref name="type"/> with dims [-1] and no
@@ -41,9 +46,9 @@ internal static class BenchmarkModels
         return Wrap(config, [], pool);
     }
 
-    private static LoadedModel Wrap(ModelConfig config, IModelInstance[] instances, TensorMemoryPool pool)
+    private static LoadedModel Wrap(ModelConfig config, IModelInstance[] instances, TensorMemoryPool pool, InferenceMetrics? metrics = null)
     {
-        var statistics = new ModelStatistics(config.MaxBatchSize);
+        var statistics = new ModelStatistics(config.MaxBatchSize, metrics?.ForModel(config.Name, "1"));
         return new LoadedModel(config, 1, new ModelScheduler(config, instances, statistics, pool, TimeProvider.System, NullLogger.Instance), statistics);
     }
 
