@@ -1,6 +1,7 @@
 using System.Net;
 using Fabrik.Models;
 using Fabrik.Native;
+using Fabrik.Observability.Tracing;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
@@ -18,12 +19,14 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _logger;
     private readonly MetricsEndpoint? _metrics;
+    private readonly OpenTelemetry.Trace.TracerProvider? _tracerProvider;
     private int _stopped;
 
-    private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics)
+    private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics, OpenTelemetry.Trace.TracerProvider? tracerProvider)
     {
         _app = app;
         _metrics = metrics;
+        _tracerProvider = tracerProvider;
         Options = options;
         _logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Server");
     }
@@ -52,6 +55,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         LoggingSetup.Configure(builder.Logging, options);
         var metrics = MetricsEndpoint.Create(options);
+        var tracing = new InferenceTracing(options.Tracing.Global);
+        var tracerProvider = TracingSetup.Start(options.Tracing);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
         ListenOptions? httpListener = null, grpcListener = null;
@@ -101,9 +106,11 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             repositoryOptions, services.GetRequiredService<TensorMemoryPool>(), services.GetRequiredService<TimeProvider>(),
             services.GetRequiredService<GpuInventory>(), services.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<KServeHttpEndpoints>();
+        builder.Services.AddSingleton(tracing);
 
         var app = builder.Build();
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
+        TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
         app.MapGrpcService<GrpcInferenceService>();
         app.MapGrpcService<GrpcHealthService>();
         // SIGTERM: readiness turns false and new requests get 503 first; Kestrel then waits for the
@@ -115,7 +122,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         {
             app.UseMiddleware<AccessLogMiddleware>();
         }
-        var server = new FabrikServer(app, options, metrics);
+        var server = new FabrikServer(app, options, metrics, tracerProvider);
         try
         {
             await app.StartAsync(cancellation);
@@ -166,6 +173,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         {
             await _metrics.DisposeAsync();
         }
+        _tracerProvider?.Dispose(); // flushes the spans not yet exported
     }
 
     private static partial class Log

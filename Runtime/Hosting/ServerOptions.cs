@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using Fabrik.Observability.Logging;
 using Fabrik.Observability.Metrics;
+using Fabrik.Observability.Tracing;
 
 namespace Fabrik.Hosting;
 
@@ -35,6 +36,9 @@ internal sealed record ServerOptions
 
     /// <summary>--log-format, --log-info/--log-warning/--log-error, --log-file, --log-access.</summary>
     public LogSettings Logging { get; init; } = new();
+
+    /// <summary>--trace-config (OpenTelemetry mode).</summary>
+    public TraceSettings Tracing { get; init; } = new();
 
     /// <summary>Largest request body in bytes (--http-max-input-size; Triton's default is 64 MB).</summary>
     public long HttpMaxInputSize { get; init; } = 64L * 1024 * 1024;
@@ -84,6 +88,8 @@ internal sealed record ServerOptions
           --metrics-interval-ms=<n>   How often GPU and CPU metrics are sampled. Default: 2000
           --metrics-config=<k>=<v>    counter_latencies, summary_latencies, summary_quantiles=q:e,...,
                                       histogram_buckets=s,s,... (seconds); repeatable
+          --trace-config=<k>=<v>      OpenTelemetry traces: mode=opentelemetry, rate=N, level=TIMESTAMPS|OFF,
+                                      opentelemetry,url=host:port/v1/traces, opentelemetry,resource=key=value
           --http-max-input-size=<n>   Largest request body in bytes. Default: 67108864
           --exit-timeout-secs=<n>     Seconds allowed for in-flight work at shutdown. Default: 30
           --log-verbose=<n>           Verbose logging when n > 0. Default: 0
@@ -168,6 +174,7 @@ internal sealed record ServerOptions
                 "log-format" => options with { Logging = options.Logging with { Format = LogSettings.ParseFormat(Value()) } },
                 "log-file" => options with { Logging = options.Logging with { File = Value() } },
                 "log-access" => options with { Logging = options.Logging with { Access = Flag() } },
+                "trace-config" => options with { Tracing = options.Tracing.WithConfig(Value()) },
                 "http-max-input-size" => options with { HttpMaxInputSize = Integer(name, Value(), 1, long.MaxValue) },
                 "exit-timeout-secs" => options with { ExitTimeoutSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "log-verbose" => options with { LogVerbose = (int)Integer(name, Value(), 0, int.MaxValue) },

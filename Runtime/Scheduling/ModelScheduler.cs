@@ -358,10 +358,14 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private void Execute(IModelInstance instance, List<PendingRequest> batch)
     {
         var start = _time.GetTimestamp();
+        var startTimestamp = Stopwatch.GetTimestamp();
         var totalRows = 0;
         foreach (var pending in batch)
         {
-            _statistics.Queue.Record(ToStopwatchTicks(start - pending.EnqueuedTimestamp));
+            var queueTicks = ToStopwatchTicks(start - pending.EnqueuedTimestamp);
+            _statistics.Queue.Record(queueTicks);
+            pending.Request.Timeline.ExecutionStartTimestamp = startTimestamp;
+            pending.Request.Timeline.QueueTicks = queueTicks;
             pending.CancellationRegistration.Dispose();
             totalRows += pending.Rows;
         }
@@ -374,6 +378,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             var timings = default(ExecutionTimings);
             outputs = instance.Run(inputs, ref timings);
             _statistics.RecordExecution(totalRows, batch.Count, timings);
+            foreach (var pending in batch)
+            {
+                pending.Request.Timeline.Compute = timings;
+            }
             if (batch.Count == 1)
             {
                 Succeed(batch[0], outputs);

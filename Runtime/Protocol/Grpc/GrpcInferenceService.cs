@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Fabrik.Models;
+using Fabrik.Observability.Tracing;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Protocol.Http;
 using Fabrik.Scheduling;
@@ -69,7 +70,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     {
         try
         {
-            return await InferAsync(request, context.CancellationToken);
+            return await InferAsync(request, context);
         }
         catch (InferenceException e)
         {
@@ -85,7 +86,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
             ModelStreamInferResponse message;
             try
             {
-                message = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context.CancellationToken) };
+                message = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context) };
             }
             catch (InferenceException e)
             {
@@ -95,11 +96,14 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         }
     }
 
-    private async Task<ModelInferResponse> InferAsync(ModelInferRequest message, CancellationToken cancellation)
+    private async Task<ModelInferResponse> InferAsync(ModelInferRequest message, ServerCallContext context)
     {
+        var cancellation = context.CancellationToken;
         var received = Stopwatch.GetTimestamp();
         using var lease = models.Acquire(message.ModelName, message.ModelVersion);
         var model = lease.Model;
+        var headers = context.GetHttpContext().Request.Headers;
+        var trace = context.GetHttpContext().RequestServices.GetService<InferenceTracing>()?.Start("GRPC", model.Name, model.VersionText, headers.TraceParent, headers.TraceState);
         InferenceRequest request;
         try
         {
@@ -108,13 +112,24 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         catch (InferenceException)
         {
             model.Statistics.RecordFailure(received);
+            InferenceTracing.Finish(trace, 0, default, "INVALID_ARGUMENT", failed: true);
             throw;
         }
         using (request)
         {
             request.ReceivedTimestamp = received;
-            using var response = await model.Scheduler.InferAsync(request);
-            return GrpcTensorCodec.Encode(request, response);
+            var status = "ERROR";
+            try
+            {
+                using var response = await model.Scheduler.InferAsync(request);
+                var encoded = GrpcTensorCodec.Encode(request, response);
+                status = "OK";
+                return encoded;
+            }
+            finally
+            {
+                InferenceTracing.Finish(trace, request.BatchSize, request.Timeline, status, failed: status != "OK");
+            }
         }
     }
 

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Fabrik.Models;
+using Fabrik.Observability.Tracing;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -240,12 +241,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         ModelLease? lease = null;
         InferenceRequest? request = null;
         InferenceResponse? response = null;
+        Activity? trace = null;
         var scheduled = false;
         try
         {
             var routeValues = context.Request.RouteValues;
             lease = models.Acquire(routeValues["model"] as string ?? "", routeValues["version"] as string);
             model = lease.Value.Model;
+            trace = context.RequestServices.GetService<InferenceTracing>()?.Start("HTTP", model.Name, model.VersionText, context.Request.Headers.TraceParent, context.Request.Headers.TraceState);
             var jsonLength = InferenceHeaderContentLength(context.Request);
             var body = context.Request.BodyReader;
             var read = await ReadWholeBodyAsync(body, cancellation);
