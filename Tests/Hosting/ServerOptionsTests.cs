@@ -53,7 +53,25 @@ public sealed class ServerOptionsTests
         Assert.True(options.Logging.Access);
     }
 
+    [Fact]
+    public void Parse_TraceConfig_InTritonsSyntax()
+    {
+        var options = ServerOptions.Parse([
+            "--trace-config", "mode=opentelemetry", "--trace-config", "opentelemetry,url=collector:4318/v1/traces",
+            "--trace-config", "rate=10", "--trace-config", "level=TIMESTAMPS", "--trace-config", "opentelemetry,resource=team=vision",
+        ]);
+        Assert.True(options.Tracing.Exporting);
+        Assert.Equal(new Uri("http://collector:4318/v1/traces"), options.Tracing.Url);
+        Assert.Equal(10, options.Tracing.Global.Rate);
+        Assert.Equal(Fabrik.Observability.Tracing.TraceLevel.Timestamps, options.Tracing.Global.Level);
+        Assert.Equal([new KeyValuePair<string, string>("team", "vision")], options.Tracing.Resource.ToArray());
+        Assert.False(ServerOptions.Parse([]).Tracing.Exporting);
+    }
+
     [Theory]
+    [InlineData("--trace-config=mode=triton", "only mode=opentelemetry is supported")]
+    [InlineData("--trace-config=triton,file=/tmp/t.json", "only the opentelemetry mode is supported")]
+    [InlineData("--trace-config=rate=0", "trace rate takes an integer of at least 1")]
     [InlineData("--metrics-config=histogram_buckets=0.1,0.01", "histogram_buckets must ascend")]
     [InlineData("--metrics-config=summary_quantiles=1.5:0.1", "summary_quantiles takes <quantile>:<error> pairs")]
     [InlineData("--metrics-config=colour=blue", "unknown key 'colour'")]

@@ -299,6 +299,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         finally
         {
+            InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline ?? default, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture), context.Response.StatusCode >= 400);
             response?.Dispose();
             request?.Dispose();
             lease?.Dispose();
