@@ -6,7 +6,10 @@ namespace Fabrik.Hosting;
 /// <summary>Sets up the server's logging from --log-* flags: levels, format and destination.</summary>
 internal static class LoggingSetup
 {
-    /// <summary>The file --log-file opened, shared by every server in the process; opened once.</summary>
+    private static readonly Lock s_logFileGate = new();
+
+    /// <summary>The file --log-file opened, shared by every server in the process; opened once,
+    /// under <see cref="s_logFileGate"/>.</summary>
     private static StreamWriter? s_logFile;
 
     public static void Configure(ILoggingBuilder logging, ServerOptions options)
@@ -52,7 +55,7 @@ internal static class LoggingSetup
     /// keeps one formatter for both destinations.</summary>
     private static void RedirectConsole(string path)
     {
-        lock (typeof(LoggingSetup))
+        lock (s_logFileGate)
         {
             if (s_logFile is null)
             {
