@@ -12,7 +12,7 @@ namespace Fabrik.Observability.Metrics;
 /// </summary>
 /// <remarks>
 /// Recorded instruments (histograms) reach <see cref="OnMeasurement{T}"/> on the recording
-/// thread; the lookup of the labelled child allocates nothing once the series exists. Observable
+/// thread; finding the labelled child allocates nothing and takes no lock once the series exists. Observable
 /// instruments are read under <see cref="_collectGate"/> just before each scrape; a series that
 /// an observation no longer reports (an unloaded model, a state left) is removed then.
 /// </remarks>
@@ -66,7 +66,8 @@ internal sealed class PrometheusExporter : IDisposable
         var help = instrument.Description ?? "";
         Export export = instrument switch
         {
-            ObservableCounter<long> or ObservableCounter<double> => new CounterExport(_factory.CreateCounter(instrument.Name, help, labels)),
+            ObservableCounter<long> or ObservableCounter<double> => new CounterExport(_factory.CreateCounter(instrument.Name, help, labels,
+                new CounterConfiguration { ExemplarBehavior = ExemplarBehavior.NoExemplars() })),
             ObservableGauge<int> or ObservableGauge<long> or ObservableGauge<double> => new GaugeExport(_factory.CreateGauge(instrument.Name, help, labels)),
             Histogram<int> or Histogram<long> or Histogram<double> when shape.Summary => new SummaryExport(_factory.CreateSummary(instrument.Name, help, labels, new SummaryConfiguration
             {
@@ -77,6 +78,9 @@ internal sealed class PrometheusExporter : IDisposable
             Histogram<int> or Histogram<long> or Histogram<double> => new HistogramExport(_factory.CreateHistogram(instrument.Name, help, labels, new HistogramConfiguration
             {
                 Buckets = shape.Buckets.ToArray(),
+                // prometheus-net would otherwise attach the current Activity's trace id to every
+                // observation (ASP.NET Core starts one per request): a string and a lock per record.
+                ExemplarBehavior = ExemplarBehavior.NoExemplars(),
             })),
             _ => throw new NotSupportedException($"instrument {instrument.Name} has a kind the exporter does not map"),
         };
@@ -190,13 +194,56 @@ internal sealed class PrometheusExporter : IDisposable
         protected override void Set(double value, ReadOnlySpan<string> labelValues) => gauge.WithLabels(labelValues).Set(value);
     }
 
-    private sealed class HistogramExport(Histogram histogram) : Export
+    /// <summary>An instrument recorded on the request path. Each model version passes the same
+    /// label strings every time, so its child is found by reference comparison over a short
+    /// array, without prometheus-net's hashing and lock; other values go through WithLabels.</summary>
+    private abstract class RecordedExport<TChild>(Collector<TChild> collector) : Export
+        where TChild : ChildBase
     {
-        public override void Record(double value, ReadOnlySpan<string> labelValues) => histogram.WithLabels(labelValues).Observe(value);
+        private const int MaximumCached = 64;
+        private readonly Lock _gate = new();
+        private volatile (string[] Values, TChild Child)[] _cached = [];
+
+        protected TChild Child(ReadOnlySpan<string> labelValues)
+        {
+            foreach (var (values, child) in _cached)
+            {
+                if (SameReferences(values, labelValues))
+                {
+                    return child;
+                }
+            }
+            var found = collector.WithLabels(labelValues);
+            lock (_gate)
+            {
+                if (_cached.Length < MaximumCached)
+                {
+                    _cached = [.. _cached, (labelValues.ToArray(), found)];
+                }
+            }
+            return found;
+        }
+
+        private static bool SameReferences(string[] cached, ReadOnlySpan<string> values)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                if (!ReferenceEquals(cached[i], values[i]))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
     }
 
-    private sealed class SummaryExport(Summary summary) : Export
+    private sealed class HistogramExport(Histogram histogram) : RecordedExport<Histogram.Child>(histogram)
     {
-        public override void Record(double value, ReadOnlySpan<string> labelValues) => summary.WithLabels(labelValues).Observe(value);
+        public override void Record(double value, ReadOnlySpan<string> labelValues) => Child(labelValues).Observe(value);
+    }
+
+    private sealed class SummaryExport(Summary summary) : RecordedExport<Summary.Child>(summary)
+    {
+        public override void Record(double value, ReadOnlySpan<string> labelValues) => Child(labelValues).Observe(value);
     }
 }
