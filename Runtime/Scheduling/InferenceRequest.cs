@@ -51,8 +51,8 @@ internal sealed class InferenceRequest : IDisposable
     /// <summary>Stopwatch timestamp of the request's arrival, for the statistics.</summary>
     public long ReceivedTimestamp { get; set; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
-    /// <summary>Queue and compute times, filled by the scheduler when the request runs (for traces).</summary>
-    public Observability.Tracing.RequestTimeline Timeline;
+    /// <summary>Set on traced requests only: the scheduler fills in queue and compute times.</summary>
+    public Observability.Tracing.RequestTimeline? Timeline { get; set; }
 
     /// <summary>Signalled when the client goes away.</summary>
     public CancellationToken Cancellation { get; init; }

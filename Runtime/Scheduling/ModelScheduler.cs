@@ -364,8 +364,11 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             var queueTicks = ToStopwatchTicks(start - pending.EnqueuedTimestamp);
             _statistics.Queue.Record(queueTicks);
-            pending.Request.Timeline.ExecutionStartTimestamp = startTimestamp;
-            pending.Request.Timeline.QueueTicks = queueTicks;
+            if (pending.Request.Timeline is { } timeline)
+            {
+                timeline.ExecutionStartTimestamp = startTimestamp;
+                timeline.QueueTicks = queueTicks;
+            }
             pending.CancellationRegistration.Dispose();
             totalRows += pending.Rows;
         }
@@ -380,7 +383,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             _statistics.RecordExecution(totalRows, batch.Count, timings);
             foreach (var pending in batch)
             {
-                pending.Request.Timeline.Compute = timings;
+                pending.Request.Timeline?.Compute = timings;
             }
             if (batch.Count == 1)
             {

@@ -3,16 +3,17 @@ using System.Diagnostics;
 
 namespace Fabrik.Observability.Tracing;
 
-/// <summary>Where one request spent its time, filled by the scheduler when it runs the request;
-/// read by tracing once the request is answered. Stopwatch ticks.</summary>
-internal struct RequestTimeline
+/// <summary>Where one traced request spent its time, filled by the scheduler when it runs the
+/// request; read by tracing once the request is answered. Stopwatch ticks. Only traced requests
+/// carry one, so untraced requests pay nothing for it.</summary>
+internal sealed class RequestTimeline
 {
     /// <summary>When the execution the request ran in began (0 if it never ran).</summary>
-    public long ExecutionStartTimestamp;
+    public long ExecutionStartTimestamp { get; set; }
 
-    public long QueueTicks;
+    public long QueueTicks { get; set; }
 
-    public ExecutionTimings Compute;
+    public ExecutionTimings Compute { get; set; }
 }
 
 /// <summary>
@@ -85,7 +86,7 @@ internal sealed class InferenceTracing
     /// <param name="timeline">Its queue and compute times.</param>
     /// <param name="status">The protocol's status: the HTTP status code, or OK or the gRPC status name.</param>
     /// <param name="failed">Whether the request failed.</param>
-    public static void Finish(Activity? activity, int batchSize, in RequestTimeline timeline, string status, bool failed)
+    public static void Finish(Activity? activity, int batchSize, RequestTimeline? timeline, string status, bool failed)
     {
         if (activity is null)
         {
@@ -94,7 +95,7 @@ internal sealed class InferenceTracing
         activity.SetTag("batch_size", batchSize);
         activity.SetTag("status", status);
         activity.SetStatus(failed ? ActivityStatusCode.Error : ActivityStatusCode.Ok);
-        if (timeline.ExecutionStartTimestamp != 0)
+        if (timeline is { ExecutionStartTimestamp: not 0 })
         {
             // Stopwatch timestamps to wall-clock times, anchored at now.
             var nowTimestamp = Stopwatch.GetTimestamp();

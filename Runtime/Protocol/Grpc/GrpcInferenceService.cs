@@ -112,12 +112,13 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         catch (InferenceException)
         {
             model.Statistics.RecordFailure(received);
-            InferenceTracing.Finish(trace, 0, default, "INVALID_ARGUMENT", failed: true);
+            InferenceTracing.Finish(trace, 0, null, "INVALID_ARGUMENT", failed: true);
             throw;
         }
         using (request)
         {
             request.ReceivedTimestamp = received;
+            request.Timeline = trace is null ? null : new RequestTimeline();
             var status = "ERROR";
             try
             {

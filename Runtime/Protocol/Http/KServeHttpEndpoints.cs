@@ -264,6 +264,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             }
 
             request.ReceivedTimestamp = received;
+            request.Timeline = trace is null ? null : new RequestTimeline();
             scheduled = true;
             response = await model.Scheduler.InferAsync(request);
             JsonInferenceResponseWriter.Validate(request, response);
@@ -299,7 +300,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         finally
         {
-            InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline ?? default, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture), context.Response.StatusCode >= 400);
+            InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture), context.Response.StatusCode >= 400);
             response?.Dispose();
             request?.Dispose();
             lease?.Dispose();
