@@ -34,6 +34,11 @@ public sealed partial class LoggingTests
         Assert.Equal("simple", (string)state["Model"]!);
         Assert.Equal("200", state["Status"]!.ToString());
         Assert.Equal(Encoding.UTF8.GetByteCount(body).ToString(System.Globalization.CultureInfo.InvariantCulture), state["BytesIn"]!.ToString());
+        if (Fabrik.Native.GpuInventory.Query().Devices.Count == 0)
+        {
+            // No GPU here: the GPU metrics are absent, and the log says why, once.
+            Assert.Single(fabrik.Log, line => line.Contains("GPU metrics are not reported", StringComparison.Ordinal));
+        }
         foreach (var line in fabrik.Log.Where(line => line.Length > 0).ToList())
         {
             Assert.True(JsonNode.Parse(line) is JsonObject, $"not a JSON object: {line}");
