@@ -4,6 +4,7 @@ using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Observability;
+using Fabrik.Observability.Metrics;
 using Fabrik.Tensors;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -16,7 +17,11 @@ internal static class BenchmarkModels
     public static string RepositoryRoot { get; } = FindRoot();
 
     /// <summary>A sample model from models/, loaded on the CPU with one instance.</summary>
-    public static LoadedModel Load(string name, TensorMemoryPool pool, IModelInstance? instance = null)
+    /// <param name="name">The sample model's folder name.</param>
+    /// <param name="pool">The tensor pool.</param>
+    /// <param name="instance">An instance to use instead of ONNX Runtime.</param>
+    /// <param name="metrics">Metrics its statistics record into, or null for none.</param>
+    public static LoadedModel Load(string name, TensorMemoryPool pool, IModelInstance? instance = null, InferenceMetrics? metrics = null)
     {
         var directory = Path.Combine(RepositoryRoot, "models", name);
         var config = ModelConfigReader.Parse(File.ReadAllText(Path.Combine(directory, "config.pbtxt")), name);
@@ -24,7 +29,7 @@ internal static class BenchmarkModels
         var instances = instance is null
             ? ModelInstanceFactory.CreateInstances(config, backend, ModelInstanceFactory.ModelFilePath(config, backend, Path.Combine(directory, "1")), pool, [InstanceDevice.Cpu])
             : [instance];
-        return Wrap(config, instances, pool);
+        return Wrap(config, instances, pool, metrics);
     }
 
     /// <summary>A one-input, one-output model of <paramref name="type"/> with dims [-1] and no
@@ -41,8 +46,8 @@ internal static class BenchmarkModels
         return Wrap(config, [], pool);
     }
 
-    private static LoadedModel Wrap(ModelConfig config, IModelInstance[] instances, TensorMemoryPool pool) =>
-        LoadedModel.Create(config, 1, instances, pool, TimeProvider.System, NullLoggerFactory.Instance);
+    private static LoadedModel Wrap(ModelConfig config, IModelInstance[] instances, TensorMemoryPool pool, InferenceMetrics? metrics = null) =>
+        LoadedModel.Create(config, 1, instances, pool, TimeProvider.System, NullLoggerFactory.Instance, metrics: metrics);
 
     private static string FindRoot()
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using BenchmarkDotNet.Attributes;
 using Fabrik.Models;
+using Fabrik.Observability.Metrics;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
 
@@ -24,17 +25,32 @@ public class InProcessInferBenchmarks
     private readonly TensorMemoryPool _pool = new();
     private readonly ArrayBufferWriter<byte> _responseBody = new(4096);
     private ReadOnlySequence<byte> _requestBody;
+    private readonly FabrikMeter _meter = new();
     private LoadedModel _model = null!;
+    private LoadedModel _measured = null!;
+    private PrometheusExporter _exporter = null!;
 
     [GlobalSetup]
     public void Setup()
     {
         _model = BenchmarkModels.Load("simple", _pool);
+        // The same model recording into the metrics endpoint's instruments (default settings:
+        // the histograms), with the Prometheus exporter listening as it does in the server.
+        var settings = new MetricsSettings();
+        var metrics = new InferenceMetrics(_meter, settings);
+        _exporter = new PrometheusExporter(_meter, settings);
+        _measured = BenchmarkModels.Load("simple", _pool, metrics: metrics);
         _requestBody = new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(Request));
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _model.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    public void Cleanup()
+    {
+        _model.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _measured.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _exporter.Dispose();
+        _meter.Dispose();
+    }
 
     [Benchmark(Baseline = true)]
     public int DecodeJson()
@@ -50,6 +66,17 @@ public class InProcessInferBenchmarks
         using var response = await _model.Scheduler.InferAsync(request);
         _responseBody.ResetWrittenCount();
         JsonInferenceResponseWriter.Write(_responseBody, _model, request, response);
+        return _responseBody.WrittenCount;
+    }
+
+    /// <summary>The same path with metrics on: the histograms each request records.</summary>
+    [Benchmark]
+    public async Task<int> DecodeInferEncodeJsonWithMetrics()
+    {
+        using var request = JsonInferenceRequestReader.Read(_requestBody, null, _measured, _pool, CancellationToken.None);
+        using var response = await _measured.Scheduler.InferAsync(request);
+        _responseBody.ResetWrittenCount();
+        JsonInferenceResponseWriter.Write(_responseBody, _measured, request, response);
         return _responseBody.WrittenCount;
     }
 }

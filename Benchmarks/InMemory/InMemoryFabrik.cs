@@ -24,9 +24,11 @@ public sealed class InMemoryFabrik : IAsyncDisposable
 
     internal FabrikServer Server { get; }
 
-    /// <summary>Starts the server in memory with the given command line (ports are ignored).</summary>
+    /// <summary>Starts the server in memory with the given command line. The HTTP and gRPC ports
+    /// are not opened; the metrics listener, which is a server of its own, takes a free loopback
+    /// port unless the command line says otherwise.</summary>
     public static async Task<InMemoryFabrik> StartAsync(params string[] arguments) =>
-        await StartAsync(ServerOptions.Parse(arguments), time: null);
+        await StartAsync(ServerOptions.Parse(["--metrics-port=0", .. arguments]), time: null);
 
     internal static async Task<InMemoryFabrik> StartAsync(ServerOptions options, TimeProvider? time = null)
     {

@@ -16,7 +16,7 @@ namespace Fabrik.Benchmarks.Load;
 /// </summary>
 public sealed class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
 {
-    private const int FabrikPort = 8100, MinimalPort = 8200, PeerPort = 9100;
+    private const int FabrikPort = 8100, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302;
 
     private readonly List<string> _commands = [];
     private readonly Dictionary<string, StepResult> _runs = new(StringComparer.Ordinal);
@@ -60,6 +60,15 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
                 }
             }
             await CompareAsync("simple binary c1", "fabrik simple binary c1", FabrikPort, "minimal simple binary c1", MinimalPort, "simple", "--concurrency-range", "1");
+
+            // The same server with metrics on (histograms recorded per request, scraped as
+            // Prometheus would be) against metrics off.
+            await using (var metered = await StartAsync("fabrik (metrics on)", MeteredPort, "/v2/health/ready", MeteredArguments(models)))
+            using (var scraper = new PeriodicScrape($"http://localhost:{MeteredMetricsPort}/metrics"))
+            {
+                await CompareAsync("metrics simple binary c32", "metrics on simple", MeteredPort, "metrics off simple", FabrikPort,
+                    "simple", "--http-format", "binary", "--concurrency-range", "32");
+            }
 
             for (var concurrency = 1; concurrency <= 4; concurrency++)
             {
@@ -136,6 +145,43 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
     private string[] FabrikArguments(string repository) =>
         ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
          "--model-repository", repository, "--http-port", FabrikPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false"];
+
+    private static string[] MeteredArguments(string repository) =>
+        ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
+         "--model-repository", repository, "--http-port", MeteredPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false",
+         "--metrics-port", MeteredMetricsPort.ToString(CultureInfo.InvariantCulture)];
+
+    /// <summary>Scrapes a metrics endpoint every 5 s, as a Prometheus server would, while a measurement runs.</summary>
+    private sealed class PeriodicScrape : IDisposable
+    {
+        private readonly HttpClient _client = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public PeriodicScrape(string url) => _loop = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await _client.GetStringAsync(url, _stop.Token);
+                    await Task.Delay(5000, _stop.Token);
+                }
+                catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _loop.GetAwaiter().GetResult();
+            _stop.Dispose();
+            _client.Dispose();
+        }
+    }
 
     private static string BenchmarksDll() => typeof(PerformanceReport).Assembly.Location;
 
@@ -300,6 +346,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
             ("Fabrik ÷ minimal endpoint, p50 latency, concurrency 1, `simple`, binary", Ratio("fabrik simple binary c1", "minimal simple binary c1", P50), "≤ 1.2", false, 1.2),
             ($"Fabrik served `cnn` (binary, batch 4, best concurrency {_bestCnnConcurrency}) ÷ ONNX Runtime in process (batch 4, same sessions and threads)", servedCnn is { } served && inProcessCnn > 0 ? served / inProcessCnn : null, "≥ 0.9", true, 0.9),
             ("Fabrik TorchSharp `mlp_torch` ÷ FastAPI peer, throughput, concurrency 32, JSON", Ratio("fabrik mlp_torch json c32", "fastapi mlp_torch json c32", Throughput), "≥ 20", true, 20),
+            ("Metrics on ÷ off, throughput, concurrency 32, `simple`, binary", Ratio("metrics on simple", "metrics off simple", Throughput), "≥ 0.97", true, 0.97),
             ("Dynamic batching on ÷ off, throughput, concurrency 32, `mlp`", Ratio("batching on mlp", "batching off mlp", Throughput), "≥ 1.0", true, 1.0),
             ("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", Ratio("batching on cnn", "batching off cnn", Throughput), "≥ 1.0", true, 1.0),
         };

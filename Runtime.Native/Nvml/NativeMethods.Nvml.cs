@@ -41,6 +41,15 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "nvmlDeviceGetUtilizationRates")]
     public static partial int DeviceGetUtilizationRates(IntPtr device, out Utilization utilization);
 
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetPowerUsage")]
+    public static partial int DeviceGetPowerUsage(IntPtr device, out uint milliwatts);
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetPowerManagementLimit")]
+    public static partial int DeviceGetPowerManagementLimit(IntPtr device, out uint milliwatts);
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetTotalEnergyConsumption")]
+    public static partial int DeviceGetTotalEnergyConsumption(IntPtr device, out ulong millijoules);
+
     /// <summary>nvmlMemory_t: bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct Memory

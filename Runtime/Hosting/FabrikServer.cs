@@ -2,6 +2,7 @@ using System.Net;
 using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Native;
+using Fabrik.Observability.Tracing;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
@@ -19,11 +20,15 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ILogger _logger;
+    private readonly MetricsEndpoint? _metrics;
+    private readonly OpenTelemetry.Trace.TracerProvider? _tracerProvider;
     private int _stopped;
 
-    private FabrikServer(WebApplication app, ServerOptions options)
+    private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics, OpenTelemetry.Trace.TracerProvider? tracerProvider)
     {
         _app = app;
+        _metrics = metrics;
+        _tracerProvider = tracerProvider;
         Options = options;
         _logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Server");
     }
@@ -46,6 +51,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <summary>Base address of the gRPC listener (HTTP/2 without TLS).</summary>
     public Uri? GrpcAddress { get; private set; }
 
+    /// <summary>Base address of the metrics listener; null with --allow-metrics=false.</summary>
+    public Uri? MetricsAddress { get; private set; }
+
     /// <summary>Starts listening, then loads the models (readiness is false until they are loaded).</summary>
     /// <param name="options">The command-line settings.</param>
     /// <param name="time">The clock for batching delays and queue timeouts; the system clock unless a test injects one.</param>
@@ -56,15 +64,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         ServerOptions options, TimeProvider? time = null, CancellationToken cancellation = default, Action<IWebHostBuilder>? configureHost = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(console =>
-        {
-            console.SingleLine = true;
-            console.TimestampFormat = "HH:mm:ss.fff ";
-        });
-        builder.Logging.SetMinimumLevel(options.LogVerbose > 0 ? LogLevel.Debug : LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", options.LogVerbose > 0 ? LogLevel.Information : LogLevel.Warning);
-        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        LoggingSetup.Configure(builder.Logging, options);
+        var metrics = MetricsEndpoint.Create(options);
+        var tracing = new InferenceTracing(options.Tracing.Global);
+        var tracerProvider = TracingSetup.Start(options.Tracing);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
         ListenOptions? httpListener = null, grpcListener = null;
@@ -109,6 +112,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             StrictReadiness = options.StrictReadiness,
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
             LoadThreadCount = options.ModelLoadThreadCount,
+            Metrics = metrics?.Inference,
         };
         builder.Services.AddSingleton(repositoryOptions);
         builder.Services.AddSingleton(BackendRegistry.Default);
@@ -116,10 +120,12 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<ModelManager>();
         builder.Services.AddSingleton<RepositoryPoller>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
+        builder.Services.AddSingleton(tracing);
 
         configureHost?.Invoke(builder.WebHost);
         var app = builder.Build();
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
+        TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
         app.MapGrpcService<GrpcInferenceService>();
         app.MapGrpcService<GrpcHealthService>();
         // SIGTERM: readiness turns false and new requests get 503 first; Kestrel then waits for the
@@ -127,7 +133,11 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
 
-        var server = new FabrikServer(app, options);
+        if (options.Logging.Access)
+        {
+            app.UseMiddleware<AccessLogMiddleware>();
+        }
+        var server = new FabrikServer(app, options, metrics, tracerProvider);
         TritonFlags.LogWarnings(server._logger, options);
         try
         {
@@ -143,9 +153,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!);
                 Log.GrpcListening(server._logger, server.GrpcAddress);
             }
-            if (options.AllowMetrics)
+            if (metrics is not null)
             {
-                Log.MetricsNotYetServed(server._logger, options.MetricsPort);
+                await metrics.StartAsync(server.Models, server.TensorPool, app.Services.GetRequiredService<ILoggerFactory>(), cancellation);
+                server.MetricsAddress = metrics.Address;
             }
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
@@ -176,6 +187,11 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         }
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (_metrics is not null)
+        {
+            await _metrics.DisposeAsync();
+        }
+        _tracerProvider?.Dispose(); // flushes the spans not yet exported
     }
 
     private static partial class Log
@@ -185,9 +201,6 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Fabrik is serving model repository {Repositories}")]
         public static partial void Started(ILogger logger, string repositories);
-
-        [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Metrics (port {MetricsPort}) are not served yet by this version")]
-        public static partial void MetricsNotYetServed(ILogger logger, int metricsPort);
 
         [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Devices: {Devices}")]
         public static partial void Devices(ILogger logger, string devices);

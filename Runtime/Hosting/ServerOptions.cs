@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Net;
+using Fabrik.Observability.Logging;
+using Fabrik.Observability.Metrics;
+using Fabrik.Observability.Tracing;
 
 namespace Fabrik.Hosting;
 
@@ -27,6 +30,15 @@ internal sealed record ServerOptions
     public IPAddress MetricsAddress { get; init; } = IPAddress.Loopback;
 
     public int MetricsPort { get; init; } = 8002;
+
+    /// <summary>--allow-gpu-metrics, --allow-cpu-metrics, --metrics-interval-ms, --metrics-config.</summary>
+    public MetricsSettings Metrics { get; init; } = new();
+
+    /// <summary>--log-format, --log-info/--log-warning/--log-error, --log-file, --log-access.</summary>
+    public LogSettings Logging { get; init; } = new();
+
+    /// <summary>--trace-config (OpenTelemetry mode).</summary>
+    public TraceSettings Tracing { get; init; } = new();
 
     /// <summary>Largest request body in bytes (--http-max-input-size; Triton's default is 64 MB).</summary>
     public long HttpMaxInputSize { get; init; } = 64L * 1024 * 1024;
@@ -85,9 +97,22 @@ internal sealed record ServerOptions
           --allow-http=<bool>         Serve HTTP. Default: true
           --allow-grpc=<bool>         Serve gRPC. Default: true
           --allow-metrics=<bool>      Serve metrics. Default: true
+          --allow-gpu-metrics=<bool>  Report GPU metrics (NVML). Default: true
+          --allow-cpu-metrics=<bool>  Report CPU and memory metrics. Default: true
+          --metrics-interval-ms=<n>   How often GPU and CPU metrics are sampled. Default: 2000
+          --metrics-config=<k>=<v>    counter_latencies, summary_latencies, summary_quantiles=q:e,...,
+                                      histogram_buckets=s,s,... (seconds); repeatable
+          --trace-config=<k>=<v>      OpenTelemetry traces: mode=opentelemetry, rate=N, level=TIMESTAMPS|OFF,
+                                      opentelemetry,url=host:port/v1/traces, opentelemetry,resource=key=value
           --http-max-input-size=<n>   Largest request body in bytes. Default: 67108864
           --exit-timeout-secs=<n>     Seconds allowed for in-flight work at shutdown. Default: 30
           --log-verbose=<n>           Verbose logging when n > 0. Default: 0
+          --log-info=<bool>           Log information messages. Default: true
+          --log-warning=<bool>        Log warnings. Default: true
+          --log-error=<bool>          Log errors. Default: true
+          --log-format=<f>            default, ISO8601 or json. Default: default
+          --log-file=<path>           Write the log to this file instead of the console (set at start only)
+          --log-access=<bool>         One line per request: id, method, route, model, status, bytes, latency. Default: false
           --model-control-mode=<m>    none (load all at start), poll or explicit. Default: none
           --load-model=<name>         Explicit mode: load this model at start; repeatable, * for all
           --repository-poll-secs=<n>  Poll mode: seconds between repository scans. Default: 15
@@ -162,6 +187,18 @@ internal sealed record ServerOptions
                 "allow-http" => options with { AllowHttp = Flag() },
                 "allow-grpc" => options with { AllowGrpc = Flag() },
                 "allow-metrics" => options with { AllowMetrics = Flag() },
+                // Metrics and logging.
+                "allow-gpu-metrics" => options with { Metrics = options.Metrics with { GpuMetrics = Flag() } },
+                "allow-cpu-metrics" => options with { Metrics = options.Metrics with { CpuMetrics = Flag() } },
+                "metrics-interval-ms" => options with { Metrics = options.Metrics with { IntervalMilliseconds = (int)Integer(name, Value(), 1, int.MaxValue) } },
+                "metrics-config" => options with { Metrics = options.Metrics.WithConfig(Value()) },
+                "log-info" => options with { Logging = options.Logging with { Info = Flag() } },
+                "log-warning" => options with { Logging = options.Logging with { Warning = Flag() } },
+                "log-error" => options with { Logging = options.Logging with { Error = Flag() } },
+                "log-format" => options with { Logging = options.Logging with { Format = LogSettings.ParseFormat(Value()) } },
+                "log-file" => options with { Logging = options.Logging with { File = Value() } },
+                "log-access" => options with { Logging = options.Logging with { Access = Flag() } },
+                "trace-config" => options with { Tracing = options.Tracing.WithConfig(Value()) },
                 "http-max-input-size" => options with { HttpMaxInputSize = Integer(name, Value(), 1, long.MaxValue) },
                 "exit-timeout-secs" => options with { ExitTimeoutSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "log-verbose" => options with { LogVerbose = (int)Integer(name, Value(), 0, int.MaxValue) },

@@ -2,6 +2,7 @@ using System.Text;
 using Fabrik.Configuration;
 using Fabrik.Execution;
 using Fabrik.Observability;
+using Fabrik.Observability.Metrics;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -33,10 +34,19 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// <summary>The one way a served version is built (by the loader, the tests and the
     /// benchmarks alike): statistics and a scheduler over <paramref name="instances"/>, which the
     /// new version owns from here on and disposes when it is retired.</summary>
+    /// <param name="config">The configuration it was loaded with.</param>
+    /// <param name="version">The version number.</param>
+    /// <param name="instances">Its execution instances.</param>
+    /// <param name="pool">Where its tensors come from.</param>
+    /// <param name="time">The scheduler's clock.</param>
+    /// <param name="loggerFactory">For the scheduler's log.</param>
+    /// <param name="modelFileName">The model file loaded (reported by the config endpoint).</param>
+    /// <param name="metrics">Where it records latency histograms; null when metrics are off.</param>
     public static LoadedModel Create(
-        ModelConfig config, long version, IModelInstance[] instances, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory, string modelFileName = "")
+        ModelConfig config, long version, IModelInstance[] instances, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory,
+        string modelFileName = "", InferenceMetrics? metrics = null)
     {
-        var statistics = new ModelStatistics(config.MaxBatchSize);
+        var statistics = new ModelStatistics(config.MaxBatchSize, metrics?.ForModel(config.Name, version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var scheduler = new ModelScheduler(config, instances, statistics, pool, time, loggerFactory.CreateLogger<ModelScheduler>());
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName };
     }

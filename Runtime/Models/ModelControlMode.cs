@@ -29,4 +29,6 @@ internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories
 
     /// <summary>How many models the start-up load builds at once.</summary>
     public int LoadThreadCount { get; init; } = 4;
+    /// <summary>Where loaded versions record their latency histograms; null when metrics are off.</summary>
+    public Observability.Metrics.InferenceMetrics? Metrics { get; init; }
 }

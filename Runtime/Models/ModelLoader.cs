@@ -126,7 +126,7 @@ internal sealed partial class ModelLoader(
             }
             throw;
         }
-        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath));
+        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics);
     }
 
     /// <summary>Every file the backend will open beside the model must lie inside the repository.</summary>

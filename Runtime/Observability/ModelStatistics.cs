@@ -1,11 +1,28 @@
 using System.Diagnostics;
+using Fabrik.Observability.Metrics;
 
 namespace Fabrik.Observability;
+
+/// <summary>Why a request failed, with Triton's names for the <c>reason</c> label.</summary>
+internal enum FailureReason
+{
+    /// <summary>Refused by the queue: full, or its queue timeout passed.</summary>
+    Rejected,
+
+    /// <summary>The client went away while the request waited.</summary>
+    Canceled,
+
+    /// <summary>The model's execution failed.</summary>
+    Backend,
+
+    /// <summary>Anything else, such as an input that failed validation.</summary>
+    Other,
+}
 
 /// <summary>A cumulative count and duration, as Triton's StatisticDuration.</summary>
 /// <remarks>Updated with Interlocked from any thread. A reader may see the count and the time
 /// from slightly different moments, as with Triton's own counters.</remarks>
-internal sealed class StatisticDuration
+internal sealed class StatisticDuration(LatencyObserver? observer = null)
 {
     private long _count;
     private long _nanoseconds;
@@ -18,6 +35,7 @@ internal sealed class StatisticDuration
     {
         Interlocked.Add(ref _count, occurrences);
         Interlocked.Add(ref _nanoseconds, ModelStatistics.ToNanoseconds(stopwatchTicks) * occurrences);
+        observer?.Observe(stopwatchTicks, occurrences);
     }
 }
 
@@ -51,12 +69,23 @@ internal struct ExecutionTimings
 internal sealed class ModelStatistics
 {
     private readonly BatchStatistics[] _batches;
+    private readonly long[] _failures = new long[4]; // by FailureReason
+    private readonly ModelInstruments? _instruments;
     private long _inferenceCount;
     private long _executionCount;
     private long _lastInferenceMilliseconds;
 
-    public ModelStatistics(int maxBatchSize)
+    /// <param name="maxBatchSize">The model's max_batch_size.</param>
+    /// <param name="instruments">Where the metrics endpoint's histograms record this version's
+    /// latencies and batch sizes; null when metrics are off.</param>
+    public ModelStatistics(int maxBatchSize, ModelInstruments? instruments = null)
     {
+        _instruments = instruments;
+        Success = new(instruments?.Request);
+        Queue = new(instruments?.Queue);
+        ComputeInput = new(instruments?.ComputeInput);
+        ComputeInfer = new(instruments?.ComputeInfer);
+        ComputeOutput = new(instruments?.ComputeOutput);
         _batches = new BatchStatistics[Math.Max(1, maxBatchSize) + 1];
         for (var i = 1; i < _batches.Length; i++)
         {
@@ -64,17 +93,17 @@ internal sealed class ModelStatistics
         }
     }
 
-    public StatisticDuration Success { get; } = new();
+    public StatisticDuration Success { get; }
 
     public StatisticDuration Fail { get; } = new();
 
-    public StatisticDuration Queue { get; } = new();
+    public StatisticDuration Queue { get; }
 
-    public StatisticDuration ComputeInput { get; } = new();
+    public StatisticDuration ComputeInput { get; }
 
-    public StatisticDuration ComputeInfer { get; } = new();
+    public StatisticDuration ComputeInfer { get; }
 
-    public StatisticDuration ComputeOutput { get; } = new();
+    public StatisticDuration ComputeOutput { get; }
 
     /// <summary>Rows inferred: a request of batch size 8 counts 8.</summary>
     public long InferenceCount => Interlocked.Read(ref _inferenceCount);
@@ -84,6 +113,12 @@ internal sealed class ModelStatistics
 
     /// <summary>Milliseconds since the Unix epoch of the last inference; 0 before the first.</summary>
     public long LastInferenceMilliseconds => Interlocked.Read(ref _lastInferenceMilliseconds);
+
+    /// <summary>Requests waiting in the model's queue now; set by the scheduler that owns them.</summary>
+    public Func<int>? PendingRequests { get; set; }
+
+    /// <summary>Failed requests with <paramref name="reason"/>.</summary>
+    public long Failures(FailureReason reason) => Interlocked.Read(ref _failures[(int)reason]);
 
     /// <summary>Batch sizes that have run at least once.</summary>
     public IEnumerable<BatchStatistics> ExecutedBatches => _batches.Skip(1).Where(batch => batch.ComputeInfer.Count > 0);
@@ -98,6 +133,7 @@ internal sealed class ModelStatistics
         ComputeInput.Record(timings.InputTicks, requestCount);
         ComputeInfer.Record(timings.InferTicks, requestCount);
         ComputeOutput.Record(timings.OutputTicks, requestCount);
+        _instruments?.RecordExecution(batchSize, requestCount, timings.InputTicks + timings.InferTicks + timings.OutputTicks);
         if ((uint)batchSize < (uint)_batches.Length)
         {
             var batch = _batches[batchSize];
@@ -108,7 +144,11 @@ internal sealed class ModelStatistics
     }
 
     /// <summary>Records a request that failed after reaching the model, from its receipt.</summary>
-    public void RecordFailure(long receivedTimestamp) => Fail.Record(Stopwatch.GetTimestamp() - receivedTimestamp);
+    public void RecordFailure(long receivedTimestamp, FailureReason reason = FailureReason.Other)
+    {
+        Interlocked.Increment(ref _failures[(int)reason]);
+        Fail.Record(Stopwatch.GetTimestamp() - receivedTimestamp);
+    }
 
     public static long ToNanoseconds(long stopwatchTicks) =>
         (long)(stopwatchTicks * (1_000_000_000.0 / Stopwatch.Frequency));

@@ -47,6 +47,9 @@ internal sealed class InferenceRequest : IDisposable
     /// <summary>Stopwatch timestamp of the request's arrival, for the statistics.</summary>
     public long ReceivedTimestamp { get; set; } = System.Diagnostics.Stopwatch.GetTimestamp();
 
+    /// <summary>Set on traced requests only: the scheduler fills in queue and compute times.</summary>
+    public Observability.Tracing.RequestTimeline? Timeline { get; set; }
+
     /// <summary>Signalled when the client goes away.</summary>
     public CancellationToken Cancellation { get; init; }
 

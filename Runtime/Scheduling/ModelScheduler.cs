@@ -56,6 +56,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _instances = instances;
         _busy = new bool[instances.Length];
         _statistics = statistics;
+        _statistics.PendingRequests = () => QueuedCount;
         _pool = pool;
         _time = time;
         _logger = logger;
@@ -152,6 +153,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             var queue = _queues[level - 1];
             if (policy.MaxQueueSize > 0 ? queue.Count >= policy.MaxQueueSize : QueuedCountUnderGate() >= _defaultMaxQueueSize)
             {
+                _statistics.RecordFailure(request.ReceivedTimestamp, FailureReason.Rejected);
                 throw InferenceException.ResourceExhausted(policy.MaxQueueSize > 0
                     ? $"Exceeds maximum queue size: model '{ModelName}' has {queue.Count} requests queued at priority {level} (max_queue_size {policy.MaxQueueSize})"
                     : $"Exceeds maximum queue size: model '{ModelName}' has {_defaultMaxQueueSize} requests queued (the default bound; set max_queue_size in its queue policy to change it)");
@@ -418,10 +420,17 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private void Execute(IModelInstance instance, List<PendingRequest> batch)
     {
         var start = _time.GetTimestamp();
+        var startTimestamp = Stopwatch.GetTimestamp();
         var totalRows = 0;
         foreach (var pending in batch)
         {
-            _statistics.Queue.Record(ToStopwatchTicks(start - pending.EnqueuedTimestamp));
+            var queueTicks = ToStopwatchTicks(start - pending.EnqueuedTimestamp);
+            _statistics.Queue.Record(queueTicks);
+            if (pending.Request.Timeline is { } timeline)
+            {
+                timeline.ExecutionStartTimestamp = startTimestamp;
+                timeline.QueueTicks = queueTicks;
+            }
             pending.CancellationRegistration.Dispose();
             totalRows += pending.Rows;
         }
@@ -435,6 +444,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             outputs = instance.Run(inputs, ref timings);
             _statistics.RecordExecution(totalRows, batch.Count, timings);
             Health.RecordSuccess();
+            foreach (var pending in batch)
+            {
+                pending.Request.Timeline?.Compute = timings;
+            }
             if (batch.Count == 1)
             {
                 Succeed(batch[0], outputs);
@@ -462,7 +475,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }
             foreach (var pending in batch)
             {
-                _statistics.RecordFailure(pending.Request.ReceivedTimestamp);
+                _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Backend);
                 Complete(pending, p => p.Completion.TrySetException(error));
             }
         }
@@ -517,6 +530,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }
             Dequeue(pending);
         }
+        _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Canceled);
         Complete(pending, p => p.Completion.TrySetCanceled(p.Request.Cancellation));
     }
 
@@ -563,7 +577,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
         foreach (var pending in rejected ?? [])
         {
-            _statistics.RecordFailure(pending.Request.ReceivedTimestamp);
+            _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Rejected);
             Complete(pending, p => p.Completion.TrySetException(InferenceException.Unavailable(
                 $"Request timeout expired: the request waited longer than its queue timeout for model '{ModelName}'")));
         }

@@ -26,6 +26,8 @@ internal sealed class TensorMemoryPool
     private readonly ConcurrentDictionary<byte[], System.Diagnostics.StackTrace> _rentedBy = new(ReferenceEqualityComparer.Instance);
 #endif
     private long _allocatedBytes;
+    private long _outstandingBytes;
+    private long _totalBytes;
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
@@ -45,6 +47,11 @@ internal sealed class TensorMemoryPool
     /// <summary>Bytes of new arrays this pool has allocated since it was made (arrays reused from
     /// the pool do not count), so a test can show that a request reserved no more than it carried.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _allocatedBytes);
+    /// <summary>Bytes in arrays rented and not yet returned.</summary>
+    public long OutstandingBytes => Interlocked.Read(ref _outstandingBytes);
+
+    /// <summary>Bytes in arrays the pool made and still holds or has rented out.</summary>
+    public long TotalBytes => Interlocked.Read(ref _totalBytes);
 
     /// <summary>Largest request the pool serves.</summary>
     public static long MaximumLength => 1L << MaximumSizeLog2;
@@ -61,8 +68,10 @@ internal sealed class TensorMemoryPool
         {
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
             Interlocked.Add(ref _allocatedBytes, array.Length);
+            Interlocked.Add(ref _totalBytes, array.Length);
         }
         Interlocked.Increment(ref _outstanding);
+        Interlocked.Add(ref _outstandingBytes, array.Length);
 #if DEBUG
         _rentedBy[array] = new System.Diagnostics.StackTrace(1, fNeedFileInfo: false);
 #endif
@@ -79,11 +88,16 @@ internal sealed class TensorMemoryPool
         }
 #endif
         Interlocked.Decrement(ref _outstanding);
+        Interlocked.Add(ref _outstandingBytes, -array.Length);
         var sizeClass = BitOperations.Log2((uint)array.Length);
         var bag = _classes[sizeClass];
         if (bag.Count < _arraysKeptPerClass)
         {
             bag.Add(array);
+        }
+        else
+        {
+            Interlocked.Add(ref _totalBytes, -array.Length); // dropped: the GC reclaims it
         }
     }
 

@@ -16,7 +16,7 @@ public sealed class BackendTests
     [InlineData("mlp_torch", "INPUT__0")]
     public async Task Infer_EveryBatchSize_GivesTheRowsOfSingleRequests(string model, string input)
     {
-        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", RepositoryLayout.Models]));
         using var client = server.CreateHttpClient();
         var sample = Samples.Sample(model, 2); // 32 rows and PyTorch's outputs for them
         var rows = TensorAssert.Flatten(sample["inputs"]![0]!["data"]!).Select(v => v.GetValue<float>()).ToArray();
@@ -56,7 +56,7 @@ public sealed class BackendTests
     {
         using var repository = new TemporaryRepository().Add(model, "broken").Add("simple");
         File.WriteAllBytes(Path.Combine(repository.Path, "broken", "1", file), Encoding.ASCII.GetBytes("this is not a model"));
-        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--exit-on-error=false"]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", repository.Path, "--exit-on-error=false"]));
 
         var broken = server.Server.Models.Models["broken"];
         Assert.Equal(Fabrik.Models.ModelState.Unavailable, broken.State);

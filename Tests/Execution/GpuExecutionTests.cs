@@ -19,7 +19,7 @@ public sealed class GpuExecutionTests
         using var repository = new TemporaryRepository()
             .Add("mlp", extraConfig: "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]")
             .Add("mlp_torch", extraConfig: "instance_group [ { kind: KIND_GPU, gpus: [ 0 ] } ]");
-        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", repository.Path]));
         using var client = server.CreateHttpClient();
 
         foreach (var model in new[] { "mlp", "mlp_torch" })

@@ -23,7 +23,7 @@ public sealed class MemoryGrowthTests(ITestOutputHelper output)
     public async Task Infer_10000Requests_ResidentMemoryStaysFlat(string model)
     {
         using var repository = new TemporaryRepository().Add(model);
-        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false");
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false");
         using var client = new HttpClient { BaseAddress = fabrik.Address };
         var sample = Samples.Sample(model, 1);
         var body = new JsonObject { ["inputs"] = sample["inputs"]!.DeepClone() }.ToJsonString();

@@ -11,7 +11,7 @@ public sealed class ExecutableTests
     [Fact]
     public async Task Fabrik_StartedOnSampleModels_LogsEachModelAndServes()
     {
-        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", RepositoryLayout.Models, "--http-port", "0", "--grpc-port", "0");
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", RepositoryLayout.Models, "--http-port", "0", "--metrics-port", "0", "--grpc-port", "0");
         using var client = new HttpClient { BaseAddress = fabrik.Address };
         using var ready = await client.GetAsync("/v2/health/ready");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);

@@ -30,7 +30,52 @@ public sealed class ServerOptionsTests
         Assert.Equal(5, options.ExitTimeoutSeconds);
     }
 
+    [Fact]
+    public void Parse_MetricsAndLogFlags_AsTritonSpellsThem()
+    {
+        var options = ServerOptions.Parse([
+            "--allow-gpu-metrics=false", "--allow-cpu-metrics=false", "--metrics-interval-ms", "500",
+            "--metrics-config", "summary_latencies=true", "--metrics-config=summary_quantiles=0.5:0.05,0.99:0.001",
+            "--metrics-config", "histogram_buckets=0.001,0.01,1", "--metrics-config", "counter_latencies=false",
+            "--log-info=false", "--log-warning=true", "--log-format", "ISO8601", "--log-file", "/tmp/fabrik.log", "--log-access=true",
+        ]);
+        Assert.False(options.Metrics.GpuMetrics);
+        Assert.False(options.Metrics.CpuMetrics);
+        Assert.Equal(500, options.Metrics.IntervalMilliseconds);
+        Assert.True(options.Metrics.SummaryLatencies);
+        Assert.False(options.Metrics.CounterLatencies);
+        Assert.Equal([(0.5, 0.05), (0.99, 0.001)], options.Metrics.SummaryQuantiles.ToArray());
+        Assert.Equal([0.001, 0.01, 1], options.Metrics.LatencyBuckets.ToArray());
+        Assert.False(options.Logging.Info);
+        Assert.True(options.Logging.Warning);
+        Assert.Equal(Fabrik.Observability.Logging.LogFormat.Iso8601, options.Logging.Format);
+        Assert.Equal("/tmp/fabrik.log", options.Logging.File);
+        Assert.True(options.Logging.Access);
+    }
+
+    [Fact]
+    public void Parse_TraceConfig_InTritonsSyntax()
+    {
+        var options = ServerOptions.Parse([
+            "--trace-config", "mode=opentelemetry", "--trace-config", "opentelemetry,url=collector:4318/v1/traces",
+            "--trace-config", "rate=10", "--trace-config", "level=TIMESTAMPS", "--trace-config", "opentelemetry,resource=team=vision",
+        ]);
+        Assert.True(options.Tracing.Exporting);
+        Assert.Equal(new Uri("http://collector:4318/v1/traces"), options.Tracing.Url);
+        Assert.Equal(10, options.Tracing.Global.Rate);
+        Assert.Equal(Fabrik.Observability.Tracing.TraceLevel.Timestamps, options.Tracing.Global.Level);
+        Assert.Equal([new KeyValuePair<string, string>("team", "vision")], options.Tracing.Resource.ToArray());
+        Assert.False(ServerOptions.Parse([]).Tracing.Exporting);
+    }
+
     [Theory]
+    [InlineData("--trace-config=mode=triton", "only mode=opentelemetry is supported")]
+    [InlineData("--trace-config=triton,file=/tmp/t.json", "only the opentelemetry mode is supported")]
+    [InlineData("--trace-config=rate=0", "trace rate takes an integer of at least 1")]
+    [InlineData("--metrics-config=histogram_buckets=0.1,0.01", "histogram_buckets must ascend")]
+    [InlineData("--metrics-config=summary_quantiles=1.5:0.1", "summary_quantiles takes <quantile>:<error> pairs")]
+    [InlineData("--metrics-config=colour=blue", "unknown key 'colour'")]
+    [InlineData("--log-format=xml", "--log-format takes default, ISO8601 or json")]
     [InlineData("--no-such-flag", "unknown option '--no-such-flag'")]
     [InlineData("--http-port=70000", "--http-port takes an integer from 0 to 65535")]
     [InlineData("--http-address=localhost:1", "--http-address takes an IP address")]

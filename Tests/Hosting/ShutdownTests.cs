@@ -17,7 +17,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     {
         // A 200 ms batching delay keeps requests queued when the signal arrives.
         using var repository = new TemporaryRepository().Add("simple", extraConfig: "dynamic_batching { max_queue_delay_microseconds: 200000 }");
-        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "20");
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "20");
         using var client = new HttpClient { BaseAddress = fabrik.Address, Timeout = TimeSpan.FromSeconds(30) };
         var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
         Task<HttpResponseMessage>[] Send() => Enumerable.Range(0, 20)
@@ -53,7 +53,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
     [Fact]
     public async Task BeginShutdown_TurnsReadinessFalseAndRefusesNewRequestsWith503()
     {
-        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--allow-grpc=false"]));
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
         using var client = new HttpClient { BaseAddress = server.HttpAddress };
         var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
         using (var before = await client.GetAsync("/v2/health/ready"))

@@ -79,10 +79,11 @@ public sealed class TritonCommandLineTests
     [Fact]
     public async Task TuningFlagsWithSeparateValues_EachWarnOnceAndTheServerServes()
     {
-        // The flags of a typical tuned deployment script, in the "--flag value" spelling.
+        // The flags of a typical tuned deployment script, in the "--flag value" spelling; the --log-*
+        // flags among them are implemented, the others are accepted with one warning each.
         string[] withoutEffect =
         [
-            "log-info", "log-warning", "log-error", "log-format", "backend-directory", "backend-config", "cache-config",
+            "backend-directory", "backend-config", "cache-config",
             "http-thread-count", "reuse-http-port", "reuse-grpc-port", "rate-limit", "cuda-memory-pool-byte-size",
             "min-supported-compute-capability", "buffer-manager-thread-count", "grpc-infer-allocation-pool-size",
         ];

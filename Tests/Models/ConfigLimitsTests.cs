@@ -23,7 +23,7 @@ public sealed class ConfigLimitsTests
         File.AppendAllText(Path.Combine(repository.Path, "deep", "config.pbtxt"), Nested(HostileDepth));
 
         // A separate process: a parser without a depth bound dies here of a stack overflow.
-        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--exit-on-error=false");
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--exit-on-error=false");
         using var client = new HttpClient { BaseAddress = fabrik.Address };
 
         var index = await IndexAsync(client);
@@ -39,7 +39,7 @@ public sealed class ConfigLimitsTests
     {
         using var repository = new TemporaryRepository().Add("simple");
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--model-control-mode=poll", "--repository-poll-secs=3600"]));
+            ["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--model-control-mode=poll", "--repository-poll-secs=3600"]));
         repository.Add("simple", "deep").Add("simple", "huge");
         File.AppendAllText(Path.Combine(repository.Path, "deep", "config.pbtxt"), Nested(HostileDepth));
         File.AppendAllText(Path.Combine(repository.Path, "huge", "config.pbtxt"), "# " + new string('x', TextFormatParser.MaximumLength) + "\n");

@@ -28,7 +28,7 @@ public sealed class ModelHealthTests
             parameters { key: "health_failure_threshold" value: { string_value: "3" } }
             """);
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false"]));
+            ["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
         using var client = new HttpClient { BaseAddress = server.HttpAddress };
 
         for (var failure = 1; failure <= 3; failure++)
@@ -71,7 +71,7 @@ public sealed class ModelHealthTests
     {
         using var repository = new TemporaryRepository().Add("simple");
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--model-control-mode=poll", "--repository-poll-secs=3600"]));
+            ["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--model-control-mode=poll", "--repository-poll-secs=3600"]));
         repository.Add("simple", "broken");
         var config = Path.Combine(repository.Path, "broken", "config.pbtxt");
         var valid = File.ReadAllText(config);

@@ -321,7 +321,7 @@ public sealed class ModelLifecycleTests
         Directory.CreateDirectory(Path.Combine(first.Path, "simple", "01"));      // leading zero: ignored
         Directory.CreateDirectory(Path.Combine(first.Path, "simple", "latest"));  // not numeric: ignored
         using var second = new TemporaryRepository().Add("mlp");
-        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", first.Path, "--model-repository", second.Path]));
+        await using var server = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", first.Path, "--model-repository", second.Path]));
         using var client = Client(server);
 
         Assert.Equal("1", (string)(await InferAsync(client, "/v2/models/simple/infer"))["model_version"]!);
@@ -375,5 +375,5 @@ public sealed class ModelLifecycleTests
     private static HttpClient Client(InMemoryFabrik server) => server.CreateHttpClient();
 
     private static Task<InMemoryFabrik> StartAsync(TemporaryRepository repository, params string[] flags) =>
-        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--exit-on-error=false", .. flags]));
+        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", repository.Path, "--exit-on-error=false", .. flags]));
 }

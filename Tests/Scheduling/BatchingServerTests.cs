@@ -199,5 +199,5 @@ public sealed class BatchingServerTests(ITestOutputHelper output)
     }
 
     private static Task<InMemoryFabrik> StartAsync(TemporaryRepository repository, TimeProvider? time = null) =>
-        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path, "--exit-on-error=false"]), time);
+        InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", repository.Path, "--exit-on-error=false"]), time);
 }

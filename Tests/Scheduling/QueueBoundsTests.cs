@@ -123,7 +123,7 @@ public sealed class QueueBoundsTests
         using var repository = new TemporaryRepository().Add("simple", extraConfig:
             "dynamic_batching { max_queue_delay_microseconds: 60000000 default_queue_policy { max_queue_size: 1 } }");
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", repository.Path, "--http-port", "0", "--grpc-port", "0"]));
+            ["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--grpc-port", "0"]));
         using var client = new HttpClient { BaseAddress = server.HttpAddress };
         var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() }.ToJsonString();
         using var firstCancel = new CancellationTokenSource();

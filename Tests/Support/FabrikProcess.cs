@@ -98,6 +98,6 @@ public sealed partial class FabrikProcess : IAsyncDisposable
         Process.Dispose();
     }
 
-    [GeneratedRegex(@"HTTP service listening on (\S+)")]
+    [GeneratedRegex(@"HTTP service listening on (http://[^\s""]+)")]
     private static partial Regex ListeningLine();
 }

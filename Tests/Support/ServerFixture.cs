@@ -69,7 +69,7 @@ public sealed class KestrelServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var options = ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--grpc-port", "0"]);
+        var options = ServerOptions.Parse(["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]);
         _server = await FabrikServer.StartAsync(options);
         Client = new HttpClient { BaseAddress = _server.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
     }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Fabrik.Errors;
 using Fabrik.Models;
+using Fabrik.Observability.Tracing;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
@@ -48,7 +49,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
     {
         try
         {
-            return await InferAsync(request, context.CancellationToken);
+            return await InferAsync(request, context);
         }
         catch (InferenceException e)
         {
@@ -64,7 +65,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
             ModelStreamInferResponse message;
             try
             {
-                message = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context.CancellationToken) };
+                message = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context) };
             }
             catch (InferenceException e)
             {
@@ -82,11 +83,14 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         }
     }
 
-    private async Task<ModelInferResponse> InferAsync(ModelInferRequest message, CancellationToken cancellation)
+    private async Task<ModelInferResponse> InferAsync(ModelInferRequest message, ServerCallContext context)
     {
+        var cancellation = context.CancellationToken;
         var received = Stopwatch.GetTimestamp();
         using var lease = models.Acquire(message.ModelName, message.ModelVersion);
         var model = lease.Model;
+        var headers = context.GetHttpContext().Request.Headers;
+        var trace = context.GetHttpContext().RequestServices.GetService<InferenceTracing>()?.Start("GRPC", model.Name, model.VersionText, headers.TraceParent, headers.TraceState);
         InferenceRequest request;
         try
         {
@@ -95,21 +99,33 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         catch (InferenceException)
         {
             model.Statistics.RecordFailure(received);
+            InferenceTracing.Finish(trace, 0, null, "INVALID_ARGUMENT", failed: true);
             throw;
         }
         using (request)
         {
             request.ReceivedTimestamp = received;
-            var response = await model.Scheduler.InferAsync(request);
+            request.Timeline = trace is null ? null : new RequestTimeline();
+            var status = "ERROR";
             try
             {
-                // The message owns the response's buffers from here until it is serialized.
-                return GrpcTensorCodec.Encode(model, request, response);
+                var response = await model.Scheduler.InferAsync(request);
+                try
+                {
+                    // The message owns the response's buffers from here until it is serialized.
+                    var encoded = GrpcTensorCodec.Encode(model, request, response);
+                    status = "OK";
+                    return encoded;
+                }
+                catch
+                {
+                    response.Dispose();
+                    throw;
+                }
             }
-            catch
+            finally
             {
-                response.Dispose();
-                throw;
+                InferenceTracing.Finish(trace, request.BatchSize, request.Timeline, status, failed: status != "OK");
             }
         }
     }

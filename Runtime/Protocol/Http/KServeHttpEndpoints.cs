@@ -5,6 +5,7 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using Fabrik.Errors;
 using Fabrik.Models;
+using Fabrik.Observability.Tracing;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -182,12 +183,14 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         ModelLease? lease = null;
         InferenceRequest? request = null;
         InferenceResponse? response = null;
+        Activity? trace = null;
         var scheduled = false;
         try
         {
             var routeValues = context.Request.RouteValues;
             lease = models.Acquire(routeValues["model"] as string ?? "", routeValues["version"] as string);
             model = lease.Value.Model;
+            trace = context.RequestServices.GetService<InferenceTracing>()?.Start("HTTP", model.Name, model.VersionText, context.Request.Headers.TraceParent, context.Request.Headers.TraceState);
             var jsonLength = InferenceHeaderContentLength(context.Request);
             var body = context.Request.BodyReader;
             var read = await ReadWholeBodyAsync(body, cancellation);
@@ -203,6 +206,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             }
 
             request.ReceivedTimestamp = received;
+            request.Timeline = trace is null ? null : new RequestTimeline();
             scheduled = true;
             response = await model.Scheduler.InferAsync(request);
             JsonInferenceResponseWriter.Validate(model, request, response);
@@ -238,6 +242,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         finally
         {
+            InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture), context.Response.StatusCode >= 400);
             response?.Dispose();
             request?.Dispose();
             lease?.Dispose();

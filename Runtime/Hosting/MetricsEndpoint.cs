@@ -1,0 +1,93 @@
+using Fabrik.Models;
+using Fabrik.Observability.Metrics;
+using Fabrik.Tensors;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Prometheus;
+
+namespace Fabrik.Hosting;
+
+/// <summary>
+/// The metrics port (--metrics-port, default 8002): its own Kestrel listener serving
+/// <c>GET /metrics</c> and nothing else, in Prometheus text or, when the client asks for it,
+/// OpenMetrics. This is the one place the metrics listener is set up; transport security for it
+/// belongs in <see cref="ConfigureListener"/>.
+/// </summary>
+/// <remarks>Created before the models load (their statistics record into
+/// <see cref="Inference"/>), started after the main listeners, disposed after them.</remarks>
+internal sealed partial class MetricsEndpoint : IAsyncDisposable
+{
+    private readonly ServerOptions _options;
+    private readonly FabrikMeter _meter = new();
+    private readonly PrometheusExporter _exporter;
+    private HostMetrics? _host;
+    private WebApplication? _app;
+
+    private MetricsEndpoint(ServerOptions options)
+    {
+        _options = options;
+        Inference = new InferenceMetrics(_meter, options.Metrics);
+        _exporter = new PrometheusExporter(_meter, options.Metrics);
+    }
+
+    /// <summary>The per-model instruments that the models' statistics record into.</summary>
+    public InferenceMetrics Inference { get; }
+
+    /// <summary>Base address of the listener, with the real port when 0 was asked for.</summary>
+    public Uri? Address { get; private set; }
+
+    /// <summary>The endpoint, or null with --allow-metrics=false (then the port stays closed and
+    /// requests record nothing beyond the statistics extension).</summary>
+    public static MetricsEndpoint? Create(ServerOptions options) => options.AllowMetrics ? new MetricsEndpoint(options) : null;
+
+    /// <summary>Starts listening. <paramref name="models"/> and <paramref name="pool"/> are what the
+    /// per-model, state and pinned-pool metrics observe.</summary>
+    public async Task StartAsync(ModelManager models, TensorMemoryPool pool, ILoggerFactory loggers, CancellationToken cancellation)
+    {
+        Inference.Observe(
+            () => models.LoadedModels.Select(model => new ModelSeries(model.Name, model.VersionText, model.Statistics)),
+            () => models.Models.Values.OrderBy(entry => entry.Name, StringComparer.Ordinal).SelectMany(entry => entry.Versions.IsEmpty
+                ? [new ModelStateSeries(entry.Name, "", ModelEntry.StateName(entry.State))]
+                : entry.Versions.Values.Select(version => new ModelStateSeries(entry.Name, version.VersionText, ModelEntry.StateName(entry.State)))));
+        _host = new HostMetrics(_meter, _options.Metrics, () => pool.TotalBytes, () => pool.OutstandingBytes, loggers.CreateLogger("Fabrik.Metrics"));
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggers);
+        ListenOptions? listener = null;
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(_options.MetricsAddress, _options.MetricsPort, listen =>
+            {
+                ConfigureListener(listen);
+                listener = listen;
+            });
+        });
+        _app = builder.Build();
+        _app.MapMetrics(settings => settings.Registry = _exporter.Registry, "/metrics");
+        await _app.StartAsync(cancellation);
+        Address = new Uri($"http://{listener!.IPEndPoint}/");
+        Log.MetricsListening(loggers.CreateLogger("Fabrik.Server"), Address);
+    }
+
+    /// <summary>The listener's transport: plain HTTP/1.1 on the metrics address.</summary>
+    private static void ConfigureListener(ListenOptions listen) => listen.Protocols = HttpProtocols.Http1;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        _host?.Dispose();
+        _exporter.Dispose();
+        _meter.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "Metrics service listening on {Address}")]
+        public static partial void MetricsListening(ILogger logger, Uri address);
+    }
+}

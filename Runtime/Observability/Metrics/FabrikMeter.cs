@@ -1,0 +1,54 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Diagnostics.Metrics;
+
+namespace Fabrik.Observability.Metrics;
+
+/// <summary>How an instrument appears on the metrics endpoint: its label names (in the order
+/// Prometheus prints them) and, for histograms, its buckets or that it is a summary.</summary>
+internal sealed record InstrumentShape(ImmutableArray<string> LabelNames)
+{
+    /// <summary>Histogram bucket bounds; default for instruments that are not histograms.</summary>
+    public ImmutableArray<double> Buckets { get; init; }
+
+    /// <summary>Exported as a Prometheus summary (quantiles over a sliding window) rather than a
+    /// histogram.</summary>
+    public bool Summary { get; init; }
+}
+
+/// <summary>
+/// One server's <see cref="System.Diagnostics.Metrics.Meter"/> and the export shape of each of
+/// its instruments. Each server owns its own meter, so two servers in one process (as in the
+/// tests) never see each other's measurements.
+/// </summary>
+/// <remarks>Thread-safe: instruments are added at start-up and read by the exporter.</remarks>
+internal sealed class FabrikMeter : IDisposable
+{
+    /// <summary>The meter's name, for dotnet-counters and OpenTelemetry listeners.</summary>
+    public const string Name = "Fabrik";
+
+    public static readonly ImmutableArray<string> ModelLabels = ["model", "version"];
+
+    private readonly ConcurrentDictionary<Instrument, InstrumentShape> _shapes = new();
+
+    public Meter Meter { get; } = new(Name);
+
+    /// <summary>Raised after <see cref="Add{T}"/>: an exporter started before the instrument
+    /// was created learns its shape here.</summary>
+    public event Action<Instrument>? InstrumentAdded;
+
+    /// <summary>Records how <paramref name="instrument"/> is exported, and returns it.</summary>
+    public T Add<T>(T instrument, InstrumentShape shape)
+        where T : Instrument
+    {
+        _shapes[instrument] = shape;
+        InstrumentAdded?.Invoke(instrument);
+        return instrument;
+    }
+
+    /// <summary>The export shape of <paramref name="instrument"/>, or null for one this class did
+    /// not add.</summary>
+    public InstrumentShape? ShapeOf(Instrument instrument) => _shapes.GetValueOrDefault(instrument);
+
+    public void Dispose() => Meter.Dispose();
+}

@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Fabrik.Observability.Metrics;
+
+/// <summary>A served model version as the metrics see it: its labels and its statistics.</summary>
+internal readonly record struct ModelSeries(string Model, string Version, ModelStatistics Statistics);
+
+/// <summary>A model version in one lifecycle state (for fabrik_model_state).</summary>
+internal readonly record struct ModelStateSeries(string Model, string Version, string State);
+
+/// <summary>
+/// The per-model metrics: Triton's counters and gauges, observed from the statistics extension's
+/// counters when the endpoint is scraped (so requests pay nothing for them), and the histograms
+/// (and, with summary_latencies, Triton's summaries) that requests record as they finish.
+/// </summary>
+/// <remarks>The model and state sources are set once by the host before the first scrape.</remarks>
+internal sealed class InferenceMetrics
+{
+    private static readonly string[] FailureReasonLabels = ["REJECTED", "CANCELED", "BACKEND", "OTHER"];
+    private readonly Histogram<double> _requestSeconds;
+    private readonly Histogram<double> _queueSeconds;
+    private readonly Histogram<double> _computeSeconds;
+    private readonly Histogram<int> _batchSize;
+    private readonly Histogram<double>? _requestSummary;
+    private readonly Histogram<double>? _queueSummary;
+    private readonly Histogram<double>? _computeInputSummary;
+    private readonly Histogram<double>? _computeInferSummary;
+    private readonly Histogram<double>? _computeOutputSummary;
+    private volatile Func<IEnumerable<ModelSeries>> _models = () => [];
+    private volatile Func<IEnumerable<ModelStateSeries>> _states = () => [];
+
+    public InferenceMetrics(FabrikMeter meter, MetricsSettings settings)
+    {
+        var model = new InstrumentShape(FabrikMeter.ModelLabels);
+        var meterApi = meter.Meter;
+        Counter("nv_inference_request_success", "Number of successful inference requests, all batch sizes", s => s.Success.Count);
+        meter.Add(
+            meterApi.CreateObservableCounter("nv_inference_request_failure", ObserveFailures, description: "Number of failed inference requests, all batch sizes"),
+            new InstrumentShape(["model", "reason", "version"]));
+        Counter("nv_inference_count", "Number of inferences performed (does not include cached requests)", s => s.InferenceCount);
+        Counter("nv_inference_exec_count", "Number of model executions performed (does not include cached requests)", s => s.ExecutionCount);
+        if (settings.CounterLatencies)
+        {
+            Counter("nv_inference_request_duration_us", "Cumulative inference request duration in microseconds (includes cached requests)", s => s.Success.Nanoseconds / 1000);
+            Counter("nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds (includes cached requests)", s => s.Queue.Nanoseconds / 1000);
+            Counter("nv_inference_compute_input_duration_us", "Cumulative compute input duration in microseconds (does not include cached requests)", s => s.ComputeInput.Nanoseconds / 1000);
+            Counter("nv_inference_compute_infer_duration_us", "Cumulative compute inference duration in microseconds (does not include cached requests)", s => s.ComputeInfer.Nanoseconds / 1000);
+            Counter("nv_inference_compute_output_duration_us", "Cumulative inference compute output duration in microseconds (does not include cached requests)", s => s.ComputeOutput.Nanoseconds / 1000);
+        }
+        meter.Add(
+            meterApi.CreateObservableGauge("nv_inference_pending_request_count", () => PerModel(s => s.PendingRequests?.Invoke() ?? 0),
+                description: "Instantaneous number of pending requests awaiting execution per-model."),
+            model);
+        meter.Add(
+            meterApi.CreateObservableGauge("fabrik_model_state", ObserveStates,
+                description: "1 for each model version and the lifecycle state it is in (LOADING, READY, UNLOADING, UNAVAILABLE)"),
+            new InstrumentShape(["model", "state", "version"]));
+
+        var latency = model with { Buckets = settings.LatencyBuckets };
+        _requestSeconds = meter.Add(
+            meterApi.CreateHistogram<double>("fabrik_inference_request_duration_seconds", description: "End-to-end duration of successful inference requests, from receipt to response, in seconds"),
+            latency);
+        _queueSeconds = meter.Add(
+            meterApi.CreateHistogram<double>("fabrik_inference_queue_duration_seconds", description: "Time requests waited in the model's queue, in seconds"),
+            latency);
+        _computeSeconds = meter.Add(
+            meterApi.CreateHistogram<double>("fabrik_inference_compute_duration_seconds", description: "Compute time (input, inference and output) of the execution each request ran in, in seconds"),
+            latency);
+        _batchSize = meter.Add(
+            meterApi.CreateHistogram<int>("fabrik_inference_batch_size", description: "Batch sizes the model executed (rows per execution)"),
+            model with { Buckets = MetricsSettings.BatchSizeBuckets });
+
+        if (settings.SummaryLatencies)
+        {
+            var summary = model with { Summary = true };
+            _requestSummary = meter.Add(meterApi.CreateHistogram<double>("nv_inference_request_summary_us", description: "Summary of inference request duration in microseconds (includes cached requests)"), summary);
+            _queueSummary = meter.Add(meterApi.CreateHistogram<double>("nv_inference_queue_summary_us", description: "Summary of inference queuing duration in microseconds (includes cached requests)"), summary);
+            _computeInputSummary = meter.Add(meterApi.CreateHistogram<double>("nv_inference_compute_input_summary_us", description: "Cumulative compute input duration in microseconds (does not include cached requests)"), summary);
+            _computeInferSummary = meter.Add(meterApi.CreateHistogram<double>("nv_inference_compute_infer_summary_us", description: "Cumulative compute inference duration in microseconds (does not include cached requests)"), summary);
+            _computeOutputSummary = meter.Add(meterApi.CreateHistogram<double>("nv_inference_compute_output_summary_us", description: "Cumulative inference compute output duration in microseconds (does not include cached requests)"), summary);
+        }
+
+        void Counter(string name, string help, Func<ModelStatistics, long> value) =>
+            meter.Add(meterApi.CreateObservableCounter(name, () => PerModel(value), description: help), model);
+    }
+
+    /// <summary>Sets where the served model versions and the lifecycle states come from.</summary>
+    public void Observe(Func<IEnumerable<ModelSeries>> models, Func<IEnumerable<ModelStateSeries>> states)
+    {
+        _models = models;
+        _states = states;
+    }
+
+    /// <summary>The instruments one model version records into, labelled with its name and version.</summary>
+    public ModelInstruments ForModel(string model, string version) => new(this, model, version);
+
+    private IEnumerable<Measurement<long>> PerModel(Func<ModelStatistics, long> value) =>
+        _models().Select(series => new Measurement<long>(value(series.Statistics), Tag("model", series.Model), Tag("version", series.Version)));
+
+    private IEnumerable<Measurement<long>> ObserveFailures()
+    {
+        foreach (var series in _models())
+        {
+            for (var reason = 0; reason < FailureReasonLabels.Length; reason++)
+            {
+                yield return new Measurement<long>(series.Statistics.Failures((FailureReason)reason),
+                    Tag("model", series.Model), Tag("reason", FailureReasonLabels[reason]), Tag("version", series.Version));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveStates() =>
+        _states().Select(series => new Measurement<int>(1, Tag("model", series.Model), Tag("state", series.State), Tag("version", series.Version)));
+
+    private static KeyValuePair<string, object?> Tag(string key, string value) => new(key, value);
+
+    internal Histogram<double> RequestSeconds => _requestSeconds;
+
+    internal Histogram<double> QueueSeconds => _queueSeconds;
+
+    internal Histogram<double> ComputeSeconds => _computeSeconds;
+
+    internal Histogram<int> BatchSize => _batchSize;
+
+    internal Histogram<double>? RequestSummary => _requestSummary;
+
+    internal Histogram<double>? QueueSummary => _queueSummary;
+
+    internal Histogram<double>? ComputeInputSummary => _computeInputSummary;
+
+    internal Histogram<double>? ComputeInferSummary => _computeInferSummary;
+
+    internal Histogram<double>? ComputeOutputSummary => _computeOutputSummary;
+}
+
+/// <summary>The histograms and summaries of one model version, with its labels built once.</summary>
+internal sealed class ModelInstruments
+{
+    private readonly KeyValuePair<string, object?> _model;
+    private readonly KeyValuePair<string, object?> _version;
+    private readonly Histogram<double> _computeSeconds;
+    private readonly Histogram<int> _batchSize;
+
+    public ModelInstruments(InferenceMetrics metrics, string model, string version)
+    {
+        _model = new("model", model);
+        _version = new("version", version);
+        _computeSeconds = metrics.ComputeSeconds;
+        _batchSize = metrics.BatchSize;
+        Request = new LatencyObserver(metrics.RequestSeconds, metrics.RequestSummary, _model, _version);
+        Queue = new LatencyObserver(metrics.QueueSeconds, metrics.QueueSummary, _model, _version);
+        ComputeInput = LatencyObserver.SummaryOnly(metrics.ComputeInputSummary, _model, _version);
+        ComputeInfer = LatencyObserver.SummaryOnly(metrics.ComputeInferSummary, _model, _version);
+        ComputeOutput = LatencyObserver.SummaryOnly(metrics.ComputeOutputSummary, _model, _version);
+    }
+
+    /// <summary>Successful requests, from receipt to response.</summary>
+    public LatencyObserver Request { get; }
+
+    public LatencyObserver Queue { get; }
+
+    /// <summary>Null unless summaries are on: the compute phases have no histogram of their own.</summary>
+    public LatencyObserver? ComputeInput { get; }
+
+    public LatencyObserver? ComputeInfer { get; }
+
+    public LatencyObserver? ComputeOutput { get; }
+
+    /// <summary>One execution of <paramref name="batchSize"/> rows made of
+    /// <paramref name="requestCount"/> requests, whose three phases took
+    /// <paramref name="computeTicks"/> in all: the batch size once, the compute time per request.</summary>
+    public void RecordExecution(int batchSize, int requestCount, long computeTicks)
+    {
+        _batchSize.Record(batchSize, _model, _version);
+        if (_computeSeconds.Enabled)
+        {
+            var seconds = computeTicks / (double)Stopwatch.Frequency;
+            for (var i = 0; i < requestCount; i++)
+            {
+                _computeSeconds.Record(seconds, _model, _version);
+            }
+        }
+    }
+}
+
+/// <summary>Receives the durations a <see cref="StatisticDuration"/> records: into a histogram in
+/// seconds and, when summaries are on, Triton's summary in microseconds.</summary>
+internal sealed class LatencyObserver(Histogram<double>? seconds, Histogram<double>? summaryMicroseconds,
+    KeyValuePair<string, object?> model, KeyValuePair<string, object?> version)
+{
+    public static LatencyObserver? SummaryOnly(Histogram<double>? summaryMicroseconds, KeyValuePair<string, object?> model, KeyValuePair<string, object?> version) =>
+        summaryMicroseconds is null ? null : new LatencyObserver(null, summaryMicroseconds, model, version);
+
+    /// <summary><paramref name="occurrences"/> requests that each took <paramref name="stopwatchTicks"/>.</summary>
+    public void Observe(long stopwatchTicks, long occurrences)
+    {
+        var secondsValue = stopwatchTicks / (double)Stopwatch.Frequency;
+        for (long i = 0; i < occurrences; i++)
+        {
+            seconds?.Record(secondsValue, model, version);
+            summaryMicroseconds?.Record(secondsValue * 1e6, model, version);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+using System.Diagnostics.Metrics;
+using Prometheus;
+
+namespace Fabrik.Observability.Metrics;
+
+/// <summary>
+/// Publishes the instruments of one <see cref="FabrikMeter"/> in a prometheus-net registry, each
+/// with the Prometheus type Triton gives it: counters stay counters (prometheus-net's own
+/// MeterAdapter turns every .NET counter into a gauge), histograms get their buckets, and the
+/// latency distributions Triton exposes as summaries become summaries. prometheus-net writes the
+/// exposition (text or OpenMetrics).
+/// </summary>
+/// <remarks>
+/// Recorded instruments (histograms) reach <see cref="OnMeasurement{T}"/> on the recording
+/// thread; finding the labelled child allocates nothing and takes no lock once the series exists. Observable
+/// instruments are read under <see cref="_collectGate"/> just before each scrape; a series that
+/// an observation no longer reports (an unloaded model, a state left) is removed then.
+/// </remarks>
+internal sealed class PrometheusExporter : IDisposable
+{
+    [ThreadStatic]
+    private static string[]? t_labelValues;
+
+    private readonly FabrikMeter _meter;
+    private readonly MetricsSettings _settings;
+    private readonly MeterListener _listener = new();
+    private readonly MetricFactory _factory;
+    private readonly List<ObservedExport> _observed = [];
+    private readonly HashSet<Instrument> _published = [];
+    private readonly Lock _collectGate = new();
+
+    public PrometheusExporter(FabrikMeter meter, MetricsSettings settings)
+    {
+        _meter = meter;
+        _settings = settings;
+        Registry = Prometheus.Metrics.NewCustomRegistry();
+        _factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+        _listener.InstrumentPublished = Publish;
+        meter.InstrumentAdded += instrument => Publish(instrument, _listener);
+        _listener.SetMeasurementEventCallback<int>(OnMeasurement);
+        _listener.SetMeasurementEventCallback<long>(OnMeasurement);
+        _listener.SetMeasurementEventCallback<double>(OnMeasurement);
+        _listener.Start();
+        Registry.AddBeforeCollectCallback(CollectObservedInstruments);
+    }
+
+    /// <summary>The registry the /metrics endpoint serializes.</summary>
+    public CollectorRegistry Registry { get; }
+
+    public void Dispose() => _listener.Dispose();
+
+    private void Publish(Instrument instrument, MeterListener listener)
+    {
+        if (instrument.Meter != _meter.Meter || _meter.ShapeOf(instrument) is not { } shape)
+        {
+            return; // not ours, or not added yet (then InstrumentAdded brings it back)
+        }
+        lock (_collectGate)
+        {
+            if (!_published.Add(instrument))
+            {
+                return;
+            }
+        }
+        var labels = shape.LabelNames.ToArray();
+        var help = instrument.Description ?? "";
+        Export export = instrument switch
+        {
+            ObservableCounter<long> or ObservableCounter<double> => new CounterExport(_factory.CreateCounter(instrument.Name, help, labels,
+                new CounterConfiguration { ExemplarBehavior = ExemplarBehavior.NoExemplars() })),
+            ObservableGauge<int> or ObservableGauge<long> or ObservableGauge<double> => new GaugeExport(_factory.CreateGauge(instrument.Name, help, labels)),
+            Histogram<int> or Histogram<long> or Histogram<double> when shape.Summary => new SummaryExport(_factory.CreateSummary(instrument.Name, help, labels, new SummaryConfiguration
+            {
+                Objectives = _settings.SummaryQuantiles.Select(q => new QuantileEpsilonPair(q.Quantile, q.Error)).ToArray(),
+                MaxAge = TimeSpan.FromMinutes(1), // prometheus-cpp's default, as in Triton
+                AgeBuckets = 5,
+            })),
+            Histogram<int> or Histogram<long> or Histogram<double> => new HistogramExport(_factory.CreateHistogram(instrument.Name, help, labels, new HistogramConfiguration
+            {
+                Buckets = shape.Buckets.ToArray(),
+                // prometheus-net would otherwise attach the current Activity's trace id to every
+                // observation (ASP.NET Core starts one per request): a string and a lock per record.
+                ExemplarBehavior = ExemplarBehavior.NoExemplars(),
+            })),
+            _ => throw new NotSupportedException($"instrument {instrument.Name} has a kind the exporter does not map"),
+        };
+        export.LabelNames = labels;
+        if (export is ObservedExport observed)
+        {
+            lock (_collectGate)
+            {
+                _observed.Add(observed);
+            }
+        }
+        listener.EnableMeasurementEvents(instrument, export);
+    }
+
+    private static void OnMeasurement<T>(Instrument instrument, T measurement, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
+        where T : struct
+    {
+        var export = (Export)state!;
+        var names = export.LabelNames;
+        var values = t_labelValues ??= new string[8];
+        if (names.Length > values.Length)
+        {
+            values = t_labelValues = new string[names.Length];
+        }
+        for (var i = 0; i < names.Length; i++)
+        {
+            values[i] = "";
+            foreach (var tag in tags)
+            {
+                if (string.Equals(tag.Key, names[i], StringComparison.Ordinal))
+                {
+                    values[i] = tag.Value as string ?? "";
+                    break;
+                }
+            }
+        }
+        var value = measurement switch
+        {
+            int x => x,
+            long x => x,
+            double x => x,
+            _ => 0d,
+        };
+        export.Record(value, values.AsSpan(0, names.Length));
+    }
+
+    private void CollectObservedInstruments()
+    {
+        lock (_collectGate)
+        {
+            foreach (var export in _observed)
+            {
+                export.BeginRound();
+            }
+            _listener.RecordObservableInstruments();
+            foreach (var export in _observed)
+            {
+                export.EndRound();
+            }
+        }
+    }
+
+    private abstract class Export
+    {
+        public string[] LabelNames { get; set; } = [];
+
+        public abstract void Record(double value, ReadOnlySpan<string> labelValues);
+    }
+
+    /// <summary>An observable instrument: each scrape reports every series afresh.</summary>
+    private abstract class ObservedExport : Export
+    {
+        protected HashSet<string> Seen { get; } = new(StringComparer.Ordinal);
+
+        public void BeginRound() => Seen.Clear();
+
+        public override void Record(double value, ReadOnlySpan<string> labelValues)
+        {
+            Seen.Add(string.Join('\u0001', labelValues!));
+            Set(value, labelValues);
+        }
+
+        /// <summary>Removes the series this round did not report.</summary>
+        public abstract void EndRound();
+
+        protected abstract void Set(double value, ReadOnlySpan<string> labelValues);
+    }
+
+    private abstract class ObservedExport<TChild>(Collector<TChild> collector) : ObservedExport
+        where TChild : ChildBase
+    {
+        public override void EndRound()
+        {
+            foreach (var labels in collector.GetAllLabelValues().ToList())
+            {
+                if (!Seen.Contains(string.Join('\u0001', labels)))
+                {
+                    collector.RemoveLabelled(labels);
+                }
+            }
+        }
+    }
+
+    private sealed class CounterExport(Counter counter) : ObservedExport<Counter.Child>(counter)
+    {
+        protected override void Set(double value, ReadOnlySpan<string> labelValues) => counter.WithLabels(labelValues).IncTo(value);
+    }
+
+    private sealed class GaugeExport(Gauge gauge) : ObservedExport<Gauge.Child>(gauge)
+    {
+        protected override void Set(double value, ReadOnlySpan<string> labelValues) => gauge.WithLabels(labelValues).Set(value);
+    }
+
+    /// <summary>An instrument recorded on the request path. Each model version passes the same
+    /// label strings every time, so its child is found by reference comparison over a short
+    /// array, without prometheus-net's hashing and lock; other values go through WithLabels.</summary>
+    private abstract class RecordedExport<TChild>(Collector<TChild> collector) : Export
+        where TChild : ChildBase
+    {
+        private const int MaximumCached = 64;
+        private readonly Lock _gate = new();
+        private volatile (string[] Values, TChild Child)[] _cached = [];
+
+        protected TChild Child(ReadOnlySpan<string> labelValues)
+        {
+            foreach (var (values, child) in _cached)
+            {
+                if (SameReferences(values, labelValues))
+                {
+                    return child;
+                }
+            }
+            var found = collector.WithLabels(labelValues);
+            lock (_gate)
+            {
+                if (_cached.Length < MaximumCached)
+                {
+                    _cached = [.. _cached, (labelValues.ToArray(), found)];
+                }
+            }
+            return found;
+        }
+
+        private static bool SameReferences(string[] cached, ReadOnlySpan<string> values)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                if (!ReferenceEquals(cached[i], values[i]))
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    private sealed class HistogramExport(Histogram histogram) : RecordedExport<Histogram.Child>(histogram)
+    {
+        public override void Record(double value, ReadOnlySpan<string> labelValues) => Child(labelValues).Observe(value);
+    }
+
+    private sealed class SummaryExport(Summary summary) : RecordedExport<Summary.Child>(summary)
+    {
+        public override void Record(double value, ReadOnlySpan<string> labelValues) => Child(labelValues).Observe(value);
+    }
+}

@@ -1,0 +1,104 @@
+using System.Collections.Immutable;
+using System.Globalization;
+
+namespace Fabrik.Observability.Tracing;
+
+/// <summary>Trace level, as Triton names it: OFF, or TIMESTAMPS (spans with their timings).</summary>
+internal enum TraceLevel
+{
+    Off,
+    Timestamps,
+}
+
+/// <summary>What may change at run time through /v2/trace/setting: the level and the rate.
+/// Deliberately nothing else; the exporter's URL and any file path are fixed at start-up.</summary>
+/// <param name="Level">OFF or TIMESTAMPS.</param>
+/// <param name="Rate">One request in <paramref name="Rate"/> is traced.</param>
+internal sealed record TraceRuntimeSettings(TraceLevel Level, int Rate)
+{
+    public static string LevelName(TraceLevel level) => level == TraceLevel.Off ? "OFF" : "TIMESTAMPS";
+
+    public static TraceLevel ParseLevel(string text) => text.ToUpperInvariant() switch
+    {
+        "OFF" => TraceLevel.Off,
+        "TIMESTAMPS" => TraceLevel.Timestamps,
+        _ => throw new ArgumentException($"trace level takes OFF or TIMESTAMPS, got '{text}'"),
+    };
+
+    public static int ParseRate(string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var rate) && rate >= 1
+            ? rate
+            : throw new ArgumentException($"trace rate takes an integer of at least 1, got '{text}'");
+}
+
+/// <summary>--trace-config, in tritonserver's syntax: <c>mode=opentelemetry</c>, <c>rate=N</c>,
+/// <c>level=TIMESTAMPS|OFF</c>, <c>opentelemetry,url=host:port/v1/traces</c>,
+/// <c>opentelemetry,resource=key=value</c>.</summary>
+internal sealed record TraceSettings
+{
+    /// <summary>Triton's default rate and level: tracing is off until asked for.</summary>
+    public TraceRuntimeSettings Global { get; init; } = new(TraceLevel.Off, 1000);
+
+    /// <summary>OTLP over HTTP/protobuf; Triton's default collector address.</summary>
+    public Uri Url { get; init; } = new("http://localhost:4318/v1/traces");
+
+    /// <summary>Extra resource attributes (opentelemetry,resource=key=value).</summary>
+    public ImmutableArray<KeyValuePair<string, string>> Resource { get; init; } = [];
+
+    /// <summary>Whether any --trace-config was given: then the OpenTelemetry exporter runs.</summary>
+    public bool Exporting { get; init; }
+
+    /// <summary>Applies one --trace-config value.</summary>
+    public TraceSettings WithConfig(string setting) => Apply(setting) with { Exporting = true };
+
+    private TraceSettings Apply(string setting)
+    {
+        var text = setting;
+        var section = "";
+        var comma = text.IndexOf(',', StringComparison.Ordinal);
+        var equalsBeforeComma = text.IndexOf('=', StringComparison.Ordinal);
+        if (comma > 0 && (equalsBeforeComma < 0 || comma < equalsBeforeComma))
+        {
+            section = text[..comma];
+            text = text[(comma + 1)..];
+        }
+        var equals = text.IndexOf('=', StringComparison.Ordinal);
+        if (equals <= 0)
+        {
+            throw new ArgumentException($"option --trace-config takes [mode,]key=value, got '{setting}'");
+        }
+        var key = text[..equals];
+        var value = text[(equals + 1)..];
+        if (section is not ("" or "opentelemetry"))
+        {
+            throw new ArgumentException($"option --trace-config: only the opentelemetry mode is supported, got '{section},{key}'");
+        }
+        try
+        {
+            return key switch
+            {
+                "mode" when value == "opentelemetry" => this,
+                "mode" => throw new ArgumentException($"only mode=opentelemetry is supported, got '{value}'"),
+                "rate" => this with { Global = Global with { Rate = TraceRuntimeSettings.ParseRate(value) } },
+                "level" => this with { Global = Global with { Level = TraceRuntimeSettings.ParseLevel(value) } },
+                "url" => this with { Url = ParseUrl(value) },
+                "resource" when value.IndexOf('=', StringComparison.Ordinal) > 0 =>
+                    this with { Resource = Resource.Add(new(value[..value.IndexOf('=', StringComparison.Ordinal)], value[(value.IndexOf('=', StringComparison.Ordinal) + 1)..])) },
+                "resource" => throw new ArgumentException($"resource takes key=value, got '{value}'"),
+                _ => throw new ArgumentException($"unknown key '{key}' (known: mode, rate, level, url, resource)"),
+            };
+        }
+        catch (ArgumentException e) when (!e.Message.StartsWith("option", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"option --trace-config: {e.Message}", e);
+        }
+    }
+
+    private static Uri ParseUrl(string value)
+    {
+        var text = value.Contains("://", StringComparison.Ordinal) ? value : "http://" + value;
+        return Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https"
+            ? url
+            : throw new ArgumentException($"url takes host:port/path, got '{value}'");
+    }
+}
