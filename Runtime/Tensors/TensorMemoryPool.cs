@@ -21,6 +21,7 @@ internal sealed class TensorMemoryPool
     private readonly int _arraysKeptPerClass;
     private long _outstanding;
     private long _allocatedBytes;
+    private long _rentedBytes;
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
@@ -41,6 +42,10 @@ internal sealed class TensorMemoryPool
     /// the pool do not count), so a test can show that a request reserved no more than it carried.</summary>
     public long AllocatedBytes => Interlocked.Read(ref _allocatedBytes);
 
+    /// <summary>Bytes of every array handed out since the pool was made (reused or new), so a test
+    /// can bound what one request reserves.</summary>
+    public long RentedBytes => Interlocked.Read(ref _rentedBytes);
+
     /// <summary>Largest request the pool serves.</summary>
     public static long MaximumLength => 1L << MaximumSizeLog2;
 
@@ -58,6 +63,7 @@ internal sealed class TensorMemoryPool
             Interlocked.Add(ref _allocatedBytes, array.Length);
         }
         Interlocked.Increment(ref _outstanding);
+        Interlocked.Add(ref _rentedBytes, array.Length);
         return array;
     }
 
