@@ -383,11 +383,11 @@ internal sealed partial class ModelManager : IAsyncDisposable
         {
             config = OnnxAutoComplete.Complete(config, modelPath);
         }
-        if (config.Inputs.Length == 0 || config.Outputs.Length == 0)
+        if (config.Outputs.Length == 0 || (config.Inputs.Length == 0 && config.BackendKind == BackendKind.TorchScript))
         {
             throw new InvalidOperationException(config.BackendKind == BackendKind.TorchScript
                 ? "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)"
-                : "the configuration declares no inputs or outputs, and auto-complete is disabled");
+                : "the configuration declares no outputs, and auto-complete is disabled");
         }
         var placement = DevicePlacement.Place(config, _gpus);
         foreach (var warning in placement.Warnings)
