@@ -86,7 +86,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
-        builder.Services.AddSingleton(new TensorMemoryPool());
+        builder.Services.AddSingleton(new TensorMemoryPool(byteLimit: options.PinnedMemoryPoolByteSize));
         builder.Services.AddSingleton(new ServerIdentity());
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());

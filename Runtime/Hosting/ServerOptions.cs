@@ -53,6 +53,10 @@ internal sealed record ServerOptions
     /// ready once the server is up.</summary>
     public bool StrictReadiness { get; init; } = true;
 
+    /// <summary>--pinned-memory-pool-byte-size: most bytes of tensor memory the pool may hold at
+    /// once; a request that would pass it gets 503 / RESOURCE_EXHAUSTED. 0 (the default) for no limit.</summary>
+    public long PinnedMemoryPoolByteSize { get; init; }
+
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
@@ -79,6 +83,8 @@ internal sealed record ServerOptions
           --repository-poll-secs=<n>  Poll mode: seconds between repository scans. Default: 15
           --disable-auto-complete-config  Do not fill in configuration from the model files
           --strict-readiness=<bool>   Ready only when every model is ready. Default: true
+          --pinned-memory-pool-byte-size=<n>  Most bytes of tensor memory held at once; past it,
+                                      requests get 503 / RESOURCE_EXHAUSTED. Default: 0 (no limit)
           --help                      Show this text.
 
         Binding to anything but loopback is opt-in: pass --http-address=0.0.0.0 to serve the network.
@@ -155,6 +161,7 @@ internal sealed record ServerOptions
                 "repository-poll-secs" => options with { RepositoryPollSeconds = (int)Integer(name, Value(), 1, int.MaxValue) },
                 "disable-auto-complete-config" => options with { AutoCompleteConfig = !Flag() },
                 "strict-readiness" => options with { StrictReadiness = Flag() },
+                "pinned-memory-pool-byte-size" => options with { PinnedMemoryPoolByteSize = Integer(name, Value(), 0, long.MaxValue) },
                 _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
             };
         }

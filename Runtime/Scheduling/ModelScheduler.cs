@@ -451,8 +451,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var error = e as InferenceException ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
-            if (e is not InferenceException)
+            var error = e as InferenceException
+                ?? (e is TensorPoolExhaustedException ? InferenceException.ResourceExhausted(e.Message) : null)
+                ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
+            if (e is not (InferenceException or TensorPoolExhaustedException))
             {
                 Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
             }

@@ -11,7 +11,9 @@ namespace Fabrik.Tensors;
 /// <remarks>
 /// Thread-safe. Whoever rents an array owns it until it is returned exactly once.
 /// <see cref="Outstanding"/> counts arrays rented and not yet returned, so a test can show that
-/// a request path leaks nothing.
+/// a request path leaks nothing. With a byte limit, the arrays the pool owns (rented or idle) never
+/// add up to more than the limit: idle arrays are let go first, and a rent that still does not fit
+/// throws <see cref="TensorPoolExhaustedException"/> at once instead of growing the process.
 /// </remarks>
 internal sealed class TensorMemoryPool
 {
@@ -22,11 +24,16 @@ internal sealed class TensorMemoryPool
     private long _outstanding;
     private long _allocatedBytes;
     private long _rentedBytes;
+    private long _liveBytes;
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
-    public TensorMemoryPool(int arraysKeptPerClass = 64)
+    /// <param name="arraysKeptPerClass">Idle arrays kept per size class.</param>
+    /// <param name="byteLimit">Most bytes of arrays the pool may own at once; 0 for no limit.</param>
+    public TensorMemoryPool(int arraysKeptPerClass = 64, long byteLimit = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(byteLimit);
+        ByteLimit = byteLimit;
         _arraysKeptPerClass = arraysKeptPerClass;
         _classes = new ConcurrentBag<byte[]>[MaximumSizeLog2 + 1];
         for (var i = 0; i < _classes.Length; i++)
@@ -34,6 +41,12 @@ internal sealed class TensorMemoryPool
             _classes[i] = [];
         }
     }
+
+    /// <summary>Most bytes of arrays the pool may own at once (rented or idle); 0 for no limit.</summary>
+    public long ByteLimit { get; }
+
+    /// <summary>Bytes of the arrays the pool owns now, rented or idle.</summary>
+    public long LiveBytes => Interlocked.Read(ref _liveBytes);
 
     /// <summary>Arrays rented and not yet returned.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
@@ -59,6 +72,7 @@ internal sealed class TensorMemoryPool
         var sizeClass = SizeClass(minimumLength);
         if (!_classes[sizeClass].TryTake(out var array))
         {
+            Reserve(1L << sizeClass);
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
             Interlocked.Add(ref _allocatedBytes, array.Length);
         }
@@ -76,6 +90,33 @@ internal sealed class TensorMemoryPool
         if (bag.Count < _arraysKeptPerClass)
         {
             bag.Add(array);
+        }
+        else
+        {
+            Interlocked.Add(ref _liveBytes, -array.Length);
+        }
+    }
+
+    /// <summary>Counts <paramref name="bytes"/> of a new array against the limit, letting idle
+    /// arrays go (largest first) to make room.</summary>
+    private void Reserve(long bytes)
+    {
+        var live = Interlocked.Add(ref _liveBytes, bytes);
+        if (ByteLimit == 0 || live <= ByteLimit)
+        {
+            return;
+        }
+        for (var sizeClass = _classes.Length - 1; sizeClass >= 0 && Interlocked.Read(ref _liveBytes) > ByteLimit; sizeClass--)
+        {
+            while (Interlocked.Read(ref _liveBytes) > ByteLimit && _classes[sizeClass].TryTake(out var idle))
+            {
+                Interlocked.Add(ref _liveBytes, -idle.Length);
+            }
+        }
+        if (Interlocked.Read(ref _liveBytes) > ByteLimit)
+        {
+            Interlocked.Add(ref _liveBytes, -bytes);
+            throw new TensorPoolExhaustedException(bytes, ByteLimit);
         }
     }
 

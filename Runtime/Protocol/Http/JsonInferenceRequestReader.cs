@@ -113,6 +113,10 @@ internal static class JsonInferenceRequestReader
                     return Read(quoted.Body, jsonLength is null ? null : quoted.JsonLength, model, pool, cancellation);
                 }
             }
+            if (e is TensorPoolExhaustedException)
+            {
+                throw InferenceException.ResourceExhausted(e.Message);
+            }
             if (e is JsonException or InvalidOperationException or FormatException)
             {
                 throw Invalid($"malformed JSON in the request body: {e.Message}");
@@ -136,6 +140,27 @@ internal static class JsonInferenceRequestReader
         var input = config.Inputs[0];
         var shape = RawShape(model, input, body);
         TensorBuffer buffer;
+        try
+        {
+            buffer = RawBuffer(input, shape, body, pool);
+        }
+        catch (TensorPoolExhaustedException e)
+        {
+            throw InferenceException.ResourceExhausted(e.Message);
+        }
+        TensorBuffer?[] inputs = [buffer];
+        var outputs = new bool[config.Outputs.Length];
+        Array.Fill(outputs, true);
+        return new InferenceRequest(model, inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
+        {
+            BinaryOutputs = outputs,
+            Cancellation = cancellation,
+        };
+    }
+
+    private static TensorBuffer RawBuffer(TensorConfig input, long[] shape, ReadOnlySequence<byte> body, TensorMemoryPool pool)
+    {
+        TensorBuffer buffer;
         if (input.DataType == DataType.Bytes)
         {
             // One element holding the whole body.
@@ -152,14 +177,7 @@ internal static class JsonInferenceRequestReader
             var binary = new BinarySection(body);
             buffer = binary.Take(input, shape, Size(shape, input.DataType, input.Name, out var byteLength), byteLength, body.Length, pool);
         }
-        TensorBuffer?[] inputs = [buffer];
-        var outputs = new bool[config.Outputs.Length];
-        Array.Fill(outputs, true);
-        return new InferenceRequest(model, inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
-        {
-            BinaryOutputs = outputs,
-            Cancellation = cancellation,
-        };
+        return buffer;
     }
 
     private static long[] RawShape(LoadedModel model, TensorConfig input, ReadOnlySequence<byte> body)
