@@ -214,6 +214,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         ErrorKind.NotFound => StatusCode.NotFound,
         ErrorKind.Unavailable => StatusCode.Unavailable,
         ErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
+        ErrorKind.DeadlineExceeded => StatusCode.DeadlineExceeded,
         ErrorKind.Unsupported => StatusCode.Unimplemented,
         _ => StatusCode.Internal,
     }, error.Message));
