@@ -87,7 +87,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
         builder.Services.AddSingleton(new TensorMemoryPool(byteLimit: options.PinnedMemoryPoolByteSize));
-        builder.Services.AddSingleton(new ServerIdentity());
+        builder.Services.AddSingleton(services => new ServerIdentity
+        {
+            Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>(), options.WatchdogSeconds),
+        });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());
         var repositoryOptions = new ModelRepositoryOptions(repositories)

@@ -53,6 +53,11 @@ internal sealed record ServerOptions
     /// ready once the server is up.</summary>
     public bool StrictReadiness { get; init; } = true;
 
+    /// <summary>--watchdog-secs: liveness turns false once a model run has been in progress this
+    /// long (the backend is taken to be wedged, so an orchestrator restarts the process); 0 turns
+    /// the watchdog off.</summary>
+    public int WatchdogSeconds { get; init; } = 600;
+
     /// <summary>--pinned-memory-pool-byte-size: most bytes of tensor memory the pool may hold at
     /// once; a request that would pass it gets 503 / RESOURCE_EXHAUSTED. 0 (the default) for no limit.</summary>
     public long PinnedMemoryPoolByteSize { get; init; }
@@ -83,6 +88,8 @@ internal sealed record ServerOptions
           --repository-poll-secs=<n>  Poll mode: seconds between repository scans. Default: 15
           --disable-auto-complete-config  Do not fill in configuration from the model files
           --strict-readiness=<bool>   Ready only when every model is ready. Default: true
+          --watchdog-secs=<n>         Liveness turns false when a run has lasted n seconds (0: off).
+                                      Default: 600
           --pinned-memory-pool-byte-size=<n>  Most bytes of tensor memory held at once; past it,
                                       requests get 503 / RESOURCE_EXHAUSTED. Default: 0 (no limit)
           --help                      Show this text.
@@ -161,6 +168,7 @@ internal sealed record ServerOptions
                 "repository-poll-secs" => options with { RepositoryPollSeconds = (int)Integer(name, Value(), 1, int.MaxValue) },
                 "disable-auto-complete-config" => options with { AutoCompleteConfig = !Flag() },
                 "strict-readiness" => options with { StrictReadiness = Flag() },
+                "watchdog-secs" => options with { WatchdogSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "pinned-memory-pool-byte-size" => options with { PinnedMemoryPoolByteSize = Integer(name, Value(), 0, long.MaxValue) },
                 _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
             };

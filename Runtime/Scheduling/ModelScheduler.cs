@@ -36,6 +36,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private readonly int _defaultMaxQueueSize;
     private readonly IModelInstance[] _instances;
     private readonly bool[] _busy; // per instance, under _gate: running a batch (its loop's or an inline one)
+    private readonly long[] _runStartedAt; // per instance, Stopwatch timestamp of the run in progress; 0 when idle (volatile access)
     private readonly Task[] _loops;
     private readonly ModelStatistics _statistics;
     private readonly TensorMemoryPool _pool;
@@ -55,6 +56,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _settings = SchedulerSettings.From(config, time);
         _instances = instances;
         _busy = new bool[instances.Length];
+        _runStartedAt = new long[instances.Length];
         _statistics = statistics;
         _pool = pool;
         _time = time;
@@ -100,6 +102,25 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
 
     /// <summary>Consecutive backend failures, which decide readiness.</summary>
     public BackendHealth Health { get; }
+
+    /// <summary>How long the oldest run in progress has been running; zero when every instance
+    /// is idle. A watchdog reads it to tell a wedged backend from a busy one.</summary>
+    public TimeSpan LongestRun
+    {
+        get
+        {
+            var oldest = 0L;
+            foreach (ref readonly var started in _runStartedAt.AsSpan())
+            {
+                var value = Volatile.Read(in started);
+                if (value != 0 && (oldest == 0 || value < oldest))
+                {
+                    oldest = value;
+                }
+            }
+            return oldest == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(oldest);
+        }
+    }
 
     /// <summary>The queue bound used when the configuration sets no max_queue_size.</summary>
     public int DefaultMaxQueueSize => _defaultMaxQueueSize;
@@ -191,10 +212,12 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         var batch = new List<PendingRequest>(1) { pending };
         try
         {
+            Volatile.Write(ref _runStartedAt[slot], Stopwatch.GetTimestamp());
             Execute(_instances[slot], batch);
         }
         finally
         {
+            Volatile.Write(ref _runStartedAt[slot], 0);
             lock (_gate)
             {
                 _busy[slot] = false;
@@ -304,10 +327,12 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             try
             {
+                Volatile.Write(ref _runStartedAt[slot], Stopwatch.GetTimestamp());
                 Execute(_instances[slot], batch);
             }
             finally
             {
+                Volatile.Write(ref _runStartedAt[slot], 0);
                 lock (_gate)
                 {
                     _busy[slot] = false;
