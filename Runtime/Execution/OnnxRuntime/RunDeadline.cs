@@ -13,7 +13,8 @@ namespace Fabrik.Execution.OnnxRuntime;
 /// </summary>
 /// <remarks>One per instance, reusing one timer, so a run allocates nothing for it. The timer's
 /// callback and <see cref="Stop"/> agree under <see cref="_gate"/>: a callback that arrives after
-/// its run ended, or early in the next one, changes nothing.</remarks>
+/// its run ended changes nothing, and one that arrives before the running run's limit re-arms the
+/// timer for the rest of it.</remarks>
 internal sealed class RunDeadline : IDisposable
 {
     /// <summary>The config.pbtxt parameter: <c>parameters { key: "max_run_time_ms" value: { string_value: "500" } }</c>.</summary>
@@ -81,11 +82,20 @@ internal sealed class RunDeadline : IDisposable
     {
         lock (_gate)
         {
-            if (_running && !_fired && Stopwatch.GetElapsedTime(_startedAt) >= Limit!.Value - TimeSpan.FromMilliseconds(1))
+            if (!_running || _fired)
             {
-                _fired = true;
-                _options.Terminate = true;
+                return;
             }
+            var remaining = Limit!.Value - Stopwatch.GetElapsedTime(_startedAt);
+            if (remaining > TimeSpan.Zero)
+            {
+                // Early: a timer may fire a little before its time, or this is a late callback
+                // from the previous run. Wait out what is left of this run's limit.
+                _timer!.Change(remaining + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+                return;
+            }
+            _fired = true;
+            _options.Terminate = true;
         }
     }
 
