@@ -453,11 +453,14 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
 
         TensorBuffer?[]? gathered = null;
         TensorBuffer[]? outputs = null;
+        var inBackend = false; // only the backend's own failures count against its health
         try
         {
             var inputs = batch.Count == 1 ? batch[0].Request.Inputs : gathered = BatchAssembler.Gather(batch, totalRows, _pool);
             var timings = default(ExecutionTimings);
+            inBackend = true;
             outputs = instance.Run(inputs, ref timings);
+            inBackend = false;
             _statistics.RecordExecution(totalRows, batch.Count, timings);
             Health.RecordSuccess();
             if (batch.Count == 1)
@@ -483,7 +486,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             {
                 Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
             }
-            if (error.Kind == ErrorKind.Internal)
+            if (inBackend && error.Kind == ErrorKind.Internal)
             {
                 Health.RecordFailure(error.Message);
             }
