@@ -17,6 +17,10 @@ internal enum ErrorKind
     /// pool (HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED).</summary>
     ResourceExhausted,
 
+    /// <summary>The run took longer than its deadline and was stopped (HTTP 504, gRPC
+    /// DEADLINE_EXCEEDED).</summary>
+    DeadlineExceeded,
+
     /// <summary>The server failed on a valid request (HTTP 500, INTERNAL).</summary>
     Internal,
 

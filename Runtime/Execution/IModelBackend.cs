@@ -26,8 +26,9 @@ internal interface IModelBackend
     /// <summary>Instances in a CPU instance group that sets no count (Triton's defaults).</summary>
     int DefaultCpuInstanceCount { get; }
 
-    /// <summary>Why a configuration without inputs or outputs cannot load, in the user's terms.</summary>
-    string MissingTensorsReason { get; }
+    /// <summary>Why <paramref name="config"/> (after auto-complete) cannot load on this backend,
+    /// in the user's terms; null when it can.</summary>
+    string? ConfigProblem(ModelConfig config);
 
     /// <summary>Fills in what <paramref name="config"/> leaves out from the model file itself;
     /// returns it unchanged when there is nothing to fill or the backend cannot tell.</summary>

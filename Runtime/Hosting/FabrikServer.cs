@@ -100,8 +100,12 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
-        builder.Services.AddSingleton(new TensorMemoryPool());
-        builder.Services.AddSingleton(new ServerIdentity { Name = options.Id });
+        builder.Services.AddSingleton(new TensorMemoryPool(byteLimit: options.PinnedMemoryPoolByteSize));
+        builder.Services.AddSingleton(services => new ServerIdentity
+        {
+            Name = options.Id,
+            Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>(), options.WatchdogSeconds),
+        });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());
         var repositoryOptions = new ModelRepositoryOptions(repositories)
@@ -178,13 +182,33 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <summary>Completes when the process is asked to stop (SIGTERM, SIGINT).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
 
-    /// <summary>Stops intake, waits for in-flight requests (up to --exit-timeout-secs), then unloads.</summary>
+    /// <summary>Seconds allowed after --exit-timeout-secs for the models to drain and unload
+    /// before shutdown gives up on them.</summary>
+    public const int UnloadGraceSeconds = 5;
+
+    /// <summary>Stops intake, waits for in-flight requests (up to --exit-timeout-secs), then
+    /// unloads. The whole takes at most --exit-timeout-secs + <see cref="UnloadGraceSeconds"/>: a
+    /// run that never returns is abandoned (its thread dies with the process) rather than keeping
+    /// the process alive.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
         {
             return;
         }
+        var bound = TimeSpan.FromSeconds((long)Options.ExitTimeoutSeconds + UnloadGraceSeconds);
+        try
+        {
+            await StopAndUnloadAsync().WaitAsync(bound);
+        }
+        catch (TimeoutException)
+        {
+            Log.ShutdownAbandoned(_logger, bound.TotalSeconds);
+        }
+    }
+
+    private async Task StopAndUnloadAsync()
+    {
         await _app.StopAsync();
         await _app.DisposeAsync();
         if (_metrics is not null)
@@ -204,6 +228,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Devices: {Devices}")]
         public static partial void Devices(ILogger logger, string devices);
+
+        [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Shutdown gave up after {Seconds} s: a model run has not returned; exiting without it")]
+        public static partial void ShutdownAbandoned(ILogger logger, double seconds);
 
         [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "gRPC service listening on {Address}")]
         public static partial void GrpcListening(ILogger logger, Uri address);

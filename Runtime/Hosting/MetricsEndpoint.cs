@@ -48,7 +48,7 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
             () => models.Models.Values.OrderBy(entry => entry.Name, StringComparer.Ordinal).SelectMany(entry => entry.Versions.IsEmpty
                 ? [new ModelStateSeries(entry.Name, "", ModelEntry.StateName(entry.State))]
                 : entry.Versions.Values.Select(version => new ModelStateSeries(entry.Name, version.VersionText, ModelEntry.StateName(entry.State)))));
-        _host = new HostMetrics(_meter, _options.Metrics, () => pool.TotalBytes, () => pool.OutstandingBytes, loggers.CreateLogger("Fabrik.Metrics"));
+        _host = new HostMetrics(_meter, _options.Metrics, () => pool.LiveBytes, () => pool.OutstandingBytes, loggers.CreateLogger("Fabrik.Metrics"));
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();

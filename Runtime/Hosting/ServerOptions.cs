@@ -77,6 +77,14 @@ internal sealed record ServerOptions
 
     /// <summary>One line for each accepted tritonserver flag that changes nothing here (logged at start).</summary>
     public IReadOnlyList<string> FlagWarnings { get; init; } = [];
+    /// <summary>--watchdog-secs: liveness turns false once a model run has been in progress this
+    /// long (the backend is taken to be wedged, so an orchestrator restarts the process); 0 turns
+    /// the watchdog off.</summary>
+    public int WatchdogSeconds { get; init; } = 600;
+
+    /// <summary>--pinned-memory-pool-byte-size: most bytes of tensor memory the pool may hold at
+    /// once; a request that would pass it gets 503 / RESOURCE_EXHAUSTED. 0 (the default) for no limit.</summary>
+    public long PinnedMemoryPoolByteSize { get; init; }
 
     /// <summary>The --help text.</summary>
     public const string Usage = """
@@ -122,6 +130,10 @@ internal sealed record ServerOptions
           --exit-on-error=<bool>      Exit non-zero when a model fails to load at start. Default: true
           --model-load-thread-count=<n>  Models loaded at once at start. Default: 4
           --id=<name>                 Server name reported by GET /v2. Default: fabrik
+          --watchdog-secs=<n>         Liveness turns false when a run has lasted n seconds (0: off).
+                                      Default: 600
+          --pinned-memory-pool-byte-size=<n>  Most bytes of tensor memory held at once; past it,
+                                      requests get 503 / RESOURCE_EXHAUSTED. Default: 0 (no limit)
           --help                      Show this text.
 
         Every other tritonserver flag is accepted; one that has no effect here logs one warning
@@ -220,6 +232,8 @@ internal sealed record ServerOptions
                 "exit-on-error" => options with { ExitOnError = Flag() },
                 "model-load-thread-count" => options with { ModelLoadThreadCount = (int)Integer(name, Value(), 1, 1024) },
                 "id" => options with { Id = ServerId(Value()) },
+                "watchdog-secs" => options with { WatchdogSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
+                "pinned-memory-pool-byte-size" => options with { PinnedMemoryPoolByteSize = Integer(name, Value(), 0, long.MaxValue) },
                 _ => TritonFlags.Accept(options, name, OptionalValue()),
             };
         }

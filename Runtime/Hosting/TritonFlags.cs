@@ -37,7 +37,6 @@ internal static partial class TritonFlags
         ["grpc-max-connection-age-grace"] = "connections are not aged out",
         ["rate-limit"] = "there is no rate limiter; each model's instances take requests as they free up",
         ["rate-limit-resource"] = "there is no rate limiter",
-        ["pinned-memory-pool-byte-size"] = "ONNX Runtime and libtorch manage pinned and device memory themselves",
         ["cuda-memory-pool-byte-size"] = "ONNX Runtime and libtorch manage pinned and device memory themselves",
         ["cuda-virtual-address-size"] = "ONNX Runtime and libtorch manage pinned and device memory themselves",
         ["min-supported-compute-capability"] = "every GPU the backends accept is used",

@@ -103,9 +103,9 @@ internal sealed partial class ModelLoader(
         {
             config = backend.AutoComplete(config, modelPath);
         }
-        if (config.Inputs.Length == 0 || config.Outputs.Length == 0)
+        if (backend.ConfigProblem(config) is { } problem)
         {
-            throw new InvalidOperationException(backend.MissingTensorsReason);
+            throw new InvalidOperationException(problem);
         }
         var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount);
         foreach (var warning in placement.Warnings)

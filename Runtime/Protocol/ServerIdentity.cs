@@ -10,7 +10,10 @@ internal sealed class ServerIdentity
     /// <summary>Protocol extensions actually implemented (reported by GET /v2).</summary>
     public IReadOnlyList<string> Extensions { get; init; } = ["binary_tensor_data", "model_configuration", "statistics", "model_repository"];
 
-    /// <summary>Liveness: true whenever the process can answer at all (readiness is the model
-    /// manager's, and turns false first on shutdown).</summary>
-    public bool IsLive => true;
+    /// <summary>Liveness: the process answers and <see cref="Liveness"/> (the scheduler watchdog)
+    /// sees no wedged run. Readiness is the model manager's, and turns false first on shutdown.</summary>
+    public bool IsLive => Liveness();
+
+    /// <summary>The watchdog's verdict; always live unless the host wires one in.</summary>
+    public Func<bool> Liveness { get; init; } = static () => true;
 }

@@ -36,6 +36,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private readonly int _defaultMaxQueueSize;
     private readonly IModelInstance[] _instances;
     private readonly bool[] _busy; // per instance, under _gate: running a batch (its loop's or an inline one)
+    private readonly long[] _runStartedAt; // per instance, Stopwatch timestamp of the run in progress; 0 when idle (volatile access)
     private readonly Task[] _loops;
     private readonly ModelStatistics _statistics;
     private readonly TensorMemoryPool _pool;
@@ -55,6 +56,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _settings = SchedulerSettings.From(config, time);
         _instances = instances;
         _busy = new bool[instances.Length];
+        _runStartedAt = new long[instances.Length];
         _statistics = statistics;
         _statistics.PendingRequests = () => QueuedCount;
         _pool = pool;
@@ -101,6 +103,25 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
 
     /// <summary>Consecutive backend failures, which decide readiness.</summary>
     public BackendHealth Health { get; }
+
+    /// <summary>How long the oldest run in progress has been running; zero when every instance
+    /// is idle. A watchdog reads it to tell a wedged backend from a busy one.</summary>
+    public TimeSpan LongestRun
+    {
+        get
+        {
+            var oldest = 0L;
+            foreach (ref readonly var started in _runStartedAt.AsSpan())
+            {
+                var value = Volatile.Read(in started);
+                if (value != 0 && (oldest == 0 || value < oldest))
+                {
+                    oldest = value;
+                }
+            }
+            return oldest == 0 ? TimeSpan.Zero : Stopwatch.GetElapsedTime(oldest);
+        }
+    }
 
     /// <summary>The queue bound used when the configuration sets no max_queue_size.</summary>
     public int DefaultMaxQueueSize => _defaultMaxQueueSize;
@@ -193,10 +214,12 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         var batch = new List<PendingRequest>(1) { pending };
         try
         {
+            Volatile.Write(ref _runStartedAt[slot], Stopwatch.GetTimestamp());
             Execute(_instances[slot], batch);
         }
         finally
         {
+            Volatile.Write(ref _runStartedAt[slot], 0);
             lock (_gate)
             {
                 _busy[slot] = false;
@@ -306,10 +329,12 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             try
             {
+                Volatile.Write(ref _runStartedAt[slot], Stopwatch.GetTimestamp());
                 Execute(_instances[slot], batch);
             }
             finally
             {
+                Volatile.Write(ref _runStartedAt[slot], 0);
                 lock (_gate)
                 {
                     _busy[slot] = false;
@@ -437,11 +462,14 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
 
         TensorBuffer?[]? gathered = null;
         TensorBuffer[]? outputs = null;
+        var inBackend = false; // only the backend's own failures count against its health
         try
         {
             var inputs = batch.Count == 1 ? batch[0].Request.Inputs : gathered = BatchAssembler.Gather(batch, totalRows, _pool);
             var timings = default(ExecutionTimings);
+            inBackend = true;
             outputs = instance.Run(inputs, ref timings);
+            inBackend = false;
             _statistics.RecordExecution(totalRows, batch.Count, timings);
             Health.RecordSuccess();
             foreach (var pending in batch)
@@ -464,12 +492,14 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var error = e as InferenceException ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
-            if (e is not InferenceException)
+            var error = e as InferenceException
+                ?? (e is TensorPoolExhaustedException ? InferenceException.ResourceExhausted(e.Message) : null)
+                ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
+            if (e is not (InferenceException or TensorPoolExhaustedException))
             {
                 Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
             }
-            if (error.Kind == ErrorKind.Internal)
+            if (inBackend && error.Kind == ErrorKind.Internal)
             {
                 Health.RecordFailure(error.Message);
             }

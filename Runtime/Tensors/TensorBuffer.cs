@@ -17,11 +17,14 @@ internal sealed class TensorBuffer : IDisposable
     private readonly TensorMemoryPool _pool;
     private byte[]? _array;
 
-    /// <summary>Rents space for <paramref name="byteLength"/> bytes of tensor data.</summary>
-    public TensorBuffer(TensorMemoryPool pool, DataType dataType, long[] shape, long elementCount, long byteLength)
+    /// <summary>Rents space for <paramref name="byteLength"/> bytes of tensor data. The caller
+    /// parameters name the code that made the buffer, for the pool's leak report in Debug builds.</summary>
+    public TensorBuffer(
+        TensorMemoryPool pool, DataType dataType, long[] shape, long elementCount, long byteLength,
+        [CallerMemberName] string caller = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         _pool = pool;
-        _array = pool.Rent(byteLength);
+        _array = pool.Rent(byteLength, caller, callerFile, callerLine);
         DataType = dataType;
         Shape = shape;
         ElementCount = elementCount;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace Fabrik.Tensors;
 
@@ -13,7 +14,10 @@ namespace Fabrik.Tensors;
 /// <see cref="Outstanding"/> counts arrays rented and not yet returned, so a test can show that
 /// a request path leaks nothing. Debug builds also record where each outstanding array was
 /// rented (<see cref="DescribeOutstanding"/>) and refuse an array returned twice, so a leak or a
-/// double return fails a test with the code that caused it.
+/// double return fails a test with the code that caused it. With a byte limit, the arrays the pool
+/// owns (rented or idle) never add up to more than the limit: idle arrays are let go first, and a
+/// rent that still does not fit throws <see cref="TensorPoolExhaustedException"/> at once instead
+/// of growing the process.
 /// </remarks>
 internal sealed class TensorMemoryPool
 {
@@ -23,16 +27,21 @@ internal sealed class TensorMemoryPool
     private readonly int _arraysKeptPerClass;
     private long _outstanding;
 #if DEBUG
-    private readonly ConcurrentDictionary<byte[], System.Diagnostics.StackTrace> _rentedBy = new(ReferenceEqualityComparer.Instance);
+    private readonly ConcurrentDictionary<byte[], (string Member, string File, int Line)> _rentedBy = new(ReferenceEqualityComparer.Instance);
 #endif
     private long _allocatedBytes;
+    private long _rentedBytes;
     private long _outstandingBytes;
-    private long _totalBytes;
+    private long _liveBytes;
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
-    public TensorMemoryPool(int arraysKeptPerClass = 64)
+    /// <param name="arraysKeptPerClass">Idle arrays kept per size class.</param>
+    /// <param name="byteLimit">Most bytes of arrays the pool may own at once; 0 for no limit.</param>
+    public TensorMemoryPool(int arraysKeptPerClass = 64, long byteLimit = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(byteLimit);
+        ByteLimit = byteLimit;
         _arraysKeptPerClass = arraysKeptPerClass;
         _classes = new ConcurrentBag<byte[]>[MaximumSizeLog2 + 1];
         for (var i = 0; i < _classes.Length; i++)
@@ -50,14 +59,24 @@ internal sealed class TensorMemoryPool
     /// <summary>Bytes in arrays rented and not yet returned.</summary>
     public long OutstandingBytes => Interlocked.Read(ref _outstandingBytes);
 
-    /// <summary>Bytes in arrays the pool made and still holds or has rented out.</summary>
-    public long TotalBytes => Interlocked.Read(ref _totalBytes);
+    /// <summary>Bytes of the arrays the pool owns now, rented or idle.</summary>
+    public long LiveBytes => Interlocked.Read(ref _liveBytes);
+
+    /// <summary>Most bytes of arrays the pool may own at once (rented or idle); 0 for no limit.</summary>
+    public long ByteLimit { get; }
+
+    /// <summary>Bytes of every array handed out since the pool was made (reused or new), so a test
+    /// can bound what one request reserves.</summary>
+    public long RentedBytes => Interlocked.Read(ref _rentedBytes);
 
     /// <summary>Largest request the pool serves.</summary>
     public static long MaximumLength => 1L << MaximumSizeLog2;
 
-    /// <summary>Rents a pinned array of at least <paramref name="minimumLength"/> bytes.</summary>
-    public byte[] Rent(long minimumLength)
+    /// <summary>Rents a pinned array of at least <paramref name="minimumLength"/> bytes. The
+    /// caller parameters name who rented it, for <see cref="DescribeOutstanding"/> (they cost
+    /// nothing: the compiler fills them in with constants).</summary>
+    public byte[] Rent(
+        long minimumLength, [CallerMemberName] string caller = "", [CallerFilePath] string callerFile = "", [CallerLineNumber] int callerLine = 0)
     {
         if (minimumLength > MaximumLength)
         {
@@ -66,14 +85,15 @@ internal sealed class TensorMemoryPool
         var sizeClass = SizeClass(minimumLength);
         if (!_classes[sizeClass].TryTake(out var array))
         {
+            Reserve(1L << sizeClass);
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
             Interlocked.Add(ref _allocatedBytes, array.Length);
-            Interlocked.Add(ref _totalBytes, array.Length);
         }
         Interlocked.Increment(ref _outstanding);
+        Interlocked.Add(ref _rentedBytes, array.Length);
         Interlocked.Add(ref _outstandingBytes, array.Length);
 #if DEBUG
-        _rentedBy[array] = new System.Diagnostics.StackTrace(1, fNeedFileInfo: false);
+        _rentedBy[array] = (caller, callerFile, callerLine);
 #endif
         return array;
     }
@@ -97,7 +117,30 @@ internal sealed class TensorMemoryPool
         }
         else
         {
-            Interlocked.Add(ref _totalBytes, -array.Length); // dropped: the GC reclaims it
+            Interlocked.Add(ref _liveBytes, -array.Length); // dropped: the GC reclaims it
+        }
+    }
+
+    /// <summary>Counts <paramref name="bytes"/> of a new array against the limit, letting idle
+    /// arrays go (largest first) to make room.</summary>
+    private void Reserve(long bytes)
+    {
+        var live = Interlocked.Add(ref _liveBytes, bytes);
+        if (ByteLimit == 0 || live <= ByteLimit)
+        {
+            return;
+        }
+        for (var sizeClass = _classes.Length - 1; sizeClass >= 0 && Interlocked.Read(ref _liveBytes) > ByteLimit; sizeClass--)
+        {
+            while (Interlocked.Read(ref _liveBytes) > ByteLimit && _classes[sizeClass].TryTake(out var idle))
+            {
+                Interlocked.Add(ref _liveBytes, -idle.Length);
+            }
+        }
+        if (Interlocked.Read(ref _liveBytes) > ByteLimit)
+        {
+            Interlocked.Add(ref _liveBytes, -bytes);
+            throw new TensorPoolExhaustedException(bytes, ByteLimit);
         }
     }
 
@@ -106,7 +149,7 @@ internal sealed class TensorMemoryPool
     public IReadOnlyList<string> DescribeOutstanding()
     {
 #if DEBUG
-        return [.. _rentedBy.Select(rental => $"{rental.Key.Length} bytes rented at\n{rental.Value}")];
+        return [.. _rentedBy.Select(rental => $"{rental.Key.Length} bytes rented by {rental.Value.Member} ({Path.GetFileName(rental.Value.File)}:{rental.Value.Line})")];
 #else
         return [];
 #endif

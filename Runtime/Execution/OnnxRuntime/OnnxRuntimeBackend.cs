@@ -18,7 +18,9 @@ internal sealed class OnnxRuntimeBackend : IModelBackend
     /// another's inference instead of queueing behind it (Triton's default too).</summary>
     public int DefaultCpuInstanceCount => 2;
 
-    public string MissingTensorsReason => "the configuration declares no inputs or outputs, and auto-complete is disabled";
+    /// <summary>A graph may take no inputs (a model of constants), but it must give an output.</summary>
+    public string? ConfigProblem(ModelConfig config) =>
+        config.Outputs.Length == 0 ? "the configuration declares no outputs, and auto-complete is disabled" : null;
 
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => OnnxAutoComplete.Complete(config, modelPath);
 

@@ -25,6 +25,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
 {
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
+    private readonly RunDeadline _deadline;
     private readonly ModelConfig _config;
     private readonly TensorMemoryPool _pool;
     private readonly string[] _inputNames;
@@ -43,6 +44,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     {
         _config = config;
         _pool = pool;
+        _deadline = new RunDeadline(config, _runOptions);
         using var options = settings.CreateSessionOptions();
         using var providers = new GpuProviders();
         if (device.GpuIndex is { } gpu)
@@ -121,6 +123,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             }
             var inputsReady = Stopwatch.GetTimestamp();
             long copyTicks = 0;
+            _deadline.Start();
             if (_binding is not null)
             {
                 copyTicks = RunBound(names, values, outputs, outputValues);
@@ -145,6 +148,10 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             {
                 output?.Dispose();
             }
+            if (e is OnnxRuntimeException && _deadline.Stop())
+            {
+                throw new InferenceException(ErrorKind.DeadlineExceeded, $"model '{_config.Name}': the run took longer than its {RunDeadline.Parameter} of {_deadline.Limit!.Value.TotalMilliseconds} ms and was stopped", e);
+            }
             if (e is OnnxRuntimeException)
             {
                 throw new InferenceException(ErrorKind.Internal, $"onnxruntime failed on model '{_config.Name}': {e.Message}", e);
@@ -153,6 +160,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         }
         finally
         {
+            _deadline.Stop();
             for (var i = 0; i < count; i++)
             {
                 values[i]?.Dispose();
@@ -338,6 +346,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     {
         _binding?.Dispose();
         _session.Dispose();
+        _deadline.Dispose();
         _runOptions.Dispose();
     }
 

@@ -17,7 +17,9 @@ internal sealed class TorchScriptBackend : IModelBackend
     /// <summary>Extra libtorch instances on one host cost more than they give.</summary>
     public int DefaultCpuInstanceCount => 1;
 
-    public string MissingTensorsReason => "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)";
+    public string? ConfigProblem(ModelConfig config) => config.Inputs.Length == 0 || config.Outputs.Length == 0
+        ? "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)"
+        : null;
 
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => config;
 

@@ -13,6 +13,7 @@ internal static class GrpcErrors
         ErrorKind.Unavailable => global::Grpc.Core.StatusCode.Unavailable,
         ErrorKind.ResourceExhausted => global::Grpc.Core.StatusCode.ResourceExhausted,
         ErrorKind.Unsupported => global::Grpc.Core.StatusCode.Unimplemented,
+        ErrorKind.DeadlineExceeded => global::Grpc.Core.StatusCode.DeadlineExceeded,
         _ => global::Grpc.Core.StatusCode.Internal,
     };
 

@@ -101,11 +101,15 @@ internal static class GrpcTensorCodec
                 Cancellation = cancellation,
             };
         }
-        catch
+        catch (Exception e)
         {
             foreach (var input in inputs)
             {
                 input?.Dispose();
+            }
+            if (e is TensorPoolExhaustedException)
+            {
+                throw InferenceException.ResourceExhausted(e.Message);
             }
             throw;
         }

@@ -11,6 +11,7 @@ internal static class HttpErrors
         ErrorKind.NotFound => 404,
         ErrorKind.Unavailable or ErrorKind.ResourceExhausted => 503,
         ErrorKind.Unsupported => 501,
+        ErrorKind.DeadlineExceeded => 504,
         _ => 500,
     };
 }

@@ -114,6 +114,10 @@ internal static class JsonInferenceRequestReader
                     return Read(quoted.Body, jsonLength is null ? null : quoted.JsonLength, model, pool, cancellation);
                 }
             }
+            if (e is TensorPoolExhaustedException)
+            {
+                throw InferenceException.ResourceExhausted(e.Message);
+            }
             if (e is JsonException or InvalidOperationException or FormatException)
             {
                 throw Invalid($"malformed JSON in the request body: {e.Message}");

@@ -30,6 +30,27 @@ internal static class RawInferenceRequestReader
         var input = config.Inputs[0];
         var shape = RawShape(model, input, body);
         TensorBuffer buffer;
+        try
+        {
+            buffer = RawBuffer(input, shape, body, pool);
+        }
+        catch (TensorPoolExhaustedException e)
+        {
+            throw InferenceException.ResourceExhausted(e.Message);
+        }
+        TensorBuffer?[] inputs = [buffer];
+        var outputs = new bool[config.Outputs.Length];
+        Array.Fill(outputs, true);
+        return new InferenceRequest(inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
+        {
+            BinaryOutputs = outputs,
+            Cancellation = cancellation,
+        };
+    }
+
+    private static TensorBuffer RawBuffer(TensorConfig input, long[] shape, ReadOnlySequence<byte> body, TensorMemoryPool pool)
+    {
+        TensorBuffer buffer;
         if (input.DataType == DataType.Bytes)
         {
             // One element holding the whole body.
@@ -46,14 +67,7 @@ internal static class RawInferenceRequestReader
             var binary = new BinaryTensorSection(body);
             buffer = binary.Take(input, shape, Size(shape, input.DataType, input.Name, out var byteLength), byteLength, body.Length, pool);
         }
-        TensorBuffer?[] inputs = [buffer];
-        var outputs = new bool[config.Outputs.Length];
-        Array.Fill(outputs, true);
-        return new InferenceRequest(inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
-        {
-            BinaryOutputs = outputs,
-            Cancellation = cancellation,
-        };
+        return buffer;
     }
 
     private static long[] RawShape(LoadedModel model, TensorConfig input, ReadOnlySequence<byte> body)

@@ -1,0 +1,42 @@
+using System.Net;
+using System.Text;
+using Fabrik.Tests.Support;
+using Xunit;
+
+namespace Fabrik.Tests.Execution.OnnxRuntime;
+
+/// <summary>max_run_time_ms: an ONNX Runtime run past it is stopped through RunOptions.Terminate
+/// and answered 504, and the instance serves the next run.</summary>
+public sealed class RunDeadlineTests
+{
+    [Fact]
+    public async Task EndlessRun_PastMaxRunTime_Is504AndTheInstanceServesTheNextRun()
+    {
+        using var repository = new TemporaryRepository();
+        var version = Path.Combine(repository.Path, "endless", "1");
+        Directory.CreateDirectory(version);
+        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.EndlessLoop());
+        File.WriteAllText(Path.Combine(repository.Path, "endless", "config.pbtxt"), """
+            platform: "onnxruntime_onnx"
+            max_batch_size: 0
+            output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
+            instance_group [ { count: 1 kind: KIND_CPU } ]
+            parameters { key: "max_run_time_ms" value: { string_value: "300" } }
+            """);
+        // A separate process: should the run not stop, it dies with the process.
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "1");
+        using var client = new HttpClient { BaseAddress = fabrik.Address, Timeout = TimeSpan.FromSeconds(60) };
+
+        for (var run = 0; run < 2; run++)
+        {
+            // The second run shows the instance still works: a stuck terminate flag would fail it
+            // at once as a 500, and a stuck session would never answer.
+            using var response = await client.PostAsync("/v2/models/endless/infer", new StringContent("{\"inputs\":[]}", Encoding.UTF8, "application/json"));
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.GatewayTimeout, $"run {run}: {(int)response.StatusCode} {body}");
+            Assert.Contains("max_run_time_ms of 300 ms", body, StringComparison.Ordinal);
+        }
+        using var ready = await client.GetAsync("/v2/models/endless/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode); // a deadline is not a backend failure
+    }
+}

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Text;
+using Fabrik.Hosting;
+using Fabrik.Tests.Support;
+using Xunit;
+
+namespace Fabrik.Tests.Hosting;
+
+/// <summary>Shutdown is bounded even when a model run never returns: the real fabrik process
+/// exits within --exit-timeout-secs plus <see cref="FabrikServer.UnloadGraceSeconds"/>.</summary>
+public sealed class BoundedShutdownTests
+{
+    [Fact]
+    public async Task Sigterm_WhileARunNeverReturns_ExitsWithinTheExitTimeoutPlusGrace()
+    {
+        using var repository = new TemporaryRepository();
+        var version = Path.Combine(repository.Path, "endless", "1");
+        Directory.CreateDirectory(version);
+        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.EndlessLoop());
+        File.WriteAllText(Path.Combine(repository.Path, "endless", "config.pbtxt"), """
+            platform: "onnxruntime_onnx"
+            max_batch_size: 0
+            output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
+            instance_group [ { count: 1 kind: KIND_CPU } ]
+            """);
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "1");
+        using var client = new HttpClient { BaseAddress = fabrik.Address, Timeout = Timeout.InfiniteTimeSpan };
+        var hung = client.PostAsync("/v2/models/endless/infer", new StringContent("{\"inputs\":[]}", Encoding.UTF8, "application/json"));
+        await Task.Delay(500); // margin for the run to start; the run never ends either way
+        if (hung.IsCompleted)
+        {
+            using var answer = await hung;
+            Assert.Fail($"the endless run answered {(int)answer.StatusCode}: {await answer.Content.ReadAsStringAsync()}");
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        await fabrik.TerminateAsync();
+        var exited = await Task.WhenAny(fabrik.Process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60))) is var first
+            && first != null && fabrik.Process.HasExited;
+
+        Assert.True(exited, "fabrik was still running 60 s after SIGTERM with --exit-timeout-secs 1");
+        // Generous against a noisy machine; without the bound the process never exits at all.
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1 + FabrikServer.UnloadGraceSeconds + 20), $"exit took {stopwatch.Elapsed}");
+        Assert.Contains(fabrik.Log, line => line.Contains("Shutdown gave up", StringComparison.Ordinal));
+    }
+}

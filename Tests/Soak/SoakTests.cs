@@ -1,0 +1,248 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Tests.Support;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Fabrik.Tests.Soak;
+
+/// <summary>Runs only when FABRIK_SOAK_SECONDS is set (Tests/Soak/soak.sh sets it).</summary>
+public sealed class SoakFactAttribute : FactAttribute
+{
+    public SoakFactAttribute()
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable("FABRIK_SOAK_SECONDS"), out var seconds) || seconds <= 0)
+        {
+            Skip = "soak skipped: run Tests/Soak/soak.sh SECONDS";
+        }
+    }
+}
+
+/// <summary>
+/// The soak: the real fabrik process in poll mode under mixed valid and hostile load over HTTP and
+/// gRPC, with a model reloaded every few seconds, for FABRIK_SOAK_SECONDS. It records resident
+/// memory once a second and fails if a valid request failed, a hostile one got a 5xx (or gRPC
+/// INTERNAL/UNKNOWN), or the process died. Figures go to FABRIK_SOAK_OUT (rss.csv, summary.txt).
+/// </summary>
+public sealed class SoakTests(ITestOutputHelper output)
+{
+    private static readonly string[] Models = ["simple", "mlp", "strings"];
+
+    [SoakFact]
+    public async Task MixedValidAndHostileLoadWithReloads_NoFailuresNo5xxNoRestarts()
+    {
+        var seconds = int.Parse(Environment.GetEnvironmentVariable("FABRIK_SOAK_SECONDS")!, CultureInfo.InvariantCulture);
+        var outDirectory = Environment.GetEnvironmentVariable("FABRIK_SOAK_OUT") is { Length: > 0 } dir ? dir : Path.Combine(Path.GetTempPath(), "fabrik-soak");
+        Directory.CreateDirectory(outDirectory);
+        using var repository = new TemporaryRepository();
+        foreach (var model in Models)
+        {
+            repository.Add(model);
+        }
+        var grpcPort = FreePort();
+        await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0",
+            "--grpc-port", grpcPort.ToString(CultureInfo.InvariantCulture), "--model-control-mode=poll", "--repository-poll-secs=1");
+        using var http = new HttpClient { BaseAddress = fabrik.Address, Timeout = TimeSpan.FromSeconds(30) };
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+        var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+
+        var stop = DateTime.UtcNow.AddSeconds(seconds);
+        var counters = new Counters();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var rss = new List<(double Seconds, long Kib)>();
+        var clock = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
+        {
+            var random = new Random(worker);
+            while (DateTime.UtcNow < stop)
+            {
+                var model = Models[random.Next(Models.Length)];
+                switch (random.Next(4))
+                {
+                    case 0: await ValidHttpAsync(http, model, counters, failures); break;
+                    case 1: await ValidGrpcAsync(grpc, model, counters, failures); break;
+                    case 2: await HostileHttpAsync(http, model, random, counters, failures); break;
+                    default: await HostileGrpcAsync(grpc, model, random, counters, failures); break;
+                }
+            }
+        })).ToList();
+        var reloads = 0;
+        while (DateTime.UtcNow < stop)
+        {
+            rss.Add((clock.Elapsed.TotalSeconds, ResidentKib(fabrik.Process)));
+            if (rss.Count % 5 == 0)
+            {
+                // A reload cycle: poll mode notices the changed config and swaps in a new version.
+                File.AppendAllText(Path.Combine(repository.Path, Models[reloads++ % Models.Length], "config.pbtxt"), $"\n# reload {reloads}\n");
+            }
+            await Task.Delay(1000);
+        }
+        await Task.WhenAll(workers);
+        rss.Add((clock.Elapsed.TotalSeconds, ResidentKib(fabrik.Process)));
+        var restarts = fabrik.Process.HasExited ? 1 : 0;
+
+        await File.WriteAllLinesAsync(Path.Combine(outDirectory, "rss.csv"), ["seconds,rss_kib", .. rss.Select(r => $"{r.Seconds:F1},{r.Kib}")]);
+        var summary = $"""
+            duration_s: {seconds}
+            rss_start_kib: {rss[0].Kib}
+            rss_end_kib: {rss[^1].Kib}
+            rss_max_kib: {rss.Max(r => r.Kib)}
+            valid_requests: {counters.Valid}
+            valid_failed: {counters.ValidFailed}
+            hostile_requests: {counters.Hostile}
+            hostile_5xx: {counters.Hostile5xx}
+            reload_cycles: {reloads}
+            restarts: {restarts}
+            """;
+        await File.WriteAllTextAsync(Path.Combine(outDirectory, "summary.txt"), summary + "\n");
+        output.WriteLine(summary);
+        foreach (var failure in failures.Take(20))
+        {
+            output.WriteLine(failure);
+        }
+
+        Assert.True(counters.Valid > 0 && counters.Hostile > 0, "no load was sent");
+        Assert.Equal(0, counters.ValidFailed);
+        Assert.Equal(0, counters.Hostile5xx);
+        Assert.Equal(0, restarts);
+    }
+
+    private sealed class Counters
+    {
+        public long Valid;
+        public long ValidFailed;
+        public long Hostile;
+        public long Hostile5xx;
+    }
+
+    private static JsonObject Sample(string model, Random? random = null)
+    {
+        var samples = Samples.Load(model)["samples"]!.AsArray();
+        return samples[random?.Next(samples.Count) ?? 0]!.AsObject();
+    }
+
+    private static async Task ValidHttpAsync(HttpClient http, string model, Counters counters, System.Collections.Concurrent.ConcurrentQueue<string> failures)
+    {
+        Interlocked.Increment(ref counters.Valid);
+        var sample = Sample(model);
+        var body = new JsonObject { ["inputs"] = sample["inputs"]!.DeepClone() }.ToJsonString();
+        try
+        {
+            using var response = await http.PostAsync($"/v2/models/{model}/infer", new StringContent(body, Encoding.UTF8, "application/json"));
+            var text = await response.Content.ReadAsStringAsync();
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                throw new InvalidOperationException($"{(int)response.StatusCode} {text}");
+            }
+            TensorAssert.OutputsMatch(sample["outputs"]!.AsArray(), JsonNode.Parse(text)!["outputs"]!.AsArray(), (double)sample["tolerance"]!);
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref counters.ValidFailed);
+            failures.Enqueue($"valid HTTP {model}: {e.Message}");
+        }
+    }
+
+    private static async Task ValidGrpcAsync(GRPCInferenceService.GRPCInferenceServiceClient grpc, string model, Counters counters, System.Collections.Concurrent.ConcurrentQueue<string> failures)
+    {
+        Interlocked.Increment(ref counters.Valid);
+        try
+        {
+            var response = await grpc.ModelInferAsync(GrpcRequest(model));
+            if (response.RawOutputContents.Count != Sample(model)["outputs"]!.AsArray().Count)
+            {
+                throw new InvalidOperationException($"{response.RawOutputContents.Count} outputs");
+            }
+        }
+        catch (Exception e)
+        {
+            Interlocked.Increment(ref counters.ValidFailed);
+            failures.Enqueue($"valid gRPC {model}: {e.Message}");
+        }
+    }
+
+    private static async Task HostileHttpAsync(HttpClient http, string model, Random random, Counters counters, System.Collections.Concurrent.ConcurrentQueue<string> failures)
+    {
+        Interlocked.Increment(ref counters.Hostile);
+        var bytes = Encoding.UTF8.GetBytes(new JsonObject { ["inputs"] = Sample(model, random)["inputs"]!.DeepClone() }.ToJsonString());
+        for (var flips = random.Next(1, 6); flips > 0; flips--)
+        {
+            bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v2/models/{model}/infer") { Content = new ByteArrayContent(bytes[..random.Next(1, bytes.Length + 1)]) };
+        if (random.Next(3) == 0)
+        {
+            request.Headers.TryAddWithoutValidation("Inference-Header-Content-Length", random.Next(-5, bytes.Length + 10).ToString(CultureInfo.InvariantCulture));
+        }
+        using var response = await http.SendAsync(request);
+        if ((int)response.StatusCode >= 500 && response.StatusCode != HttpStatusCode.ServiceUnavailable)
+        {
+            Interlocked.Increment(ref counters.Hostile5xx);
+            failures.Enqueue($"hostile HTTP {model}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    private static async Task HostileGrpcAsync(GRPCInferenceService.GRPCInferenceServiceClient grpc, string model, Random random, Counters counters, System.Collections.Concurrent.ConcurrentQueue<string> failures)
+    {
+        Interlocked.Increment(ref counters.Hostile);
+        var message = GrpcRequest(model);
+        var target = message.Inputs[random.Next(message.Inputs.Count)];
+        target.Shape.Clear();
+        target.Shape.AddRange(Enumerable.Range(0, random.Next(0, 4)).Select(_ => random.Next(4) == 0 ? (1L << 62) + 1 : random.NextInt64(-2, 1L << 33)));
+        try
+        {
+            await grpc.ModelInferAsync(message);
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Internal or StatusCode.Unknown)
+        {
+            Interlocked.Increment(ref counters.Hostile5xx);
+            failures.Enqueue($"hostile gRPC {model}: {e.StatusCode} {e.Status.Detail}");
+        }
+        catch (RpcException)
+        {
+            // A clean refusal.
+        }
+    }
+
+    private static ModelInferRequest GrpcRequest(string model)
+    {
+        var message = new ModelInferRequest { ModelName = model };
+        foreach (var input in Sample(model)["inputs"]!.AsArray())
+        {
+            var datatype = (string)input!["datatype"]!;
+            var tensor = new ModelInferRequest.Types.InferInputTensor { Name = (string)input["name"]!, Datatype = datatype };
+            tensor.Shape.AddRange(TensorAssert.Longs(input["shape"]!));
+            message.Inputs.Add(tensor);
+            message.RawInputContents.Add(ByteString.CopyFrom(BinaryTensors.Pack(datatype, input["data"]!)));
+        }
+        return message;
+    }
+
+    private static long ResidentKib(Process process)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

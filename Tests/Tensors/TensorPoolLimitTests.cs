@@ -1,0 +1,84 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Fabrik.Hosting;
+using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Tensors;
+using Fabrik.Tests.Support;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Xunit;
+
+namespace Fabrik.Tests.Tensors;
+
+/// <summary>--pinned-memory-pool-byte-size: the pool never owns more than its limit, and a request
+/// that would pass it is refused at once as resource exhausted while small ones still run.</summary>
+public sealed class TensorPoolLimitTests
+{
+    [Fact]
+    public void Rent_PastTheLimit_ThrowsAndLetsIdleArraysGoFirst()
+    {
+        var pool = new TensorMemoryPool(byteLimit: 2048);
+        var a = pool.Rent(1024);
+        var b = pool.Rent(1024);
+        Assert.Throws<TensorPoolExhaustedException>(() => pool.Rent(256));
+        Assert.Equal(2048, pool.LiveBytes);
+
+        pool.Return(a); // idle now, still owned
+        pool.Return(b);
+        var large = pool.Rent(2048); // fits only once both idle arrays are let go
+        Assert.Equal(2048, pool.LiveBytes);
+        Assert.Throws<TensorPoolExhaustedException>(() => pool.Rent(4096));
+        pool.Return(large);
+        Assert.Equal(0, pool.Outstanding);
+        Assert.InRange(pool.LiveBytes, 0, 2048);
+    }
+
+    [Fact]
+    public async Task Server_RequestPastThePoolLimit_Is503WithRetryAfterOrResourceExhausted_AndSmallOnesRun()
+    {
+        const long limit = 256 << 10;
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
+            ["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--metrics-port", "0", "--grpc-port", "0", "--pinned-memory-pool-byte-size", limit.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
+        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+
+        var body = new JsonObject { ["inputs"] = Samples.Sample("mlp", 0)["inputs"]!.DeepClone() }.ToJsonString();
+        using (var small = await client.PostAsync("/v2/models/mlp/infer", new StringContent(body, Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.OK, small.StatusCode);
+        }
+
+        // Sixteen BYTES elements of 24 KiB per input: a valid request, larger than the pool may hold.
+        var text = new string('x', 24 << 10);
+        var strings = Samples.Sample("strings", 0)["inputs"]!.DeepClone().AsArray();
+        foreach (var input in strings)
+        {
+            input!["shape"] = new JsonArray(1, 16);
+            input["data"] = new JsonArray(Enumerable.Repeat(text, 16).Select(t => (JsonNode)t).ToArray());
+        }
+        using var refused = await client.PostAsync("/v2/models/strings/infer", new StringContent(new JsonObject { ["inputs"] = strings }.ToJsonString(), Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        Assert.Contains("--pinned-memory-pool-byte-size", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var channel = GrpcChannel.ForAddress(server.GrpcAddress!);
+        var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        var message = new ModelInferRequest { ModelName = "strings" };
+        foreach (var input in strings)
+        {
+            var tensor = new ModelInferRequest.Types.InferInputTensor { Name = (string)input!["name"]!, Datatype = "BYTES", Contents = new InferTensorContents() };
+            tensor.Shape.AddRange([1, 16]);
+            tensor.Contents.BytesContents.AddRange(Enumerable.Repeat(ByteString.CopyFromUtf8(text), 16));
+            message.Inputs.Add(tensor);
+        }
+        var error = await Assert.ThrowsAsync<RpcException>(() => grpc.ModelInferAsync(message).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+
+        using (var again = await client.PostAsync("/v2/models/mlp/infer", new StringContent(body, Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        }
+        Assert.InRange(server.TensorPool.LiveBytes, 0, limit);
+    }
+}
