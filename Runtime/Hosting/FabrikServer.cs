@@ -5,6 +5,7 @@ using Fabrik.Native;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
+using Fabrik.Security;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -20,6 +21,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _logger;
     private int _stopped;
+    private AuditLog? _audit;
 
     private FabrikServer(WebApplication app, ServerOptions options)
     {
@@ -43,7 +45,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <summary>Base address of the HTTP listener, with the real port when 0 was asked for.</summary>
     public Uri? HttpAddress { get; private set; }
 
-    /// <summary>Base address of the gRPC listener (HTTP/2 without TLS).</summary>
+    /// <summary>Base address of the gRPC listener (https when TLS is on).</summary>
     public Uri? GrpcAddress { get; private set; }
 
     /// <summary>Starts listening, then loads the models (readiness is false until they are loaded).</summary>
@@ -67,6 +69,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
+        var audit = SecurityHosting.AddSecurity(builder, options.Security);
         ListenOptions? httpListener = null, grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -77,6 +80,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 kestrel.Listen(options.HttpAddress, options.HttpPort, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1;
+                    SecurityHosting.UseTls(listen, options.Security.HttpTls);
                     httpListener = listen;
                 });
             }
@@ -85,6 +89,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 kestrel.Listen(options.GrpcAddress, options.GrpcPort, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http2;
+                    SecurityHosting.UseTls(listen, options.Security.GrpcTls);
                     grpcListener = listen;
                 });
             }
@@ -94,6 +99,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             grpc.MaxReceiveMessageSize = (int)Math.Min(options.HttpMaxInputSize, int.MaxValue);
             grpc.MaxSendMessageSize = null;
             grpc.EnableDetailedErrors = false;
+            SecurityHosting.AddGrpcAccess(grpc, options.Security);
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
@@ -108,6 +114,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             AutoCompleteConfig = options.AutoCompleteConfig,
             StrictReadiness = options.StrictReadiness,
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
+            Trust = ModelTrust.Load(options.Security.ModelTrustKeys),
         };
         builder.Services.AddSingleton(repositoryOptions);
         builder.Services.AddSingleton(BackendRegistry.Default);
@@ -118,6 +125,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         configureHost?.Invoke(builder.WebHost);
         var app = builder.Build();
+        SecurityHosting.UseAccessChecks(app, options.Security);
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         app.MapGrpcService<GrpcInferenceService>();
         app.MapGrpcService<GrpcHealthService>();
@@ -126,19 +134,21 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
 
-        var server = new FabrikServer(app, options);
+        var server = new FabrikServer(app, options) { _audit = audit };
         try
         {
             await app.StartAsync(cancellation);
+            SecurityHosting.WarnAboutCleartext(server._logger, options);
+            SecurityHosting.AuditStart(audit, options, repositories);
             // Kestrel writes the bound port back into the listen options when 0 was asked for.
             if (httpListener is not null)
             {
-                server.HttpAddress = BaseAddress(httpListener.IPEndPoint!);
+                server.HttpAddress = BaseAddress(httpListener.IPEndPoint!, options.Security.HttpTls is not null);
                 Log.HttpListening(server._logger, server.HttpAddress);
             }
             if (grpcListener is not null)
             {
-                server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!);
+                server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!, options.Security.GrpcTls is not null);
                 Log.GrpcListening(server._logger, server.GrpcAddress);
             }
             if (options.AllowMetrics)
@@ -159,7 +169,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         }
     }
 
-    private static Uri BaseAddress(IPEndPoint endpoint) => new($"http://{endpoint}/");
+    private static Uri BaseAddress(IPEndPoint endpoint, bool tls) => new($"{(tls ? "https" : "http")}://{endpoint}/");
 
     /// <summary>Completes when the process is asked to stop (SIGTERM, SIGINT).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
@@ -173,6 +183,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         }
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _audit?.Write("server-stop");
+        _audit?.Dispose();
     }
 
     private static partial class Log

@@ -53,10 +53,16 @@ internal sealed record ServerOptions
     /// ready once the server is up.</summary>
     public bool StrictReadiness { get; init; } = true;
 
+    /// <summary>TLS, API keys, audit and signed models (see docs/security.md).</summary>
+    public Fabrik.Security.SecuritySettings Security { get; init; } = new();
+
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
                fabrik devices      list the GPUs Fabrik sees (or "no GPU" and why)
+               fabrik model sign --key PRIVATE.pem <model>/<version>
+               fabrik model verify --trust-key PUBLIC.pem <model>/<version>
+               fabrik audit verify <audit log>
 
         Serves the models of a Triton-style model repository over the KServe v2 protocol.
 
@@ -79,6 +85,17 @@ internal sealed record ServerOptions
           --repository-poll-secs=<n>  Poll mode: seconds between repository scans. Default: 15
           --disable-auto-complete-config  Do not fill in configuration from the model files
           --strict-readiness=<bool>   Ready only when every model is ready. Default: true
+          --http-tls-cert=<pem> --http-tls-key=<pem>   HTTPS on the HTTP port (TLS 1.2+)
+          --http-tls-client-ca=<pem>  HTTP: require client certificates from this CA (mutual TLS)
+          --grpc-use-ssl=<bool> --grpc-server-cert=<pem> --grpc-server-key=<pem>   TLS on gRPC
+          --grpc-use-ssl-mutual=<bool> --grpc-root-cert=<pem>   gRPC: mutual TLS with this CA
+          --auth-keys=<file>          API keys and scopes (JSON, SHA-256 hashes); reloads on change
+          --auth-health=<bool>        Health endpoints need a key too. Default: false
+          --audit-log=<file>          Hash-chained JSON Lines audit log (fabrik audit verify <file>)
+          --audit-inference=<bool>    One audit record per inference. Default: false
+          --model-trust-key=<pem>     Only load model versions signed by this key; repeatable
+          --http-restricted-api=<apis>:<header>=<value>     Triton's header restriction (HTTP)
+          --grpc-restricted-protocol=<apis>:<header>=<value> Triton's header restriction (gRPC)
           --help                      Show this text.
 
         Binding to anything but loopback is opt-in: pass --http-address=0.0.0.0 to serve the network.
@@ -155,9 +172,11 @@ internal sealed record ServerOptions
                 "repository-poll-secs" => options with { RepositoryPollSeconds = (int)Integer(name, Value(), 1, int.MaxValue) },
                 "disable-auto-complete-config" => options with { AutoCompleteConfig = !Flag() },
                 "strict-readiness" => options with { StrictReadiness = Flag() },
+                _ when Fabrik.Security.SecuritySettings.Owns(name) => options with { Security = options.Security.With(name, Value, Flag) },
                 _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
             };
         }
+        options.Security.Validate();
         return options;
     }
 

@@ -26,4 +26,7 @@ internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories
     public bool StrictReadiness { get; init; } = true;
 
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>--model-trust-key: the keys a version's manifest must be signed with (none: unchecked).</summary>
+    public Security.ModelTrust Trust { get; init; } = Security.ModelTrust.None;
 }

@@ -1,10 +1,16 @@
+using System.Text.Json;
 using Fabrik.Errors;
 
 namespace Fabrik.Protocol.Http;
 
-/// <summary>The HTTP status codes Triton answers for each <see cref="ErrorKind"/>.</summary>
+/// <summary>The HTTP status codes Triton answers for each <see cref="ErrorKind"/>, and the error body.</summary>
 internal static class HttpErrors
 {
+    /// <summary>The header that carries the request id on every error (the server log has the detail under it).</summary>
+    public const string RequestIdHeader = "x-request-id";
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static int StatusCode(ErrorKind kind) => kind switch
     {
         ErrorKind.InvalidArgument => 400,
@@ -13,4 +19,20 @@ internal static class HttpErrors
         ErrorKind.Unsupported => 501,
         _ => 500,
     };
+
+    /// <summary>Writes Triton's <c>{"error": "..."}</c> with the request id beside it and in the
+    /// <c>x-request-id</c> header. The status code is set by the caller.</summary>
+    public static async Task WriteAsync(HttpContext context, string message)
+    {
+        context.Response.Headers[RequestIdHeader] = context.TraceIdentifier;
+        context.Response.ContentType = "application/json";
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter, WriterOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("error"u8, message);
+            json.WriteString("request_id"u8, context.TraceIdentifier);
+            json.WriteEndObject();
+        }
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
 }

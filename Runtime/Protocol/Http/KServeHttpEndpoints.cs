@@ -322,12 +322,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             return;
         }
         context.Response.StatusCode = status;
-        await WriteJsonAsync(context, json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("error"u8, message);
-            json.WriteEndObject();
-        });
+        await HttpErrors.WriteAsync(context, message);
     }
 
     private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write)
