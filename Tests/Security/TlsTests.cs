@@ -182,6 +182,21 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task MutualTls_TheClientCertificateSubjectMapsToScopes()
+    {
+        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var client = _pki.Issue("CN=ci-client, O=Site", server: false, "client");
+        var keys = Path.Combine(_pki.Folder, "keys.json");
+        File.WriteAllText(keys, """{"keys": [{"id": "site-ci", "subject": "CN=ci-client, O=Site", "scopes": ["metadata"]}]}""");
+        await using var fabrik = await StartAsync(
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath, "--auth-keys", keys);
+        using var http = new HttpClient(_pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress };
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/v2")).StatusCode);
+        var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() };
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await http.PostAsJsonAsync("/v2/models/simple/infer", body)).StatusCode);
+    }
+
+    [Fact]
     public async Task BadCertificateFiles_FailStartUpNamingTheFile()
     {
         var missing = Path.Combine(_pki.Folder, "missing.pem");
