@@ -4,7 +4,7 @@ using Fabrik.Errors;
 namespace Fabrik.Protocol.Http;
 
 /// <summary>The HTTP status codes Triton answers for each <see cref="ErrorKind"/>, and the error body.</summary>
-internal static class HttpErrors
+internal static partial class HttpErrors
 {
     /// <summary>The header that carries the request id on every error (the server log has the detail under it).</summary>
     public const string RequestIdHeader = "x-request-id";
@@ -20,6 +20,18 @@ internal static class HttpErrors
         _ => 500,
     };
 
+    /// <summary>What the client is told: the message, or for an internal error (a backend's or
+    /// native library's own words) a plain sentence; the detail goes to the server log under the request id.</summary>
+    public static string ClientMessage(HttpContext context, InferenceException error)
+    {
+        if (error.Kind != ErrorKind.Internal)
+        {
+            return error.Message;
+        }
+        Log.InternalError(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Protocol.Http"), context.TraceIdentifier, error.Message);
+        return $"internal error while running the request; the server log has the detail under request id {context.TraceIdentifier}";
+    }
+
     /// <summary>Writes Triton's <c>{"error": "..."}</c> with the request id beside it and in the
     /// <c>x-request-id</c> header. The status code is set by the caller.</summary>
     public static async Task WriteAsync(HttpContext context, string message)
@@ -34,5 +46,11 @@ internal static class HttpErrors
             json.WriteEndObject();
         }
         await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1231, Level = LogLevel.Error, Message = "Request {RequestId}: {Detail}")]
+        public static partial void InternalError(ILogger logger, string requestId, string detail);
     }
 }

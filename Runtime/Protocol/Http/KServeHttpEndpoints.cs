@@ -312,7 +312,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
     }
 
     private static Task WriteErrorAsync(HttpContext context, InferenceException error) =>
-        WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), error.Message);
+        WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), HttpErrors.ClientMessage(context, error));
 
     private static async Task WriteErrorAsync(HttpContext context, int status, string message)
     {
