@@ -10,6 +10,10 @@ internal static class Program
             Console.Write(Devices.DeviceReport.Describe(Native.GpuInventory.Query()));
             return 0;
         }
+        if (SecurityCommands.TryRun(args, Console.Out, Console.Error) is { } exitCode)
+        {
+            return exitCode;
+        }
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.WriteLine(ServerOptions.Usage);
