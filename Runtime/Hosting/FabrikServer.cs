@@ -75,6 +75,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.HttpMaxInputSize;
+            options.Limits.Apply(kestrel.Limits);
             if (options.AllowHttp)
             {
                 kestrel.Listen(options.HttpAddress, options.HttpPort, listen =>
@@ -97,13 +98,13 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(options.HttpMaxInputSize, int.MaxValue);
-            grpc.MaxSendMessageSize = null;
+            grpc.MaxSendMessageSize = options.Limits.GrpcMaxSendBytes == 0 ? null : options.Limits.GrpcMaxSendBytes;
             grpc.EnableDetailedErrors = false;
             SecurityHosting.AddGrpcAccess(grpc, options.Security);
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
-        builder.Services.AddSingleton(new TensorMemoryPool());
+        builder.Services.AddSingleton(new TensorMemoryPool(clearOnReturn: options.ClearBuffers));
         builder.Services.AddSingleton(new ServerIdentity());
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());
@@ -133,6 +134,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
+        SecurityHosting.ReleaseIdleBuffersPeriodically(app, app.Services.GetRequiredService<TensorMemoryPool>());
 
         var server = new FabrikServer(app, options) { _audit = audit };
         try

@@ -56,6 +56,12 @@ internal sealed record ServerOptions
     /// <summary>TLS, API keys, audit and signed models (see docs/security.md).</summary>
     public Fabrik.Security.SecuritySettings Security { get; init; } = new();
 
+    /// <summary>Connection, header, body-rate and stream limits of the listeners.</summary>
+    public ListenerLimits Limits { get; init; } = new();
+
+    /// <summary>--clear-buffers: pooled tensor buffers are zeroed when returned. Default: true.</summary>
+    public bool ClearBuffers { get; init; } = true;
+
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
@@ -96,6 +102,14 @@ internal sealed record ServerOptions
           --model-trust-key=<pem>     Only load model versions signed by this key; repeatable
           --http-restricted-api=<apis>:<header>=<value>     Triton's header restriction (HTTP)
           --grpc-restricted-protocol=<apis>:<header>=<value> Triton's header restriction (gRPC)
+          --clear-buffers=<bool>      Zero pooled tensor buffers when returned. Default: true
+          --http-max-connections=<n>  Open connections per listener (0: no limit). Default: 4096
+          --http-max-header-size=<n>  Request headers in bytes. Default: 32768
+          --http-headers-timeout-secs=<n>  Time to send the headers. Default: 30
+          --http-min-request-data-rate=<n> Slowest body in bytes/s after 5 s (0: off). Default: 240
+          --http2-max-streams=<n>     Streams per HTTP/2 connection. Default: 100
+          --http-keepalive-timeout-secs=<n>  Idle connection timeout. Default: 130
+          --grpc-max-send-size=<n>    Largest gRPC reply in bytes (0: no limit). Default: 0
           --help                      Show this text.
 
         Binding to anything but loopback is opt-in: pass --http-address=0.0.0.0 to serve the network.
@@ -172,6 +186,8 @@ internal sealed record ServerOptions
                 "repository-poll-secs" => options with { RepositoryPollSeconds = (int)Integer(name, Value(), 1, int.MaxValue) },
                 "disable-auto-complete-config" => options with { AutoCompleteConfig = !Flag() },
                 "strict-readiness" => options with { StrictReadiness = Flag() },
+                "clear-buffers" => options with { ClearBuffers = Flag() },
+                _ when ListenerLimits.Owns(name) => options with { Limits = options.Limits.With(name, Value()) },
                 _ when Fabrik.Security.SecuritySettings.Owns(name) => options with { Security = options.Security.With(name, Value, Flag) },
                 _ => throw new ArgumentException($"unknown option '--{name}'; run with --help for the options"),
             };

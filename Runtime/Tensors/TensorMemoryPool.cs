@@ -21,6 +21,11 @@ internal sealed class TensorMemoryPool
     private const int MaximumSizeLog2 = 30;  // 1 GiB
     private readonly ConcurrentBag<byte[]>[] _classes;
     private readonly int _arraysKeptPerClass;
+    private readonly bool _clearOnReturn;
+
+    // Set by Rent, cleared by ReleaseIdle: a class not rented from between two calls is idle.
+    // Plain writes: a lost update only delays a release by one period.
+    private readonly bool[] _rentedSinceRelease = new bool[MaximumSizeLog2 + 1];
     private long _outstanding;
 #if DEBUG
     private readonly ConcurrentDictionary<byte[], System.Diagnostics.StackTrace> _rentedBy = new(ReferenceEqualityComparer.Instance);
@@ -28,9 +33,13 @@ internal sealed class TensorMemoryPool
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
-    public TensorMemoryPool(int arraysKeptPerClass = 64)
+    /// <param name="arraysKeptPerClass">Arrays kept for reuse per size class.</param>
+    /// <param name="clearOnReturn">Zero each array when it is returned, so one request's tensors
+    /// never linger where the next request (or a memory dump) could see them (--clear-buffers).</param>
+    public TensorMemoryPool(int arraysKeptPerClass = 64, bool clearOnReturn = true)
     {
         _arraysKeptPerClass = arraysKeptPerClass;
+        _clearOnReturn = clearOnReturn;
         _classes = new ConcurrentBag<byte[]>[MaximumSizeLog2 + 1];
         for (var i = 0; i < _classes.Length; i++)
         {
@@ -52,6 +61,7 @@ internal sealed class TensorMemoryPool
             throw new ArgumentOutOfRangeException(nameof(minimumLength), $"tensor of {minimumLength} bytes exceeds the {MaximumLength}-byte limit");
         }
         var sizeClass = SizeClass(minimumLength);
+        _rentedSinceRelease[sizeClass] = true;
         if (!_classes[sizeClass].TryTake(out var array))
         {
             array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
@@ -73,6 +83,10 @@ internal sealed class TensorMemoryPool
         }
 #endif
         Interlocked.Decrement(ref _outstanding);
+        if (_clearOnReturn)
+        {
+            Array.Clear(array);
+        }
         var sizeClass = BitOperations.Log2((uint)array.Length);
         var bag = _classes[sizeClass];
         if (bag.Count < _arraysKeptPerClass)
@@ -80,6 +94,29 @@ internal sealed class TensorMemoryPool
             bag.Add(array);
         }
     }
+
+    /// <summary>Drops the idle arrays of every size class nothing was rented from since the
+    /// previous call (the server calls this once a minute), so memory taken by a burst of large
+    /// tensors goes back to the runtime. Returns the bytes released.</summary>
+    public long ReleaseIdle()
+    {
+        long released = 0;
+        for (var sizeClass = 0; sizeClass < _classes.Length; sizeClass++)
+        {
+            if (!_rentedSinceRelease[sizeClass])
+            {
+                while (_classes[sizeClass].TryTake(out var array))
+                {
+                    released += array.Length;
+                }
+            }
+            _rentedSinceRelease[sizeClass] = false;
+        }
+        return released;
+    }
+
+    /// <summary>Arrays kept idle for reuse, all classes together.</summary>
+    public int IdleArrays => _classes.Sum(bag => bag.Count);
 
     /// <summary>Where each outstanding array was rented (Debug builds; empty in Release, where
     /// only <see cref="Outstanding"/> is kept).</summary>
