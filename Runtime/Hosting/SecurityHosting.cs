@@ -26,7 +26,7 @@ internal static partial class SecurityHosting
 
     /// <summary>Whether requests go through the access checks at all (otherwise they cost nothing).</summary>
     public static bool ChecksAccess(SecuritySettings settings) =>
-        settings.AuthKeysPath is not null || settings.AuditInference || settings.HttpRestrictedApis.Count > 0 || settings.GrpcRestrictedProtocols.Count > 0;
+        settings.AuthKeysPath is not null || settings.AuditLogPath is not null || settings.HttpRestrictedApis.Count > 0 || settings.GrpcRestrictedProtocols.Count > 0;
 
     /// <summary>Adds the gRPC interceptor when access is checked.</summary>
     public static void AddGrpcAccess(Grpc.AspNetCore.Server.GrpcServiceOptions grpc, SecuritySettings settings)

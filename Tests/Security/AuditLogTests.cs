@@ -107,6 +107,31 @@ public sealed class AuditLogTests : IDisposable
         Assert.Contains("intact, 9 records", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task LoadAndUnload_RecordWhoAsked_OverHttpAndGrpc()
+    {
+        var keys = Path.Combine(_folder, "keys.json");
+        File.WriteAllText(keys, AuthTests.KeyFile(("ops", Key, ["repository"])));
+        var log = Path.Combine(_folder, "repository.jsonl");
+        await using (var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-control-mode=explicit",
+            "--auth-keys", keys, "--audit-log", log))
+        {
+            using var http = host.CreateHttpClient();
+            using var load = new HttpRequestMessage(HttpMethod.Post, "/v2/repository/models/simple/load") { Headers = { Authorization = new("Bearer", Key) } };
+            Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(load)).StatusCode);
+            using var channel = host.CreateGrpcChannel();
+            await new Fabrik.Protocol.Grpc.Wire.GRPCInferenceService.GRPCInferenceServiceClient(channel).RepositoryModelUnloadAsync(
+                new Fabrik.Protocol.Grpc.Wire.RepositoryModelUnloadRequest { ModelName = "simple" }, new Grpc.Core.Metadata { { "authorization", $"Bearer {Key}" } });
+        }
+        var records = ReadRecords(log);
+        Assert.Equal(["server-start", "model-load", "repository-request", "repository-request", "server-stop"], records.Select(record => (string)record["event"]!).ToArray());
+        var requests = records.Where(record => (string?)record["event"] == "repository-request").ToList();
+        Assert.All(requests, record => Assert.Equal("ops", (string?)record["caller"]));
+        Assert.Equal("POST /v2/repository/models/simple/load", (string?)requests[0]["request"]);
+        Assert.Contains("RepositoryModelUnload simple", (string?)requests[1]["request"], StringComparison.Ordinal);
+        Assert.Equal(0, (await FabrikCommand.RunAsync("audit", "verify", log)).ExitCode);
+    }
+
     private async Task AssertBrokenAtAsync(string[] lines, int line)
     {
         var path = Path.Combine(_folder, $"tampered-{Guid.NewGuid():N}.jsonl");

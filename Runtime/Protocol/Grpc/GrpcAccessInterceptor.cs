@@ -19,6 +19,10 @@ internal sealed class GrpcAccessInterceptor(AccessControl access, SecuritySettin
     {
         var model = (request as ModelInferRequest)?.ModelName;
         var caller = Authorize(context, model);
+        if (audit.Enabled && request is RepositoryModelLoadRequest or RepositoryModelUnloadRequest)
+        {
+            return await AuditRepositoryCallAsync(request, context, continuation, caller);
+        }
         if (model is null || !audit.Enabled || !settings.AuditInference)
         {
             return await continuation(request, context);
@@ -42,6 +46,30 @@ internal sealed class GrpcAccessInterceptor(AccessControl access, SecuritySettin
                 ("client", context.GetHttpContext().Connection.RemoteIpAddress?.ToString()), ("request_id", infer.Id),
                 ("status", status.ToString()), ("latency_us", (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds),
                 ("bytes_in", infer.CalculateSize()), ("bytes_out", -1));
+        }
+    }
+
+    /// <summary>Who asked for a load or unload, and how it ended (the loader records what was loaded).</summary>
+    private async Task<TResponse> AuditRepositoryCallAsync<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation, string? caller)
+        where TRequest : class
+        where TResponse : class
+    {
+        var status = StatusCode.OK;
+        try
+        {
+            return await continuation(request, context);
+        }
+        catch (RpcException e)
+        {
+            status = e.StatusCode;
+            throw;
+        }
+        finally
+        {
+            var model = request is RepositoryModelLoadRequest load ? load.ModelName : ((RepositoryModelUnloadRequest)(object)request!).ModelName;
+            audit.Write("repository-request", ("caller", caller), ("client", context.GetHttpContext().Connection.RemoteIpAddress?.ToString()),
+                ("request", $"{context.Method} {model}"), ("status", status.ToString()));
         }
     }
 

@@ -43,6 +43,14 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
                 await WriteRefusalAsync(context, StatusCodes.Status429TooManyRequests, decision.Message!);
                 return;
         }
+        if (audit.Enabled && group == ApiGroup.Repository && request.Method == "POST" && !request.Path.StartsWithSegments("/v2/repository/index"))
+        {
+            // Who asked for a load or unload, and how it ended (the loader records what was loaded).
+            await next(context);
+            audit.Write("repository-request", ("caller", decision.Caller), ("client", context.Connection.RemoteIpAddress?.ToString()),
+                ("request", what), ("request_id", context.TraceIdentifier), ("status", context.Response.StatusCode));
+            return;
+        }
         if (!audit.Enabled || group != ApiGroup.Inference || !settings.AuditInference)
         {
             await next(context);
