@@ -34,6 +34,9 @@ public sealed class InMemoryFabrik : IAsyncDisposable
         return new InMemoryFabrik(server);
     }
 
+    /// <summary>A handler whose requests go straight into the pipeline.</summary>
+    public HttpMessageHandler CreateHandler() => _testServer.CreateHandler();
+
     /// <summary>An HTTP client whose requests go straight into the pipeline.</summary>
     public HttpClient CreateHttpClient() => new(_testServer.CreateHandler()) { BaseAddress = _testServer.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
