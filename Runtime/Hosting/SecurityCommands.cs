@@ -52,7 +52,7 @@ internal static class SecurityCommands
             output.WriteLine($"{path}: intact, {result.Records} records");
             return 0;
         }
-        error.WriteLine($"{path}: line {result.BrokenLine}: {result.Reason}");
+        error.WriteLine($"{result.File}: line {result.BrokenLine}: {result.Reason}");
         return 1;
     }
 

@@ -20,17 +20,26 @@ internal sealed class AuditLog : IDisposable
     public const string Genesis = "0000000000000000000000000000000000000000000000000000000000000000";
 
     private readonly Lock _gate = new();
-    private readonly FileStream? _file;
+    private readonly long _maxBytes;
+    private FileStream? _file;
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly TimeProvider _time;
     private string _previous;
 
+    /// <summary>The event that starts a file after a rotation; its <c>prev</c> is the last hash of the file before.</summary>
+    public const string ContinuedEvent = "log-continued";
+
     /// <summary>Opens (creating or appending to) the log at <paramref name="path"/>; with no
     /// path the log is off and writes do nothing.</summary>
+    /// <param name="path">The log file.</param>
+    /// <param name="maxBytes">Rotate when the file reaches this size (0: never): the file becomes
+    /// PATH.1 (then .2, ...) and a new PATH continues the chain.</param>
+    /// <param name="time">The clock for the records' times.</param>
     /// <exception cref="IOException">The file cannot be opened.</exception>
-    public AuditLog(string? path, TimeProvider? time = null)
+    public AuditLog(string? path, long maxBytes = 0, TimeProvider? time = null)
     {
         _time = time ?? TimeProvider.System;
+        _maxBytes = maxBytes;
         _previous = Genesis;
         if (path is not null)
         {
@@ -59,7 +68,7 @@ internal sealed class AuditLog : IDisposable
         {
             return;
         }
-        lock (_gate)
+        lock (_gate) // re-entered by Rotate's first record
         {
             _buffer.ResetWrittenCount();
             using (var json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
@@ -83,7 +92,28 @@ internal sealed class AuditLog : IDisposable
                 _file.Flush();
             }
             _previous = hash;
+            if (_maxBytes > 0 && _file.Length >= _maxBytes && eventName != ContinuedEvent)
+            {
+                Rotate();
+            }
         }
+    }
+
+    /// <summary>Moves the full file aside as the next PATH.N and starts PATH with a record that
+    /// links back to it. Under the lock.</summary>
+    private void Rotate()
+    {
+        _file!.Flush();
+        _file.Dispose();
+        var number = 1;
+        while (File.Exists($"{Path}.{number}"))
+        {
+            number++;
+        }
+        var rotated = $"{Path}.{number}";
+        File.Move(Path!, rotated);
+        _file = new FileStream(Path!, FileMode.Append, FileAccess.Write, FileShare.Read, 4096);
+        Append(ContinuedEvent, [("previous_file", System.IO.Path.GetFileName(rotated))], flush: true);
     }
 
     private static void WriteValue(Utf8JsonWriter json, string name, object? value)
@@ -158,46 +188,64 @@ internal static class AuditChain
 {
     private const string HashSuffixStart = ",\"hash\":\"";
 
-    /// <summary>The outcome: intact, or the first broken line (1-based) and why.</summary>
-    public readonly record struct Result(bool Intact, int Records, int BrokenLine, string? Reason);
+    /// <summary>The outcome: intact, or the first broken file and line (1-based) and why.</summary>
+    public readonly record struct Result(bool Intact, int Records, string? File, int BrokenLine, string? Reason);
 
-    /// <summary>Reads the log and checks every record's own hash and its link to the record before.</summary>
+    /// <summary>Checks the log at <paramref name="path"/> together with its rotated files
+    /// (PATH.1, PATH.2, ... oldest first, then PATH): every record's own hash, and its link to the
+    /// record before, across the files. A file given on its own that starts with a
+    /// <c>log-continued</c> record is checked from that record on.</summary>
     public static Result Verify(string path)
     {
-        var previous = AuditLog.Genesis;
-        var number = 0;
-        foreach (var line in File.ReadLines(path))
+        var files = new List<string>();
+        for (var number = 1; File.Exists($"{path}.{number}"); number++)
         {
-            number++;
-            var hash = HashField(line);
-            if (hash is null)
-            {
-                return new Result(false, number - 1, number, "not an audit record");
-            }
-            var body = line[..line.LastIndexOf(HashSuffixStart, StringComparison.Ordinal)] + "}";
-            if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), hash, StringComparison.Ordinal))
-            {
-                return new Result(false, number - 1, number, "the record was changed (its hash does not match its text)");
-            }
-            string? prev;
-            try
-            {
-                using var document = JsonDocument.Parse(body);
-                prev = document.RootElement.TryGetProperty("prev", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-            }
-            catch (JsonException)
-            {
-                return new Result(false, number - 1, number, "not valid JSON");
-            }
-            if (!string.Equals(prev, previous, StringComparison.Ordinal))
-            {
-                return new Result(false, number - 1, number, number == 1
-                    ? "the first record does not start a chain (records before it are missing)"
-                    : "the record does not follow the one before it (a record was deleted, inserted or moved)");
-            }
-            previous = hash;
+            files.Add($"{path}.{number}");
         }
-        return new Result(true, number, 0, null);
+        files.Add(path);
+        string? previous = null;
+        var records = 0;
+        foreach (var file in files)
+        {
+            var number = 0;
+            foreach (var line in File.ReadLines(file))
+            {
+                number++;
+                Result Broken(string reason) => new(false, records, file, number, reason);
+                var hash = HashField(line);
+                if (hash is null)
+                {
+                    return Broken("not an audit record");
+                }
+                var body = line[..line.LastIndexOf(HashSuffixStart, StringComparison.Ordinal)] + "}";
+                if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), hash, StringComparison.Ordinal))
+                {
+                    return Broken("the record was changed (its hash does not match its text)");
+                }
+                string? prev, eventName;
+                try
+                {
+                    using var document = JsonDocument.Parse(body);
+                    prev = document.RootElement.TryGetProperty("prev", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+                    eventName = document.RootElement.TryGetProperty("event", out var name) && name.ValueKind == JsonValueKind.String ? name.GetString() : null;
+                }
+                catch (JsonException)
+                {
+                    return Broken("not valid JSON");
+                }
+                // The first record of the whole series starts a chain, or continues a file not given.
+                var expected = previous ?? (eventName == AuditLog.ContinuedEvent ? prev : AuditLog.Genesis);
+                if (!string.Equals(prev, expected, StringComparison.Ordinal))
+                {
+                    return Broken(previous is null
+                        ? "the first record does not start a chain (records before it are missing)"
+                        : "the record does not follow the one before it (a record was deleted, inserted or moved)");
+                }
+                previous = hash;
+                records++;
+            }
+        }
+        return new Result(true, records, null, 0, null);
     }
 
     /// <summary>The record's <c>hash</c> (its last field), or null when the line does not end with one.</summary>

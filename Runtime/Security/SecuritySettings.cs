@@ -29,6 +29,17 @@ internal sealed record SecuritySettings
     /// <summary>--audit-log: the JSON Lines audit file; null means no audit.</summary>
     public string? AuditLogPath { get; init; }
 
+    /// <summary>--audit-log-max-size: rotate the audit log at this many bytes (0: never).</summary>
+    public long AuditLogMaxBytes { get; init; } = 100L * 1024 * 1024;
+
+    /// <summary>--metrics-tls-cert / --metrics-tls-key / --metrics-tls-client-ca: TLS for the metrics listener.</summary>
+    public string? MetricsTlsCertificate { get; init; }
+    public string? MetricsTlsKey { get; init; }
+    public string? MetricsTlsClientCa { get; init; }
+
+    /// <summary>TLS for the metrics listener, or null for cleartext.</summary>
+    public TlsFiles? MetricsTls => MetricsTlsCertificate is null ? null : new(MetricsTlsCertificate, MetricsTlsKey!, MetricsTlsClientCa);
+
     /// <summary>--audit-inference=true: one audit record per inference.</summary>
     public bool AuditInference { get; init; }
 
@@ -56,7 +67,8 @@ internal sealed record SecuritySettings
     /// <summary>The flag names this record owns.</summary>
     public static bool Owns(string name) => name is "http-tls-cert" or "http-tls-key" or "http-tls-client-ca"
         or "grpc-use-ssl" or "grpc-server-cert" or "grpc-server-key" or "grpc-root-cert" or "grpc-use-ssl-mutual"
-        or "auth-keys" or "auth-health" or "audit-log" or "audit-inference" or "model-trust-key"
+        or "metrics-tls-cert" or "metrics-tls-key" or "metrics-tls-client-ca"
+        or "auth-keys" or "auth-health" or "audit-log" or "audit-log-max-size" or "audit-inference" or "model-trust-key"
         or "http-restricted-api" or "grpc-restricted-protocol";
 
     /// <summary>Applies one flag; <paramref name="value"/> and <paramref name="flag"/> read its value.</summary>
@@ -70,6 +82,10 @@ internal sealed record SecuritySettings
         "grpc-server-key" => this with { GrpcServerKey = value() },
         "grpc-root-cert" => this with { GrpcRootCertificate = value() },
         "grpc-use-ssl-mutual" => this with { GrpcUseSslMutual = flag() },
+        "metrics-tls-cert" => this with { MetricsTlsCertificate = value() },
+        "metrics-tls-key" => this with { MetricsTlsKey = value() },
+        "metrics-tls-client-ca" => this with { MetricsTlsClientCa = value() },
+        "audit-log-max-size" => this with { AuditLogMaxBytes = Bytes(name, value()) },
         "auth-keys" => this with { AuthKeysPath = value() },
         "auth-health" => this with { AuthHealth = flag() },
         "audit-log" => this with { AuditLogPath = value() },
@@ -80,6 +96,11 @@ internal sealed record SecuritySettings
         _ => throw new ArgumentException($"unknown option '--{name}'"),
     };
 
+    private static long Bytes(string name, string text) =>
+        long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && (value == 0 || value >= 4096)
+            ? value
+            : throw new ArgumentException($"option --{name} takes 0 (never rotate) or a size of at least 4096 bytes, got '{text}'");
+
     /// <summary>Checks that the flags given make a whole.</summary>
     /// <exception cref="ArgumentException">Which flag is missing.</exception>
     public void Validate()
@@ -87,6 +108,10 @@ internal sealed record SecuritySettings
         if ((HttpTlsCertificate is null) != (HttpTlsKey is null))
         {
             throw new ArgumentException("--http-tls-cert and --http-tls-key go together");
+        }
+        if ((MetricsTlsCertificate is null) != (MetricsTlsKey is null) || (MetricsTlsClientCa is not null && MetricsTlsCertificate is null))
+        {
+            throw new ArgumentException("--metrics-tls-cert and --metrics-tls-key go together (and --metrics-tls-client-ca needs them)");
         }
         if (HttpTlsClientCa is not null && HttpTlsCertificate is null)
         {

@@ -132,6 +132,33 @@ public sealed class AuditLogTests : IDisposable
         Assert.Equal(0, (await FabrikCommand.RunAsync("audit", "verify", log)).ExitCode);
     }
 
+    [Fact]
+    public async Task Rotation_KeepsTheChainAcrossFiles_AndVerifyNamesTheBrokenFile()
+    {
+        var log = Path.Combine(_folder, "rotating.jsonl");
+        using (var audit = new Fabrik.Security.AuditLog(log, maxBytes: 4096))
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                audit.Write("auth-failure", ("client", "127.0.0.1"), ("request", $"GET /v2/{i}"), ("reason", "unknown key"));
+            }
+        }
+        Assert.True(File.Exists(log + ".1") && File.Exists(log + ".2"), "the log did not rotate");
+        var (exit, _, error) = await FabrikCommand.RunAsync("audit", "verify", log);
+        Assert.True(exit == 0, error);
+        var continued = ReadRecords(log + ".2")[0];
+        Assert.Equal("log-continued", (string?)continued["event"]);
+        Assert.Equal("rotating.jsonl.1", (string?)continued["previous_file"]);
+
+        // A record cut from the middle file breaks the chain there, and the error names that file.
+        var lines = File.ReadAllLines(log + ".1").ToList();
+        lines.RemoveAt(lines.Count - 1);
+        File.WriteAllLines(log + ".1", lines);
+        (exit, _, error) = await FabrikCommand.RunAsync("audit", "verify", log);
+        Assert.Equal(1, exit);
+        Assert.Contains("rotating.jsonl.2: line 1:", error, StringComparison.Ordinal);
+    }
+
     private async Task AssertBrokenAtAsync(string[] lines, int line)
     {
         var path = Path.Combine(_folder, $"tampered-{Guid.NewGuid():N}.jsonl");
