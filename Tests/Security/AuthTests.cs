@@ -181,6 +181,29 @@ public sealed class AuthTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("POST", "/v2/repository/index", "application/grpc")]
+    [InlineData("POST", "/V2/REPOSITORY/INDEX", "application/json")]
+    [InlineData("GET", "/V2/Models/simple/CONFIG", "application/json")]
+    [InlineData("POST", "/v2/Models/simple/Infer", "application/json")]
+    public async Task Http_NoCaseOrContentTypeTrickSkipsTheCheck(string method, string path, string contentType)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new StringContent("{}", System.Text.Encoding.UTF8, contentType) };
+        Assert.Equal(HttpStatusCode.Unauthorized, (await _http.SendAsync(request)).StatusCode);
+        // A key without the scope is refused too, on whatever spelling of the route.
+        using var scoped = new HttpRequestMessage(new HttpMethod(method), path) { Content = new StringContent("{}", System.Text.Encoding.UTF8, contentType) };
+        scoped.Headers.Authorization = new AuthenticationHeaderValue("Bearer", path.Contains("repository", StringComparison.OrdinalIgnoreCase) ? ReaderKey : OpsKey);
+        Assert.Equal(HttpStatusCode.Forbidden, (await _http.SendAsync(scoped)).StatusCode);
+    }
+
+    [Fact]
+    public async Task TritonRestriction_HoldsWhateverTheRouteSpelling()
+    {
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--http-restricted-api=model-repository:admin-key=s3cret");
+        using var http = host.CreateHttpClient();
+        Assert.Equal(HttpStatusCode.Forbidden, (await http.PostAsync("/V2/Repository/Index", null)).StatusCode);
+    }
+
     [Fact]
     public async Task Grpc_StreamAuthorizesEachMessagesModel()
     {

@@ -197,6 +197,21 @@ public sealed class TlsTests : IDisposable
     }
 
     [Fact]
+    public async Task LoadGenerator_MeasuresOverTlsWithAnApiKey()
+    {
+        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var keys = Path.Combine(_pki.Folder, "keys.json");
+        File.WriteAllText(keys, AuthTests.KeyFile(("load", "load-key-1", ["infer:*", "metadata", "stats"])));
+        await using var fabrik = await StartAsync("--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--auth-keys", keys);
+        var options = Fabrik.Benchmarks.Load.LoadOptions.Parse(["-m", "simple", "-u", fabrik.HttpAddress!.ToString(), "--ssl-https-ca-certificates-file", _pki.CaPath,
+            "-H", "Authorization: Bearer load-key-1", "--concurrency-range", "2:2:1", "-p", "150", "-r", "3"]);
+        var results = await new Fabrik.Benchmarks.Load.LoadGenerator(options, TextWriter.Null).RunAsync(default);
+        var result = Assert.Single(results);
+        Assert.Equal(0, result.Errors);
+        Assert.True(result.InferencesPerSecond > 0);
+    }
+
+    [Fact]
     public async Task BadCertificateFiles_FailStartUpNamingTheFile()
     {
         var missing = Path.Combine(_pki.Folder, "missing.pem");

@@ -14,8 +14,9 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (request.ContentType is { } contentType && contentType.StartsWith("application/grpc", StringComparison.Ordinal))
+        if (context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is not null)
         {
+            // A gRPC method (routing has run): the interceptor checks it, with the message in hand.
             await next(context);
             return;
         }
@@ -74,16 +75,17 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
     /// <summary>Which group a path belongs to and, for inference, the model.</summary>
     public static (ApiGroup Group, string? Model) Classify(string path)
     {
+        // Routing ignores case, so the fixed segments are matched without it; the model keeps its own.
         var segments = path.Trim('/').Split('/');
-        return segments switch
+        var model = segments.Length > 2 ? segments[2] : null;
+        return Array.ConvertAll(segments, segment => segment.ToLowerInvariant()) switch
         {
             ["v2", "health", ..] => (ApiGroup.Health, null),
             ["v2"] => (ApiGroup.Metadata, null),
             ["v2", "models", "stats"] => (ApiGroup.Statistics, null),
             ["v2", "models", _] or ["v2", "models", _, "versions", _] => (ApiGroup.Metadata, null),
             ["v2", "models", _, "ready"] or ["v2", "models", _, "versions", _, "ready"] => (ApiGroup.Health, null),
-            ["v2", "models", var model, "infer"] => (ApiGroup.Inference, model),
-            ["v2", "models", var model, "versions", _, "infer"] => (ApiGroup.Inference, model),
+            ["v2", "models", _, "infer"] or ["v2", "models", _, "versions", _, "infer"] => (ApiGroup.Inference, model),
             ["v2", "models", _, "config"] or ["v2", "models", _, "versions", _, "config"] => (ApiGroup.ModelConfig, null),
             ["v2", "models", _, "stats"] or ["v2", "models", _, "versions", _, "stats"] => (ApiGroup.Statistics, null),
             ["v2", "repository", ..] => (ApiGroup.Repository, null),
