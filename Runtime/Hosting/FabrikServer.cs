@@ -69,6 +69,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
+        var trust = ModelTrust.Load(options.Security.ModelTrustKeys);
         var audit = SecurityHosting.AddSecurity(builder, options.Security);
         ListenOptions? httpListener = null, grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -115,7 +116,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             AutoCompleteConfig = options.AutoCompleteConfig,
             StrictReadiness = options.StrictReadiness,
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
-            Trust = ModelTrust.Load(options.Security.ModelTrustKeys),
+            Trust = trust,
         };
         builder.Services.AddSingleton(repositoryOptions);
         builder.Services.AddSingleton(BackendRegistry.Default);
@@ -126,7 +127,16 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         configureHost?.Invoke(builder.WebHost);
         var app = builder.Build();
-        SecurityHosting.UseAccessChecks(app, options.Security);
+        try
+        {
+            SecurityHosting.UseAccessChecks(app, options.Security);
+        }
+        catch
+        {
+            audit.Dispose();
+            await app.DisposeAsync();
+            throw;
+        }
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         app.MapGrpcService<GrpcInferenceService>();
         app.MapGrpcService<GrpcHealthService>();
