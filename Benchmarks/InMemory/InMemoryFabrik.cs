@@ -26,15 +26,18 @@ public sealed class InMemoryFabrik : IAsyncDisposable
 
     /// <summary>Starts the server in memory with the given command line. The HTTP and gRPC ports
     /// are not opened; the metrics listener, which is a server of its own, takes a free loopback
-    /// port unless the command line says otherwise.</summary>
+    /// port (whatever the command line says, so that hosts side by side never collide).</summary>
     public static async Task<InMemoryFabrik> StartAsync(params string[] arguments) =>
-        await StartAsync(ServerOptions.Parse(["--metrics-port=0", .. arguments]), time: null);
+        await StartAsync(ServerOptions.Parse(arguments), time: null);
 
     internal static async Task<InMemoryFabrik> StartAsync(ServerOptions options, TimeProvider? time = null)
     {
-        var server = await FabrikServer.StartAsync(options, time, configureHost: host => host.UseTestServer());
+        var server = await FabrikServer.StartAsync(options with { MetricsPort = 0 }, time, configureHost: host => host.UseTestServer());
         return new InMemoryFabrik(server);
     }
+
+    /// <summary>A handler whose requests go straight into the pipeline.</summary>
+    public HttpMessageHandler CreateHandler() => _testServer.CreateHandler();
 
     /// <summary>An HTTP client whose requests go straight into the pipeline.</summary>
     public HttpClient CreateHttpClient() => new(_testServer.CreateHandler()) { BaseAddress = _testServer.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };

@@ -28,19 +28,56 @@ public static class InferenceClients
     public static async Task<IInferenceClient> CreateAsync(LoadOptions options, CancellationToken cancellation)
     {
         var baseAddress = new Uri(options.Url.Contains("://", StringComparison.Ordinal) ? options.Url : "http://" + options.Url);
+        var handler = Handler(options);
         if (options.Protocol == LoadProtocol.Grpc)
         {
-            var channel = GrpcChannel.ForAddress(baseAddress);
+            var channel = GrpcChannel.ForAddress(baseAddress, new GrpcChannelOptions { HttpHandler = handler });
             var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
             var metadata = await grpc.ModelMetadataAsync(new ModelMetadataRequest { Name = options.Model }, cancellationToken: cancellation);
             var tensors = metadata.Inputs.Select(input => Tensor(input.Name, input.Datatype, input.Shape, options.BatchSize)).ToList();
             return new GrpcClient(channel, grpc, options.Model, tensors);
         }
-        var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        var http = new HttpClient(handler) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
         var json = JsonNode.Parse(await http.GetStringAsync($"/v2/models/{options.Model}", cancellation))!;
         var inputs = json["inputs"]!.AsArray().Select(input =>
             Tensor((string)input!["name"]!, (string)input["datatype"]!, input["shape"]!.AsArray().Select(d => (long)d!), options.BatchSize)).ToList();
         return new HttpClientLoad(http, options.Model, inputs, binary: options.Protocol == LoadProtocol.HttpBinary);
+    }
+
+    /// <summary>The connection handler: trusts the given CA for https, adds the -H headers.</summary>
+    private static HttpMessageHandler Handler(LoadOptions options)
+    {
+        var sockets = new SocketsHttpHandler();
+        if (options.TlsCaFile is { } caFile)
+        {
+            var ca = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(caFile);
+            sockets.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+            {
+                if (certificate is null)
+                {
+                    return false;
+                }
+                using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.Add(ca);
+                chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                return chain.Build(System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+            };
+        }
+        return options.Headers.Count == 0 ? sockets : new HeaderHandler(sockets, options.Headers);
+    }
+
+    /// <summary>Adds fixed headers to every request (HTTP/1.1 and gRPC alike).</summary>
+    private sealed class HeaderHandler(HttpMessageHandler inner, IReadOnlyList<(string Name, string Value)> headers) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            foreach (var (name, value) in headers)
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     /// <summary>A payload tensor: name, datatype, shape (the batch and variable dims filled in),

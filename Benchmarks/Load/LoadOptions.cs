@@ -40,6 +40,14 @@ public sealed record LoadOptions
 
     public string? ResultsCsv { get; init; }
 
+    /// <summary>-H "Name: value" (repeatable, as perf_analyzer): headers sent with every request
+    /// (HTTP headers, gRPC metadata), e.g. an API key.</summary>
+    public IReadOnlyList<(string Name, string Value)> Headers { get; init; } = [];
+
+    /// <summary>--ssl-https-ca-certificates-file / --ssl-grpc-root-certifications-file (perf_analyzer's
+    /// names): the CA that https URLs' certificates must chain to.</summary>
+    public string? TlsCaFile { get; init; }
+
     public const string Usage = """
         Usage: dotnet run -c Release --project Benchmarks -- load -m MODEL [options]
           -m MODEL                       model to load (required)
@@ -53,6 +61,8 @@ public sealed record LoadOptions
           -s, --stability-percentage P   windows agree within P% (default 10)
           -r, --max-trials N             windows per step before giving up on stability (default 10)
           -f FILE.csv                    results; FILE.json and FILE.svg are written beside it
+          -H "NAME: VALUE"               header on every request (e.g. "Authorization: Bearer KEY"); repeatable
+          --ssl-https-ca-certificates-file PEM   with an https:// URL, trust this CA (also --ssl-grpc-root-certifications-file)
         """;
 
     public static LoadOptions Parse(IReadOnlyList<string> args)
@@ -77,6 +87,8 @@ public sealed record LoadOptions
                 "-s" or "--stability-percentage" => options with { StabilityPercentage = Integer(arg, Value(), 1) },
                 "-r" or "--max-trials" => options with { MaxTrials = Integer(arg, Value(), 3) },
                 "-f" or "--latency-report-file" => options with { ResultsCsv = Value() },
+                "-H" => options with { Headers = [.. options.Headers, Header(Value())] },
+                "--ssl-https-ca-certificates-file" or "--ssl-grpc-root-certifications-file" => options with { TlsCaFile = Value() },
                 _ => throw new ArgumentException($"unknown option '{arg}'"),
             };
         }
@@ -94,6 +106,12 @@ public sealed record LoadOptions
                 _ => throw new ArgumentException($"-i takes http or grpc and --http-format json or binary, got '{protocol}' and '{httpFormat}'"),
             },
         };
+    }
+
+    private static (string, string) Header(string text)
+    {
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        return colon > 0 ? (text[..colon].Trim(), text[(colon + 1)..].Trim()) : throw new ArgumentException($"-H takes \"NAME: VALUE\", got '{text}'");
     }
 
     private static LoadOptions Set(ref string target, string value, LoadOptions options)

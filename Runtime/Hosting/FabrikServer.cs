@@ -6,6 +6,7 @@ using Fabrik.Observability.Tracing;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
+using Fabrik.Security;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -23,6 +24,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     private readonly MetricsEndpoint? _metrics;
     private readonly OpenTelemetry.Trace.TracerProvider? _tracerProvider;
     private int _stopped;
+    private AuditLog? _audit;
 
     private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics, OpenTelemetry.Trace.TracerProvider? tracerProvider)
     {
@@ -48,7 +50,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     /// <summary>Base address of the HTTP listener, with the real port when 0 was asked for.</summary>
     public Uri? HttpAddress { get; private set; }
 
-    /// <summary>Base address of the gRPC listener (HTTP/2 without TLS).</summary>
+    /// <summary>Base address of the gRPC listener (https when TLS is on).</summary>
     public Uri? GrpcAddress { get; private set; }
 
     /// <summary>Base address of the metrics listener; null with --allow-metrics=false.</summary>
@@ -70,16 +72,20 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var tracerProvider = TracingSetup.Start(options.Tracing);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
+        var trust = ModelTrust.Load(options.Security.ModelTrustKeys);
+        var audit = SecurityHosting.AddSecurity(builder, options.Security);
         ListenOptions? httpListener = null, grpcListener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.HttpMaxInputSize;
+            options.Limits.Apply(kestrel.Limits);
             if (options.AllowHttp)
             {
                 kestrel.Listen(options.HttpAddress, options.HttpPort, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1;
+                    SecurityHosting.UseTls(listen, options.Security.HttpTls);
                     httpListener = listen;
                 });
             }
@@ -88,6 +94,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 kestrel.Listen(options.GrpcAddress, options.GrpcPort, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http2;
+                    SecurityHosting.UseTls(listen, options.Security.GrpcTls);
                     grpcListener = listen;
                 });
             }
@@ -95,12 +102,13 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)Math.Min(options.HttpMaxInputSize, int.MaxValue);
-            grpc.MaxSendMessageSize = null;
+            grpc.MaxSendMessageSize = options.Limits.GrpcMaxSendBytes == 0 ? null : options.Limits.GrpcMaxSendBytes;
             grpc.EnableDetailedErrors = false;
+            SecurityHosting.AddGrpcAccess(grpc, options.Security);
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
-        builder.Services.AddSingleton(new TensorMemoryPool(byteLimit: options.PinnedMemoryPoolByteSize));
+        builder.Services.AddSingleton(new TensorMemoryPool(byteLimit: options.PinnedMemoryPoolByteSize, clearOnReturn: options.ClearBuffers));
         builder.Services.AddSingleton(services => new ServerIdentity
         {
             Name = options.Id,
@@ -117,6 +125,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             PollInterval = TimeSpan.FromSeconds(options.RepositoryPollSeconds),
             LoadThreadCount = options.ModelLoadThreadCount,
             Metrics = metrics?.Inference,
+            Trust = trust,
         };
         builder.Services.AddSingleton(repositoryOptions);
         builder.Services.AddSingleton(BackendRegistry.Default);
@@ -128,6 +137,16 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         configureHost?.Invoke(builder.WebHost);
         var app = builder.Build();
+        try
+        {
+            SecurityHosting.UseAccessChecks(app, options.Security);
+        }
+        catch
+        {
+            audit.Dispose();
+            await app.DisposeAsync();
+            throw;
+        }
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
         app.MapGrpcService<GrpcInferenceService>();
@@ -136,30 +155,33 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
+        SecurityHosting.ReleaseIdleBuffersPeriodically(app, app.Services.GetRequiredService<TensorMemoryPool>());
 
         if (options.Logging.Access)
         {
             app.UseMiddleware<AccessLogMiddleware>();
         }
-        var server = new FabrikServer(app, options, metrics, tracerProvider);
+        var server = new FabrikServer(app, options, metrics, tracerProvider) { _audit = audit };
         TritonFlags.LogWarnings(server._logger, options);
         try
         {
             await app.StartAsync(cancellation);
+            SecurityHosting.WarnAboutCleartext(server._logger, options);
+            SecurityHosting.AuditStart(audit, options, repositories);
             // Kestrel writes the bound port back into the listen options when 0 was asked for.
             if (httpListener is not null)
             {
-                server.HttpAddress = BaseAddress(httpListener.IPEndPoint!);
+                server.HttpAddress = BaseAddress(httpListener.IPEndPoint!, options.Security.HttpTls is not null);
                 Log.HttpListening(server._logger, server.HttpAddress);
             }
             if (grpcListener is not null)
             {
-                server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!);
+                server.GrpcAddress = BaseAddress(grpcListener.IPEndPoint!, options.Security.GrpcTls is not null);
                 Log.GrpcListening(server._logger, server.GrpcAddress);
             }
             if (metrics is not null)
             {
-                await metrics.StartAsync(server.Models, server.TensorPool, app.Services.GetRequiredService<ILoggerFactory>(), cancellation);
+                await metrics.StartAsync(server.Models, server.TensorPool, app.Services, app.Services.GetRequiredService<ILoggerFactory>(), cancellation);
                 server.MetricsAddress = metrics.Address;
             }
             var gpus = app.Services.GetRequiredService<GpuInventory>();
@@ -177,7 +199,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         }
     }
 
-    private static Uri BaseAddress(IPEndPoint endpoint) => new($"http://{endpoint}/");
+    private static Uri BaseAddress(IPEndPoint endpoint, bool tls) => new($"{(tls ? "https" : "http")}://{endpoint}/");
 
     /// <summary>Completes when the process is asked to stop (SIGTERM, SIGINT).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellation = default) => _app.WaitForShutdownAsync(cancellation);
@@ -216,6 +238,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             await _metrics.DisposeAsync();
         }
         _tracerProvider?.Dispose(); // flushes the spans not yet exported
+        _audit?.Write("server-stop");
+        _audit?.Dispose();
     }
 
     private static partial class Log

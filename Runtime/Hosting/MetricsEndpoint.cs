@@ -1,5 +1,6 @@
 using Fabrik.Models;
 using Fabrik.Observability.Metrics;
+using Fabrik.Security;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
@@ -9,8 +10,8 @@ namespace Fabrik.Hosting;
 /// <summary>
 /// The metrics port (--metrics-port, default 8002): its own Kestrel listener serving
 /// <c>GET /metrics</c> and nothing else, in Prometheus text or, when the client asks for it,
-/// OpenMetrics. This is the one place the metrics listener is set up; transport security for it
-/// belongs in <see cref="ConfigureListener"/>.
+/// OpenMetrics. This is the one place the metrics listener is set up: TLS in
+/// <see cref="ConfigureListener"/>, API keys (the <c>metrics</c> scope) through the server's access checks.
 /// </summary>
 /// <remarks>Created before the models load (their statistics record into
 /// <see cref="Inference"/>), started after the main listeners, disposed after them.</remarks>
@@ -40,8 +41,10 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
     public static MetricsEndpoint? Create(ServerOptions options) => options.AllowMetrics ? new MetricsEndpoint(options) : null;
 
     /// <summary>Starts listening. <paramref name="models"/> and <paramref name="pool"/> are what the
-    /// per-model, state and pinned-pool metrics observe.</summary>
-    public async Task StartAsync(ModelManager models, TensorMemoryPool pool, ILoggerFactory loggers, CancellationToken cancellation)
+    /// per-model, state and pinned-pool metrics observe; <paramref name="serverServices"/> lends the
+    /// main server's access rules and audit log, so the metrics port takes the same API keys (the
+    /// <c>metrics</c> scope) and its own TLS (--metrics-tls-*).</summary>
+    public async Task StartAsync(ModelManager models, TensorMemoryPool pool, IServiceProvider serverServices, ILoggerFactory loggers, CancellationToken cancellation)
     {
         Inference.Observe(
             () => models.LoadedModels.Select(model => new ModelSeries(model.Name, model.VersionText, model.Statistics)),
@@ -53,6 +56,13 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
+        var security = serverServices.GetRequiredService<SecuritySettings>();
+        builder.Services.AddSingleton(security);
+        builder.Services.AddSingleton(serverServices.GetRequiredService<AuditLog>());
+        if (SecurityHosting.ChecksAccess(security))
+        {
+            builder.Services.AddSingleton(serverServices.GetRequiredService<AccessControl>());
+        }
         ListenOptions? listener = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -64,14 +74,20 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
             });
         });
         _app = builder.Build();
+        SecurityHosting.UseAccessChecks(_app, security);
         _app.MapMetrics(settings => settings.Registry = _exporter.Registry, "/metrics");
         await _app.StartAsync(cancellation);
-        Address = new Uri($"http://{listener!.IPEndPoint}/");
+        Address = new Uri($"{(_options.Security.MetricsTls is null ? "http" : "https")}://{listener!.IPEndPoint}/");
         Log.MetricsListening(loggers.CreateLogger("Fabrik.Server"), Address);
     }
 
-    /// <summary>The listener's transport: plain HTTP/1.1 on the metrics address.</summary>
-    private static void ConfigureListener(ListenOptions listen) => listen.Protocols = HttpProtocols.Http1;
+    /// <summary>The listener's transport: HTTP/1.1 on the metrics address, with TLS when
+    /// --metrics-tls-cert and --metrics-tls-key are given.</summary>
+    private void ConfigureListener(ListenOptions listen)
+    {
+        listen.Protocols = HttpProtocols.Http1;
+        SecurityHosting.UseTls(listen, _options.Security.MetricsTls);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -14,6 +14,10 @@ internal static class Program
         {
             return await HealthProbe.RunAsync(probe);
         }
+        if (SecurityCommands.TryRun(args, Console.Out, Console.Error) is { } exitCode)
+        {
+            return exitCode;
+        }
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.WriteLine(ServerOptions.Usage);

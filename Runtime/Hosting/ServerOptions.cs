@@ -85,12 +85,23 @@ internal sealed record ServerOptions
     /// <summary>--pinned-memory-pool-byte-size: most bytes of tensor memory the pool may hold at
     /// once; a request that would pass it gets 503 / RESOURCE_EXHAUSTED. 0 (the default) for no limit.</summary>
     public long PinnedMemoryPoolByteSize { get; init; }
+    /// <summary>TLS, API keys, audit and signed models (see docs/security.md).</summary>
+    public Fabrik.Security.SecuritySettings Security { get; init; } = new();
+
+    /// <summary>Connection, header, body-rate and stream limits of the listeners.</summary>
+    public ListenerLimits Limits { get; init; } = new();
+
+    /// <summary>--clear-buffers: pooled tensor buffers are zeroed when returned. Default: true.</summary>
+    public bool ClearBuffers { get; init; } = true;
 
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
                fabrik devices      list the GPUs Fabrik sees (or "no GPU" and why)
                fabrik probe [url]  exit 0 when url (default http://127.0.0.1:8000/v2/health/ready) answers 200
+               fabrik model sign --key PRIVATE.pem <model>/<version>
+               fabrik model verify --trust-key PUBLIC.pem <model>/<version>
+               fabrik audit verify <audit log>
 
         Serves the models of a Triton-style model repository over the KServe v2 protocol.
 
@@ -134,6 +145,27 @@ internal sealed record ServerOptions
                                       Default: 600
           --pinned-memory-pool-byte-size=<n>  Most bytes of tensor memory held at once; past it,
                                       requests get 503 / RESOURCE_EXHAUSTED. Default: 0 (no limit)
+          --http-tls-cert=<pem> --http-tls-key=<pem>   HTTPS on the HTTP port (TLS 1.2+)
+          --http-tls-client-ca=<pem>  HTTP: require client certificates from this CA (mutual TLS)
+          --grpc-use-ssl=<bool> --grpc-server-cert=<pem> --grpc-server-key=<pem>   TLS on gRPC
+          --grpc-use-ssl-mutual=<bool> --grpc-root-cert=<pem>   gRPC: mutual TLS with this CA
+          --auth-keys=<file>          API keys and scopes (JSON, SHA-256 hashes); reloads on change
+          --auth-health=<bool>        Health endpoints need a key too. Default: false
+          --audit-log=<file>          Hash-chained JSON Lines audit log (fabrik audit verify <file>)
+          --audit-log-max-size=<n>    Rotate the audit log at n bytes, keeping the chain (0: never). Default: 104857600
+          --audit-inference=<bool>    One audit record per inference. Default: false
+          --metrics-tls-cert=<pem> --metrics-tls-key=<pem> (--metrics-tls-client-ca=<pem>)   TLS on metrics
+          --model-trust-key=<pem>     Only load model versions signed by this key; repeatable
+          --http-restricted-api=<apis>:<header>=<value>     Triton's header restriction (HTTP)
+          --grpc-restricted-protocol=<apis>:<header>=<value> Triton's header restriction (gRPC)
+          --clear-buffers=<bool>      Zero pooled tensor buffers when returned. Default: true
+          --http-max-connections=<n>  Open connections per listener (0: no limit). Default: 4096
+          --http-max-header-size=<n>  Request headers in bytes. Default: 32768
+          --http-headers-timeout-secs=<n>  Time to send the headers. Default: 30
+          --http-min-request-data-rate=<n> Slowest body in bytes/s after 5 s (0: off). Default: 240
+          --http2-max-streams=<n>     Streams per HTTP/2 connection. Default: 100
+          --http-keepalive-timeout-secs=<n>  Idle connection timeout. Default: 130
+          --grpc-max-send-size=<n>    Largest gRPC reply in bytes (0: no limit). Default: 0
           --help                      Show this text.
 
         Every other tritonserver flag is accepted; one that has no effect here logs one warning
@@ -234,6 +266,9 @@ internal sealed record ServerOptions
                 "id" => options with { Id = ServerId(Value()) },
                 "watchdog-secs" => options with { WatchdogSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "pinned-memory-pool-byte-size" => options with { PinnedMemoryPoolByteSize = Integer(name, Value(), 0, long.MaxValue) },
+                "clear-buffers" => options with { ClearBuffers = Flag() },
+                _ when ListenerLimits.Owns(name) => options with { Limits = options.Limits.With(name, Value()) },
+                _ when Fabrik.Security.SecuritySettings.Owns(name) => options with { Security = options.Security.With(name, Value, Flag) },
                 _ => TritonFlags.Accept(options, name, OptionalValue()),
             };
         }
@@ -241,6 +276,7 @@ internal sealed record ServerOptions
         {
             throw new ArgumentException("--allow-http=false together with --allow-grpc=false leaves no protocol to serve");
         }
+        options.Security.Validate();
         return options;
     }
 

@@ -60,41 +60,16 @@ internal static partial class TritonFlags
         ["vertex-ai-default-model"] = "there is no Vertex AI endpoint",
     }.ToFrozenDictionary(StringComparer.Ordinal);
 
-    /// <summary>Flags that switch TLS on: refused when true, a warning when false.</summary>
-    private static readonly FrozenSet<string> TlsSwitches = FrozenSet.Create(StringComparer.Ordinal, "grpc-use-ssl", "grpc-use-ssl-mutual");
-
-    /// <summary>TLS material: Triton ignores it unless a TLS switch is on, and so does Fabrik.</summary>
-    private static readonly FrozenSet<string> TlsMaterial = FrozenSet.Create(StringComparer.Ordinal, "grpc-server-cert", "grpc-server-key", "grpc-root-cert");
-
-    /// <summary>Flags that restrict APIs to callers with a header: any value asks for protection.</summary>
-    private static readonly FrozenSet<string> ApiRestrictions = FrozenSet.Create(StringComparer.Ordinal, "http-restricted-api", "grpc-restricted-protocol");
 
     /// <summary>Every flag this class accepts (for tests and --help).</summary>
-    public static IEnumerable<string> Names => WithoutEffect.Keys.Concat(TlsSwitches).Concat(TlsMaterial).Concat(ApiRestrictions);
+    public static IEnumerable<string> Names => WithoutEffect.Keys;
 
     /// <summary>Accepts tritonserver flag <paramref name="name"/> (given without its dashes) that
     /// Fabrik does not implement, adding its warning once.</summary>
-    /// <exception cref="ArgumentException">Not a tritonserver flag, or one asking for protection not given here.</exception>
+    /// <exception cref="ArgumentException">Not a tritonserver flag.</exception>
     public static ServerOptions Accept(ServerOptions options, string name, string? value)
     {
-        string reason;
-        if (TlsSwitches.Contains(name))
-        {
-            if (value is null || value.ToLowerInvariant() is not ("false" or "0" or "off" or "no"))
-            {
-                throw new ArgumentException($"--{name} is not supported by this build, and Fabrik will not serve gRPC in the clear when TLS was asked for; terminate TLS in front of Fabrik (an ingress or a sidecar) and drop the flag");
-            }
-            reason = "TLS is off, as asked";
-        }
-        else if (TlsMaterial.Contains(name))
-        {
-            reason = "TLS is not enabled";
-        }
-        else if (ApiRestrictions.Contains(name))
-        {
-            throw new ArgumentException($"--{name} is not supported by this build, and Fabrik will not serve the APIs unrestricted when a restriction was asked for; restrict them in front of Fabrik and drop the flag");
-        }
-        else if (!WithoutEffect.TryGetValue(name, out reason!))
+        if (!WithoutEffect.TryGetValue(name, out var reason))
         {
             throw new ArgumentException($"unknown option '--{name}'; run with --help for the options");
         }

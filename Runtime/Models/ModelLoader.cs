@@ -3,6 +3,7 @@ using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Native;
+using Fabrik.Security;
 using Fabrik.Tensors;
 
 namespace Fabrik.Models;
@@ -14,7 +15,7 @@ namespace Fabrik.Models;
 /// Stateless apart from its collaborators; the model manager calls it under its lifecycle lock.
 /// </summary>
 internal sealed partial class ModelLoader(
-    ModelRepositoryOptions options, BackendRegistry backends, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory)
+    ModelRepositoryOptions options, BackendRegistry backends, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory, AuditLog audit)
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<ModelLoader>();
 
@@ -95,6 +96,40 @@ internal sealed partial class ModelLoader(
         source.Versions.Count > 0 ? source.VersionDirectory(source.Versions[^1]) : source.Directory;
 
     private LoadedModel LoadVersion(ModelSource source, ModelConfig config, long version)
+    {
+        var verified = VerifySignature(source, version);
+        var loaded = LoadVerifiedVersion(source, config, version);
+        if (verified is not null || audit.Enabled)
+        {
+            // The files are hashed again after the backend read them: a file swapped while it
+            // was being loaded is refused (see docs/security.md for the window that remains).
+            var hashes = ModelSignature.HashFiles(source.VersionDirectory(version));
+            if (verified is not null && !hashes.SequenceEqual(verified))
+            {
+                loaded.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                audit.Write("model-refused", ("model", source.Name), ("version", version), ("reason", "files changed while loading"));
+                throw new InvalidOperationException($"version {version}: files changed while the model was loading; refused");
+            }
+            audit.Write("model-load", ("model", source.Name), ("version", version), ("signed", verified is not null), ("files", hashes));
+        }
+        return loaded;
+    }
+
+    /// <summary>With --model-trust-key, the version's verified file hashes; otherwise null.</summary>
+    private IReadOnlyDictionary<string, string>? VerifySignature(ModelSource source, long version)
+    {
+        try
+        {
+            return options.Trust.Verify(source.VersionDirectory(version));
+        }
+        catch (ModelSignatureException e)
+        {
+            audit.Write("model-refused", ("model", source.Name), ("version", version), ("reason", e.Message));
+            throw new InvalidOperationException($"version {version}: {e.Message}", e);
+        }
+    }
+
+    private LoadedModel LoadVerifiedVersion(ModelSource source, ModelConfig config, long version)
     {
         var backend = backends.Resolve(config);
         var modelPath = ModelRepository.Confine(source.Root, ModelInstanceFactory.ModelFilePath(config, backend, source.VersionDirectory(version)));

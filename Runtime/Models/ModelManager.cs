@@ -282,8 +282,10 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var reason = Describe(e);
-            Log.ModelFailed(_logger, source.Name, reason);
+            var detail = Describe(e);
+            Log.ModelFailed(_logger, source.Name, detail);
+            // Clients see the reason without server paths (the log above has them).
+            var reason = Security.Redaction.ForClient(detail, [source.Root]);
             if (previous is { Versions.IsEmpty: false })
             {
                 // A failed reload leaves the versions that were serving in place; the files it

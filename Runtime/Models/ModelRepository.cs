@@ -85,7 +85,7 @@ internal static class ModelRepository
         var prefix = rootReal.EndsWith(Path.DirectorySeparatorChar) ? rootReal : rootReal + Path.DirectorySeparatorChar;
         if (!real.StartsWith(prefix, StringComparison.Ordinal))
         {
-            throw new InvalidOperationException($"'{path}' leads to '{real}', outside the model repository '{rootReal}'");
+            throw new InvalidOperationException($"'{Path.GetRelativePath(root, path)}' leads outside the model repository");
         }
         return real;
     }

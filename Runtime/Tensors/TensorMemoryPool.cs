@@ -25,6 +25,11 @@ internal sealed class TensorMemoryPool
     private const int MaximumSizeLog2 = 30;  // 1 GiB
     private readonly ConcurrentBag<byte[]>[] _classes;
     private readonly int _arraysKeptPerClass;
+    private readonly bool _clearOnReturn;
+
+    // Set by Rent, cleared by ReleaseIdle: a class not rented from between two calls is idle.
+    // Plain writes: a lost update only delays a release by one period.
+    private readonly bool[] _rentedSinceRelease = new bool[MaximumSizeLog2 + 1];
     private long _outstanding;
 #if DEBUG
     private readonly ConcurrentDictionary<byte[], (string Member, string File, int Line)> _rentedBy = new(ReferenceEqualityComparer.Instance);
@@ -38,11 +43,14 @@ internal sealed class TensorMemoryPool
     /// arrays of each size.</summary>
     /// <param name="arraysKeptPerClass">Idle arrays kept per size class.</param>
     /// <param name="byteLimit">Most bytes of arrays the pool may own at once; 0 for no limit.</param>
-    public TensorMemoryPool(int arraysKeptPerClass = 64, long byteLimit = 0)
+    /// <param name="clearOnReturn">Zero each array when it is returned, so one request's tensors
+    /// never linger where the next request (or a memory dump) could see them (--clear-buffers).</param>
+    public TensorMemoryPool(int arraysKeptPerClass = 64, long byteLimit = 0, bool clearOnReturn = true)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(byteLimit);
         ByteLimit = byteLimit;
         _arraysKeptPerClass = arraysKeptPerClass;
+        _clearOnReturn = clearOnReturn;
         _classes = new ConcurrentBag<byte[]>[MaximumSizeLog2 + 1];
         for (var i = 0; i < _classes.Length; i++)
         {
@@ -83,6 +91,7 @@ internal sealed class TensorMemoryPool
             throw new ArgumentOutOfRangeException(nameof(minimumLength), $"tensor of {minimumLength} bytes exceeds the {MaximumLength}-byte limit");
         }
         var sizeClass = SizeClass(minimumLength);
+        _rentedSinceRelease[sizeClass] = true;
         if (!_classes[sizeClass].TryTake(out var array))
         {
             Reserve(1L << sizeClass);
@@ -109,6 +118,10 @@ internal sealed class TensorMemoryPool
 #endif
         Interlocked.Decrement(ref _outstanding);
         Interlocked.Add(ref _outstandingBytes, -array.Length);
+        if (_clearOnReturn)
+        {
+            Array.Clear(array);
+        }
         var sizeClass = BitOperations.Log2((uint)array.Length);
         var bag = _classes[sizeClass];
         if (bag.Count < _arraysKeptPerClass)
@@ -143,6 +156,30 @@ internal sealed class TensorMemoryPool
             throw new TensorPoolExhaustedException(bytes, ByteLimit);
         }
     }
+
+    /// <summary>Drops the idle arrays of every size class nothing was rented from since the
+    /// previous call (the server calls this once a minute), so memory taken by a burst of large
+    /// tensors goes back to the runtime. Returns the bytes released.</summary>
+    public long ReleaseIdle()
+    {
+        long released = 0;
+        for (var sizeClass = 0; sizeClass < _classes.Length; sizeClass++)
+        {
+            if (!_rentedSinceRelease[sizeClass])
+            {
+                while (_classes[sizeClass].TryTake(out var array))
+                {
+                    released += array.Length;
+                    Interlocked.Add(ref _liveBytes, -array.Length);
+                }
+            }
+            _rentedSinceRelease[sizeClass] = false;
+        }
+        return released;
+    }
+
+    /// <summary>Arrays kept idle for reuse, all classes together.</summary>
+    public int IdleArrays => _classes.Sum(bag => bag.Count);
 
     /// <summary>Where each outstanding array was rented (Debug builds; empty in Release, where
     /// only <see cref="Outstanding"/> is kept).</summary>

@@ -21,8 +21,10 @@ public sealed class LayeringTests
     /// <summary>The layers from the top down: each may use those below it, never those above.</summary>
     private static readonly string[] Layers = ["Fabrik.Hosting", "Fabrik.Protocol", "Fabrik.Models", "Fabrik.Scheduling", "Fabrik.Execution", "Fabrik.Devices"];
 
-    /// <summary>Shared by the layers; they use nothing of the layers themselves.</summary>
-    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors"];
+    /// <summary>Shared by the layers; they use nothing of the layers themselves. Security (TLS,
+    /// keys, audit, model signatures) is used by Hosting and Protocol, and the loader calls its
+    /// signature check; it calls nothing back up.</summary>
+    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security"];
 
     public static TheoryData<string, string> UpwardReferences()
     {

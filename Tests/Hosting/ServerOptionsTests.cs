@@ -119,9 +119,8 @@ public sealed class ServerOptionsTests
     public void Parse_EveryAcceptedTritonFlag_StartsWithOneWarningAndKeepsTheNextFlag()
     {
         // Each flag in both spellings (=value and a separate value), followed by a flag that must
-        // still be read; TLS switches and API restrictions are refused unless they ask for nothing.
-        var refused = new[] { "grpc-use-ssl", "grpc-use-ssl-mutual", "http-restricted-api", "grpc-restricted-protocol" };
-        foreach (var name in TritonFlags.Names.Where(name => !refused.Contains(name)))
+        // still be read. (TLS and API restrictions are implemented: Tests/Security.)
+        foreach (var name in TritonFlags.Names)
         {
             var joined = ServerOptions.Parse([$"--{name}=1", "--http-port=9"]);
             var separate = ServerOptions.Parse([$"--{name}", "1", $"--{name}", "2", "--http-port", "9"]);
@@ -130,13 +129,9 @@ public sealed class ServerOptionsTests
             var warning = Assert.Single(separate.FlagWarnings);
             Assert.StartsWith($"--{name} has no effect here: ", warning, StringComparison.Ordinal);
         }
-        Assert.Single(ServerOptions.Parse(["--grpc-use-ssl=false"]).FlagWarnings);
     }
 
     [Theory]
-    [InlineData("--grpc-use-ssl=true", "--grpc-use-ssl is not supported")]
-    [InlineData("--grpc-use-ssl-mutual", "--grpc-use-ssl-mutual is not supported")]
-    [InlineData("--http-restricted-api=model-repository:admin-key=secret", "--http-restricted-api is not supported")]
     [InlineData("--model-load-thread-count=0", "--model-load-thread-count takes an integer from 1 to 1024")]
     [InlineData("--id=", "--id takes a name")]
     [InlineData("--exit-on-error=sometimes", "--exit-on-error takes true or false")]

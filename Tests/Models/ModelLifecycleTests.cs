@@ -372,7 +372,9 @@ public sealed class ModelLifecycleTests
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
-    private static HttpClient Client(InMemoryFabrik server) => server.CreateHttpClient();
+    // Answers are checked for server internals (temporary repository paths included).
+    private static HttpClient Client(InMemoryFabrik server) =>
+        new(new LeakCheckingHandler(server.CreateHandler())) { BaseAddress = server.CreateHttpClient().BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
 
     private static Task<InMemoryFabrik> StartAsync(TemporaryRepository repository, params string[] flags) =>
         InMemoryFabrik.StartAsync(ServerOptions.Parse(["--metrics-port=0", "--model-repository", repository.Path, "--exit-on-error=false", .. flags]));

@@ -28,7 +28,8 @@ public sealed class ServerFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await InMemoryFabrik.StartAsync("--model-repository", RepositoryLayout.Models);
-        Client = _host.CreateHttpClient();
+        // Every answer any test gets from the shared server is checked for server internals.
+        Client = new HttpClient(new LeakCheckingHandler(_host.CreateHandler())) { BaseAddress = _host.CreateHttpClient().BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
         GrpcChannel = _host.CreateGrpcChannel();
         Grpc = new GRPCInferenceService.GRPCInferenceServiceClient(GrpcChannel);
     }

@@ -74,4 +74,41 @@ public sealed class TensorMemoryPoolTests
     {
         Assert.Equal((ushort)expected, BFloat16.FromSingle(value));
     }
+
+    [Fact]
+    public void Return_ClearsTheArray_UnlessTurnedOff()
+    {
+        var clearing = new TensorMemoryPool();
+        var secret = clearing.Rent(1000);
+        secret.AsSpan().Fill(0xA5);
+        clearing.Return(secret);
+        var reused = clearing.Rent(1000);
+        Assert.Same(secret, reused);
+        Assert.True(reused.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a returned buffer kept its contents");
+        clearing.Return(reused);
+
+        var keeping = new TensorMemoryPool(clearOnReturn: false);
+        var kept = keeping.Rent(1000);
+        kept.AsSpan().Fill(0xA5);
+        keeping.Return(kept);
+        Assert.Equal(0xA5, keeping.Rent(1000)[999]);
+    }
+
+    [Fact]
+    public void ReleaseIdle_DropsOnlyClassesNotRentedSinceTheLastRelease()
+    {
+        var pool = new TensorMemoryPool();
+        var small = pool.Rent(1000);
+        var large = pool.Rent(1 << 20);
+        pool.Return(small);
+        pool.Return(large);
+        pool.ReleaseIdle(); // both were rented in this period: kept
+        Assert.Equal(2, pool.IdleArrays);
+
+        pool.Return(pool.Rent(1000)); // only the small class is used in the next period
+        Assert.Equal(1 << 20, pool.ReleaseIdle());
+        Assert.Equal(1, pool.IdleArrays);
+        Assert.Equal(1024, pool.ReleaseIdle());
+        Assert.Equal(0, pool.IdleArrays);
+    }
 }

@@ -4,7 +4,7 @@ using Grpc.Core;
 namespace Fabrik.Protocol.Grpc;
 
 /// <summary>The gRPC status codes Triton answers for each <see cref="ErrorKind"/>.</summary>
-internal static class GrpcErrors
+internal static partial class GrpcErrors
 {
     public static StatusCode StatusCode(ErrorKind kind) => kind switch
     {
@@ -17,6 +17,31 @@ internal static class GrpcErrors
         _ => global::Grpc.Core.StatusCode.Internal,
     };
 
-    /// <summary>The exception that ends a call with <paramref name="error"/>'s status and message.</summary>
-    public static RpcException ToRpcException(InferenceException error) => new(new Status(StatusCode(error.Kind), error.Message));
+    /// <summary>The exception that ends a call with <paramref name="error"/>'s status and message;
+    /// an internal error's detail goes to the server log under an id the client is given.</summary>
+    public static RpcException ToRpcException(InferenceException error, ServerCallContext? context = null) =>
+        new(new Status(StatusCode(error.Kind), ClientMessage(error, context)));
+
+    /// <summary>What the client is told: the message, or for an internal error (a backend's or
+    /// native library's own words) a plain sentence and the id the server log has the detail under.</summary>
+    public static string ClientMessage(InferenceException error, ServerCallContext? context)
+    {
+        if (error.Kind != ErrorKind.Internal)
+        {
+            return error.Message;
+        }
+        var http = context?.GetHttpContext();
+        var requestId = http?.TraceIdentifier ?? Guid.NewGuid().ToString("N");
+        if (http?.RequestServices.GetService<ILoggerFactory>() is { } loggers)
+        {
+            Log.InternalError(loggers.CreateLogger("Fabrik.Protocol.Grpc"), requestId, error.Message);
+        }
+        return $"internal error while running the request; the server log has the detail under request id {requestId}";
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1230, Level = LogLevel.Error, Message = "Request {RequestId}: {Detail}")]
+        public static partial void InternalError(ILogger logger, string requestId, string detail);
+    }
 }

@@ -53,7 +53,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         }
         catch (InferenceException e)
         {
-            throw GrpcErrors.ToRpcException(e);
+            throw GrpcErrors.ToRpcException(e, context);
         }
     }
 
@@ -69,7 +69,7 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
             }
             catch (InferenceException e)
             {
-                message = new ModelStreamInferResponse { ErrorMessage = e.Message, InferResponse = new ModelInferResponse { Id = request.Id } };
+                message = new ModelStreamInferResponse { ErrorMessage = GrpcErrors.ClientMessage(e, context), InferResponse = new ModelInferResponse { Id = request.Id } };
             }
             try
             {

@@ -322,7 +322,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         {
             context.Response.Headers.RetryAfter = QueueLimits.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
         }
-        return WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), error.Message);
+        return WriteErrorAsync(context, HttpErrors.StatusCode(error.Kind), HttpErrors.ClientMessage(context, error));
     }
 
     private static async Task WriteErrorAsync(HttpContext context, int status, string message)
@@ -333,12 +333,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             return;
         }
         context.Response.StatusCode = status;
-        await WriteJsonAsync(context, json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("error"u8, message);
-            json.WriteEndObject();
-        });
+        await HttpErrors.WriteAsync(context, message);
     }
 
     private static async Task WriteJsonAsync(HttpContext context, Action<Utf8JsonWriter> write)

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using Fabrik.Security;
+
+namespace Fabrik.Protocol.Http;
+
+/// <summary>
+/// Access rules for the HTTP endpoints: Triton's --http-restricted-api headers, then API keys
+/// and scopes (<see cref="AccessControl"/>), and with --audit-inference one audit record per
+/// inference. Added to the pipeline only when one of them is configured. gRPC calls pass
+/// through to <see cref="Grpc.GrpcAccessInterceptor"/>, which sees the model in the message.
+/// </summary>
+internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl access, SecuritySettings settings, AuditLog audit)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (context.GetEndpoint()?.Metadata.GetMetadata<global::Grpc.AspNetCore.Server.GrpcMethodMetadata>() is not null)
+        {
+            // A gRPC method (routing has run): the interceptor checks it, with the message in hand.
+            await next(context);
+            return;
+        }
+        var (group, model) = Classify(request.Path.Value ?? "");
+        var restrictedHeader = RestrictedApi.Refusal(settings.HttpRestrictedApis, group, header => request.Headers[header].FirstOrDefault());
+        if (restrictedHeader is not null)
+        {
+            // Triton's answer to a request without the restricted API's header.
+            await WriteRefusalAsync(context, StatusCodes.Status403Forbidden, $"This API is restricted, expecting header '{restrictedHeader}'");
+            return;
+        }
+        var what = $"{request.Method} {request.Path}";
+        var decision = access.Check(group, model, request.Headers.Authorization.FirstOrDefault(), context.Connection.ClientCertificate, context.Connection.RemoteIpAddress, what);
+        switch (decision.Outcome)
+        {
+            case AccessOutcome.Unauthenticated:
+                context.Response.Headers.WWWAuthenticate = "Bearer realm=\"fabrik\"";
+                await WriteRefusalAsync(context, StatusCodes.Status401Unauthorized, decision.Message!);
+                return;
+            case AccessOutcome.Forbidden:
+                await WriteRefusalAsync(context, StatusCodes.Status403Forbidden, decision.Message!);
+                return;
+            case AccessOutcome.RateLimited:
+                context.Response.Headers.RetryAfter = "60";
+                await WriteRefusalAsync(context, StatusCodes.Status429TooManyRequests, decision.Message!);
+                return;
+        }
+        if (audit.Enabled && group == ApiGroup.Repository && request.Method == "POST" && !request.Path.StartsWithSegments("/v2/repository/index"))
+        {
+            // Who asked for a load or unload, and how it ended (the loader records what was loaded).
+            await next(context);
+            audit.Write("repository-request", ("caller", decision.Caller), ("client", context.Connection.RemoteIpAddress?.ToString()),
+                ("request", what), ("request_id", context.TraceIdentifier), ("status", context.Response.StatusCode));
+            return;
+        }
+        if (!audit.Enabled || group != ApiGroup.Inference || !settings.AuditInference)
+        {
+            await next(context);
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            audit.WriteBuffered("inference",
+                ("protocol", "http"), ("model", model), ("version", context.Request.RouteValues["version"] as string ?? ""),
+                ("caller", decision.Caller), ("client", context.Connection.RemoteIpAddress?.ToString()), ("request_id", context.TraceIdentifier),
+                ("status", context.Response.StatusCode), ("latency_us", (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds),
+                ("bytes_in", request.ContentLength ?? -1), ("bytes_out", context.Response.ContentLength ?? -1));
+        }
+    }
+
+    /// <summary>Which group a path belongs to and, for inference, the model.</summary>
+    public static (ApiGroup Group, string? Model) Classify(string path)
+    {
+        // Routing ignores case, so the fixed segments are matched without it; the model keeps its own.
+        var segments = path.Trim('/').Split('/');
+        var model = segments.Length > 2 ? segments[2] : null;
+        return Array.ConvertAll(segments, segment => segment.ToLowerInvariant()) switch
+        {
+            ["v2", "health", ..] => (ApiGroup.Health, null),
+            ["v2"] => (ApiGroup.Metadata, null),
+            ["v2", "models", "stats"] => (ApiGroup.Statistics, null),
+            ["v2", "models", _] or ["v2", "models", _, "versions", _] => (ApiGroup.Metadata, null),
+            ["v2", "models", _, "ready"] or ["v2", "models", _, "versions", _, "ready"] => (ApiGroup.Health, null),
+            ["v2", "models", _, "infer"] or ["v2", "models", _, "versions", _, "infer"] => (ApiGroup.Inference, model),
+            ["v2", "models", _, "config"] or ["v2", "models", _, "versions", _, "config"] => (ApiGroup.ModelConfig, null),
+            ["v2", "models", _, "stats"] or ["v2", "models", _, "versions", _, "stats"] => (ApiGroup.Statistics, null),
+            ["v2", "repository", ..] => (ApiGroup.Repository, null),
+            ["metrics"] => (ApiGroup.Metrics, null),
+            _ => (ApiGroup.Other, null),
+        };
+    }
+
+    private static Task WriteRefusalAsync(HttpContext context, int status, string message)
+    {
+        context.Response.StatusCode = status;
+        return HttpErrors.WriteAsync(context, message);
+    }
+}

@@ -1,0 +1,157 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.RateLimiting;
+
+namespace Fabrik.Security;
+
+/// <summary>What <see cref="AccessControl.Check"/> decided.</summary>
+internal enum AccessOutcome
+{
+    Allowed,
+
+    /// <summary>No key, or one the key file does not hold: HTTP 401, gRPC UNAUTHENTICATED.</summary>
+    Unauthenticated,
+
+    /// <summary>A known caller without the scope: HTTP 403, gRPC PERMISSION_DENIED.</summary>
+    Forbidden,
+
+    /// <summary>Too many failures from this client: HTTP 429, gRPC RESOURCE_EXHAUSTED.</summary>
+    RateLimited,
+}
+
+/// <summary>A decision and, when the caller is known, its key id (or certificate subject).</summary>
+internal readonly record struct AccessDecision(AccessOutcome Outcome, string? Caller, string? Message)
+{
+    public static readonly AccessDecision Open = new(AccessOutcome.Allowed, null, null);
+}
+
+/// <summary>
+/// API keys and scopes (--auth-keys): who the caller is (a bearer key, else a mapped client
+/// certificate subject) and whether its scopes grant the endpoint. The key file reloads when it
+/// changes; one that fails to parse keeps the previous keys. Failures are counted per client
+/// address, and a client past the limit is answered 429 before its key is even looked at, so
+/// guessing keys cannot go faster than the limit. Thread-safe; one per server.
+/// </summary>
+internal sealed partial class AccessControl : IDisposable
+{
+    private const string BearerPrefix = "Bearer ";
+
+    private readonly ReloadingFile<ApiKeyFile>? _keys;
+    private readonly bool _authHealth;
+    private readonly AuditLog _audit;
+    private readonly ILogger _logger;
+    private readonly PartitionedRateLimiter<string> _failures;
+
+    /// <summary>Reads the key file now (a bad one fails start-up).</summary>
+    /// <exception cref="InvalidOperationException">The key file is missing or malformed; the message says why.</exception>
+    public AccessControl(SecuritySettings settings, ILoggerFactory loggerFactory, AuditLog audit)
+    {
+        _logger = loggerFactory.CreateLogger("Fabrik.Security");
+        _authHealth = settings.AuthHealth;
+        _audit = audit;
+        if (settings.AuthKeysPath is { } path)
+        {
+            try
+            {
+                _keys = new ReloadingFile<ApiKeyFile>([path], () => ApiKeyFile.Parse(File.ReadAllText(path)), settings.AuthReloadCheckInterval,
+                    reloaded: file =>
+                    {
+                        Log.KeysReloaded(_logger, path, file.Keys.Length);
+                        _audit.Write("keys-reload", ("file", path), ("keys", file.Keys.Select(key => key.Id)));
+                    },
+                    failed: e =>
+                    {
+                        Log.KeysReloadFailed(_logger, path, e.Message);
+                        _audit.Write("keys-reload-failed", ("file", path), ("reason", e.Message));
+                    });
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                throw new InvalidOperationException($"--auth-keys {path}: {e.Message}", e);
+            }
+        }
+        var limit = settings.AuthFailuresPerMinute;
+        _failures = PartitionedRateLimiter.Create<string, string>(client => RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = limit,
+            TokensPerPeriod = limit,
+            ReplenishmentPeriod = TimeSpan.FromMinutes(1),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        }));
+    }
+
+    /// <summary>Whether keys are required at all.</summary>
+    public bool Enabled => _keys is not null;
+
+    /// <summary>Decides one request.</summary>
+    /// <param name="group">What is asked for.</param>
+    /// <param name="model">The model, for inference.</param>
+    /// <param name="authorization">The Authorization header (or gRPC metadata), if any.</param>
+    /// <param name="clientCertificate">The client's TLS certificate, if any (already validated by the handshake).</param>
+    /// <param name="remote">The client's address, for the failure limit and the audit.</param>
+    /// <param name="what">What was asked, in the audit's words (method and path, or RPC name).</param>
+    public AccessDecision Check(ApiGroup group, string? model, string? authorization, X509Certificate2? clientCertificate, IPAddress? remote, string what)
+    {
+        if (_keys is null || (group == ApiGroup.Health && !_authHealth))
+        {
+            return AccessDecision.Open;
+        }
+        var client = remote?.ToString() ?? "unknown";
+        using (var probe = _failures.AttemptAcquire(client, 0))
+        {
+            if (!probe.IsAcquired)
+            {
+                _audit.Write("auth-rate-limited", ("client", client), ("request", what));
+                return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later");
+            }
+        }
+
+        var keys = _keys.Current;
+        ApiKey? caller = null;
+        if (authorization is not null && authorization.StartsWith(BearerPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            caller = keys.FindByKey(authorization.AsSpan(BearerPrefix.Length).Trim());
+        }
+        else if (authorization is null && clientCertificate is not null)
+        {
+            caller = keys.FindBySubject(clientCertificate.Subject);
+        }
+        if (caller is null)
+        {
+            _failures.AttemptAcquire(client, 1).Dispose();
+            var reason = authorization is null ? "no credentials" : "unknown key";
+            Log.Unauthenticated(_logger, client, what, reason);
+            _audit.Write("auth-failure", ("client", client), ("request", what), ("reason", reason));
+            return new AccessDecision(AccessOutcome.Unauthenticated, null, authorization is null
+                ? "this endpoint needs an API key: send Authorization: Bearer <key>"
+                : "the API key is not valid");
+        }
+        if (!caller.Grants(group, model))
+        {
+            Log.Forbidden(_logger, caller.Id, client, what);
+            _audit.Write("auth-denied", ("caller", caller.Id), ("client", client), ("request", what), ("model", model));
+            return new AccessDecision(AccessOutcome.Forbidden, caller.Id, model is null
+                ? $"the API key '{caller.Id}' has no scope for this endpoint"
+                : $"the API key '{caller.Id}' may not run inference on model '{model}'");
+        }
+        return new AccessDecision(AccessOutcome.Allowed, caller.Id, null);
+    }
+
+    public void Dispose() => _failures.Dispose();
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1210, Level = LogLevel.Information, Message = "API keys reloaded from {File}: {Count} entries")]
+        public static partial void KeysReloaded(ILogger logger, string file, int count);
+
+        [LoggerMessage(EventId = 1211, Level = LogLevel.Warning, Message = "API key file {File} changed but could not be read; the previous keys stay in force: {Reason}")]
+        public static partial void KeysReloadFailed(ILogger logger, string file, string reason);
+
+        [LoggerMessage(EventId = 1212, Level = LogLevel.Information, Message = "Authentication failed from {Client} for {Request}: {Reason}")]
+        public static partial void Unauthenticated(ILogger logger, string client, string request, string reason);
+
+        [LoggerMessage(EventId = 1213, Level = LogLevel.Information, Message = "Key '{Caller}' from {Client} denied {Request}")]
+        public static partial void Forbidden(ILogger logger, string caller, string client, string request);
+    }
+}

@@ -1,0 +1,32 @@
+namespace Fabrik.Security;
+
+/// <summary>
+/// The groups of endpoints that access rules talk about: Triton's restricted-API categories,
+/// and what each API-key scope grants (<see cref="AccessControl"/>).
+/// </summary>
+internal enum ApiGroup
+{
+    /// <summary>Server live/ready and model ready: open unless --auth-health=true.</summary>
+    Health,
+
+    /// <summary>Server and model metadata (scope <c>metadata</c>).</summary>
+    Metadata,
+
+    /// <summary>Model configuration (scope <c>metadata</c>; Triton's <c>model-config</c>).</summary>
+    ModelConfig,
+
+    /// <summary>Inference (scope <c>infer:&lt;model glob&gt;</c>).</summary>
+    Inference,
+
+    /// <summary>Statistics (scope <c>stats</c>).</summary>
+    Statistics,
+
+    /// <summary>Repository index, load and unload (scope <c>repository</c>).</summary>
+    Repository,
+
+    /// <summary>The metrics endpoint (scope <c>metrics</c>).</summary>
+    Metrics,
+
+    /// <summary>Triton's shared-memory, trace and logging categories, which Fabrik does not serve.</summary>
+    Other,
+}

@@ -1,0 +1,216 @@
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Fabrik.Security;
+
+/// <summary>
+/// One entry of the --auth-keys file: a key (by the SHA-256 of its text) or a client
+/// certificate subject, and the scopes it grants.
+/// </summary>
+internal sealed record ApiKey(string Id, byte[]? Sha256, string? Subject, ImmutableArray<string> Scopes)
+{
+    /// <summary>Whether the scopes grant <paramref name="group"/> (for inference, on <paramref name="model"/>).</summary>
+    public bool Grants(ApiGroup group, string? model)
+    {
+        foreach (var scope in Scopes)
+        {
+            var granted = scope switch
+            {
+                "admin" => true,
+                "metadata" => group is ApiGroup.Metadata or ApiGroup.ModelConfig,
+                "stats" => group is ApiGroup.Statistics,
+                "repository" => group is ApiGroup.Repository,
+                "metrics" => group is ApiGroup.Metrics,
+                _ when scope.StartsWith("infer:", StringComparison.Ordinal) =>
+                    group is ApiGroup.Inference && model is not null && Glob.Matches(scope.AsSpan(6), model),
+                _ => false,
+            };
+            if (granted)
+            {
+                return true;
+            }
+        }
+        // Health needs only a known caller (it is checked at all only with --auth-health=true).
+        return group is ApiGroup.Health;
+    }
+}
+
+/// <summary>
+/// The parsed --auth-keys file: <c>{"keys": [{"id": "ci", "sha256": "&lt;hex&gt;", "scopes": [...]}]}</c>,
+/// where an entry may name <c>"subject": "CN=..."</c> (a client certificate) instead of a hash.
+/// </summary>
+internal sealed class ApiKeyFile
+{
+    private static readonly string[] KnownScopes = ["metadata", "stats", "repository", "metrics", "admin"];
+
+    private ApiKeyFile(ImmutableArray<ApiKey> keys) => Keys = keys;
+
+    public ImmutableArray<ApiKey> Keys { get; }
+
+    /// <summary>Parses the file's text.</summary>
+    /// <exception cref="FormatException">What is wrong, by entry (never the key material).</exception>
+    public static ApiKeyFile Parse(string json)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"not valid JSON (line {e.LineNumber + 1})");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("keys", out var keys) || keys.ValueKind != JsonValueKind.Array)
+            {
+                throw new FormatException("expected an object with a \"keys\" array");
+            }
+            var parsed = ImmutableArray.CreateBuilder<ApiKey>();
+            var index = 0;
+            foreach (var entry in keys.EnumerateArray())
+            {
+                parsed.Add(ParseEntry(entry, index++));
+            }
+            var duplicate = parsed.GroupBy(key => key.Id).FirstOrDefault(group => group.Count() > 1);
+            if (duplicate is not null)
+            {
+                throw new FormatException($"key id '{duplicate.Key}' appears more than once");
+            }
+            return new ApiKeyFile(parsed.ToImmutable());
+        }
+    }
+
+    private static ApiKey ParseEntry(JsonElement entry, int index)
+    {
+        if (entry.ValueKind != JsonValueKind.Object)
+        {
+            throw new FormatException($"keys[{index}] is not an object");
+        }
+        var id = OptionalString(entry, "id", index) ?? throw new FormatException($"keys[{index}] has no \"id\"");
+        var hash = OptionalString(entry, "sha256", index);
+        var subject = OptionalString(entry, "subject", index);
+        if ((hash is null) == (subject is null))
+        {
+            throw new FormatException($"key '{id}' needs exactly one of \"sha256\" and \"subject\"");
+        }
+        byte[]? digest = null;
+        if (hash is not null)
+        {
+            try
+            {
+                digest = Convert.FromHexString(hash);
+            }
+            catch (FormatException)
+            {
+                digest = null;
+            }
+            if (digest is not { Length: 32 })
+            {
+                throw new FormatException($"key '{id}': \"sha256\" must be 64 hex digits (the SHA-256 of the key, never the key itself)");
+            }
+        }
+        if (!entry.TryGetProperty("scopes", out var scopes) || scopes.ValueKind != JsonValueKind.Array)
+        {
+            throw new FormatException($"key '{id}' has no \"scopes\" array");
+        }
+        var granted = ImmutableArray.CreateBuilder<string>();
+        foreach (var scope in scopes.EnumerateArray())
+        {
+            var text = scope.ValueKind == JsonValueKind.String ? scope.GetString()! : throw new FormatException($"key '{id}': scopes must be strings");
+            if (!KnownScopes.Contains(text) && !(text.StartsWith("infer:", StringComparison.Ordinal) && text.Length > 6))
+            {
+                throw new FormatException($"key '{id}': unknown scope '{text}' (infer:<model glob>, metadata, stats, repository, metrics, admin)");
+            }
+            granted.Add(text);
+        }
+        return new ApiKey(id, digest, subject, granted.ToImmutable());
+    }
+
+    private static string? OptionalString(JsonElement entry, string name, int index) =>
+        !entry.TryGetProperty(name, out var value) ? null
+        : value.ValueKind == JsonValueKind.String ? value.GetString()
+        : throw new FormatException($"keys[{index}].{name} must be a string");
+
+    /// <summary>The entry whose hash equals the SHA-256 of <paramref name="presented"/>. Every
+    /// entry is compared, each in constant time, so the time says nothing about which matched.</summary>
+    public ApiKey? FindByKey(ReadOnlySpan<char> presented)
+    {
+        Span<byte> digest = stackalloc byte[32];
+        var utf8 = Encoding.UTF8.GetByteCount(presented);
+        byte[]? rented = null;
+        Span<byte> bytes = utf8 <= 256 ? stackalloc byte[256] : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(utf8));
+        var written = Encoding.UTF8.GetBytes(presented, bytes);
+        SHA256.HashData(bytes[..written], digest);
+        CryptographicOperations.ZeroMemory(bytes[..written]);
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+        ApiKey? found = null;
+        foreach (var key in Keys)
+        {
+            if (key.Sha256 is not null && CryptographicOperations.FixedTimeEquals(key.Sha256, digest))
+            {
+                found = key;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>The entry mapped to a client certificate's subject (as .NET writes it, e.g. "CN=client, O=Site").</summary>
+    public ApiKey? FindBySubject(string subject)
+    {
+        foreach (var key in Keys)
+        {
+            if (key.Subject is not null && string.Equals(Normalize(key.Subject), Normalize(subject), StringComparison.Ordinal))
+            {
+                return key;
+            }
+        }
+        return null;
+    }
+
+    private static string Normalize(string subject) =>
+        string.Join(",", subject.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+}
+
+/// <summary>Shell-style globs for model names: <c>*</c> any run of characters, <c>?</c> one.</summary>
+internal static class Glob
+{
+    public static bool Matches(ReadOnlySpan<char> pattern, ReadOnlySpan<char> name)
+    {
+        // Iterative matching with one backtrack point: linear in practice, no recursion.
+        int p = 0, n = 0, star = -1, resume = 0;
+        while (n < name.Length)
+        {
+            if (p < pattern.Length && (pattern[p] == '?' || pattern[p] == name[n]))
+            {
+                p++;
+                n++;
+            }
+            else if (p < pattern.Length && pattern[p] == '*')
+            {
+                star = p++;
+                resume = n;
+            }
+            else if (star >= 0)
+            {
+                p = star + 1;
+                n = ++resume;
+            }
+            else
+            {
+                return false;
+            }
+        }
+        while (p < pattern.Length && pattern[p] == '*')
+        {
+            p++;
+        }
+        return p == pattern.Length;
+    }
+}

@@ -1,0 +1,262 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Fabrik.Security;
+
+/// <summary>
+/// The --audit-log file: JSON Lines, one record per event, each chained to the one before.
+/// A record is written as <c>{"time":...,"event":...,&lt;fields&gt;,"prev":"&lt;hash of the previous
+/// record&gt;","hash":"&lt;SHA-256 of this record's text up to and including prev, closed with }&gt;"}</c>,
+/// so an edited line fails its own hash and a deleted, inserted or moved line breaks the
+/// <c>prev</c> link of the line after it (<see cref="AuditChain.Verify"/>). Appending to an
+/// existing file continues its chain. Writes are serialized by a lock; security events are
+/// flushed to the operating system before the caller answers its request.
+/// </summary>
+internal sealed class AuditLog : IDisposable
+{
+    /// <summary>The <c>prev</c> of a log's first record.</summary>
+    public const string Genesis = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    private readonly Lock _gate = new();
+    private readonly long _maxBytes;
+    private FileStream? _file;
+    private readonly ArrayBufferWriter<byte> _buffer = new(1024);
+    private readonly TimeProvider _time;
+    private string _previous;
+
+    /// <summary>The event that starts a file after a rotation; its <c>prev</c> is the last hash of the file before.</summary>
+    public const string ContinuedEvent = "log-continued";
+
+    /// <summary>Opens (creating or appending to) the log at <paramref name="path"/>; with no
+    /// path the log is off and writes do nothing.</summary>
+    /// <param name="path">The log file.</param>
+    /// <param name="maxBytes">Rotate when the file reaches this size (0: never): the file becomes
+    /// PATH.1 (then .2, ...) and a new PATH continues the chain.</param>
+    /// <param name="time">The clock for the records' times.</param>
+    /// <exception cref="IOException">The file cannot be opened.</exception>
+    public AuditLog(string? path, long maxBytes = 0, TimeProvider? time = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _maxBytes = maxBytes;
+        _previous = Genesis;
+        if (path is not null)
+        {
+            Path = System.IO.Path.GetFullPath(path);
+            _previous = LastHash(Path);
+            _file = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, 4096);
+        }
+    }
+
+    /// <summary>The log's full path; null when auditing is off.</summary>
+    public string? Path { get; }
+
+    /// <summary>Whether records are written.</summary>
+    public bool Enabled => _file is not null;
+
+    /// <summary>Appends a record and flushes it to the operating system before returning.</summary>
+    public void Write(string eventName, params ReadOnlySpan<(string Name, object? Value)> fields) => Append(eventName, fields, flush: true);
+
+    /// <summary>Appends a record left in the file's buffer (inference records: they reach the
+    /// file with the next security event, within 4 KiB, or at stop).</summary>
+    public void WriteBuffered(string eventName, params ReadOnlySpan<(string Name, object? Value)> fields) => Append(eventName, fields, flush: false);
+
+    private void Append(string eventName, ReadOnlySpan<(string Name, object? Value)> fields, bool flush)
+    {
+        if (_file is null)
+        {
+            return;
+        }
+        lock (_gate) // re-entered by Rotate's first record
+        {
+            _buffer.ResetWrittenCount();
+            using (var json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            {
+                json.WriteStartObject();
+                json.WriteString("time", _time.GetUtcNow().UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+                json.WriteString("event", eventName);
+                foreach (var (name, value) in fields)
+                {
+                    WriteValue(json, name, value);
+                }
+                json.WriteString("prev", _previous);
+                json.WriteEndObject();
+            }
+            var body = _buffer.WrittenSpan;
+            var hash = Convert.ToHexStringLower(SHA256.HashData(body));
+            _file.Write(body[..^1]);
+            _file.Write(Encoding.UTF8.GetBytes($",\"hash\":\"{hash}\"}}\n"));
+            if (flush)
+            {
+                _file.Flush();
+            }
+            _previous = hash;
+            if (_maxBytes > 0 && _file.Length >= _maxBytes && eventName != ContinuedEvent)
+            {
+                Rotate();
+            }
+        }
+    }
+
+    /// <summary>Moves the full file aside as the next PATH.N and starts PATH with a record that
+    /// links back to it. Under the lock.</summary>
+    private void Rotate()
+    {
+        _file!.Flush();
+        _file.Dispose();
+        var number = 1;
+        while (File.Exists($"{Path}.{number}"))
+        {
+            number++;
+        }
+        var rotated = $"{Path}.{number}";
+        File.Move(Path!, rotated);
+        _file = new FileStream(Path!, FileMode.Append, FileAccess.Write, FileShare.Read, 4096);
+        Append(ContinuedEvent, [("previous_file", System.IO.Path.GetFileName(rotated))], flush: true);
+    }
+
+    private static void WriteValue(Utf8JsonWriter json, string name, object? value)
+    {
+        switch (value)
+        {
+            case null:
+                json.WriteNull(name);
+                break;
+            case string text:
+                json.WriteString(name, text);
+                break;
+            case bool flag:
+                json.WriteBoolean(name, flag);
+                break;
+            case int or long or double:
+                json.WriteNumber(name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+                break;
+            case IEnumerable<KeyValuePair<string, string>> map:
+                json.WriteStartObject(name);
+                foreach (var (key, item) in map)
+                {
+                    json.WriteString(key, item);
+                }
+                json.WriteEndObject();
+                break;
+            case IEnumerable<string> list:
+                json.WriteStartArray(name);
+                foreach (var item in list)
+                {
+                    json.WriteStringValue(item);
+                }
+                json.WriteEndArray();
+                break;
+            default:
+                json.WriteString(name, value.ToString());
+                break;
+        }
+    }
+
+    /// <summary>The hash of the file's last record, or <see cref="Genesis"/> for a new file.</summary>
+    private static string LastHash(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return Genesis;
+        }
+        string? last = null;
+        foreach (var line in File.ReadLines(path))
+        {
+            if (line.Length > 0)
+            {
+                last = line;
+            }
+        }
+        return last is null ? Genesis : AuditChain.HashField(last)
+            ?? throw new IOException($"the audit log {path} ends with a line that is not an audit record; move it aside or repair it");
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _file?.Flush();
+            _file?.Dispose();
+        }
+    }
+}
+
+/// <summary>Checks an audit log's hash chain (<c>fabrik audit verify PATH</c>).</summary>
+internal static class AuditChain
+{
+    private const string HashSuffixStart = ",\"hash\":\"";
+
+    /// <summary>The outcome: intact, or the first broken file and line (1-based) and why.</summary>
+    public readonly record struct Result(bool Intact, int Records, string? File, int BrokenLine, string? Reason);
+
+    /// <summary>Checks the log at <paramref name="path"/> together with its rotated files
+    /// (PATH.1, PATH.2, ... oldest first, then PATH): every record's own hash, and its link to the
+    /// record before, across the files. A file given on its own that starts with a
+    /// <c>log-continued</c> record is checked from that record on.</summary>
+    public static Result Verify(string path)
+    {
+        var files = new List<string>();
+        for (var number = 1; File.Exists($"{path}.{number}"); number++)
+        {
+            files.Add($"{path}.{number}");
+        }
+        files.Add(path);
+        string? previous = null;
+        var records = 0;
+        foreach (var file in files)
+        {
+            var number = 0;
+            foreach (var line in File.ReadLines(file))
+            {
+                number++;
+                Result Broken(string reason) => new(false, records, file, number, reason);
+                var hash = HashField(line);
+                if (hash is null)
+                {
+                    return Broken("not an audit record");
+                }
+                var body = line[..line.LastIndexOf(HashSuffixStart, StringComparison.Ordinal)] + "}";
+                if (!string.Equals(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body))), hash, StringComparison.Ordinal))
+                {
+                    return Broken("the record was changed (its hash does not match its text)");
+                }
+                string? prev, eventName;
+                try
+                {
+                    using var document = JsonDocument.Parse(body);
+                    prev = document.RootElement.TryGetProperty("prev", out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+                    eventName = document.RootElement.TryGetProperty("event", out var name) && name.ValueKind == JsonValueKind.String ? name.GetString() : null;
+                }
+                catch (JsonException)
+                {
+                    return Broken("not valid JSON");
+                }
+                // The first record of the whole series starts a chain, or continues a file not given.
+                var expected = previous ?? (eventName == AuditLog.ContinuedEvent ? prev : AuditLog.Genesis);
+                if (!string.Equals(prev, expected, StringComparison.Ordinal))
+                {
+                    return Broken(previous is null
+                        ? "the first record does not start a chain (records before it are missing)"
+                        : "the record does not follow the one before it (a record was deleted, inserted or moved)");
+                }
+                previous = hash;
+                records++;
+            }
+        }
+        return new Result(true, records, null, 0, null);
+    }
+
+    /// <summary>The record's <c>hash</c> (its last field), or null when the line does not end with one.</summary>
+    public static string? HashField(string line)
+    {
+        var start = line.LastIndexOf(HashSuffixStart, StringComparison.Ordinal);
+        if (start < 0 || !line.EndsWith("\"}", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var hash = line[(start + HashSuffixStart.Length)..^2];
+        return hash.Length == 64 && hash.All(Uri.IsHexDigit) ? hash : null;
+    }
+}

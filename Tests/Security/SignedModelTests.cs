@@ -1,0 +1,132 @@
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.InMemory;
+using Fabrik.Models;
+using Fabrik.Security;
+using Fabrik.Tests.Support;
+using Xunit;
+
+namespace Fabrik.Tests.Security;
+
+/// <summary>
+/// Signed model versions: <c>fabrik model sign</c> / <c>verify</c>, and a server with
+/// --model-trust-key that serves a signed model and refuses a tampered, an unsigned and a
+/// foreign-signed one (UNAVAILABLE with the reason, audited), while the others keep serving.
+/// </summary>
+public sealed class SignedModelTests : IDisposable
+{
+    private readonly string _keys = Directory.CreateTempSubdirectory("fabrik-keys-").FullName;
+    private readonly TemporaryRepository _repository = new();
+
+    public void Dispose()
+    {
+        _repository.Dispose();
+        Directory.Delete(_keys, recursive: true);
+    }
+
+    private (string PrivatePath, string PublicPath, ECDsa Key) NewKey(string name)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var privatePath = Path.Combine(_keys, name + ".key.pem");
+        var publicPath = Path.Combine(_keys, name + ".pub.pem");
+        File.WriteAllText(privatePath, key.ExportPkcs8PrivateKeyPem());
+        File.WriteAllText(publicPath, key.ExportSubjectPublicKeyInfoPem());
+        return (privatePath, publicPath, key);
+    }
+
+    private string Version(string model) => Path.Combine(_repository.Path, model, "1");
+
+    [Fact]
+    public async Task SignAndVerifyCommands_AcceptTheSignedFolder_AndRejectAFlippedByte()
+    {
+        var (privatePath, publicPath, key) = NewKey("site");
+        using var _ = key;
+        _repository.Add("simple");
+        var (signed, _, signError) = await FabrikCommand.RunAsync("model", "sign", "--key", privatePath, Version("simple"));
+        Assert.True(signed == 0, signError);
+        Assert.True(File.Exists(Path.Combine(Version("simple"), "manifest.json")));
+        // The signature is plain ECDSA P-256 over the manifest's bytes.
+        Assert.True(key.VerifyData(File.ReadAllBytes(Path.Combine(Version("simple"), "manifest.json")),
+            File.ReadAllBytes(Path.Combine(Version("simple"), "manifest.sig")), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+
+        var (verified, output, _) = await FabrikCommand.RunAsync("model", "verify", "--trust-key", publicPath, Version("simple"));
+        Assert.Equal(0, verified);
+        Assert.Contains("signature good", output, StringComparison.Ordinal);
+
+        FlipByte(Path.Combine(Version("simple"), "model.onnx"));
+        var (refused, _, error) = await FabrikCommand.RunAsync("model", "verify", "--trust-key", publicPath, Version("simple"));
+        Assert.Equal(1, refused);
+        Assert.Contains("model.onnx does not match its signed SHA-256", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TrustKey_ServesTheSignedModel_AndRefusesTamperedUnsignedAndForeignOnes()
+    {
+        var (_, publicPath, key) = NewKey("site");
+        var (_, _, foreignKey) = NewKey("foreign");
+        using (key)
+        using (foreignKey)
+        {
+            _repository.Add("simple").Add("simple", "tampered_model").Add("simple", "tampered_config").Add("simple", "unsigned")
+                .Add("simple", "foreign").Add("simple", "extra_file");
+            foreach (var model in new[] { "simple", "tampered_model", "tampered_config", "extra_file" })
+            {
+                ModelSignature.Sign(Version(model), key);
+            }
+            ModelSignature.Sign(Version("foreign"), foreignKey);
+        }
+        FlipByte(Path.Combine(Version("tampered_model"), "model.onnx"));
+        var config = Path.Combine(_repository.Path, "tampered_config", "config.pbtxt");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("max_batch_size: 8", "max_batch_size: 4", StringComparison.Ordinal));
+        File.WriteAllText(Path.Combine(Version("extra_file"), "notes.txt"), "added after signing");
+
+        var audit = Path.Combine(_keys, "audit.jsonl");
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-trust-key", publicPath, "--audit-log", audit, "--exit-on-error=false");
+        var models = host.Server.Models.Models;
+        Assert.Equal(ModelState.Ready, models["simple"].State);
+        using var http = host.CreateHttpClient();
+        await TlsTests.AssertSimpleInfersAsync(http);
+
+        var expected = new Dictionary<string, string>
+        {
+            ["tampered_model"] = "model.onnx does not match its signed SHA-256",
+            ["tampered_config"] = "../config.pbtxt does not match its signed SHA-256",
+            ["unsigned"] = "not signed",
+            ["foreign"] = "not a signature of manifest.json by a trusted key",
+            ["extra_file"] = "notes.txt is not in the signed manifest",
+        };
+        foreach (var (model, reason) in expected)
+        {
+            Assert.Equal(ModelState.Unavailable, models[model].State);
+            Assert.Contains(reason, models[model].Reason, StringComparison.Ordinal);
+        }
+        var index = JsonNode.Parse(await (await http.PostAsync("/v2/repository/index", null)).Content.ReadAsStringAsync())!.AsArray();
+        Assert.Contains("does not match", (string?)index.Single(entry => (string?)entry!["name"] == "tampered_model")!["reason"], StringComparison.Ordinal);
+
+        using var stream = new FileStream(audit, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var records = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!).ToList();
+        var refused = records.Where(record => (string?)record["event"] == "model-refused").Select(record => (string)record["model"]!).Order().ToArray();
+        Assert.Equal(expected.Keys.Order().ToArray(), refused);
+        Assert.Contains(records, record => (string?)record["event"] == "model-load" && (string?)record["model"] == "simple" && (bool)record["signed"]!);
+    }
+
+    [Fact]
+    public async Task AWrongSizedOrMissingTrustKey_FailsStartUp()
+    {
+        var rsa = Path.Combine(_keys, "p384.pem");
+        using (var p384 = ECDsa.Create(ECCurve.NamedCurves.nistP384))
+        {
+            File.WriteAllText(rsa, p384.ExportSubjectPublicKeyInfoPem());
+        }
+        _repository.Add("simple");
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-trust-key", rsa));
+        Assert.Contains("P-256", error.Message, StringComparison.Ordinal);
+    }
+
+    private static void FlipByte(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 2] ^= 0x01;
+        File.WriteAllBytes(path, bytes);
+    }
+}
