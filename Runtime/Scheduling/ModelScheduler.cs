@@ -492,21 +492,20 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
         catch (Exception e)
         {
-            var error = e as InferenceException
-                ?? (e is TensorPoolExhaustedException ? InferenceException.ResourceExhausted(e.Message) : null)
-                ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
-            if (e is not (InferenceException or TensorPoolExhaustedException))
+            var error = ToClientError(e, instance, inBackend);
+            if (inBackend && error.Kind == ErrorKind.InvalidArgument && batch.Count > 1)
             {
-                Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
-            }
-            if (inBackend && error.Kind == ErrorKind.Internal)
-            {
-                Health.RecordFailure(error.Message);
+                // Some request's values made the whole batch fail: run each alone, so that only
+                // the requests the model refuses fail and the others are answered.
+                foreach (var pending in batch)
+                {
+                    RunAlone(instance, pending);
+                }
+                return;
             }
             foreach (var pending in batch)
             {
-                _statistics.RecordFailure(pending.Request.ReceivedTimestamp, FailureReason.Backend);
-                Complete(pending, p => p.Completion.TrySetException(error));
+                Fail(pending, error);
             }
         }
         finally
@@ -520,6 +519,58 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
                 BatchAssembler.Dispose(outputs);
             }
         }
+    }
+
+    /// <summary>Runs one request of a batch that failed, by itself.</summary>
+    private void RunAlone(IModelInstance instance, PendingRequest pending)
+    {
+        TensorBuffer[]? outputs = null;
+        try
+        {
+            var timings = default(ExecutionTimings);
+            outputs = instance.Run(pending.Request.Inputs, ref timings);
+            _statistics.RecordExecution(pending.Rows, 1, timings);
+            Health.RecordSuccess();
+            pending.Request.Timeline?.Compute = timings;
+            Succeed(pending, outputs);
+            outputs = null; // now the response's
+        }
+        catch (Exception e)
+        {
+            Fail(pending, ToClientError(e, instance, inBackend: true));
+        }
+        finally
+        {
+            if (outputs is not null)
+            {
+                BatchAssembler.Dispose(outputs);
+            }
+        }
+    }
+
+    /// <summary>The error a failed execution gives its requests. A failure of the backend itself
+    /// (Internal) is logged and counts against the model's health; a request the model refused
+    /// (InvalidArgument) does neither.</summary>
+    private InferenceException ToClientError(Exception e, IModelInstance instance, bool inBackend)
+    {
+        var error = e as InferenceException
+            ?? (e is TensorPoolExhaustedException ? InferenceException.ResourceExhausted(e.Message) : null)
+            ?? new InferenceException(ErrorKind.Internal, $"model '{ModelName}' failed: {e.Message}", e);
+        if (e is not (InferenceException or TensorPoolExhaustedException))
+        {
+            Log.ExecutionFailed(_logger, e, ModelName, instance.Device);
+        }
+        if (inBackend && error.Kind == ErrorKind.Internal)
+        {
+            Health.RecordFailure(error.Message);
+        }
+        return error;
+    }
+
+    private void Fail(PendingRequest pending, InferenceException error)
+    {
+        _statistics.RecordFailure(pending.Request.ReceivedTimestamp, error.Kind == ErrorKind.InvalidArgument ? FailureReason.Other : FailureReason.Backend);
+        Complete(pending, p => p.Completion.TrySetException(error));
     }
 
     private void Succeed(PendingRequest pending, TensorBuffer[] outputs)

@@ -152,9 +152,9 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             {
                 throw new InferenceException(ErrorKind.DeadlineExceeded, $"model '{_config.Name}': the run took longer than its {RunDeadline.Parameter} of {_deadline.Limit!.Value.TotalMilliseconds} ms and was stopped", e);
             }
-            if (e is OnnxRuntimeException)
+            if (e is OnnxRuntimeException runtime)
             {
-                throw new InferenceException(ErrorKind.Internal, $"onnxruntime failed on model '{_config.Name}': {e.Message}", e);
+                throw RunFailure.Classify(_config.Name, runtime);
             }
             throw;
         }
