@@ -15,6 +15,10 @@ public static class Program
         {
             return Load.LoadCommand.Run(args[1..]);
         }
+        if (args is ["inprocess", ..])
+        {
+            return Load.InProcessCommand.Run(args[1..]);
+        }
         if (args is ["report", ..])
         {
             return Load.PerformanceReport.Run(args[1..]);

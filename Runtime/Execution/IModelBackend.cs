@@ -26,6 +26,11 @@ internal interface IModelBackend
     /// <summary>Instances in a CPU instance group that sets no count (Triton's defaults).</summary>
     int DefaultCpuInstanceCount { get; }
 
+    /// <summary>Why this build cannot run the backend on a GPU (its native library has no CUDA),
+    /// in the operator's terms; null when it can. Placement fails KIND_GPU groups with it and
+    /// keeps KIND_AUTO groups on the CPU.</summary>
+    string? NoGpuReason { get; }
+
     /// <summary>Why a configuration without inputs or outputs cannot load, in the user's terms.</summary>
     string MissingTensorsReason { get; }
 

@@ -107,7 +107,7 @@ internal sealed partial class ModelLoader(
         {
             throw new InvalidOperationException(backend.MissingTensorsReason);
         }
-        var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount);
+        var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount, backend.NoGpuReason is null, backend.NoGpuReason);
         foreach (var warning in placement.Warnings)
         {
             Log.PlacementWarning(_logger, source.Name, warning);

@@ -18,6 +18,8 @@ internal sealed class OnnxRuntimeBackend : IModelBackend
     /// another's inference instead of queueing behind it (Triton's default too).</summary>
     public int DefaultCpuInstanceCount => 2;
 
+    public string? NoGpuReason => DevicePlacement.BuildHasCuda ? null : DevicePlacement.NoCudaBuildReason;
+
     public string MissingTensorsReason => "the configuration declares no inputs or outputs, and auto-complete is disabled";
 
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => OnnxAutoComplete.Complete(config, modelPath);

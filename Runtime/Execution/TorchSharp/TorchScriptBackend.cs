@@ -17,6 +17,10 @@ internal sealed class TorchScriptBackend : IModelBackend
     /// <summary>Extra libtorch instances on one host cost more than they give.</summary>
     public int DefaultCpuInstanceCount => 1;
 
+    public string? NoGpuReason => !DevicePlacement.BuildHasCuda ? DevicePlacement.NoCudaBuildReason
+        : DevicePlacement.LibTorchHasCuda ? null
+        : "this build's libtorch is the CPU one: TorchScript on a GPU needs TorchSharp's CUDA build (-p:Accelerator=cuda -p:TorchSharpCuda=true)";
+
     public string MissingTensorsReason => "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)";
 
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => config;
