@@ -8,8 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! /usr/bin/python3 -c "import fastapi, uvicorn, torch" 2>/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-fastapi python3-uvicorn python3-torch
+if ! /usr/bin/python3 -c "import fastapi, uvicorn, torch, torchvision, onnx" 2>/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-fastapi python3-uvicorn python3-torch python3-torchvision python3-onnx
+fi
+# ResNet-50 (100 MB, random weights) is generated on demand into artifacts/models, never committed.
+if [[ ! -f artifacts/models/resnet50/1/model.onnx ]]; then
+    /usr/bin/python3 models/generate.py --resnet50
 fi
 if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nghttp2-client
