@@ -6,7 +6,8 @@
 #   Benchmarks/latency-tail.sh [ROUNDS] [VARIANT ...]
 #   Benchmarks/latency-tail.sh 5 shipped "workstation=DOTNET_gcServer=0 DOTNET_gcConcurrent=1"
 #
-# A variant is NAME or NAME=ENVIRONMENT (space-separated VAR=VALUE pairs given to Fabrik only).
+# A variant is NAME or NAME=ENVIRONMENT (space-separated VAR=VALUE pairs given to Fabrik only;
+# FABRIK_DLL=<path to fabrik.dll> among them runs that build instead of Runtime/bin/Release).
 # SECONDS_PER_RUN (default 8) sets each wrk run's length.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +46,10 @@ for variant in "${VARIANTS[@]}"; do
     name=${variant%%=*}
     settings=
     [[ $variant == *=* ]] && settings=${variant#*=}
+    # FABRIK_DLL=<path> in a variant's settings runs another build (for before/after comparisons).
+    dll=$(grep -o 'FABRIK_DLL=[^ ]*' <<<"$settings" | cut -d= -f2- || true)
     # shellcheck disable=SC2086 # settings are VAR=VALUE words
-    env $settings dotnet "$FABRIK" --model-repository models --http-port 8100 --allow-grpc=false --allow-metrics=false > "$WORK/$name.log" 2>&1 &
+    env $settings dotnet "${dll:-$FABRIK}" --model-repository models --http-port 8100 --allow-grpc=false --allow-metrics=false > "$WORK/$name.log" 2>&1 &
     pid=$!
     wait_for http://127.0.0.1:8100/v2/health/ready
     wrk -t1 -c32 -d2s -s "$WORK/post.lua" http://127.0.0.1:8100/v2/models/simple/infer > /dev/null   # warm-up
