@@ -21,18 +21,20 @@
 # together. The CUDA digest is the linux/amd64 manifest.
 #
 # CUDA and TorchSharp: ONNX Runtime GPU 1.31 links libcudart.so.13 and cuDNN 9, which the cuda base
-# provides. TorchSharp-cuda-linux brings libtorch with its own CUDA 12.8 runtime and its own
-# libcudnn.so.9 next to it. The CUDA runtimes have different sonames and coexist; cuDNN does not:
-# both stacks ask for libcudnn.so.9, and the first one loaded in the process serves both. See the
-# README ("Deploying", GPU images) for what is known to run and what to do when it does not.
+# provides; TorchScript stays on the CPU libtorch. --build-arg TORCHSHARP_CUDA=true adds
+# TorchSharp-cuda-linux, libtorch with its own CUDA 12.8 runtime and its own libcudnn.so.9 next to
+# it. The CUDA runtimes have different sonames and coexist; cuDNN does not: both stacks ask for
+# libcudnn.so.9, and the first one loaded in the process serves both. See the README ("Deploying",
+# GPU images) for what is known to run and what to do when it does not.
 
 ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0@sha256:e70cdb7f80b0348f5cb85f19a8f670fca061f033d57eed12fa003d58b0e06317
 ARG CPU_BASE_IMAGE=mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled@sha256:18d4848091a40d13dbfdd6a8340c1657dc3e2f2d7fa2f042e9d162e68669dbc9
 ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.3-cudnn-runtime-ubuntu24.04@sha256:af851538a2bb05f587f27b660d61de3643d964e75ef5c04f4086ff2b36f2a12a
 
 # ---- build: the SDK and the pinned tools (Cake, CycloneDX); each flavour is then published by the
-# same Cake target a bundle uses (self-contained, with sbom.cdx.json). The cpu publish restores in
-# locked mode (packages.lock.json); the cuda one writes packages.cuda.lock.json as it goes. ----
+# same Cake target a bundle uses (self-contained, with sbom.cdx.json). Both restore in locked mode
+# (packages.lock.json, packages.cuda.lock.json); with TORCHSHARP_CUDA=true the cuda one writes
+# packages.cuda-torch.lock.json as it goes. ----
 FROM ${SDK_IMAGE} AS build
 WORKDIR /src
 COPY . .
@@ -45,7 +47,8 @@ RUN dotnet cake --target=Publish --accelerator=cpu --build-version=${VERSION} --
 
 FROM build AS publish-cuda
 ARG VERSION=0.0.0-dev
-RUN dotnet cake --target=Publish --accelerator=cuda --build-version=${VERSION} --artifacts=/artifacts \
+ARG TORCHSHARP_CUDA=false
+RUN dotnet cake --target=Publish --accelerator=cuda --torchsharp-cuda=${TORCHSHARP_CUDA} --build-version=${VERSION} --artifacts=/artifacts \
     && mv /artifacts/publish/cuda /opt/fabrik
 
 # ---- cuda: the CUDA 13 + cuDNN 9 runtime (Ubuntu 24.04) ----

@@ -1,25 +1,30 @@
 // Build script: `dotnet tool restore` once, then `dotnet cake [--target=Test]`.
 // Targets: Build, Test (default), Benchmarks, Publish, PublishLoadGenerator, Bundle.
 // --build-version=<x.y.z> stamps the assemblies, the SBOM and the bundle name.
-// --accelerator=cuda selects the GPU packages, which restore only where the full NuGet registry
-// is reachable (the Docker build). --artifacts=<dir> moves every output (default ./artifacts);
+// --accelerator=cuda selects ONNX Runtime GPU (TorchSharp keeps its CPU libtorch);
+// --torchsharp-cuda=true adds TorchSharp's CUDA libtorch, which restores only where the full NuGet
+// registry is reachable (the Docker build). --artifacts=<dir> moves every output (default ./artifacts);
 // publishes build in <dir>/build, so the checkout's bin and obj folders are left alone.
 
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var accelerator = Argument("accelerator", "cpu");
+var torchSharpCuda = Argument("torchsharp-cuda", false) && accelerator == "cuda";
 var version = Argument("build-version", "0.0.0-dev");
 var artifacts = MakeAbsolute(Directory(Argument("artifacts", "./artifacts")));
 var gzipLevel = Argument("gzip-level", 6);
 var solution = "./Fabrik.slnx";
 var runtime = "linux-x64";
 
-DotNetMSBuildSettings MSBuild() => new DotNetMSBuildSettings().WithProperty("Accelerator", accelerator);
+DotNetMSBuildSettings MSBuild() => new DotNetMSBuildSettings()
+    .WithProperty("Accelerator", accelerator)
+    .WithProperty("TorchSharpCuda", torchSharpCuda ? "true" : "false");
 
-// The cpu package graph is pinned by packages.lock.json; the cuda one can only be resolved where
-// its packages are served, so it is recorded (packages.cuda.lock.json) but not enforced.
+// The cpu and cuda package graphs are pinned (packages.lock.json, packages.cuda.lock.json); with
+// TorchSharp's CUDA libtorch the graph can only be resolved where those packages are served, so
+// it is recorded (packages.cuda-torch.lock.json) but not enforced.
 DotNetMSBuildSettings PublishMSBuild() => MSBuild()
-    .WithProperty("RestoreLockedMode", accelerator == "cpu" ? "true" : "false")
+    .WithProperty("RestoreLockedMode", torchSharpCuda ? "false" : "true")
     .WithProperty("Version", version.Split('-')[0])
     .WithProperty("InformationalVersion", version);
 
@@ -68,7 +73,7 @@ Task("Publish")
         {
             // MSBuild reads environment variables as properties: the tool's own restore then
             // resolves the flavour's packages (the cuda SBOM lists the CUDA packages).
-            EnvironmentVariables = new Dictionary<string, string> { ["Accelerator"] = accelerator },
+            EnvironmentVariables = new Dictionary<string, string> { ["Accelerator"] = accelerator, ["TorchSharpCuda"] = torchSharpCuda ? "true" : "false" },
             Arguments = new ProcessArgumentBuilder()
                 .Append("CycloneDX").AppendQuoted("./Runtime/Runtime.csproj")
                 .Append("--framework net10.0").Append($"--runtime {runtime}")

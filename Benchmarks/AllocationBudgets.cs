@@ -4,7 +4,6 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using Perfolizer.Horology;
 using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
@@ -21,7 +20,10 @@ internal static class AllocationBudgets
     public static readonly Type[] HotPath =
         [typeof(InProcessInferBenchmarks), typeof(CodecBenchmarks), typeof(SchedulingBenchmarks), typeof(OnnxRuntimeBenchmarks), typeof(InMemory.FullPathBenchmarks)];
 
-    public static int Check(string budgetsPath)
+    /// <summary>Runs the hot path briefly, checks the budgets, and exports the measurements as
+    /// the "budgets" run of this commit (Benchmarks/results/&lt;commit&gt;/budgets.json, or
+    /// <paramref name="resultsFolder"/>), which <c>compare</c> reads.</summary>
+    public static int Check(string budgetsPath, string? resultsFolder = null)
     {
         var budgets = JsonSerializer.Deserialize<Dictionary<string, long>>(File.ReadAllText(budgetsPath))
             ?? throw new InvalidDataException($"{budgetsPath} holds no budgets");
@@ -29,20 +31,21 @@ internal static class AllocationBudgets
             .WithToolchain(InProcessEmitToolchain.Instance)
             .WithLaunchCount(1)
             .WithWarmupCount(2)
-            .WithIterationCount(3)
+            .WithIterationCount(8) // enough iterations for compare's rank test to tell a change from noise
             .WithIterationTime(TimeInterval.FromMilliseconds(100));
         var config = ManualConfig.CreateMinimumViable()
             .AddJob(job)
             .AddDiagnoser(MemoryDiagnoser.Default)
             .WithOptions(ConfigOptions.DisableLogFile);
         var summaries = BenchmarkRunner.Run(HotPath, config);
+        Regression.BenchmarkResults.Export(summaries, "budgets", resultsFolder);
 
         var failures = 0;
         Console.WriteLine();
         Console.WriteLine($"{"benchmark",-70} {"allocated",10} {"budget",10}");
         foreach (var report in summaries.SelectMany(summary => summary.Reports))
         {
-            var name = Name(report);
+            var name = Regression.BenchmarkResults.Name(report);
             var allocated = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
             var verdict = "";
             if (allocated is null)
@@ -64,13 +67,5 @@ internal static class AllocationBudgets
         }
         Console.WriteLine(failures == 0 ? "All hot-path benchmarks are within their allocation budgets." : $"{failures} benchmark(s) failed their allocation budget.");
         return failures == 0 ? 0 : 1;
-    }
-
-    /// <summary>"Type.Method" plus the parameters, for example "CodecBenchmarks.DecodeJson(DataType=FP32)".</summary>
-    private static string Name(BenchmarkReport report)
-    {
-        var benchmark = report.BenchmarkCase;
-        var name = $"{benchmark.Descriptor.Type.Name}.{benchmark.Descriptor.WorkloadMethod.Name}";
-        return benchmark.HasParameters ? $"{name}({benchmark.Parameters.PrintInfo})" : name;
     }
 }

@@ -1,11 +1,13 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Exporters.Json;
 using BenchmarkDotNet.Running;
 
 namespace Fabrik.Benchmarks;
 
 /// <summary>
 /// The BenchmarkDotNet suite: <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c>.
-/// <c>-- --budgets</c> runs the short allocation-budget check that CI runs; <c>-- load ...</c> is the
-/// perf_analyzer-style load generator.
+/// <c>-- --budgets</c> runs the short allocation-budget check that CI runs; <c>-- compare OLD NEW</c>
+/// compares two exported runs; <c>-- load ...</c> is the perf_analyzer-style load generator.
 /// </summary>
 public static class Program
 {
@@ -14,6 +16,10 @@ public static class Program
         if (args is ["load", ..])
         {
             return Load.LoadCommand.Run(args[1..]);
+        }
+        if (args is ["inprocess", ..])
+        {
+            return Load.InProcessCommand.Run(args[1..]);
         }
         if (args is ["report", ..])
         {
@@ -24,12 +30,25 @@ public static class Program
             Peers.MinimalEndpoint.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), Path.Combine(BenchmarkModels.RepositoryRoot, "models"), ["simple", "mlp", "cnn"], CancellationToken.None).GetAwaiter().GetResult();
             return 0;
         }
+        if (args is ["compare", ..])
+        {
+            return Regression.CompareCommand.Run(args[1..]);
+        }
         if (args is ["--budgets", ..])
         {
-            var path = args.Length > 1 ? args[1] : Path.Combine(BenchmarkModels.RepositoryRoot, "Benchmarks", "allocation-budgets.json");
-            return AllocationBudgets.Check(path);
+            var results = args.Length > 2 && args[^2] == "--results" ? args[^1] : null;
+            var rest = results is null ? args[1..] : args[1..^2];
+            var path = rest.Length > 0 ? rest[0] : Path.Combine(BenchmarkModels.RepositoryRoot, "Benchmarks", "allocation-budgets.json");
+            return AllocationBudgets.Check(path, results);
         }
-        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        // The full suite: BenchmarkDotNet's own full JSON beside its other reports, and the
+        // measurements as this commit's "suite" run for compare.
+        var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly)
+            .Run(args, DefaultConfig.Instance.AddExporter(JsonExporter.Full));
+        if (summaries.Any(summary => summary.Reports.Length > 0))
+        {
+            Regression.BenchmarkResults.Export(summaries, "suite");
+        }
         return 0;
     }
 }

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Regenerates docs/performance.md: builds Release, then measures Fabrik, the minimal Kestrel +
 # ONNX Runtime endpoint, the FastAPI + PyTorch peer and ONNX Runtime in process, one at a time,
-# on this machine. Takes a few minutes. The FastAPI peer needs Debian's python3-fastapi,
-# python3-uvicorn and python3-torch, installed here when missing (as root).
+# on this machine, with our load generator and with C clients (wrk for HTTP, h2load for gRPC).
+# Takes about a quarter of an hour; --external-seconds N shortens the C clients' runs (default 8).
+# The FastAPI peer needs Debian's python3-fastapi, python3-uvicorn and python3-torch, the C
+# clients wrk and nghttp2-client; they are installed here when missing (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! /usr/bin/python3 -c "import fastapi, uvicorn, torch" 2>/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-fastapi python3-uvicorn python3-torch
+if ! /usr/bin/python3 -c "import fastapi, uvicorn, torch, torchvision, onnx" 2>/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-fastapi python3-uvicorn python3-torch python3-torchvision python3-onnx
+fi
+# ResNet-50 (100 MB, random weights) is generated on demand into artifacts/models, never committed.
+if [[ ! -f artifacts/models/resnet50/1/model.onnx ]]; then
+    /usr/bin/python3 models/generate.py --resnet50
+fi
+if ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nghttp2-client
 fi
 dotnet build -c Release Fabrik.slnx
 dotnet run -c Release --no-build --project Benchmarks -- report --out docs/performance.md "$@"

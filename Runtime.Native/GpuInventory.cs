@@ -67,6 +67,47 @@ public sealed record GpuInventory(IReadOnlyList<GpuDevice> Devices, string? Driv
         }
     }
 
+    /// <summary>
+    /// The device memory process <paramref name="processId"/> holds on each GPU of this inventory
+    /// where it has a CUDA context, by CUDA index, as NVML's running-process list reports it (0
+    /// where NVML does not tell the amount). A GPU absent from the answer holds nothing of it:
+    /// this is how a placement is verified from outside the process.
+    /// </summary>
+    /// <exception cref="NativeException">NVML failed.</exception>
+    public unsafe IReadOnlyDictionary<int, ulong> MemoryUsedBy(int processId)
+    {
+        var used = new Dictionary<int, ulong>();
+        using var session = NvmlSession.Open();
+        foreach (var gpu in Devices)
+        {
+            NvmlSession.Check(NvmlApi.DeviceGetHandleByIndex((uint)gpu.NvmlIndex, out var device), "nvmlDeviceGetHandleByIndex");
+            var count = 0u;
+            var result = NvmlApi.DeviceGetComputeRunningProcesses(device, ref count, null);
+            if (result == NvmlApi.Success)
+            {
+                continue; // no process has a context there
+            }
+            if (result != NvmlApi.InsufficientSize)
+            {
+                NvmlSession.Check(result, "nvmlDeviceGetComputeRunningProcesses");
+            }
+            count += 8; // processes may start between the two calls
+            var infos = new NvmlApi.ProcessInfo[count];
+            fixed (NvmlApi.ProcessInfo* first = infos)
+            {
+                NvmlSession.Check(NvmlApi.DeviceGetComputeRunningProcesses(device, ref count, first), "nvmlDeviceGetComputeRunningProcesses");
+            }
+            foreach (var info in infos.AsSpan(0, (int)count))
+            {
+                if (info.Pid == (uint)processId)
+                {
+                    used[gpu.Index] = used.GetValueOrDefault(gpu.Index) + (info.UsedGpuMemory == NvmlApi.ValueNotAvailable ? 0 : info.UsedGpuMemory);
+                }
+            }
+        }
+        return used;
+    }
+
     /// <summary>An empty inventory with its reason.</summary>
     public static GpuInventory None(string reason) => new([], null, null, reason);
 

@@ -4,6 +4,8 @@
 Needs Debian 12's python3-torch (1.13) and python3-onnx (1.12):
     apt-get install python3-torch python3-onnx
     /usr/bin/python3 models/generate.py   # Debian's interpreter, where apt installs torch and onnx
+    /usr/bin/python3 models/generate.py --resnet50 [REPOSITORY]   # also python3-torchvision;
+        # ResNet-50 with random weights (100 MB, not committed), by default in artifacts/models
 
 For every model it writes config.pbtxt, the model file under version 1, and
 samples.json: request inputs with the outputs expected for them. The expected
@@ -368,7 +370,67 @@ def generate_identity():
     write_samples(path, "identity", [{"inputs": request_inputs, "outputs": expected_outputs, "tolerance": 0}])
 
 
+RESNET50_DIR = os.path.join(os.path.dirname(HERE), "artifacts", "models")
+
+
+def generate_resnet50(repository):
+    """ResNet-50 (torchvision's definition, random weights): FP32 [-1,3,224,224] -> logits [-1,1000],
+    about 4.1 GFLOP per image and 100 MB of weights, so it is generated on demand and never
+    committed. The weights go to model.onnx.data beside the graph (ONNX external data), and
+    weights.json lists each initializer's place in it, so that a host without torchvision can
+    refill it (Benchmarks/gpu-check.sh carries the graph, not the weights)."""
+    import torchvision  # Debian's python3-torchvision; only this model needs it
+    torch.manual_seed(SEED)
+    network = torchvision.models.resnet50(weights=None).eval()
+    path = os.path.join(repository, "resnet50")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(os.path.join(path, "1"))
+    exported = os.path.join(path, "1", "exported.onnx")
+    torch.onnx.export(network, torch.zeros(1, 3, 224, 224), exported,
+                      input_names=["INPUT0"], output_names=["OUTPUT0"],
+                      dynamic_axes={"INPUT0": {0: "batch"}, "OUTPUT0": {0: "batch"}},
+                      opset_version=OPSET, do_constant_folding=True)
+    model = onnx.load(exported)
+    os.remove(exported)
+    onnx.save_model(model, os.path.join(path, "1", "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="model.onnx.data", size_threshold=1024)
+    saved = onnx.load(os.path.join(path, "1", "model.onnx"), load_external_data=False)
+    weights = []
+    for initializer in saved.graph.initializer:
+        place = {entry.key: entry.value for entry in initializer.external_data}
+        if "offset" not in place:
+            continue  # small tensors (biases, shapes) stay in model.onnx
+        if initializer.data_type != TensorProto.FLOAT:
+            raise SystemExit(f"{initializer.name}: only FP32 weights can be refilled from weights.json")
+        dims = list(initializer.dims)
+        weights.append({"name": initializer.name, "offset": int(place["offset"]), "length": int(place["length"]),
+                        "dims": dims, "fan_in": int(np.prod(dims[1:])) if len(dims) > 1 else 1})
+    write_text(os.path.join(path, "weights.json"), json.dumps({"file": "1/model.onnx.data", "tensors": weights}, indent=1) + "\n")
+    write_text(os.path.join(path, "config.pbtxt"), """name: "resnet50"
+platform: "onnxruntime_onnx"
+max_batch_size: 32
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_FP32
+    dims: [ 3, 224, 224 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_FP32
+    dims: [ 1000 ]
+  }
+]
+""")
+    print("resnet50 written to", path, file=sys.stderr)
+
+
 def main():
+    if sys.argv[1:2] == ["--resnet50"]:
+        generate_resnet50(sys.argv[2] if len(sys.argv) > 2 else RESNET50_DIR)
+        return
     # TorchScript's class-name mangling follows Python's string hashing; fix it so that
     # model.pt is byte-for-byte reproducible.
     if os.environ.get("PYTHONHASHSEED") != "0":

@@ -44,6 +44,31 @@ public static class InferenceClients
         return new HttpClientLoad(http, options.Model, inputs, binary: options.Protocol == LoadProtocol.HttpBinary);
     }
 
+    /// <summary>The request bodies a client sends for <paramref name="model"/>, for clients outside
+    /// .NET (wrk, h2load): the HTTP body (JSON, or the binary extension's header and tensors with
+    /// the header's length), and the gRPC ModelInfer request as one length-prefixed gRPC message.</summary>
+    public static async Task<(byte[] Body, int HeaderLength)> HttpBodyAsync(Uri baseAddress, string model, int batchSize, bool binary, CancellationToken cancellation)
+    {
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        var json = JsonNode.Parse(await http.GetStringAsync($"/v2/models/{model}", cancellation))!;
+        var inputs = json["inputs"]!.AsArray().Select(input =>
+            Tensor((string)input!["name"]!, (string)input["datatype"]!, input["shape"]!.AsArray().Select(d => (long)d!), batchSize)).ToList();
+        return HttpClientLoad.Body(inputs, binary);
+    }
+
+    /// <inheritdoc cref="HttpBodyAsync"/>
+    public static async Task<byte[]> GrpcMessageAsync(Uri grpcAddress, string model, int batchSize, CancellationToken cancellation)
+    {
+        using var channel = GrpcChannel.ForAddress(grpcAddress);
+        var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        var metadata = await grpc.ModelMetadataAsync(new ModelMetadataRequest { Name = model }, cancellationToken: cancellation);
+        var request = GrpcClient.Request(model, metadata.Inputs.Select(input => Tensor(input.Name, input.Datatype, input.Shape, batchSize)).ToList());
+        var message = new byte[5 + request.CalculateSize()];
+        BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(1), (uint)(message.Length - 5)); // flag 0: not compressed
+        request.WriteTo(message.AsSpan(5));
+        return message;
+    }
+
     /// <summary>The connection handler: trusts the given CA for https, adds the -H headers.</summary>
     private static HttpMessageHandler Handler(LoadOptions options)
     {
@@ -152,12 +177,16 @@ public static class InferenceClients
             _http = http;
             _model = model;
             _binary = binary;
+            (_body, _headerLength) = Body(inputs, binary);
+        }
+
+        public static (byte[] Body, int HeaderLength) Body(List<PayloadTensor> inputs, bool binary)
+        {
             var tensors = string.Join(",", inputs.Select(input =>
                 $"{{\"name\":\"{input.Name}\",\"datatype\":\"{input.Datatype}\",\"shape\":[{string.Join(",", input.Shape)}],"
                 + (binary ? $"\"parameters\":{{\"binary_data_size\":{input.Raw.Length}}}}}" : $"\"data\":[{input.JsonData}]}}")));
             var header = Encoding.UTF8.GetBytes($"{{\"inputs\":[{tensors}]{(binary ? ",\"parameters\":{\"binary_data_output\":true}" : "")}}}");
-            _headerLength = header.Length;
-            _body = binary ? [.. header, .. inputs.SelectMany(input => input.Raw)] : header;
+            return (binary ? [.. header, .. inputs.SelectMany(input => input.Raw)] : header, header.Length);
         }
 
         public async Task InferAsync(CancellationToken cancellation)
@@ -204,14 +233,20 @@ public static class InferenceClients
             _channel = channel;
             _grpc = grpc;
             _model = model;
-            _request = new ModelInferRequest { ModelName = model };
+            _request = Request(model, inputs);
+        }
+
+        public static ModelInferRequest Request(string model, List<PayloadTensor> inputs)
+        {
+            var request = new ModelInferRequest { ModelName = model };
             foreach (var input in inputs)
             {
                 var tensor = new ModelInferRequest.Types.InferInputTensor { Name = input.Name, Datatype = input.Datatype };
                 tensor.Shape.AddRange(input.Shape);
-                _request.Inputs.Add(tensor);
-                _request.RawInputContents.Add(ByteString.CopyFrom(input.Raw));
+                request.Inputs.Add(tensor);
+                request.RawInputContents.Add(ByteString.CopyFrom(input.Raw));
             }
+            return request;
         }
 
         public async Task InferAsync(CancellationToken cancellation) =>

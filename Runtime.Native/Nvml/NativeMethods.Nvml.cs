@@ -11,6 +11,12 @@ internal static partial class NativeMethods
 
     public const int Success = 0;
 
+    /// <summary>NVML_ERROR_INSUFFICIENT_SIZE: the caller's array is too small; the count says how many.</summary>
+    public const int InsufficientSize = 7;
+
+    /// <summary>NVML_VALUE_NOT_AVAILABLE in usedGpuMemory (no permission, or not tracked).</summary>
+    public const ulong ValueNotAvailable = ulong.MaxValue;
+
     [LibraryImport(Library, EntryPoint = "nvmlInit_v2")]
     public static partial int Init();
 
@@ -49,6 +55,19 @@ internal static partial class NativeMethods
 
     [LibraryImport(Library, EntryPoint = "nvmlDeviceGetTotalEnergyConsumption")]
     public static partial int DeviceGetTotalEnergyConsumption(IntPtr device, out ulong millijoules);
+
+    [LibraryImport(Library, EntryPoint = "nvmlDeviceGetComputeRunningProcesses_v3")]
+    public static unsafe partial int DeviceGetComputeRunningProcesses(IntPtr device, ref uint count, ProcessInfo* infos);
+
+    /// <summary>nvmlProcessInfo_t (v2/v3 layout): a process with a CUDA context on the device.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ProcessInfo
+    {
+        public uint Pid;
+        public ulong UsedGpuMemory;
+        public uint GpuInstanceId;
+        public uint ComputeInstanceId;
+    }
 
     /// <summary>nvmlMemory_t: bytes.</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -37,20 +37,33 @@ internal sealed record Placement(ImmutableArray<InstanceGroupConfig> Groups, IRe
 /// </summary>
 internal static class DevicePlacement
 {
-    /// <summary>True in the GPU build (-p:Accelerator=cuda), whose ONNX Runtime and libtorch carry CUDA.</summary>
+    /// <summary>True in the GPU build (-p:Accelerator=cuda), whose ONNX Runtime carries CUDA.</summary>
 #if FABRIK_CUDA
     public const bool BuildHasCuda = true;
 #else
     public const bool BuildHasCuda = false;
 #endif
 
+    /// <summary>True when libtorch carries CUDA too (-p:Accelerator=cuda -p:TorchSharpCuda=true,
+    /// TorchSharp-cuda-linux). The GPU build otherwise keeps TorchSharp's CPU libtorch.</summary>
+#if FABRIK_TORCH_CUDA
+    public const bool LibTorchHasCuda = true;
+#else
+    public const bool LibTorchHasCuda = false;
+#endif
+
+    /// <summary>Why a backend cannot use a GPU in a CPU build.</summary>
+    public const string NoCudaBuildReason = "this build has no CUDA support (build with -p:Accelerator=cuda)";
+
     /// <param name="config">The model's configuration.</param>
     /// <param name="inventory">This host's GPUs.</param>
     /// <param name="defaultCpuInstanceCount">Instances of a CPU group that sets no count: the backend's default
     /// (Triton gives ONNX Runtime 2 and libtorch 1). A GPU group defaults to 1 per GPU.</param>
-    /// <param name="buildHasCuda">Whether this build's backends carry CUDA.</param>
-    public static Placement Place(ModelConfig config, GpuInventory inventory, int defaultCpuInstanceCount, bool buildHasCuda = BuildHasCuda)
+    /// <param name="buildHasCuda">Whether this build's library for the model's backend carries CUDA.</param>
+    /// <param name="noCudaReason">Why it does not, in the operator's terms (default: a CPU build).</param>
+    public static Placement Place(ModelConfig config, GpuInventory inventory, int defaultCpuInstanceCount, bool buildHasCuda = BuildHasCuda, string? noCudaReason = null)
     {
+        noCudaReason ??= NoCudaBuildReason;
         var groups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
         var warnings = new List<string>();
         foreach (var group in config.InstanceGroups)
@@ -61,7 +74,7 @@ internal static class DevicePlacement
                 var gpusUsable = inventory.Devices.Count > 0 && buildHasCuda;
                 if (inventory.Devices.Count > 0 && !buildHasCuda)
                 {
-                    warnings.Add($"instance_group '{group.Name}' (KIND_AUTO) runs on the CPU: this host has {inventory.Devices.Count} GPU(s) but this build has no CUDA support (build with -p:Accelerator=cuda)");
+                    warnings.Add($"instance_group '{group.Name}' (KIND_AUTO) runs on the CPU: this host has {inventory.Devices.Count} GPU(s) but {noCudaReason}");
                 }
                 kind = gpusUsable ? InstanceKind.Gpu : InstanceKind.Cpu;
             }
@@ -90,7 +103,7 @@ internal static class DevicePlacement
             }
             if (!buildHasCuda)
             {
-                throw new InvalidOperationException($"instance_group '{group.Name}' asks for KIND_GPU, but this build has no CUDA support (build with -p:Accelerator=cuda)");
+                throw new InvalidOperationException($"instance_group '{group.Name}' asks for KIND_GPU, but {noCudaReason}");
             }
             groups.Add(group with { Kind = InstanceKind.Gpu, Count = Math.Max(1, group.Count), Gpus = [.. gpus] });
         }

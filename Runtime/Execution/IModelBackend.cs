@@ -30,6 +30,11 @@ internal interface IModelBackend
     /// in the user's terms; null when it can.</summary>
     string? ConfigProblem(ModelConfig config);
 
+    /// <summary>Why this build cannot run the backend on a GPU (its native library has no CUDA),
+    /// in the operator's terms; null when it can. Placement fails KIND_GPU groups with it and
+    /// keeps KIND_AUTO groups on the CPU.</summary>
+    string? NoGpuReason { get; }
+
     /// <summary>Fills in what <paramref name="config"/> leaves out from the model file itself;
     /// returns it unchanged when there is nothing to fill or the backend cannot tell.</summary>
     ModelConfig AutoComplete(ModelConfig config, string modelPath);

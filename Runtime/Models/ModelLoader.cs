@@ -142,7 +142,7 @@ internal sealed partial class ModelLoader(
         {
             throw new InvalidOperationException(problem);
         }
-        var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount);
+        var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount, backend.NoGpuReason is null, backend.NoGpuReason);
         foreach (var warning in placement.Warnings)
         {
             Log.PlacementWarning(_logger, source.Name, warning);

@@ -71,6 +71,29 @@ public sealed class DevicePlacementTests
     }
 
     [Fact]
+    public void Place_TorchScriptOnGpu_FollowsWhetherLibTorchHasCudaNotOnlyOnnxRuntime()
+    {
+        var config = Config(Group(InstanceKind.Gpu)) with { Platform = "pytorch_libtorch" };
+        var backend = BackendRegistry.Default.Resolve(config);
+        var libTorchHasCuda = DevicePlacement.LibTorchHasCuda;
+        if (libTorchHasCuda)
+        {
+            Assert.Null(backend.NoGpuReason);
+            return;
+        }
+
+        var error = Assert.Throws<InvalidOperationException>(() => DevicePlacement.Place(config, TwoGpus, 1, false, backend.NoGpuReason));
+        var onnxRuntimeHasCuda = DevicePlacement.BuildHasCuda;
+        Assert.Contains(onnxRuntimeHasCuda
+            ? "asks for KIND_GPU, but this build's libtorch is the CPU one: TorchScript on a GPU needs TorchSharp's CUDA build (-p:Accelerator=cuda -p:TorchSharpCuda=true)"
+            : "asks for KIND_GPU, but this build has no CUDA support (build with -p:Accelerator=cuda)", error.Message, StringComparison.Ordinal);
+
+        var auto = DevicePlacement.Place(Config(Group(InstanceKind.Auto)) with { Platform = "pytorch_libtorch" }, TwoGpus, 1, false, backend.NoGpuReason);
+        Assert.Equal([InstanceDevice.Cpu], auto.Instances);
+        Assert.Contains(backend.NoGpuReason!, Assert.Single(auto.Warnings), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Place_GpuGroupOnHostWithoutGpu_FailsWithTheInventoryReason()
     {
         var error = Assert.Throws<InvalidOperationException>(() => DevicePlacement.Place(Config(Group(InstanceKind.Gpu)), NoGpu, 1, true));

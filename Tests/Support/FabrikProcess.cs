@@ -31,7 +31,9 @@ public sealed partial class FabrikProcess : IAsyncDisposable
     /// <summary>Starts fabrik with <paramref name="arguments"/> (add "--http-port 0") and waits
     /// until it serves.</summary>
     public static Task<FabrikProcess> StartAsync(params string[] arguments) =>
-        StartExecutableAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), .. arguments]);
+        File.Exists(Path.Combine(AppContext.BaseDirectory, "libhostpolicy.so")) // a self-contained publish: no dotnet on the host
+            ? StartExecutableAsync(Path.Combine(AppContext.BaseDirectory, "fabrik"), arguments)
+            : StartExecutableAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), .. arguments]);
 
     /// <summary>Starts <paramref name="executable"/> (a published fabrik, for instance) with
     /// <paramref name="arguments"/> and waits until it serves.</summary>

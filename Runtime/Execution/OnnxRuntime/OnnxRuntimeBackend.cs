@@ -22,6 +22,8 @@ internal sealed class OnnxRuntimeBackend : IModelBackend
     public string? ConfigProblem(ModelConfig config) =>
         config.Outputs.Length == 0 ? "the configuration declares no outputs, and auto-complete is disabled" : null;
 
+    public string? NoGpuReason => DevicePlacement.BuildHasCuda ? null : DevicePlacement.NoCudaBuildReason;
+
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => OnnxAutoComplete.Complete(config, modelPath);
 
     public IReadOnlyList<string> ReferencedFiles(string modelPath)

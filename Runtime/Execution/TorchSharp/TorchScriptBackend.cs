@@ -21,6 +21,10 @@ internal sealed class TorchScriptBackend : IModelBackend
         ? "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)"
         : null;
 
+    public string? NoGpuReason => !DevicePlacement.BuildHasCuda ? DevicePlacement.NoCudaBuildReason
+        : DevicePlacement.LibTorchHasCuda ? null
+        : "this build's libtorch is the CPU one: TorchScript on a GPU needs TorchSharp's CUDA build (-p:Accelerator=cuda -p:TorchSharpCuda=true)";
+
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => config;
 
     public IReadOnlyList<string> ReferencedFiles(string modelPath) => [];

@@ -220,7 +220,9 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             {
                 WriteBinaryResponse(context.Response, model, request, response);
             }
-            await context.Response.BodyWriter.FlushAsync(cancellation);
+            // No flush here: Kestrel sends the buffered response in one write when the request
+            // ends (headers, body and, for JSON, the closing chunk), where a flush now would send
+            // the closing chunk in a second write and wake the client twice per response.
         }
         catch (InferenceException e)
         {

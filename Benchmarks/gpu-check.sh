@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# The GPU check: Fabrik's GPU paths on a GPU host that has no .NET and no network, from a
+# self-contained publish of the cuda build (ONNX Runtime GPU; TorchScript stays on the CPU).
+#
+#   Benchmarks/gpu-check.sh pack      # on a build machine (the SDK, python3-torch/onnx/torchvision)
+#   Benchmarks/gpu-check.sh parts     # on the GPU host: which parts of the carry have arrived
+#   Benchmarks/gpu-check.sh run       # on the GPU host, once all have: the check, results in $OUT
+#
+# What `run` does, in order, stopping at the first thing that is not there:
+#   1. a GPU (nvidia-smi lists one), every part of the carry with its checksum, and the CUDA 13
+#      libraries in the host's Python torch install; nothing is unpacked before all three hold;
+#   2. `fabrik devices`;
+#   3. the Gpu test category (Fabrik.Tests --category Gpu: outputs on the GPU against the stored
+#      samples, KIND_GPU TorchScript refused with its reason, placement through NVML);
+#   4. one server with cnn and resnet50 on the GPU (batching on and off) and on the CPU; its
+#      placement checked from outside with nvidia-smi: the server's memory is on the GPU its
+#      instance groups name (the last one) and nowhere else;
+#   5. throughput at concurrency 64 (and 1) with the load generator, ONNX Runtime in process on
+#      the GPU and the CPU, and $OUT/summary.md with the ratios against their goals
+#      (batching on ÷ off ≥ 4 on cnn at concurrency 64; served ÷ in process ≥ 0.9).
+#
+# The carry (what travels to the GPU host is limited to 64 MiB per command). The publish is about
+# 500 MB, most of it ONNX Runtime's CUDA provider (libonnxruntime_providers_cuda.so, 284 MB). It
+# is cut down three ways:
+#   - CUDA itself (cudart, cuBLAS, cuRAND, cuDNN, cuFFT) is not carried: the host's Python torch
+#     (cu13 wheels) has it under site-packages/nvidia, and LD_LIBRARY_PATH points there;
+#   - libtorch is left out: in this build TorchScript runs on the CPU, and the check serves ONNX
+#     models only (the one TorchScript test on the GPU expects the load to be refused before
+#     libtorch is touched);
+#   - ResNet-50's 100 MB of random weights are not carried: weights.json says where each tensor
+#     lies, and the host refills model.onnx.data with seeded He-normal values (torch); the
+#     performance of dense kernels does not depend on the values;
+# and the rest is packed with xz and split into parts of at most 60 MiB (artifacts/gpu-check/carry),
+# each carried by one command, with SHA256SUMS carried every time. Parts accumulate on the host
+# between commands; `run` travels with the last part and refuses to start until all are there.
+#
+# Settings (environment): OUT (results; default artifacts/gpu-check/out), PYTHON (the Python with
+# torch, default: the first of python3, python on PATH that imports it), SECONDS_PER_STEP (load
+# generator window in ms, default 2000), GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only,
+# to check this script and the publish on a machine without a GPU).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$ROOT/artifacts/gpu-check
+CARRY=$WORK/carry
+PART_BYTES=$((60 * 1024 * 1024))
+WINDOW_MS=${SECONDS_PER_STEP:-2000}
+DRY_RUN=${GPU_CHECK_CPU_DRY_RUN:-0}
+
+fail() { echo "gpu-check: $*" >&2; exit 2; }
+
+pack() {
+    command -v dotnet >/dev/null || fail "pack needs the .NET SDK"
+    rm -rf "$WORK/app" "$WORK/payload" "$CARRY" && mkdir -p "$WORK/payload" "$CARRY"
+    local project
+    for project in Runtime/Runtime.csproj Benchmarks/Fabrik.Benchmarks.csproj Tests/Tests.csproj; do
+        dotnet publish "$project" -c Release -r linux-x64 --self-contained -p:Accelerator=cuda \
+            -p:RestoreLockedMode=true --artifacts-path "$WORK/build" -o "$WORK/payload/app"
+    done
+    # libtorch: the CPU build of it, unused on this host (see the header).
+    find "$WORK/payload/app" -maxdepth 1 \( -name 'libtorch*' -o -name 'libc10*' -o -name 'libLibTorchSharp*' \
+        -o -name 'libgomp*' -o -name 'libshm*' -o -name 'libbackend_with_compiler*' -o -name 'libjitbackend*' \) -delete
+    local resnet=$ROOT/artifacts/models/resnet50
+    if [[ ! -f $resnet/weights.json ]]; then
+        /usr/bin/python3 models/generate.py --resnet50
+    fi
+    mkdir -p "$WORK/payload/resnet50/1"
+    cp "$resnet/config.pbtxt" "$resnet/weights.json" "$WORK/payload/resnet50/"
+    cp "$resnet/1/model.onnx" "$WORK/payload/resnet50/1/"
+    git rev-parse HEAD > "$WORK/payload/COMMIT"
+    tar -C "$WORK/payload" -cf - . | xz -T0 -9 > "$WORK/payload.tar.xz"
+    split -b "$PART_BYTES" -d -a 2 "$WORK/payload.tar.xz" "$CARRY/part-"
+    rm "$WORK/payload.tar.xz"
+    (cd "$CARRY" && sha256sum part-* > SHA256SUMS)
+    local parts=("$CARRY"/part-*) i=0
+    echo "gpu-check: ${#parts[@]} part(s) in $CARRY ($(du -sh "$CARRY" | cut -f1)); carry them one per command:"
+    for part in "${parts[@]}"; do
+        i=$((i + 1))
+        local rel=${part#"$ROOT"/}
+        if (( i < ${#parts[@]} )); then
+            echo "  command $i: carry [$rel, artifacts/gpu-check/carry/SHA256SUMS], run: Benchmarks/gpu-check.sh parts"
+        else
+            echo "  command $i: carry [$rel, artifacts/gpu-check/carry/SHA256SUMS], run: Benchmarks/gpu-check.sh run"
+        fi
+    done
+}
+
+# Which parts are here, and whether they match their checksums. Returns 1 when any is missing.
+parts() {
+    [[ -f $CARRY/SHA256SUMS ]] || { echo "gpu-check: $CARRY/SHA256SUMS is not here (carry it with every part)" >&2; return 1; }
+    local missing=0 name
+    while read -r _ name; do
+        if [[ -f $CARRY/$name ]]; then echo "here:    $name"; else echo "missing: $name"; missing=1; fi
+    done < "$CARRY/SHA256SUMS"
+    return $missing
+}
+
+require_gpu() {
+    command -v nvidia-smi >/dev/null || fail "no GPU on this host: nvidia-smi is not installed (no NVIDIA driver). Nothing was run."
+    local gpus
+    gpus=$(nvidia-smi -L 2>&1) || fail "no GPU on this host: nvidia-smi failed: $gpus. Nothing was run."
+    grep -q '^GPU ' <<<"$gpus" || fail "no GPU on this host: nvidia-smi lists none. Nothing was run."
+    echo "$gpus"
+}
+
+# LD_LIBRARY_PATH for ONNX Runtime's CUDA provider, from the CUDA 13 wheels of the host's torch.
+cuda_libraries() {
+    local python site
+    for python in ${PYTHON:-} python3 python; do
+        site=$("$python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null) && break
+        site=
+    done
+    [[ -n $site && -d $site/nvidia ]] || fail "no Python torch with CUDA wheels (site-packages/nvidia) found; set PYTHON. Nothing was run."
+    PYTHON_WITH_TORCH=$python
+    local dirs needed lib missing=()
+    dirs=$(find "$site/nvidia" -name 'lib*.so*' -printf '%h\n' | sort -u | paste -sd:)
+    for needed in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9; do
+        lib=$(find "$site/nvidia" -name "$needed" -print -quit)
+        [[ -n $lib ]] || missing+=("$needed")
+    done
+    (( ${#missing[@]} == 0 )) || fail "the host's torch install lacks ${missing[*]} (ONNX Runtime GPU 1.31 needs CUDA 13 and cuDNN 9). Nothing was run."
+    export LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+}
+
+unpack() {
+    rm -rf "$WORK/host" && mkdir -p "$WORK/host"
+    cat "$CARRY"/part-* | xz -d | tar -C "$WORK/host" -xf -
+    APP=$WORK/host/app
+    local unresolved
+    unresolved=$(ldd "$APP/libonnxruntime_providers_cuda.so" | grep 'not found' || true)
+    [[ -z $unresolved || $DRY_RUN == 1 ]] || fail "ONNX Runtime's CUDA provider cannot resolve: $unresolved"
+}
+
+# ResNet-50's weights, refilled on this host from weights.json (seeded; He-normal by fan-in).
+refill_resnet() {
+    "$PYTHON_WITH_TORCH" - "$WORK/host/resnet50" <<'PY'
+import json, os, sys, torch
+folder = sys.argv[1]
+document = json.load(open(os.path.join(folder, "weights.json")))
+generator = torch.Generator().manual_seed(20261125)
+with open(os.path.join(folder, document["file"]), "wb") as data:
+    data.truncate(max(t["offset"] + t["length"] for t in document["tensors"]))
+    for tensor in document["tensors"]:
+        values = torch.randn(tensor["length"] // 4, generator=generator) * (2.0 / tensor["fan_in"]) ** 0.5
+        data.seek(tensor["offset"])
+        data.write(values.to(torch.float32).numpy().tobytes())
+PY
+}
+
+# A model repository: <model>_gpu_on/_gpu_off on the given GPU, <model>_cpu_on/_cpu_off.
+make_repository() {
+    local gpu=$1 repository=$WORK/host/repository model variant source extra
+    rm -rf "$repository" && mkdir -p "$repository"
+    for model in cnn resnet50; do
+        source=$ROOT/models/$model
+        [[ $model == resnet50 ]] && source=$WORK/host/resnet50
+        for variant in gpu_on gpu_off cpu_on cpu_off; do
+            [[ $DRY_RUN == 1 && $variant == gpu_* ]] && continue
+            mkdir -p "$repository/${model}_$variant/1"
+            cp "$source/1/"* "$repository/${model}_$variant/1/" # copies: links out of a repository are refused
+            case $variant in
+                gpu_*) extra="instance_group [ { kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
+                cpu_*) extra="instance_group [ { kind: KIND_CPU } ]" ;;
+            esac
+            [[ $variant == *_on ]] && extra+=$'\n'"dynamic_batching { }"
+            sed "s/^name: \"$model\"/name: \"${model}_$variant\"/" "$source/config.pbtxt" > "$repository/${model}_$variant/config.pbtxt"
+            echo "$extra" >> "$repository/${model}_$variant/config.pbtxt"
+        done
+    done
+    echo "$repository"
+}
+
+# Images per second from a load-generator CSV (the first step's Inferences/Second).
+throughput() { awk -F, 'NR == 2 { print $2 }' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+met() { awk -v v="$1" -v bound="$2" 'BEGIN { print (v != "-" && v >= bound) ? "yes" : "**no**" }'; }
+
+run() {
+    OUT=${OUT:-$WORK/out}
+    mkdir -p "$OUT"
+    if [[ $DRY_RUN == 1 ]]; then
+        echo "gpu-check: CPU dry run (GPU_CHECK_CPU_DRY_RUN=1): the GPU steps are left out"
+        PYTHON_WITH_TORCH=${PYTHON:-/usr/bin/python3}
+    else
+        require_gpu | tee "$OUT/nvidia-smi-L.txt"
+    fi
+    parts > "$OUT/parts.txt" || { cat "$OUT/parts.txt"; fail "parts of the carry are missing (see above). Nothing was run."; }
+    (cd "$CARRY" && sha256sum --quiet -c SHA256SUMS) || fail "a part of the carry does not match SHA256SUMS. Nothing was run."
+    [[ $DRY_RUN == 1 ]] || cuda_libraries
+    unpack
+    refill_resnet
+    echo "commit $(cat "$WORK/host/COMMIT")" | tee "$OUT/run.txt"
+    { date -u; uname -a; nproc; [[ $DRY_RUN == 1 ]] || nvidia-smi; } >> "$OUT/run.txt" 2>&1
+
+    echo "== fabrik devices"
+    "$APP/fabrik" devices | tee "$OUT/devices.txt"
+    local last=-1 uuid=""
+    if [[ $DRY_RUN != 1 ]]; then
+        last=$(grep -c '^GPU ' "$OUT/devices.txt") && last=$((last - 1))
+        (( last >= 0 )) || fail "fabrik sees no GPU although nvidia-smi does (see $OUT/devices.txt)"
+        uuid=$(grep "^GPU $last[ :]" "$OUT/devices.txt" | grep -o 'GPU-[0-9a-f-]*' | head -1)
+    fi
+    LAST_GPU=$last
+
+    echo "== Gpu test category"
+    local tests=0
+    (cd "$APP" && ./Fabrik.Tests --category Gpu) 2>&1 | tee "$OUT/gpu-tests.txt" || tests=$?
+    # 3: every test skipped, which is what a CPU dry run expects.
+    [[ $tests == 0 || ($DRY_RUN == 1 && $tests == 3) ]] || echo "gpu-check: the Gpu tests failed ($tests); going on with the measurements" >&2
+
+    echo "== server"
+    local repository port=8000
+    repository=$(make_repository "$last")
+    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false --allow-metrics=false \
+        > "$OUT/server.log" 2>&1 &
+    local server=$!
+    trap 'kill -TERM $server 2>/dev/null || true' EXIT
+    local ready=0
+    for _ in $(seq 1 240); do
+        if "$APP/fabrik" probe "http://127.0.0.1:$port/v2/health/ready" >/dev/null 2>&1; then ready=1; break; fi
+        kill -0 $server 2>/dev/null || break
+        sleep 0.5
+    done
+    (( ready )) || { tail -20 "$OUT/server.log" >&2; fail "the server did not become ready (see $OUT/server.log)"; }
+
+    local load=("$APP/Fabrik.Benchmarks" load -u "localhost:$port" -p "$WINDOW_MS" -r 6)
+    local model variant concurrency
+    for model in cnn resnet50; do
+        for variant in gpu_on gpu_off cpu_on cpu_off; do
+            [[ $DRY_RUN == 1 && $variant == gpu_* ]] && continue
+            for concurrency in 1 64; do
+                echo "== ${model}_$variant concurrency $concurrency"
+                "${load[@]}" -m "${model}_$variant" --concurrency-range $concurrency -f "$OUT/${model}_$variant-c$concurrency.csv" > "$OUT/${model}_$variant-c$concurrency.log" 2>&1 \
+                    || { tail -5 "$OUT/${model}_$variant-c$concurrency.log" >&2; fail "load on ${model}_$variant failed"; }
+                tail -1 "$OUT/${model}_$variant-c$concurrency.log"
+            done
+        done
+    done
+
+    if [[ $DRY_RUN != 1 ]]; then
+        echo "== placement (nvidia-smi): the server's memory must be on GPU $last ($uuid) only"
+        nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader | tee "$OUT/placement.csv"
+        local on elsewhere
+        on=$(awk -F', ' -v pid=$server -v uuid="$uuid" '$1 == pid && $2 == uuid' "$OUT/placement.csv" | wc -l)
+        elsewhere=$(awk -F', ' -v pid=$server -v uuid="$uuid" '$1 == pid && $2 != uuid' "$OUT/placement.csv" | wc -l)
+        PLACEMENT="$( ((on == 1 && elsewhere == 0)) && echo yes || echo "**no** (on $uuid: $on, elsewhere: $elsewhere)")"
+    fi
+    kill -TERM $server && wait $server || true
+    trap - EXIT
+
+    echo "== ONNX Runtime in process"
+    local max
+    for model in cnn resnet50; do
+        local path=$ROOT/models/$model/1/model.onnx
+        [[ $model == resnet50 ]] && path=$WORK/host/resnet50/1/model.onnx
+        max=$(awk '/^max_batch_size:/ { print $2 }' "$repository/${model}_cpu_on/config.pbtxt")
+        [[ $DRY_RUN == 1 ]] || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --seconds 10 | tee "$OUT/${model}_inprocess_gpu.txt"
+        "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --sessions 2 --seconds 10 | tee "$OUT/${model}_inprocess_cpu.txt"
+    done
+
+    summary > "$OUT/summary.md"
+    cat "$OUT/summary.md"
+}
+
+summary() {
+    local inprocess
+    inprocess() { [[ -f $OUT/$1 ]] && grep -o '[0-9.]* images/s' "$OUT/$1" | cut -d' ' -f1 || echo "-"; }
+    echo "# GPU check"
+    echo
+    echo "Commit $(cat "$WORK/host/COMMIT"), $(date -u '+%Y-%m-%d %H:%M') UTC. Host and GPU: run.txt, devices.txt. Load generator: HTTP binary, windows of $WINDOW_MS ms."
+    echo
+    echo "| Ratio | Measured | Goal | Met |"
+    echo "|---|---:|---|---|"
+    local model on off served gpu_in cpu_in value
+    for model in cnn resnet50; do
+        if [[ $DRY_RUN != 1 ]]; then
+            on=$(throughput "$OUT/${model}_gpu_on-c64.csv"); off=$(throughput "$OUT/${model}_gpu_off-c64.csv")
+            value=$(ratio "$on" "$off")
+            echo "| \`$model\` on the GPU, batching on ÷ off, concurrency 64 | $value | $([[ $model == cnn ]] && echo "≥ 4" || echo "-") | $([[ $model == cnn ]] && met "$value" 4 || echo "-") |"
+            gpu_in=$(inprocess "${model}_inprocess_gpu.txt")
+            value=$(ratio "$on" "$gpu_in")
+            echo "| \`$model\` on the GPU, served (batching on, c64) ÷ ONNX Runtime in process (max batch) | $value | ≥ 0.9 | $(met "$value" 0.9) |"
+            value=$(ratio "$on" "$(throughput "$OUT/${model}_cpu_on-c64.csv")")
+            echo "| \`$model\` served, GPU ÷ CPU, batching on, concurrency 64 | $value | - | - |"
+        fi
+        on=$(throughput "$OUT/${model}_cpu_on-c64.csv"); off=$(throughput "$OUT/${model}_cpu_off-c64.csv")
+        echo "| \`$model\` on the CPU, batching on ÷ off, concurrency 64 | $(ratio "$on" "$off") | - | - |"
+        cpu_in=$(inprocess "${model}_inprocess_cpu.txt")
+        value=$(ratio "$on" "$cpu_in")
+        echo "| \`$model\` on the CPU, served (batching on, c64) ÷ ONNX Runtime in process (max batch, 2 sessions) | $value | ≥ 0.9 | $(met "$value" 0.9) |"
+    done
+    [[ $DRY_RUN == 1 ]] || { echo; echo "Placement through nvidia-smi (the server's memory on GPU $LAST_GPU only, the GPU its instance groups name): ${PLACEMENT:-not checked}"; }
+    echo
+    echo "| Run | Infer/s | p50 µs | p99 µs |"
+    echo "|---|---:|---:|---:|"
+    local csv
+    for csv in "$OUT"/*-c*.csv; do
+        awk -F, -v run="$(basename "$csv" .csv)" 'NR == 2 { printf "| %s | %.1f | %.0f | %.0f |\n", run, $2, $7, $10 }' "$csv"
+    done
+    echo
+    echo "Gpu tests: $(tail -1 "$OUT/gpu-tests.txt" 2>/dev/null || echo 'not run')"
+}
+
+case "${1:-}" in
+    pack) pack ;;
+    parts) parts ;;
+    run) run ;;
+    *) echo "usage: $0 pack | parts | run   (see the header of this script)" >&2; exit 2 ;;
+esac
