@@ -30,20 +30,31 @@ public sealed partial class FabrikProcess : IAsyncDisposable
 
     /// <summary>Starts fabrik with <paramref name="arguments"/> (add "--http-port 0") and waits
     /// until it serves.</summary>
-    public static Task<FabrikProcess> StartAsync(params string[] arguments) =>
-        File.Exists(Path.Combine(AppContext.BaseDirectory, "libhostpolicy.so")) // a self-contained publish: no dotnet on the host
-            ? StartExecutableAsync(Path.Combine(AppContext.BaseDirectory, "fabrik"), arguments)
-            : StartExecutableAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), .. arguments]);
+    public static Task<FabrikProcess> StartAsync(params string[] arguments) => StartAsync(new Dictionary<string, string>(), arguments);
 
     /// <summary>Starts <paramref name="executable"/> (a published fabrik, for instance) with
     /// <paramref name="arguments"/> and waits until it serves.</summary>
-    public static async Task<FabrikProcess> StartExecutableAsync(string executable, params string[] arguments)
+    public static Task<FabrikProcess> StartExecutableAsync(string executable, params string[] arguments) =>
+        StartExecutableAsync(executable, environment: null, arguments);
+
+    /// <summary>Starts fabrik like <see cref="StartAsync(string[])"/>, with <paramref name="environment"/>
+    /// added to its environment (runtime settings such as the GC's).</summary>
+    public static Task<FabrikProcess> StartAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments) =>
+        File.Exists(Path.Combine(AppContext.BaseDirectory, "libhostpolicy.so")) // a self-contained publish: no dotnet on the host
+            ? StartExecutableAsync(Path.Combine(AppContext.BaseDirectory, "fabrik"), environment, arguments)
+            : StartExecutableAsync("dotnet", environment, [Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), .. arguments]);
+
+    private static async Task<FabrikProcess> StartExecutableAsync(string executable, IReadOnlyDictionary<string, string>? environment, string[] arguments)
     {
         var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
