@@ -42,15 +42,17 @@ public static class InProcessCommand
         return 0;
     }
 
-    /// <summary>Images per second over <paramref name="sessionCount"/> sessions running at once.</summary>
-    public static double Measure(string path, int batch, int sessionCount, int? gpu, TimeSpan duration)
+    /// <summary>Images per second over <paramref name="sessionCount"/> sessions running at once,
+    /// each on its own thread calling Run in a loop. On the CPU each session gets the threads
+    /// Fabrik gives one of <paramref name="threadsSharedBy"/> instances (default: the sessions).</summary>
+    public static double Measure(string path, int batch, int sessionCount, int? gpu, TimeSpan duration, int? threadsSharedBy = null)
     {
         var sessions = new InferenceSession[sessionCount];
         for (var s = 0; s < sessionCount; s++)
         {
             using var options = gpu is { } device
                 ? SessionOptions.MakeSessionOptionWithCudaProvider(device)
-                : OnnxRuntimeSettings.Defaults(sessionCount).CreateSessionOptions();
+                : OnnxRuntimeSettings.Defaults(threadsSharedBy ?? sessionCount).CreateSessionOptions();
             sessions[s] = new InferenceSession(path, options);
         }
         var input = sessions[0].InputMetadata.Single();

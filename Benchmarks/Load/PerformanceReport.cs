@@ -4,7 +4,6 @@ using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.ML.OnnxRuntime;
 
 namespace Fabrik.Benchmarks.Load;
 
@@ -330,55 +329,7 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
     {
         var instances = new Fabrik.Execution.OnnxRuntime.OnnxRuntimeBackend().DefaultCpuInstanceCount;
         var sessionsRunning = sessionCount ?? instances;
-        var data = new float[batch * 3 * 64 * 64];
-        for (var i = 0; i < data.Length; i++)
-        {
-            data[i] = (i % 97) / 97f;
-        }
-        var sessions = new InferenceSession[sessionsRunning];
-        for (var s = 0; s < sessionsRunning; s++)
-        {
-            using var options = Fabrik.Execution.OnnxRuntime.OnnxRuntimeSettings.Defaults(instances).CreateSessionOptions();
-            sessions[s] = new InferenceSession(path, options);
-        }
-        var runs = new int[sessionsRunning];
-        var measuring = new Barrier(sessionsRunning + 1);
-        var duration = TimeSpan.FromMilliseconds(intervalMilliseconds * 3);
-        var threads = new Thread[sessionsRunning];
-        for (var s = 0; s < sessionsRunning; s++)
-        {
-            var index = s;
-            threads[s] = new Thread(() =>
-            {
-                using var input = OrtValue.CreateTensorValueFromMemory(data, [batch, 3, 64, 64]);
-                using var runOptions = new RunOptions();
-                string[] inputs = ["INPUT0"], outputs = ["OUTPUT0"];
-                for (var i = 0; i < 5; i++)
-                {
-                    using var warm = sessions[index].Run(runOptions, inputs, [input], outputs);
-                }
-                measuring.SignalAndWait();
-                var started = Stopwatch.GetTimestamp();
-                while (Stopwatch.GetElapsedTime(started) < duration)
-                {
-                    using var result = sessions[index].Run(runOptions, inputs, [input], outputs);
-                    runs[index]++;
-                }
-            });
-            threads[s].Start();
-        }
-        measuring.SignalAndWait();
-        var begun = Stopwatch.GetTimestamp();
-        foreach (var thread in threads)
-        {
-            thread.Join();
-        }
-        var imagesPerSecond = runs.Sum() * batch / Stopwatch.GetElapsedTime(begun).TotalSeconds;
-        foreach (var session in sessions)
-        {
-            session.Dispose();
-        }
-        measuring.Dispose();
+        var imagesPerSecond = InProcessCommand.Measure(path, batch, sessionsRunning, gpu: null, TimeSpan.FromMilliseconds(intervalMilliseconds * 3), threadsSharedBy: instances);
         log.WriteLine($"* in-process ONNX Runtime cnn batch {batch}, {sessionsRunning} session(s): {imagesPerSecond:F1} images/s");
         return imagesPerSecond;
     }

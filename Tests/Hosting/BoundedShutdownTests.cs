@@ -13,16 +13,7 @@ public sealed class BoundedShutdownTests
     [Fact]
     public async Task Sigterm_WhileARunNeverReturns_ExitsWithinTheExitTimeoutPlusGrace()
     {
-        using var repository = new TemporaryRepository();
-        var version = Path.Combine(repository.Path, "endless", "1");
-        Directory.CreateDirectory(version);
-        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.EndlessLoop());
-        File.WriteAllText(Path.Combine(repository.Path, "endless", "config.pbtxt"), """
-            platform: "onnxruntime_onnx"
-            max_batch_size: 0
-            output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
-            instance_group [ { count: 1 kind: KIND_CPU } ]
-            """);
+        using var repository = new TemporaryRepository().AddEndless();
         await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "1");
         using var client = new HttpClient { BaseAddress = fabrik.Address, Timeout = Timeout.InfiniteTimeSpan };
         var hung = client.PostAsync("/v2/models/endless/infer", new StringContent("{\"inputs\":[]}", Encoding.UTF8, "application/json"));

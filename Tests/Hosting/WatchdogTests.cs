@@ -12,16 +12,7 @@ public sealed class WatchdogTests
     [Fact]
     public async Task RunWedgedPastTheWatchdog_TurnsLivenessFalse()
     {
-        using var repository = new TemporaryRepository().Add("simple");
-        var version = Path.Combine(repository.Path, "endless", "1");
-        Directory.CreateDirectory(version);
-        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.EndlessLoop());
-        File.WriteAllText(Path.Combine(repository.Path, "endless", "config.pbtxt"), """
-            platform: "onnxruntime_onnx"
-            max_batch_size: 0
-            output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
-            instance_group [ { count: 1 kind: KIND_CPU } ]
-            """);
+        using var repository = new TemporaryRepository().Add("simple").AddEndless();
         // A separate process: the wedged run dies with it.
         await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false",
             "--watchdog-secs", "1", "--exit-timeout-secs", "1");

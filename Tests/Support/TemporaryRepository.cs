@@ -46,6 +46,23 @@ public sealed class TemporaryRepository : IDisposable
         return this;
     }
 
+    /// <summary>Adds model <c>endless</c>: an ONNX graph whose run never returns (an endless Loop),
+    /// with one CPU instance and <paramref name="extraConfig"/> appended to its config.pbtxt.</summary>
+    public TemporaryRepository AddEndless(string extraConfig = "")
+    {
+        var version = System.IO.Path.Combine(Path, "endless", "1");
+        Directory.CreateDirectory(version);
+        File.WriteAllBytes(System.IO.Path.Combine(version, "model.onnx"), OnnxModels.EndlessLoop());
+        File.WriteAllText(System.IO.Path.Combine(Path, "endless", "config.pbtxt"), $$"""
+            platform: "onnxruntime_onnx"
+            max_batch_size: 0
+            output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
+            instance_group [ { count: 1 kind: KIND_CPU } ]
+            {{extraConfig}}
+            """);
+        return this;
+    }
+
     /// <summary>Deletes a model's config.pbtxt, leaving auto-complete to fill it in.</summary>
     public TemporaryRepository WithoutConfig(string name)
     {

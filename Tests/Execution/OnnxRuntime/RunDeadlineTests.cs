@@ -12,15 +12,7 @@ public sealed class RunDeadlineTests
     [Fact]
     public async Task EndlessRun_PastMaxRunTime_Is504AndTheInstanceServesTheNextRun()
     {
-        using var repository = new TemporaryRepository();
-        var version = Path.Combine(repository.Path, "endless", "1");
-        Directory.CreateDirectory(version);
-        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.EndlessLoop());
-        File.WriteAllText(Path.Combine(repository.Path, "endless", "config.pbtxt"), """
-            platform: "onnxruntime_onnx"
-            max_batch_size: 0
-            output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 1 ] } ]
-            instance_group [ { count: 1 kind: KIND_CPU } ]
+        using var repository = new TemporaryRepository().AddEndless("""
             parameters { key: "max_run_time_ms" value: { string_value: "300" } }
             """);
         // A separate process: should the run not stop, it dies with the process.
