@@ -12,12 +12,13 @@
 #   2. `fabrik devices`;
 #   3. the Gpu test category (Fabrik.Tests --category Gpu: outputs on the GPU against the stored
 #      samples, KIND_GPU TorchScript refused with its reason, placement through NVML);
-#   4. one server with cnn and resnet50 on the GPU (batching on and off) and on the CPU; its
-#      placement checked from outside with nvidia-smi: the server's memory is on the GPU its
-#      instance groups name (the last one) and nowhere else;
+#   4. one server with cnn and resnet50 on the GPU (batching on and off, and batching on with two
+#      instances on the GPU) and on the CPU; its placement checked from outside with nvidia-smi:
+#      the server's memory is on the GPU its instance groups name (the last one) and nowhere else;
 #   5. throughput at concurrency 64 (and 1) with the load generator, ONNX Runtime in process on
-#      the GPU and the CPU, and $OUT/summary.md with the ratios against their goals
-#      (batching on ÷ off ≥ 4 on cnn at concurrency 64; served ÷ in process ≥ 0.9).
+#      the GPU (one and two sessions) and the CPU, the server's /metrics after the runs (executed
+#      batch sizes), and $OUT/summary.md with the ratios against their goals (batching on ÷ off
+#      ≥ 4 on cnn at concurrency 64; served ÷ in process ≥ 0.9).
 #
 # The carry (what travels to the GPU host is limited to 64 MiB per command). The publish is about
 # 500 MB, most of it ONNX Runtime's CUDA provider (libonnxruntime_providers_cuda.so, 284 MB). It
@@ -36,8 +37,9 @@
 #
 # Settings (environment): OUT (results; default artifacts/gpu-check/out), PYTHON (the Python with
 # torch, default: the first of python3, python on PATH that imports it), SECONDS_PER_STEP (load
-# generator window in ms, default 2000), GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only,
-# to check this script and the publish on a machine without a GPU).
+# generator window in ms, default 2000), VARIANTS (which of gpu_on gpu_off gpu_on2 cpu_on cpu_off
+# to serve and measure; default all), GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only, to
+# check this script and the publish on a machine without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,6 +48,7 @@ CARRY=$WORK/carry
 PART_BYTES=$((60 * 1024 * 1024))
 WINDOW_MS=${SECONDS_PER_STEP:-2000}
 DRY_RUN=${GPU_CHECK_CPU_DRY_RUN:-0}
+VARIANTS=${VARIANTS:-gpu_on gpu_off gpu_on2 cpu_on cpu_off}
 
 fail() { echo "gpu-check: $*" >&2; exit 2; }
 
@@ -147,22 +150,27 @@ with open(os.path.join(folder, document["file"]), "wb") as data:
 PY
 }
 
-# A model repository: <model>_gpu_on/_gpu_off on the given GPU, <model>_cpu_on/_cpu_off.
+# Whether a variant is measured here: named in VARIANTS, and not a GPU one in a CPU dry run.
+wanted() { [[ " $VARIANTS " == *" $1 "* ]] && ! [[ $DRY_RUN == 1 && $1 == gpu_* ]]; }
+
+# A model repository: <model>_gpu_on/_gpu_off on the given GPU (one instance, Triton's default),
+# <model>_gpu_on2 with two instances there, <model>_cpu_on/_cpu_off.
 make_repository() {
     local gpu=$1 repository=$WORK/host/repository model variant source extra
     rm -rf "$repository" && mkdir -p "$repository"
     for model in cnn resnet50; do
         source=$ROOT/models/$model
         [[ $model == resnet50 ]] && source=$WORK/host/resnet50
-        for variant in gpu_on gpu_off cpu_on cpu_off; do
-            [[ $DRY_RUN == 1 && $variant == gpu_* ]] && continue
+        for variant in $VARIANTS; do
+            wanted "$variant" || continue
             mkdir -p "$repository/${model}_$variant/1"
             cp "$source/1/"* "$repository/${model}_$variant/1/" # copies: links out of a repository are refused
             case $variant in
+                gpu_on2) extra="instance_group [ { count: 2, kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
                 gpu_*) extra="instance_group [ { kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
                 cpu_*) extra="instance_group [ { kind: KIND_CPU } ]" ;;
             esac
-            [[ $variant == *_on ]] && extra+=$'\n'"dynamic_batching { }"
+            [[ $variant == *_on* ]] && extra+=$'\n'"dynamic_batching { }"
             sed "s/^name: \"$model\"/name: \"${model}_$variant\"/" "$source/config.pbtxt" > "$repository/${model}_$variant/config.pbtxt"
             echo "$extra" >> "$repository/${model}_$variant/config.pbtxt"
         done
@@ -211,7 +219,7 @@ run() {
     echo "== server"
     local repository port=8000
     repository=$(make_repository "$last")
-    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false --allow-metrics=false \
+    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false --metrics-port 8002 \
         > "$OUT/server.log" 2>&1 &
     local server=$!
     trap 'kill -TERM $server 2>/dev/null || true' EXIT
@@ -226,17 +234,21 @@ run() {
     local load=("$APP/Fabrik.Benchmarks" load -u "localhost:$port" -p "$WINDOW_MS" -r 6)
     local model variant concurrency
     for model in cnn resnet50; do
-        for variant in gpu_on gpu_off cpu_on cpu_off; do
-            [[ $DRY_RUN == 1 && $variant == gpu_* ]] && continue
+        for variant in $VARIANTS; do
+            wanted "$variant" || continue
             for concurrency in 1 64; do
                 echo "== ${model}_$variant concurrency $concurrency"
+                local before
+                before=$(batch_totals "${model}_$variant")
                 "${load[@]}" -m "${model}_$variant" --concurrency-range $concurrency -f "$OUT/${model}_$variant-c$concurrency.csv" > "$OUT/${model}_$variant-c$concurrency.log" 2>&1 \
                     || { tail -5 "$OUT/${model}_$variant-c$concurrency.log" >&2; fail "load on ${model}_$variant failed"; }
                 tail -1 "$OUT/${model}_$variant-c$concurrency.log"
+                echo "${model}_$variant-c$concurrency $before $(batch_totals "${model}_$variant")" >> "$OUT/batches.txt"
             done
         done
     done
 
+    scrape > "$OUT/metrics.txt" || echo "gpu-check: /metrics could not be read" >&2
     if [[ $DRY_RUN != 1 ]]; then
         echo "== placement (nvidia-smi): the server's memory must be on GPU $last ($uuid) only"
         nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader | tee "$OUT/placement.csv"
@@ -253,9 +265,12 @@ run() {
     for model in cnn resnet50; do
         local path=$ROOT/models/$model/1/model.onnx
         [[ $model == resnet50 ]] && path=$WORK/host/resnet50/1/model.onnx
-        max=$(awk '/^max_batch_size:/ { print $2 }' "$repository/${model}_cpu_on/config.pbtxt")
-        [[ $DRY_RUN == 1 ]] || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --seconds 10 | tee "$OUT/${model}_inprocess_gpu.txt"
-        "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --sessions 2 --seconds 10 | tee "$OUT/${model}_inprocess_cpu.txt"
+        max=$(awk '/^max_batch_size:/ { print $2 }' "$(dirname "$(dirname "$path")")/config.pbtxt")
+        if [[ $DRY_RUN != 1 ]]; then
+            "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --seconds 10 | tee "$OUT/${model}_inprocess_gpu.txt"
+            ! wanted gpu_on2 || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --sessions 2 --seconds 10 | tee "$OUT/${model}_inprocess_gpu2.txt"
+        fi
+        ! wanted cpu_on || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --sessions 2 --seconds 10 | tee "$OUT/${model}_inprocess_cpu.txt"
     done
 
     summary > "$OUT/summary.md"
@@ -263,42 +278,68 @@ run() {
 }
 
 summary() {
-    local inprocess
     inprocess() { [[ -f $OUT/$1 ]] && grep -o '[0-9.]* images/s' "$OUT/$1" | cut -d' ' -f1 || echo "-"; }
+    served() { [[ -f $OUT/$1-c64.csv ]] && throughput "$OUT/$1-c64.csv" || echo "-"; }
+    row() { echo "| $1 | $2 | $3 | $([[ $3 == - ]] && echo - || met "$2" "${3#≥ }") |"; }
     echo "# GPU check"
     echo
-    echo "Commit $(cat "$WORK/host/COMMIT"), $(date -u '+%Y-%m-%d %H:%M') UTC. Host and GPU: run.txt, devices.txt. Load generator: HTTP binary, windows of $WINDOW_MS ms."
+    echo "Commit $(cat "$WORK/host/COMMIT"), $(date -u '+%Y-%m-%d %H:%M') UTC. Host and GPU: run.txt, devices.txt. Load generator: HTTP binary, windows of $WINDOW_MS ms. Variants: $VARIANTS."
     echo
     echo "| Ratio | Measured | Goal | Met |"
     echo "|---|---:|---|---|"
-    local model on off served gpu_in cpu_in value
+    local model goal
     for model in cnn resnet50; do
+        goal=-; [[ $model == cnn ]] && goal="≥ 4"
         if [[ $DRY_RUN != 1 ]]; then
-            on=$(throughput "$OUT/${model}_gpu_on-c64.csv"); off=$(throughput "$OUT/${model}_gpu_off-c64.csv")
-            value=$(ratio "$on" "$off")
-            echo "| \`$model\` on the GPU, batching on ÷ off, concurrency 64 | $value | $([[ $model == cnn ]] && echo "≥ 4" || echo "-") | $([[ $model == cnn ]] && met "$value" 4 || echo "-") |"
-            gpu_in=$(inprocess "${model}_inprocess_gpu.txt")
-            value=$(ratio "$on" "$gpu_in")
-            echo "| \`$model\` on the GPU, served (batching on, c64) ÷ ONNX Runtime in process (max batch) | $value | ≥ 0.9 | $(met "$value" 0.9) |"
-            value=$(ratio "$on" "$(throughput "$OUT/${model}_cpu_on-c64.csv")")
-            echo "| \`$model\` served, GPU ÷ CPU, batching on, concurrency 64 | $value | - | - |"
+            wanted gpu_off && row "\`$model\` on the GPU, batching on ÷ off, concurrency 64" "$(ratio "$(served "${model}_gpu_on")" "$(served "${model}_gpu_off")")" "$goal"
+            row "\`$model\` on the GPU, served (batching on, 1 instance, c64) ÷ ONNX Runtime in process (1 session, max batch)" \
+                "$(ratio "$(served "${model}_gpu_on")" "$(inprocess "${model}_inprocess_gpu.txt")")" "≥ 0.9"
+            if wanted gpu_on2; then
+                row "\`$model\` on the GPU, served (batching on, 2 instances, c64) ÷ ONNX Runtime in process (1 session, max batch)" \
+                    "$(ratio "$(served "${model}_gpu_on2")" "$(inprocess "${model}_inprocess_gpu.txt")")" "≥ 0.9"
+                row "\`$model\` on the GPU, served (batching on, 2 instances, c64) ÷ ONNX Runtime in process (2 sessions, max batch)" \
+                    "$(ratio "$(served "${model}_gpu_on2")" "$(inprocess "${model}_inprocess_gpu2.txt")")" "≥ 0.9"
+            fi
+            wanted cpu_on && row "\`$model\` served, GPU ÷ CPU, batching on, concurrency 64" "$(ratio "$(served "${model}_gpu_on")" "$(served "${model}_cpu_on")")" -
         fi
-        on=$(throughput "$OUT/${model}_cpu_on-c64.csv"); off=$(throughput "$OUT/${model}_cpu_off-c64.csv")
-        echo "| \`$model\` on the CPU, batching on ÷ off, concurrency 64 | $(ratio "$on" "$off") | - | - |"
-        cpu_in=$(inprocess "${model}_inprocess_cpu.txt")
-        value=$(ratio "$on" "$cpu_in")
-        echo "| \`$model\` on the CPU, served (batching on, c64) ÷ ONNX Runtime in process (max batch, 2 sessions) | $value | ≥ 0.9 | $(met "$value" 0.9) |"
+        if wanted cpu_on && wanted cpu_off; then
+            row "\`$model\` on the CPU, batching on ÷ off, concurrency 64" "$(ratio "$(served "${model}_cpu_on")" "$(served "${model}_cpu_off")")" -
+            row "\`$model\` on the CPU, served (batching on, c64) ÷ ONNX Runtime in process (max batch, 2 sessions)" \
+                "$(ratio "$(served "${model}_cpu_on")" "$(inprocess "${model}_inprocess_cpu.txt")")" "≥ 0.9"
+        fi
     done
     [[ $DRY_RUN == 1 ]] || { echo; echo "Placement through nvidia-smi (the server's memory on GPU $LAST_GPU only, the GPU its instance groups name): ${PLACEMENT:-not checked}"; }
     echo
-    echo "| Run | Infer/s | p50 µs | p99 µs |"
-    echo "|---|---:|---:|---:|"
-    local csv
+    echo "| Run | Infer/s | p50 µs | p99 µs | queue µs | compute infer µs | mean executed batch |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    local csv run name
     for csv in "$OUT"/*-c*.csv; do
-        awk -F, -v run="$(basename "$csv" .csv)" 'NR == 2 { printf "| %s | %.1f | %.0f | %.0f |\n", run, $2, $7, $10 }' "$csv"
+        run=$(basename "$csv" .csv)
+        awk -F, -v run="$run" -v batch="$(mean_batch "$run")" \
+            'NR == 2 { printf "| %s | %.1f | %.0f | %.0f | %.0f | %.0f | %s |\n", run, $2, $7, $10, $3, $5, batch }' "$csv"
     done
     echo
+    echo "The mean executed batch: fabrik_inference_batch_size from the server's /metrics, before and after each run."
+    echo
     echo "Gpu tests: $(tail -1 "$OUT/gpu-tests.txt" 2>/dev/null || echo 'not run')"
+}
+
+# The server's metrics (Prometheus text), through the host's Python (the host has no curl for certain).
+scrape() {
+    "$PYTHON_WITH_TORCH" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8002/metrics").read().decode())'
+}
+
+# "sum count" of a model's executed batch sizes so far.
+batch_totals() {
+    scrape 2>/dev/null | awk -v model="$1" '
+        $1 ~ /^fabrik_inference_batch_size_(sum|count)\{/ && index($1, "model=\"" model "\"") { if ($1 ~ /_sum\{/) sum += $2; else count += $2 }
+        END { printf "%d %d", sum, count }'
+}
+
+# The mean executed batch size during one run, from the totals before and after it.
+mean_batch() {
+    [[ -f $OUT/batches.txt ]] || { echo "-"; return; }
+    awk -v run="$1" '$1 == run { if ($5 > $3) printf "%.1f", ($4 - $2) / ($5 - $3); else print "-"; found = 1 } END { if (!found) print "-" }' "$OUT/batches.txt"
 }
 
 case "${1:-}" in

@@ -377,12 +377,15 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     /// The GPU execution providers of one session: TensorRT first when the configuration names it
     /// (Triton's gpu_execution_accelerator "tensorrt"), then CUDA on the instance's device. CUDA
     /// options come from the model's parameters and a "cuda" accelerator entry
-    /// (cudnn_conv_algo_search, gpu_mem_limit, arena_extend_strategy, enable_cuda_graph, ...).
+    /// (cudnn_conv_algo_search, gpu_mem_limit, arena_extend_strategy, enable_cuda_graph, use_tf32, ...).
+    /// ONNX Runtime's CUDA provider computes FP32 convolutions and matrix products in TF32 by
+    /// default on Ampere and later (as Triton's onnxruntime backend does): about 1e-4 relative
+    /// error. A model that needs full FP32 sets the parameter use_tf32 to "0".
     /// The option objects must outlive the session's creation; disposing this frees them.
     /// </summary>
     private sealed class GpuProviders : IDisposable
     {
-        private static readonly string[] CudaParameterKeys = ["cudnn_conv_algo_search", "gpu_mem_limit", "arena_extend_strategy", "enable_cuda_graph", "do_copy_in_default_stream"];
+        private static readonly string[] CudaParameterKeys = ["cudnn_conv_algo_search", "gpu_mem_limit", "arena_extend_strategy", "enable_cuda_graph", "do_copy_in_default_stream", "use_tf32"];
 
         private OrtTensorRTProviderOptions? _tensorRt;
         private OrtCUDAProviderOptions? _cuda;
