@@ -17,6 +17,10 @@ internal sealed class TensorBuffer : IDisposable
     private readonly TensorMemoryPool _pool;
     private byte[]? _array;
 
+    // The most bytes the owner may have written: the rented length, or more after SetByteLength.
+    // Only these are cleared when the array goes back to the pool.
+    private int _writableLength;
+
     /// <summary>Rents space for <paramref name="byteLength"/> bytes of tensor data. The caller
     /// parameters name the code that made the buffer, for the pool's leak report in Debug builds.</summary>
     public TensorBuffer(
@@ -29,6 +33,7 @@ internal sealed class TensorBuffer : IDisposable
         Shape = shape;
         ElementCount = elementCount;
         ByteLength = (int)byteLength;
+        _writableLength = ByteLength;
     }
 
     /// <summary>Element type.</summary>
@@ -46,7 +51,8 @@ internal sealed class TensorBuffer : IDisposable
     /// <summary>The data, writable by the owner.</summary>
     public Span<byte> Bytes => Array.AsSpan(0, ByteLength);
 
-    /// <summary>The whole rented array, which may be longer than <see cref="ByteLength"/>.</summary>
+    /// <summary>The whole rented array, which may be longer than <see cref="ByteLength"/>. Write
+    /// only within the length rented (or set since): the pool clears no more than that.</summary>
     public byte[] Array => _array ?? throw new ObjectDisposedException(nameof(TensorBuffer));
 
     /// <summary>Address of the data. Stable for the buffer's life: the array is pinned.</summary>
@@ -61,6 +67,7 @@ internal sealed class TensorBuffer : IDisposable
             throw new ArgumentOutOfRangeException(nameof(byteLength));
         }
         ByteLength = byteLength;
+        _writableLength = Math.Max(_writableLength, byteLength);
     }
 
     /// <summary>Views the data as elements of <typeparamref name="T"/>.</summary>
@@ -75,7 +82,7 @@ internal sealed class TensorBuffer : IDisposable
         var array = Interlocked.Exchange(ref _array, null);
         if (array is not null)
         {
-            _pool.Return(array);
+            _pool.Return(array, _writableLength);
         }
     }
 }

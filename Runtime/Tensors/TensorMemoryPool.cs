@@ -18,11 +18,19 @@ namespace Fabrik.Tensors;
 /// owns (rented or idle) never add up to more than the limit: idle arrays are let go first, and a
 /// rent that still does not fit throws <see cref="TensorPoolExhaustedException"/> at once instead
 /// of growing the process.
+/// With clearing on (the default), every array in the pool is all zero: new arrays are allocated
+/// zeroed, and a returned array has its written bytes cleared before it is reused. Large arrays
+/// are cleared on a thread-pool thread (<see cref="ScrubInBackgroundFrom"/>), so the instance
+/// loop that returns a batch's buffers starts the next run instead of zeroing megabytes.
 /// </remarks>
 internal sealed class TensorMemoryPool
 {
     private const int MinimumSizeLog2 = 8;   // 256 bytes
     private const int MaximumSizeLog2 = 30;  // 1 GiB
+
+    /// <summary>Written lengths from which a returned array is cleared off the returning thread.
+    /// Below it, clearing inline costs less than handing the array over.</summary>
+    public const int ScrubInBackgroundFrom = 1 << 20;
     private readonly ConcurrentBag<byte[]>[] _classes;
     private readonly int _arraysKeptPerClass;
     private readonly bool _clearOnReturn;
@@ -38,6 +46,12 @@ internal sealed class TensorMemoryPool
     private long _rentedBytes;
     private long _outstandingBytes;
     private long _liveBytes;
+    private long _scrubbing;
+
+    // Returned arrays waiting to be cleared, with their written lengths. One thread-pool work item
+    // is queued per array and clears whichever is next; a rent that would pass the byte limit
+    // clears them itself instead of waiting for the thread pool.
+    private readonly ConcurrentQueue<(byte[] Array, int Length)> _toScrub = new();
 
     /// <summary>Creates a pool that keeps at most <paramref name="arraysKeptPerClass"/> idle
     /// arrays of each size.</summary>
@@ -57,6 +71,10 @@ internal sealed class TensorMemoryPool
             _classes[i] = [];
         }
     }
+
+    /// <summary>Arrays returned and being cleared on a thread-pool thread; they are back in the
+    /// pool once this falls to zero.</summary>
+    public long Scrubbing => Interlocked.Read(ref _scrubbing);
 
     /// <summary>Arrays rented and not yet returned.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
@@ -95,7 +113,10 @@ internal sealed class TensorMemoryPool
         if (!_classes[sizeClass].TryTake(out var array))
         {
             Reserve(1L << sizeClass);
-            array = GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
+            // Zeroed when clearing is on: Return clears only what was written since the rent.
+            array = _clearOnReturn
+                ? GC.AllocateArray<byte>(1 << sizeClass, pinned: true)
+                : GC.AllocateUninitializedArray<byte>(1 << sizeClass, pinned: true);
             Interlocked.Add(ref _allocatedBytes, array.Length);
         }
         Interlocked.Increment(ref _outstanding);
@@ -107,8 +128,14 @@ internal sealed class TensorMemoryPool
         return array;
     }
 
-    /// <summary>Returns an array rented from this pool. The caller must not touch it afterwards.</summary>
-    public void Return(byte[] array)
+    /// <summary>Returns an array rented from this pool, any of which may have been written. The
+    /// caller must not touch it afterwards.</summary>
+    public void Return(byte[] array) => Return(array, array.Length);
+
+    /// <summary>Returns an array rented from this pool of which at most the first
+    /// <paramref name="writtenLength"/> bytes were written since it was rented; only those are
+    /// cleared. The caller must not touch it afterwards.</summary>
+    public void Return(byte[] array, int writtenLength)
     {
 #if DEBUG
         if (!_rentedBy.TryRemove(array, out _))
@@ -118,10 +145,34 @@ internal sealed class TensorMemoryPool
 #endif
         Interlocked.Decrement(ref _outstanding);
         Interlocked.Add(ref _outstandingBytes, -array.Length);
-        if (_clearOnReturn)
+        writtenLength = Math.Clamp(writtenLength, 0, array.Length);
+        if (_clearOnReturn && writtenLength >= ScrubInBackgroundFrom)
         {
-            Array.Clear(array);
+            Interlocked.Increment(ref _scrubbing);
+            _toScrub.Enqueue((array, writtenLength));
+            ThreadPool.UnsafeQueueUserWorkItem(static pool => pool.ScrubNext(), this, preferLocal: false);
+            return;
         }
+        Keep(array, _clearOnReturn ? writtenLength : 0);
+    }
+
+    /// <summary>Clears the next array waiting to be cleared and keeps it. Returns false when none waits.</summary>
+    private bool ScrubNext()
+    {
+        if (!_toScrub.TryDequeue(out var waiting))
+        {
+            return false;
+        }
+        Keep(waiting.Array, waiting.Length);
+        Interlocked.Decrement(ref _scrubbing);
+        return true;
+    }
+
+    /// <summary>Clears the first <paramref name="clearLength"/> bytes and keeps the array idle for
+    /// reuse, or lets it go when its class holds enough.</summary>
+    private void Keep(byte[] array, int clearLength)
+    {
+        array.AsSpan(0, clearLength).Clear();
         var sizeClass = BitOperations.Log2((uint)array.Length);
         var bag = _classes[sizeClass];
         if (bag.Count < _arraysKeptPerClass)
@@ -143,17 +194,32 @@ internal sealed class TensorMemoryPool
         {
             return;
         }
+        LetIdleArraysGo();
+        if (Interlocked.Read(ref _liveBytes) > ByteLimit)
+        {
+            // Arrays waiting to be cleared can be let go once cleared: clear them here rather
+            // than refuse a rent that fits once they are idle.
+            while (ScrubNext())
+            {
+            }
+            LetIdleArraysGo();
+        }
+        if (Interlocked.Read(ref _liveBytes) > ByteLimit)
+        {
+            Interlocked.Add(ref _liveBytes, -bytes);
+            throw new TensorPoolExhaustedException(bytes, ByteLimit);
+        }
+    }
+
+    /// <summary>Lets idle arrays go, largest first, until the live bytes fit the limit.</summary>
+    private void LetIdleArraysGo()
+    {
         for (var sizeClass = _classes.Length - 1; sizeClass >= 0 && Interlocked.Read(ref _liveBytes) > ByteLimit; sizeClass--)
         {
             while (Interlocked.Read(ref _liveBytes) > ByteLimit && _classes[sizeClass].TryTake(out var idle))
             {
                 Interlocked.Add(ref _liveBytes, -idle.Length);
             }
-        }
-        if (Interlocked.Read(ref _liveBytes) > ByteLimit)
-        {
-            Interlocked.Add(ref _liveBytes, -bytes);
-            throw new TensorPoolExhaustedException(bytes, ByteLimit);
         }
     }
 

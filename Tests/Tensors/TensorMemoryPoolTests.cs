@@ -95,6 +95,58 @@ public sealed class TensorMemoryPoolTests
     }
 
     [Fact]
+    public void Return_OfAPartlyWrittenBuffer_LeavesTheWholeArrayZeroForTheNextRenter()
+    {
+        var pool = new TensorMemoryPool();
+        var buffer = new TensorBuffer(pool, DataType.UInt8, [700], 700, 700);
+        var array = buffer.Array;
+        Assert.True(array.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a new array must start zeroed: only written bytes are cleared later");
+        buffer.Bytes.Fill(0xA5);
+        buffer.SetByteLength(900); // a BYTES tensor that grew after it was rented
+        buffer.Bytes[800..].Fill(0x5A);
+        buffer.Dispose();
+
+        var reused = pool.Rent(700);
+        Assert.Same(array, reused);
+        Assert.True(reused.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a returned buffer kept some of its contents");
+        pool.Return(reused);
+    }
+
+    [Fact]
+    public void Return_OfALargeBuffer_ClearsItOffTheCallersThreadBeforeItIsRentedAgain()
+    {
+        var pool = new TensorMemoryPool();
+        var length = TensorMemoryPool.ScrubInBackgroundFrom * 3;
+        var buffer = new TensorBuffer(pool, DataType.UInt8, [length], length, length);
+        var array = buffer.Array;
+        buffer.Bytes.Fill(0xA5);
+        buffer.Dispose();
+        Assert.Equal(0, pool.Outstanding);
+
+        SpinWait.SpinUntil(() => pool.Scrubbing == 0);
+        var reused = pool.Rent(length);
+        Assert.Same(array, reused);
+        Assert.True(reused.AsSpan().IndexOfAnyExcept((byte)0) < 0, "a large returned buffer kept some of its contents");
+        pool.Return(reused);
+    }
+
+    [Fact]
+    public void Rent_UnderTheByteLimit_WaitsForArraysBeingClearedInsteadOfRefusing()
+    {
+        var size = TensorMemoryPool.ScrubInBackgroundFrom * 4;
+        var pool = new TensorMemoryPool(byteLimit: size * 2);
+        for (var round = 0; round < 20; round++)
+        {
+            var first = new TensorBuffer(pool, DataType.UInt8, [size], size, size);
+            var second = new TensorBuffer(pool, DataType.UInt8, [size], size, size);
+            first.Dispose();
+            second.Dispose();
+        }
+        SpinWait.SpinUntil(() => pool.Scrubbing == 0);
+        Assert.True(pool.LiveBytes <= size * 2);
+    }
+
+    [Fact]
     public void ReleaseIdle_DropsOnlyClassesNotRentedSinceTheLastRelease()
     {
         var pool = new TensorMemoryPool();
@@ -102,6 +154,7 @@ public sealed class TensorMemoryPoolTests
         var large = pool.Rent(1 << 20);
         pool.Return(small);
         pool.Return(large);
+        SpinWait.SpinUntil(() => pool.Scrubbing == 0); // the large one is cleared in the background
         pool.ReleaseIdle(); // both were rented in this period: kept
         Assert.Equal(2, pool.IdleArrays);
 

@@ -16,11 +16,17 @@ namespace Fabrik.Execution.OnnxRuntime;
 /// the pinned request buffers (no copy). An output whose shape the model fixes apart from the
 /// batch dimension is pre-allocated: ONNX Runtime writes it straight into a pooled buffer. Other
 /// outputs (BYTES, or dimensions known only after the run) are copied once into pooled buffers.
-/// GPU sessions run through an IOBinding, so each input crosses to the device once and each
-/// output comes back once.
+/// GPU sessions take the same path: ONNX Runtime copies each host input to the device once and
+/// each output back once, on the session's own stream.
 /// </summary>
-/// <remarks>Not thread-safe: the scheduler runs one batch at a time on each instance, which is
-/// also what makes the single reusable IOBinding safe.</remarks>
+/// <remarks>
+/// Not thread-safe: the scheduler runs one batch at a time on each instance.
+/// GPU sessions do not use an IOBinding. With inputs and outputs in host memory it saves no copy,
+/// and its input and output synchronisation calls cudaDeviceSynchronize, which waits for every
+/// stream on the device and fails ("operation not permitted when stream is capturing") while
+/// another session in the process captures a CUDA graph: seen on an H100 with two instances of
+/// one model on the GPU, where a plain run synchronises its own stream only.
+/// </remarks>
 internal sealed class OnnxRuntimeInstance : IModelInstance
 {
     private readonly InferenceSession _session;
@@ -31,16 +37,13 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly OutputBinding[] _outputs;
-    private readonly OrtIoBinding? _binding;
 
     /// <param name="config">The model's configuration, already auto-completed.</param>
     /// <param name="modelPath">The ONNX file.</param>
     /// <param name="pool">Where input and output buffers come from.</param>
     /// <param name="settings">Session threading and optimisation.</param>
     /// <param name="device">Where the session runs.</param>
-    /// <param name="useIoBinding">Run through an IOBinding; null means "on a GPU only". Tests
-    /// force it on the CPU to exercise the GPU's data path.</param>
-    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device, bool? useIoBinding = null)
+    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device)
     {
         _config = config;
         _pool = pool;
@@ -72,18 +75,10 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         _outputNames = config.Outputs.Select(output => output.Name).ToArray();
         _outputs = config.Outputs.Select(output => OutputBinding.For(output, _session.OutputMetadata[output.Name], config.MaxBatchSize > 0)).ToArray();
         PreallocatesAllOutputs = _outputs.All(output => output.ModelDims is not null);
-        if (useIoBinding ?? device.GpuIndex is not null)
-        {
-            _binding = _session.CreateIoBinding();
-        }
         Device = device.ToString();
     }
 
     public string Device { get; }
-
-    /// <summary>Whether runs go through an IOBinding (always on a GPU, where it keeps each input to
-    /// one host-to-device copy and each output to one copy back).</summary>
-    internal bool UsesIoBinding => _binding is not null;
 
     /// <summary>Whether every output is written by ONNX Runtime straight into a pooled buffer.</summary>
     internal bool PreallocatesAllOutputs { get; }
@@ -124,11 +119,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             var inputsReady = Stopwatch.GetTimestamp();
             long copyTicks = 0;
             _deadline.Start();
-            if (_binding is not null)
-            {
-                copyTicks = RunBound(names, values, outputs, outputValues);
-            }
-            else if (PreallocatesAllOutputs)
+            if (PreallocatesAllOutputs)
             {
                 _session.Run(_runOptions, names, values, _outputNames, outputValues!);
             }
@@ -195,46 +186,6 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         {
             buffer.Dispose();
             throw;
-        }
-    }
-
-    /// <summary>The IOBinding run: inputs are bound from host memory (ONNX Runtime copies each to
-    /// the device once), pre-allocated outputs are bound to their pooled host buffers (copied back
-    /// once), and the rest are bound to host memory and copied out.</summary>
-    /// <returns>The ticks spent copying outputs out.</returns>
-    private long RunBound(string[] names, OrtValue[] values, TensorBuffer?[] outputs, OrtValue?[] outputValues)
-    {
-        var binding = _binding!;
-        try
-        {
-            for (var i = 0; i < names.Length; i++)
-            {
-                binding.BindInput(names[i], values[i]);
-            }
-            for (var i = 0; i < _outputs.Length; i++)
-            {
-                if (outputValues[i] is { } preallocated)
-                {
-                    binding.BindOutput(_outputNames[i], preallocated);
-                }
-                else
-                {
-                    binding.BindOutputToDevice(_outputNames[i], OrtMemoryInfo.DefaultInstance);
-                }
-            }
-            _session.RunWithBinding(_runOptions, binding);
-            binding.SynchronizeBoundOutputs();
-            if (PreallocatesAllOutputs)
-            {
-                return 0;
-            }
-            using var results = binding.GetOutputValues();
-            return CopyResults(results, outputs);
-        }
-        finally
-        {
-            binding.ClearBoundInputs();
-            binding.ClearBoundOutputs();
         }
     }
 
@@ -344,7 +295,6 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
 
     public void Dispose()
     {
-        _binding?.Dispose();
         _session.Dispose();
         _deadline.Dispose();
         _runOptions.Dispose();

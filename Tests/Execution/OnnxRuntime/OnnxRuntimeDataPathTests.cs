@@ -14,35 +14,26 @@ using Xunit;
 namespace Fabrik.Tests.Execution.OnnxRuntime;
 
 /// <summary>
-/// ONNX Runtime's two data paths on the committed models, compared with the outputs NumPy stored
-/// at generation time: the direct run (outputs pre-allocated in pooled buffers where the model
-/// fixes their shape) and the IOBinding run that GPU instances use, forced here onto the CPU so
-/// that its binding, pre-allocation and copy-out logic runs on every machine.
+/// ONNX Runtime's data path on the committed models, compared with the outputs NumPy stored at
+/// generation time: inputs wrapped in place, outputs pre-allocated in pooled buffers where the
+/// model fixes their shape and copied out where it does not. GPU instances take the same path.
 /// </summary>
 [Collection(ServerCollection.Name)]
 public sealed class OnnxRuntimeDataPathTests(ServerFixture fixture)
 {
-    public static IEnumerable<object[]> Cases()
-    {
-        foreach (var model in new[] { "simple", "mlp", "cnn", "strings", "identity" })
-        {
-            foreach (var ioBinding in new[] { false, true })
-            {
-                yield return [model, ioBinding];
-            }
-        }
-    }
-
     [Theory]
-    [MemberData(nameof(Cases))]
-    public void Run_EitherDataPath_GivesTheStoredOutputsAndReturnsEveryBuffer(string model, bool ioBinding)
+    [InlineData("simple")]
+    [InlineData("mlp")]
+    [InlineData("cnn")]
+    [InlineData("strings")]
+    [InlineData("identity")]
+    public void Run_GivesTheStoredOutputsAndReturnsEveryBuffer(string model)
     {
         var loaded = fixture.Server.Models.Resolve(model, null);
         var pool = new TensorMemoryPool();
         var modelPath = ModelInstanceFactory.ModelFilePath(loaded.Config, new OnnxRuntimeBackend(), Path.Combine(RepositoryLayout.Models, model, "1"));
-        using (var instance = new OnnxRuntimeInstance(loaded.Config, modelPath, pool, OnnxRuntimeSettings.Defaults(), InstanceDevice.Cpu, ioBinding))
+        using (var instance = new OnnxRuntimeInstance(loaded.Config, modelPath, pool, OnnxRuntimeSettings.Defaults(), InstanceDevice.Cpu))
         {
-            Assert.Equal(ioBinding, instance.UsesIoBinding);
             // mlp, simple and cnn fix every output dimension but the batch; identity's are
             // variable and strings' are BYTES, so those take the copy-out path.
             Assert.Equal(model is "simple" or "mlp" or "cnn", instance.PreallocatesAllOutputs);
