@@ -22,7 +22,8 @@ internal sealed class RequestTimeline
 /// compute_input, compute_infer and compute_output. A W3C traceparent from the client makes the
 /// request span a child of the caller's. Level and rate are set globally and per model at run time.
 /// </summary>
-/// <remarks>Thread-safe: settings are an immutable map swapped through one volatile field; the
+/// <remarks>Thread-safe: the global settings and the map of models' own settings are immutable and
+/// swapped through volatile fields (updates serialize on a lock; requests read without one); the
 /// 1-in-N decision takes one Interlocked increment per request while tracing is on.</remarks>
 internal sealed class InferenceTracing
 {
@@ -30,32 +31,62 @@ internal sealed class InferenceTracing
     public const string SourceName = "Fabrik";
 
     private static readonly ActivitySource Source = new(SourceName);
-    private volatile ImmutableDictionary<string, TraceRuntimeSettings> _models = ImmutableDictionary<string, TraceRuntimeSettings>.Empty;
+    private readonly TraceRuntimeSettings _startup;
+    private readonly string _mode;
+    private readonly Lock _updateGate = new();
+    private volatile ImmutableDictionary<string, TraceOverrides> _models = ImmutableDictionary<string, TraceOverrides>.Empty;
     private volatile TraceRuntimeSettings _global;
     private long _requests;
 
-    public InferenceTracing(TraceRuntimeSettings global) => _global = global;
+    /// <param name="startup">The settings --trace-config gave: the global ones, and what a cleared
+    /// global setting returns to.</param>
+    /// <param name="mode">The trace mode reported by the trace extension.</param>
+    public InferenceTracing(TraceRuntimeSettings startup, string mode = "opentelemetry")
+    {
+        _startup = startup;
+        _global = startup;
+        _mode = mode;
+    }
 
     public TraceRuntimeSettings Global => _global;
 
-    /// <summary>The settings that apply to <paramref name="model"/>: its own, or the global ones.</summary>
-    public TraceRuntimeSettings For(string model) => _models.GetValueOrDefault(model) ?? _global;
+    /// <summary>The settings that apply to <paramref name="model"/>: its own where it has set them,
+    /// the global ones for the rest.</summary>
+    public TraceRuntimeSettings For(string model) => _models.GetValueOrDefault(model) is { } own ? own.Over(_global) : _global;
 
-    /// <summary>Whether <paramref name="model"/> has settings of its own.</summary>
-    public bool HasOwnSettings(string model) => _models.ContainsKey(model);
-
-    public void SetGlobal(TraceRuntimeSettings settings) => _global = settings;
-
-    /// <summary>Sets <paramref name="model"/>'s settings; null returns it to the global ones.</summary>
-    public void SetModel(string model, TraceRuntimeSettings? settings)
+    /// <summary>Applies a trace-setting request, globally (<paramref name="model"/> null) or to one
+    /// model, all of it or nothing, and returns the settings that now apply there.</summary>
+    /// <exception cref="Errors.InferenceException">InvalidArgument, naming the setting, when any
+    /// part cannot be applied (see <see cref="TraceSettingNames.Parse"/>); nothing changes then.</exception>
+    public IReadOnlyList<KeyValuePair<string, string[]>> Update(string? model, IEnumerable<TraceSettingChange> changes)
     {
-        ImmutableDictionary<string, TraceRuntimeSettings> before, after;
-        do
+        var parsed = TraceSettingNames.Parse(changes);
+        lock (_updateGate)
         {
-            before = _models;
-            after = settings is null ? before.Remove(model) : before.SetItem(model, settings);
+            if (model is null)
+            {
+                _global = parsed.ApplyTo(_global, _startup);
+            }
+            else
+            {
+                var own = parsed.ApplyTo(_models.GetValueOrDefault(model) ?? new TraceOverrides(null, null));
+                _models = own.IsEmpty ? _models.Remove(model) : _models.SetItem(model, own);
+            }
         }
-        while (Interlocked.CompareExchange(ref _models, after, before) != before);
+        return Describe(model);
+    }
+
+    /// <summary>The settings that apply globally or to <paramref name="model"/>, named as Triton's
+    /// trace extension names them.</summary>
+    public IReadOnlyList<KeyValuePair<string, string[]>> Describe(string? model)
+    {
+        var settings = model is null ? _global : For(model);
+        return
+        [
+            new(TraceSettingNames.Level, [TraceRuntimeSettings.LevelName(settings.Level)]),
+            new(TraceSettingNames.Rate, [TraceSettingNames.RateText(settings.Rate)]),
+            new(TraceSettingNames.Mode, [_mode]),
+        ];
     }
 
     /// <summary>Starts the span of one request, or returns null when this request is not traced.</summary>
@@ -66,8 +97,12 @@ internal sealed class InferenceTracing
     /// <param name="tracestate">The client's W3C tracestate, if any.</param>
     public Activity? Start(string protocol, string model, string version, string? traceparent, string? tracestate)
     {
-        var settings = For(model);
-        if (settings.Level == TraceLevel.Off || Interlocked.Increment(ref _requests) % settings.Rate != 0 || !Source.HasListeners())
+        // Merged field by field, so the request path allocates nothing for a model's own settings.
+        var global = _global;
+        var own = _models.GetValueOrDefault(model);
+        var level = own?.Level ?? global.Level;
+        var rate = own?.Rate ?? global.Rate;
+        if (level == TraceLevel.Off || Interlocked.Increment(ref _requests) % rate != 0 || !Source.HasListeners())
         {
             return null;
         }
