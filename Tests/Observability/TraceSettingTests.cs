@@ -49,18 +49,18 @@ public sealed class TraceSettingTests : IAsyncLifetime
     {
         // Triton's defaults: OFF, one in 1000; a model without settings of its own shows the same.
         var initial = Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest()));
-        Assert.Equal("OFF|1000|opentelemetry", initial);
+        Assert.Equal("OFF|1000|triton", initial);
         Assert.Equal(initial, Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
         Assert.Equal("-", await TracedAsync("simple", 1));
 
         // TIMESTAMPS, one request in two: of four requests, the second and the fourth are traced.
         var changed = await _grpc.TraceSettingAsync(Request(null, ("trace_level", ["TIMESTAMPS"]), ("trace_rate", ["2"])));
-        Assert.Equal("TIMESTAMPS|2|opentelemetry", Settings(changed));
+        Assert.Equal("TIMESTAMPS|2|triton", Settings(changed));
         Assert.Equal("-+-+", await TracedAsync("simple", 4));
 
         // A model's own level: simple stops being traced, mlp (still following the global settings) is.
-        Assert.Equal("OFF|2|opentelemetry", Settings(await _grpc.TraceSettingAsync(Request("simple", ("trace_level", ["OFF"])))));
-        Assert.Equal("TIMESTAMPS|2|opentelemetry", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest())));
+        Assert.Equal("OFF|2|triton", Settings(await _grpc.TraceSettingAsync(Request("simple", ("trace_level", ["OFF"])))));
+        Assert.Equal("TIMESTAMPS|2|triton", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest())));
         Assert.Equal("--", await TracedAsync("simple", 2));
         Assert.Equal("-+", await TracedAsync("mlp", 2));
 
@@ -83,8 +83,8 @@ public sealed class TraceSettingTests : IAsyncLifetime
             Assert.Contains(name, refused.Status.Detail, StringComparison.Ordinal);
             Assert.DoesNotContain("/tmp", refused.Status.Detail, StringComparison.Ordinal);
         }
-        Assert.Equal("TIMESTAMPS|2|opentelemetry", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest())));
-        Assert.Equal("OFF|2|opentelemetry", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
+        Assert.Equal("TIMESTAMPS|2|triton", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest())));
+        Assert.Equal("OFF|2|triton", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
 
         var unknown = await Assert.ThrowsAsync<RpcException>(() => _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "no_such_model" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
@@ -100,13 +100,13 @@ public sealed class TraceSettingTests : IAsyncLifetime
     {
         // The model sets level and rate; the global settings change afterwards and do not reach them.
         await _grpc.TraceSettingAsync(Request(null, ("trace_level", ["TIMESTAMPS"]), ("trace_rate", ["1"])));
-        Assert.Equal("OFF|5|opentelemetry", Settings(await _grpc.TraceSettingAsync(Request("simple", ("trace_level", ["OFF"]), ("trace_rate", ["5"])))));
-        Assert.Equal("TIMESTAMPS|3|opentelemetry", Settings(await _grpc.TraceSettingAsync(Request(null, ("trace_rate", ["3"])))));
-        Assert.Equal("OFF|5|opentelemetry", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
+        Assert.Equal("OFF|5|triton", Settings(await _grpc.TraceSettingAsync(Request("simple", ("trace_level", ["OFF"]), ("trace_rate", ["5"])))));
+        Assert.Equal("TIMESTAMPS|3|triton", Settings(await _grpc.TraceSettingAsync(Request(null, ("trace_rate", ["3"])))));
+        Assert.Equal("OFF|5|triton", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
         Assert.Equal("--", await TracedAsync("simple", 2));
 
         // gRPC: a setting with no value clears the model's own; the rate follows the global 3 again.
-        Assert.Equal("OFF|3|opentelemetry", Settings(await _grpc.TraceSettingAsync(Request("simple", ("trace_rate", [])))));
+        Assert.Equal("OFF|3|triton", Settings(await _grpc.TraceSettingAsync(Request("simple", ("trace_rate", [])))));
 
         // HTTP: null clears the level; the model now has nothing of its own and is traced as the
         // global settings say (TIMESTAMPS, one in three: the third request). A Triton client that
@@ -118,12 +118,12 @@ public sealed class TraceSettingTests : IAsyncLifetime
             Assert.Equal("TIMESTAMPS", (string)body["trace_level"]![0]!);
             Assert.Equal("3", (string)body["trace_rate"]!);
         }
-        Assert.Equal("TIMESTAMPS|3|opentelemetry", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
+        Assert.Equal("TIMESTAMPS|3|triton", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
         Assert.Equal("--+", await TracedAsync("simple", 3));
 
         // The model follows later global changes again.
         await _grpc.TraceSettingAsync(Request(null, ("trace_level", ["OFF"])));
-        Assert.Equal("OFF|3|opentelemetry", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
+        Assert.Equal("OFF|3|triton", Settings(await _grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" })));
 
         // Clearing a global setting returns it to its start-up value (Triton's default rate, 1000).
         using (var global = await PostAsync("/v2/trace/setting", """{"trace_rate":null}"""))

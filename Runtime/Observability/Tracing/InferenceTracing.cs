@@ -17,10 +17,12 @@ internal sealed class RequestTimeline
 }
 
 /// <summary>
-/// OpenTelemetry traces of inference requests, as Triton's opentelemetry mode gives them: a span
-/// per traced request (protocol, model, version, batch size, status) with children for queue,
-/// compute_input, compute_infer and compute_output. A W3C traceparent from the client makes the
-/// request span a child of the caller's. Level and rate are set globally and per model at run time.
+/// Traces of inference requests. In Triton's opentelemetry mode: a span per traced request
+/// (protocol, model, version, batch size, status) with children for queue, compute_input,
+/// compute_infer and compute_output, and a W3C traceparent from the client makes the request span
+/// a child of the caller's. In Triton's trace mode with a file: the same timings written to the
+/// file as Triton's JSON trace records (<see cref="TritonTraceFile"/>). Level and rate are set
+/// globally and per model at run time.
 /// </summary>
 /// <remarks>Thread-safe: the global settings and the map of models' own settings are immutable and
 /// swapped through volatile fields (updates serialize on a lock; requests read without one); the
@@ -33,6 +35,7 @@ internal sealed class InferenceTracing
     private static readonly ActivitySource Source = new(SourceName);
     private readonly TraceRuntimeSettings _startup;
     private readonly string _mode;
+    private readonly TritonTraceFile? _file;
     private readonly Lock _updateGate = new();
     private volatile ImmutableDictionary<string, TraceOverrides> _models = ImmutableDictionary<string, TraceOverrides>.Empty;
     private volatile TraceRuntimeSettings _global;
@@ -41,11 +44,14 @@ internal sealed class InferenceTracing
     /// <param name="startup">The settings --trace-config gave: the global ones, and what a cleared
     /// global setting returns to.</param>
     /// <param name="mode">The trace mode reported by the trace extension.</param>
-    public InferenceTracing(TraceRuntimeSettings startup, string mode = "opentelemetry")
+    /// <param name="file">Triton mode's trace file, which traced requests are written to; null
+    /// traces through the <see cref="SourceName"/> ActivitySource (OpenTelemetry) instead.</param>
+    public InferenceTracing(TraceRuntimeSettings startup, string mode = "opentelemetry", TritonTraceFile? file = null)
     {
         _startup = startup;
         _global = startup;
         _mode = mode;
+        _file = file;
     }
 
     public TraceRuntimeSettings Global => _global;
@@ -102,7 +108,18 @@ internal sealed class InferenceTracing
         var own = _models.GetValueOrDefault(model);
         var level = own?.Level ?? global.Level;
         var rate = own?.Rate ?? global.Rate;
-        if (level == TraceLevel.Off || Interlocked.Increment(ref _requests) % rate != 0 || !Source.HasListeners())
+        if (level == TraceLevel.Off || Interlocked.Increment(ref _requests) % rate != 0)
+        {
+            return null;
+        }
+        if (_file is not null)
+        {
+            // Not from the ActivitySource: no listener is needed, and OpenTelemetry never sees it.
+            var traced = new Activity("infer").Start();
+            traced.SetCustomProperty(TritonTraceKey, new TritonTraceStart(_file, model, version, Stopwatch.GetTimestamp()));
+            return traced;
+        }
+        if (!Source.HasListeners())
         {
             return null;
         }
@@ -127,6 +144,12 @@ internal sealed class InferenceTracing
         {
             return;
         }
+        if (activity.GetCustomProperty(TritonTraceKey) is TritonTraceStart triton)
+        {
+            WriteTritonTrace(triton, timeline);
+            activity.Dispose();
+            return;
+        }
         activity.SetTag("batch_size", batchSize);
         activity.SetTag("status", status);
         activity.SetStatus(failed ? ActivityStatusCode.Error : ActivityStatusCode.Ok);
@@ -145,6 +168,32 @@ internal sealed class InferenceTracing
             Phase(activity, "compute_output", At(inferEnd), At(inferEnd + timeline.Compute.OutputTicks));
         }
         activity.Dispose();
+    }
+
+    private const string TritonTraceKey = "fabrik.triton_trace";
+
+    /// <summary>What a request traced to Triton's file carries from its start to its end.</summary>
+    private sealed record TritonTraceStart(TritonTraceFile File, string Model, string Version, long RequestStart);
+
+    private static void WriteTritonTrace(TritonTraceStart trace, RequestTimeline? timeline)
+    {
+        var requestEnd = Stopwatch.GetTimestamp();
+        Span<(string, long)> timestamps = new (string, long)[7];
+        var count = 0;
+        timestamps[count++] = ("REQUEST_START", trace.RequestStart);
+        if (timeline is { ExecutionStartTimestamp: not 0 })
+        {
+            var executionStart = timeline.ExecutionStartTimestamp;
+            var inputEnd = executionStart + timeline.Compute.InputTicks;
+            var inferEnd = inputEnd + timeline.Compute.InferTicks;
+            timestamps[count++] = ("QUEUE_START", executionStart - timeline.QueueTicks);
+            timestamps[count++] = ("COMPUTE_START", executionStart);
+            timestamps[count++] = ("COMPUTE_INPUT_END", inputEnd);
+            timestamps[count++] = ("COMPUTE_OUTPUT_START", inferEnd);
+            timestamps[count++] = ("COMPUTE_END", inferEnd + timeline.Compute.OutputTicks);
+        }
+        timestamps[count++] = ("REQUEST_END", requestEnd);
+        trace.File.Write(trace.Model, trace.Version, timestamps[..count]);
     }
 
     private static void Phase(Activity parent, string name, DateTime start, DateTime end)
