@@ -278,6 +278,10 @@ internal sealed record ServerOptions
             throw new ArgumentException("--allow-http=false together with --allow-grpc=false leaves no protocol to serve");
         }
         options.Security.Validate();
+        if (options.Tracing is { Mode: Fabrik.Observability.Tracing.TraceMode.Triton, File: null, Global.Level: Fabrik.Observability.Tracing.TraceLevel.Timestamps })
+        {
+            options = options with { FlagWarnings = [.. options.FlagWarnings, "--trace-config: Triton's trace mode without triton,file=PATH writes no traces; name a file, or give mode=opentelemetry"] };
+        }
         return options;
     }
 

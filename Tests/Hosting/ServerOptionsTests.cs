@@ -73,6 +73,9 @@ public sealed class ServerOptionsTests
         Assert.Equal("traces/t.json", triton.Tracing.File);
         Assert.False(triton.Tracing.Exporting);
         Assert.Equal("triton", triton.Tracing.ModeName);
+        Assert.Empty(triton.FlagWarnings);
+        Assert.Contains(ServerOptions.Parse(["--trace-config", "level=TIMESTAMPS"]).FlagWarnings,
+            warning => warning.Contains("without triton,file=PATH writes no traces", StringComparison.Ordinal));
     }
 
     [Theory]
