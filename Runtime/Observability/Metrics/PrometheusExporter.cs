@@ -222,8 +222,9 @@ internal sealed class PrometheusExporter : IDisposable
 
     /// <summary>Each model version passes the same label strings every time, so its child is found
     /// by reference comparison over a short array, without prometheus-net's hashing and lock; other
-    /// values go through WithLabels. A request that records just as its version's series is
-    /// removed may record into the removed child and be lost: only versions no longer served are removed.</summary>
+    /// values go through WithLabels. A request that read the cache just before its version's series
+    /// was removed may record into the removed child and be lost: only versions no longer served
+    /// (a draining unload, a warm-up before the version is published) are removed.</summary>
     private abstract class RecordedExport<TChild>(Collector<TChild> collector) : RecordedExport
         where TChild : ChildBase
     {
@@ -248,8 +249,8 @@ internal sealed class PrometheusExporter : IDisposable
                 lock (_gate)
                 {
                     _cached = [.. _cached.Where(entry => entry.Values[model] != labels[model] || entry.Values[version] != labels[version])];
+                    collector.RemoveLabelled(labels);
                 }
-                collector.RemoveLabelled(labels);
             }
         }
 
@@ -262,15 +263,21 @@ internal sealed class PrometheusExporter : IDisposable
                     return child;
                 }
             }
-            var found = collector.WithLabels(labelValues);
+            if (_cached.Length >= MaximumCached)
+            {
+                return collector.WithLabels(labelValues);
+            }
+            // Found and cached under the gate that removal holds too, so a removed child is never
+            // left in the cache (where a later request would record into it, unseen).
             lock (_gate)
             {
+                var found = collector.WithLabels(labelValues);
                 if (_cached.Length < MaximumCached)
                 {
                     _cached = [.. _cached, (labelValues.ToArray(), found)];
                 }
+                return found;
             }
-            return found;
         }
 
         private static bool SameReferences(string[] cached, ReadOnlySpan<string> values)
