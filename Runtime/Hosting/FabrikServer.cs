@@ -25,6 +25,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     private readonly OpenTelemetry.Trace.TracerProvider? _tracerProvider;
     private int _stopped;
     private AuditLog? _audit;
+    private TritonTraceFile? _traceFile;
 
     private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics, OpenTelemetry.Trace.TracerProvider? tracerProvider)
     {
@@ -68,7 +69,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         LoggingSetup.Configure(builder.Logging, options);
         var metrics = MetricsEndpoint.Create(options);
-        var tracing = new InferenceTracing(options.Tracing.Global);
+        var traceFile = TracingSetup.OpenTraceFile(options.Tracing);
+        var tracing = new InferenceTracing(options.Tracing.Global, options.Tracing.ModeName, traceFile);
         var tracerProvider = TracingSetup.Start(options.Tracing);
 
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(options.ExitTimeoutSeconds));
@@ -144,6 +146,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         catch
         {
             audit.Dispose();
+            traceFile?.Dispose();
             await app.DisposeAsync();
             throw;
         }
@@ -161,7 +164,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         {
             app.UseMiddleware<AccessLogMiddleware>();
         }
-        var server = new FabrikServer(app, options, metrics, tracerProvider) { _audit = audit };
+        var server = new FabrikServer(app, options, metrics, tracerProvider) { _audit = audit, _traceFile = traceFile };
         TritonFlags.LogWarnings(server._logger, options);
         try
         {
@@ -238,6 +241,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             await _metrics.DisposeAsync();
         }
         _tracerProvider?.Dispose(); // flushes the spans not yet exported
+        _traceFile?.Dispose(); // closes the JSON array
         _audit?.Write("server-stop");
         _audit?.Dispose();
     }

@@ -37,7 +37,7 @@ internal sealed record ServerOptions
     /// <summary>--log-format, --log-info/--log-warning/--log-error, --log-file, --log-access.</summary>
     public LogSettings Logging { get; init; } = new();
 
-    /// <summary>--trace-config (OpenTelemetry mode).</summary>
+    /// <summary>--trace-config (Triton's trace file or OpenTelemetry).</summary>
     public TraceSettings Tracing { get; init; } = new();
 
     /// <summary>Largest request body in bytes (--http-max-input-size; Triton's default is 64 MB).</summary>
@@ -121,8 +121,9 @@ internal sealed record ServerOptions
           --metrics-interval-ms=<n>   How often GPU and CPU metrics are sampled. Default: 2000
           --metrics-config=<k>=<v>    counter_latencies, summary_latencies, summary_quantiles=q:e,...,
                                       histogram_buckets=s,s,... (seconds); repeatable
-          --trace-config=<k>=<v>      OpenTelemetry traces: mode=opentelemetry, rate=N, level=TIMESTAMPS|OFF,
-                                      opentelemetry,url=host:port/v1/traces, opentelemetry,resource=key=value
+          --trace-config=<k>=<v>      Traces: mode=triton|opentelemetry (default triton), rate=N, level=TIMESTAMPS|OFF,
+                                      triton,file=PATH, opentelemetry,url=host:port/v1/traces,
+                                      opentelemetry,resource=key=value; repeatable
           --http-max-input-size=<n>   Largest request body in bytes. Default: 67108864
           --exit-timeout-secs=<n>     Seconds allowed for in-flight work at shutdown. Default: 30
           --log-verbose=<n>           Verbose logging when n > 0. Default: 0
@@ -277,6 +278,10 @@ internal sealed record ServerOptions
             throw new ArgumentException("--allow-http=false together with --allow-grpc=false leaves no protocol to serve");
         }
         options.Security.Validate();
+        if (options.Tracing is { Mode: Fabrik.Observability.Tracing.TraceMode.Triton, File: null, Global.Level: Fabrik.Observability.Tracing.TraceLevel.Timestamps })
+        {
+            options = options with { FlagWarnings = [.. options.FlagWarnings, "--trace-config: Triton's trace mode without triton,file=PATH writes no traces; name a file, or give mode=opentelemetry"] };
+        }
         return options;
     }
 

@@ -66,11 +66,23 @@ public sealed class ServerOptionsTests
         Assert.Equal(Fabrik.Observability.Tracing.TraceLevel.Timestamps, options.Tracing.Global.Level);
         Assert.Equal([new KeyValuePair<string, string>("team", "vision")], options.Tracing.Resource.ToArray());
         Assert.False(ServerOptions.Parse([]).Tracing.Exporting);
+
+        // Triton's default mode is its own trace file; the OpenTelemetry exporter does not run then.
+        var triton = ServerOptions.Parse(["--trace-config", "triton,file=traces/t.json", "--trace-config", "level=TIMESTAMPS"]);
+        Assert.Equal(Fabrik.Observability.Tracing.TraceMode.Triton, triton.Tracing.Mode);
+        Assert.Equal("traces/t.json", triton.Tracing.File);
+        Assert.False(triton.Tracing.Exporting);
+        Assert.Equal("triton", triton.Tracing.ModeName);
+        Assert.Empty(triton.FlagWarnings);
+        Assert.Contains(ServerOptions.Parse(["--trace-config", "level=TIMESTAMPS"]).FlagWarnings,
+            warning => warning.Contains("without triton,file=PATH writes no traces", StringComparison.Ordinal));
     }
 
     [Theory]
-    [InlineData("--trace-config=mode=triton", "only mode=opentelemetry is supported")]
-    [InlineData("--trace-config=triton,file=/tmp/t.json", "only the opentelemetry mode is supported")]
+    [InlineData("--trace-config=mode=zipkin", "mode takes triton or opentelemetry")]
+    [InlineData("--trace-config=jaeger,url=x:1", "unknown trace mode 'jaeger'")]
+    [InlineData("--trace-config=triton,log-frequency=50", "unknown setting 'triton,log-frequency'")]
+    [InlineData("--trace-config=triton,file=", "triton,file takes a path")]
     [InlineData("--trace-config=rate=0", "trace rate takes an integer of at least 1")]
     [InlineData("--metrics-config=histogram_buckets=0.1,0.01", "histogram_buckets must ascend")]
     [InlineData("--metrics-config=summary_quantiles=1.5:0.1", "summary_quantiles takes <quantile>:<error> pairs")]

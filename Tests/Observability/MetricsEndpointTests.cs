@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
@@ -166,6 +167,63 @@ public sealed class MetricsEndpointTests
         // Only /metrics is served there.
         using var other = await metrics.GetAsync("/v2/health/ready");
         Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
+    }
+
+    [PrometheusFact]
+    public async Task Metrics_UnloadedVersion_ItsSeriesLeaveTheEndpointAndOthersStay()
+    {
+        using var repository = new TemporaryRepository().Add("simple").Add("mlp");
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", repository.Path, "--model-control-mode=explicit",
+            "--load-model=simple", "--load-model=mlp", "--metrics-config", "summary_latencies=true");
+        using var client = host.CreateHttpClient();
+        async Task InferAsync(string model)
+        {
+            var body = new JsonObject { ["inputs"] = Samples.Sample(model, 0)["inputs"]!.DeepClone() }.ToJsonString();
+            using var response = await client.PostAsync($"/v2/models/{model}/infer", new StringContent(body, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        async Task PostOkAsync(string path)
+        {
+            using var response = await client.PostAsync(path, new StringContent("", Encoding.UTF8, "application/json"));
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+        static List<string> SeriesOf(IReadOnlyDictionary<string, PrometheusFamily> families, string model) =>
+            [.. families.Values.SelectMany(family => family.Samples)
+                .Where(sample => sample.Labels.GetValueOrDefault("model") == model && sample.Labels.GetValueOrDefault("version") == "1")
+                .Select(sample => sample.Name)];
+        string[] perVersion =
+        [
+            "nv_inference_request_success_total", "nv_inference_request_failure_total", "nv_inference_count_total",
+            "nv_inference_request_duration_us_total", "nv_inference_pending_request_count", "nv_inference_request_summary_us_count",
+            "fabrik_inference_request_duration_seconds_count", "fabrik_inference_queue_duration_seconds_bucket",
+            "fabrik_inference_compute_duration_seconds_sum", "fabrik_inference_batch_size_count", "fabrik_model_state",
+        ];
+
+        await InferAsync("simple");
+        await InferAsync("mlp");
+        var before = await ScrapeAsync(host.Server);
+        foreach (var model in new[] { "simple", "mlp" })
+        {
+            var series = SeriesOf(before, model);
+            Assert.All(perVersion, name => Assert.Contains(name, series));
+        }
+
+        await PostOkAsync("/v2/repository/models/simple/unload");
+        var after = await ScrapeAsync(host.Server);
+        Assert.Empty(SeriesOf(after, "simple"));
+        var mlp = SeriesOf(after, "mlp");
+        Assert.All(perVersion, name => Assert.Contains(name, mlp));
+        Assert.Equal(1, Value(Family(after, "fabrik_inference_request_duration_seconds"), "fabrik_inference_request_duration_seconds_count", ("model", "mlp")));
+        // The unloaded model is still listed by state, without a version.
+        Assert.Equal(1, Value(Family(after, "fabrik_model_state"), "fabrik_model_state", ("model", "simple"), ("state", "UNAVAILABLE"), ("version", "")));
+
+        // Loaded again, the version starts from nothing: one request is one observation, not two.
+        await PostOkAsync("/v2/repository/models/simple/load");
+        await InferAsync("simple");
+        var reloaded = await ScrapeAsync(host.Server);
+        Assert.Equal(1, Value(Family(reloaded, "fabrik_inference_request_duration_seconds"), "fabrik_inference_request_duration_seconds_count", ("model", "simple")));
+        Assert.Equal(1, Value(Family(reloaded, "nv_inference_request_summary_us"), "nv_inference_request_summary_us_count", ("model", "simple")));
+        Assert.Equal(1, Value(Family(reloaded, "fabrik_inference_batch_size"), "fabrik_inference_batch_size_count", ("model", "simple")));
     }
 
     [Fact]

@@ -99,6 +99,7 @@ public sealed class HttpExtensionTests(ServerFixture fixture)
         Assert.Contains("binary_tensor_data", extensions);
         Assert.Contains("statistics", extensions);
         Assert.Contains("model_configuration", extensions);
+        Assert.Contains("trace", extensions);
     }
 
     private async Task<JsonNode> StatisticsAsync(string model) =>

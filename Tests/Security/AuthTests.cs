@@ -103,6 +103,8 @@ public sealed class AuthTests : IAsyncLifetime
     [InlineData("POST /v2/models/simple/versions/1/infer", "none:401 wrong:401 ci:200 ops:403 admin:200 reader:403")]
     [InlineData("POST /v2/models/mlp/infer", "none:401 wrong:401 ci:200 ops:403 admin:200 reader:403")]
     [InlineData("POST /v2/models/secret/infer", "none:401 wrong:401 ci:403 ops:403 admin:404 reader:403")]
+    [InlineData("GET /v2/trace/setting", "none:401 wrong:401 ci:403 ops:403 admin:200 reader:403")]
+    [InlineData("GET /v2/models/simple/trace/setting", "none:401 wrong:401 ci:403 ops:403 admin:200 reader:403")]
     public async Task Http_KeysTimesEndpoints(string endpoint, string expectations)
     {
         var (method, path) = (endpoint.Split(' ')[0], endpoint.Split(' ')[1]);
@@ -144,6 +146,7 @@ public sealed class AuthTests : IAsyncLifetime
     [InlineData("RepositoryIndex", "none:Unauthenticated wrong:Unauthenticated ci:PermissionDenied ops:OK admin:OK reader:PermissionDenied")]
     [InlineData("ModelInfer simple", "none:Unauthenticated wrong:Unauthenticated ci:OK ops:PermissionDenied admin:OK reader:PermissionDenied")]
     [InlineData("ModelInfer secret", "none:Unauthenticated wrong:Unauthenticated ci:PermissionDenied ops:PermissionDenied admin:NotFound reader:PermissionDenied")]
+    [InlineData("TraceSetting", "none:Unauthenticated wrong:Unauthenticated ci:PermissionDenied ops:PermissionDenied admin:OK reader:PermissionDenied")]
     public async Task Grpc_KeysTimesMethods(string call, string expectations)
     {
         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(_channel);
@@ -166,6 +169,7 @@ public sealed class AuthTests : IAsyncLifetime
                 "RepositoryIndex" => grpc.RepositoryIndexAsync(new RepositoryIndexRequest(), headers).ResponseAsync,
                 "ModelInfer simple" => grpc.ModelInferAsync(SimpleRequest("simple"), headers).ResponseAsync,
                 "ModelInfer secret" => grpc.ModelInferAsync(SimpleRequest("secret"), headers).ResponseAsync,
+                "TraceSetting" => grpc.TraceSettingAsync(new TraceSettingRequest { ModelName = "simple" }, headers).ResponseAsync,
                 _ => throw new ArgumentException(call),
             };
             var actual = StatusCode.OK;

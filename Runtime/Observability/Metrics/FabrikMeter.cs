@@ -33,6 +33,11 @@ internal sealed class FabrikMeter : IDisposable
 
     public Meter Meter { get; } = new(Name);
 
+    /// <summary>The model versions served now, as (model, version) label values: the exporter
+    /// removes the recorded series (histograms, summaries) of any other version at each scrape, so
+    /// an unloaded version leaves the endpoint. Null until the host says what is served.</summary>
+    public Func<IEnumerable<(string Model, string Version)>>? ServedVersions { get; set; }
+
     /// <summary>Raised after <see cref="Add{T}"/>: an exporter started before the instrument
     /// was created learns its shape here.</summary>
     public event Action<Instrument>? InstrumentAdded;

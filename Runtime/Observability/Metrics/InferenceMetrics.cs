@@ -27,11 +27,13 @@ internal sealed class InferenceMetrics
     private readonly Histogram<double>? _computeInputSummary;
     private readonly Histogram<double>? _computeInferSummary;
     private readonly Histogram<double>? _computeOutputSummary;
+    private readonly FabrikMeter _meter;
     private volatile Func<IEnumerable<ModelSeries>> _models = () => [];
     private volatile Func<IEnumerable<ModelStateSeries>> _states = () => [];
 
     public InferenceMetrics(FabrikMeter meter, MetricsSettings settings)
     {
+        _meter = meter;
         var model = new InstrumentShape(FabrikMeter.ModelLabels);
         var meterApi = meter.Meter;
         Counter("nv_inference_request_success", "Number of successful inference requests, all batch sizes", s => s.Success.Count);
@@ -85,11 +87,13 @@ internal sealed class InferenceMetrics
             meter.Add(meterApi.CreateObservableCounter(name, () => PerModel(value), description: help), model);
     }
 
-    /// <summary>Sets where the served model versions and the lifecycle states come from.</summary>
+    /// <summary>Sets where the served model versions and the lifecycle states come from. The served
+    /// versions are also the ones whose histograms stay on the endpoint.</summary>
     public void Observe(Func<IEnumerable<ModelSeries>> models, Func<IEnumerable<ModelStateSeries>> states)
     {
         _models = models;
         _states = states;
+        _meter.ServedVersions = () => models().Select(series => (series.Model, series.Version));
     }
 
     /// <summary>The instruments one model version records into, labelled with its name and version.</summary>

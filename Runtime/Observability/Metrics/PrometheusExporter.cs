@@ -14,7 +14,8 @@ namespace Fabrik.Observability.Metrics;
 /// Recorded instruments (histograms) reach <see cref="OnMeasurement{T}"/> on the recording
 /// thread; finding the labelled child allocates nothing and takes no lock once the series exists. Observable
 /// instruments are read under <see cref="_collectGate"/> just before each scrape; a series that
-/// an observation no longer reports (an unloaded model, a state left) is removed then.
+/// an observation no longer reports (an unloaded model, a state left) is removed then, and so are
+/// the recorded series of model versions no longer served (<see cref="FabrikMeter.ServedVersions"/>).
 /// </remarks>
 internal sealed class PrometheusExporter : IDisposable
 {
@@ -26,6 +27,7 @@ internal sealed class PrometheusExporter : IDisposable
     private readonly MeterListener _listener = new();
     private readonly MetricFactory _factory;
     private readonly List<ObservedExport> _observed = [];
+    private readonly List<RecordedExport> _recorded = [];
     private readonly HashSet<Instrument> _published = [];
     private readonly Lock _collectGate = new();
 
@@ -85,11 +87,16 @@ internal sealed class PrometheusExporter : IDisposable
             _ => throw new NotSupportedException($"instrument {instrument.Name} has a kind the exporter does not map"),
         };
         export.LabelNames = labels;
-        if (export is ObservedExport observed)
+        lock (_collectGate)
         {
-            lock (_collectGate)
+            switch (export)
             {
-                _observed.Add(observed);
+                case ObservedExport observed:
+                    _observed.Add(observed);
+                    break;
+                case RecordedExport recorded:
+                    _recorded.Add(recorded);
+                    break;
             }
         }
         listener.EnableMeasurementEvents(instrument, export);
@@ -140,8 +147,18 @@ internal sealed class PrometheusExporter : IDisposable
             {
                 export.EndRound();
             }
+            if (_meter.ServedVersions is { } servedVersions)
+            {
+                var served = servedVersions().Select(served => SeriesKey(served.Model, served.Version)).ToHashSet(StringComparer.Ordinal);
+                foreach (var export in _recorded)
+                {
+                    export.KeepServedVersions(served);
+                }
+            }
         }
     }
+
+    private static string SeriesKey(string model, string version) => string.Concat(model, "\u0001", version);
 
     private abstract class Export
     {
@@ -194,15 +211,48 @@ internal sealed class PrometheusExporter : IDisposable
         protected override void Set(double value, ReadOnlySpan<string> labelValues) => gauge.WithLabels(labelValues).Set(value);
     }
 
-    /// <summary>An instrument recorded on the request path. Each model version passes the same
-    /// label strings every time, so its child is found by reference comparison over a short
-    /// array, without prometheus-net's hashing and lock; other values go through WithLabels.</summary>
-    private abstract class RecordedExport<TChild>(Collector<TChild> collector) : Export
+    /// <summary>An instrument recorded on the request path, whose series stay until their model
+    /// version is no longer served.</summary>
+    private abstract class RecordedExport : Export
+    {
+        /// <summary>Removes the series labelled with a model version not in <paramref name="served"/>
+        /// (keys from <see cref="SeriesKey"/>). Called under the collect gate.</summary>
+        public abstract void KeepServedVersions(HashSet<string> served);
+    }
+
+    /// <summary>Each model version passes the same label strings every time, so its child is found
+    /// by reference comparison over a short array, without prometheus-net's hashing and lock; other
+    /// values go through WithLabels. A request that read the cache just before its version's series
+    /// was removed may record into the removed child and be lost: only versions no longer served
+    /// (a draining unload, a warm-up before the version is published) are removed.</summary>
+    private abstract class RecordedExport<TChild>(Collector<TChild> collector) : RecordedExport
         where TChild : ChildBase
     {
         private const int MaximumCached = 64;
         private readonly Lock _gate = new();
         private volatile (string[] Values, TChild Child)[] _cached = [];
+
+        public override void KeepServedVersions(HashSet<string> served)
+        {
+            var model = Array.IndexOf(LabelNames, "model");
+            var version = Array.IndexOf(LabelNames, "version");
+            if (model < 0 || version < 0)
+            {
+                return;
+            }
+            foreach (var labels in collector.GetAllLabelValues().ToList())
+            {
+                if (served.Contains(SeriesKey(labels[model], labels[version])))
+                {
+                    continue;
+                }
+                lock (_gate)
+                {
+                    _cached = [.. _cached.Where(entry => entry.Values[model] != labels[model] || entry.Values[version] != labels[version])];
+                    collector.RemoveLabelled(labels);
+                }
+            }
+        }
 
         protected TChild Child(ReadOnlySpan<string> labelValues)
         {
@@ -213,15 +263,21 @@ internal sealed class PrometheusExporter : IDisposable
                     return child;
                 }
             }
-            var found = collector.WithLabels(labelValues);
+            if (_cached.Length >= MaximumCached)
+            {
+                return collector.WithLabels(labelValues);
+            }
+            // Found and cached under the gate that removal holds too, so a removed child is never
+            // left in the cache (where a later request would record into it, unseen).
             lock (_gate)
             {
+                var found = collector.WithLabels(labelValues);
                 if (_cached.Length < MaximumCached)
                 {
                     _cached = [.. _cached, (labelValues.ToArray(), found)];
                 }
+                return found;
             }
-            return found;
         }
 
         private static bool SameReferences(string[] cached, ReadOnlySpan<string> values)

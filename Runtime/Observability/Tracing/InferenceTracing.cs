@@ -17,12 +17,15 @@ internal sealed class RequestTimeline
 }
 
 /// <summary>
-/// OpenTelemetry traces of inference requests, as Triton's opentelemetry mode gives them: a span
-/// per traced request (protocol, model, version, batch size, status) with children for queue,
-/// compute_input, compute_infer and compute_output. A W3C traceparent from the client makes the
-/// request span a child of the caller's. Level and rate are set globally and per model at run time.
+/// Traces of inference requests. In Triton's opentelemetry mode: a span per traced request
+/// (protocol, model, version, batch size, status) with children for queue, compute_input,
+/// compute_infer and compute_output, and a W3C traceparent from the client makes the request span
+/// a child of the caller's. In Triton's trace mode with a file: the same timings written to the
+/// file as Triton's JSON trace records (<see cref="TritonTraceFile"/>). Level and rate are set
+/// globally and per model at run time.
 /// </summary>
-/// <remarks>Thread-safe: settings are an immutable map swapped through one volatile field; the
+/// <remarks>Thread-safe: the global settings and the map of models' own settings are immutable and
+/// swapped through volatile fields (updates serialize on a lock; requests read without one); the
 /// 1-in-N decision takes one Interlocked increment per request while tracing is on.</remarks>
 internal sealed class InferenceTracing
 {
@@ -30,32 +33,66 @@ internal sealed class InferenceTracing
     public const string SourceName = "Fabrik";
 
     private static readonly ActivitySource Source = new(SourceName);
-    private volatile ImmutableDictionary<string, TraceRuntimeSettings> _models = ImmutableDictionary<string, TraceRuntimeSettings>.Empty;
+    private readonly TraceRuntimeSettings _startup;
+    private readonly string _mode;
+    private readonly TritonTraceFile? _file;
+    private readonly Lock _updateGate = new();
+    private volatile ImmutableDictionary<string, TraceOverrides> _models = ImmutableDictionary<string, TraceOverrides>.Empty;
     private volatile TraceRuntimeSettings _global;
     private long _requests;
 
-    public InferenceTracing(TraceRuntimeSettings global) => _global = global;
+    /// <param name="startup">The settings --trace-config gave: the global ones, and what a cleared
+    /// global setting returns to.</param>
+    /// <param name="mode">The trace mode reported by the trace extension.</param>
+    /// <param name="file">Triton mode's trace file, which traced requests are written to; null
+    /// traces through the <see cref="SourceName"/> ActivitySource (OpenTelemetry) instead.</param>
+    public InferenceTracing(TraceRuntimeSettings startup, string mode = "opentelemetry", TritonTraceFile? file = null)
+    {
+        _startup = startup;
+        _global = startup;
+        _mode = mode;
+        _file = file;
+    }
 
     public TraceRuntimeSettings Global => _global;
 
-    /// <summary>The settings that apply to <paramref name="model"/>: its own, or the global ones.</summary>
-    public TraceRuntimeSettings For(string model) => _models.GetValueOrDefault(model) ?? _global;
+    /// <summary>The settings that apply to <paramref name="model"/>: its own where it has set them,
+    /// the global ones for the rest.</summary>
+    public TraceRuntimeSettings For(string model) => _models.GetValueOrDefault(model) is { } own ? own.Over(_global) : _global;
 
-    /// <summary>Whether <paramref name="model"/> has settings of its own.</summary>
-    public bool HasOwnSettings(string model) => _models.ContainsKey(model);
-
-    public void SetGlobal(TraceRuntimeSettings settings) => _global = settings;
-
-    /// <summary>Sets <paramref name="model"/>'s settings; null returns it to the global ones.</summary>
-    public void SetModel(string model, TraceRuntimeSettings? settings)
+    /// <summary>Applies a trace-setting request, globally (<paramref name="model"/> null) or to one
+    /// model, all of it or nothing, and returns the settings that now apply there.</summary>
+    /// <exception cref="Errors.InferenceException">InvalidArgument, naming the setting, when any
+    /// part cannot be applied (see <see cref="TraceSettingNames.Parse"/>); nothing changes then.</exception>
+    public IReadOnlyList<KeyValuePair<string, string[]>> Update(string? model, IEnumerable<TraceSettingChange> changes)
     {
-        ImmutableDictionary<string, TraceRuntimeSettings> before, after;
-        do
+        var parsed = TraceSettingNames.Parse(changes);
+        lock (_updateGate)
         {
-            before = _models;
-            after = settings is null ? before.Remove(model) : before.SetItem(model, settings);
+            if (model is null)
+            {
+                _global = parsed.ApplyTo(_global, _startup);
+            }
+            else
+            {
+                var own = parsed.ApplyTo(_models.GetValueOrDefault(model) ?? new TraceOverrides(null, null));
+                _models = own.IsEmpty ? _models.Remove(model) : _models.SetItem(model, own);
+            }
         }
-        while (Interlocked.CompareExchange(ref _models, after, before) != before);
+        return Describe(model);
+    }
+
+    /// <summary>The settings that apply globally or to <paramref name="model"/>, named as Triton's
+    /// trace extension names them.</summary>
+    public IReadOnlyList<KeyValuePair<string, string[]>> Describe(string? model)
+    {
+        var settings = model is null ? _global : For(model);
+        return
+        [
+            new(TraceSettingNames.Level, [TraceRuntimeSettings.LevelName(settings.Level)]),
+            new(TraceSettingNames.Rate, [TraceSettingNames.RateText(settings.Rate)]),
+            new(TraceSettingNames.Mode, [_mode]),
+        ];
     }
 
     /// <summary>Starts the span of one request, or returns null when this request is not traced.</summary>
@@ -66,8 +103,23 @@ internal sealed class InferenceTracing
     /// <param name="tracestate">The client's W3C tracestate, if any.</param>
     public Activity? Start(string protocol, string model, string version, string? traceparent, string? tracestate)
     {
-        var settings = For(model);
-        if (settings.Level == TraceLevel.Off || Interlocked.Increment(ref _requests) % settings.Rate != 0 || !Source.HasListeners())
+        // Merged field by field, so the request path allocates nothing for a model's own settings.
+        var global = _global;
+        var own = _models.GetValueOrDefault(model);
+        var level = own?.Level ?? global.Level;
+        var rate = own?.Rate ?? global.Rate;
+        if (level == TraceLevel.Off || Interlocked.Increment(ref _requests) % rate != 0)
+        {
+            return null;
+        }
+        if (_file is not null)
+        {
+            // Not from the ActivitySource: no listener is needed, and OpenTelemetry never sees it.
+            var traced = new Activity("infer").Start();
+            traced.SetCustomProperty(TritonTraceKey, new TritonTraceStart(_file, model, version, Stopwatch.GetTimestamp()));
+            return traced;
+        }
+        if (!Source.HasListeners())
         {
             return null;
         }
@@ -92,6 +144,12 @@ internal sealed class InferenceTracing
         {
             return;
         }
+        if (activity.GetCustomProperty(TritonTraceKey) is TritonTraceStart triton)
+        {
+            WriteTritonTrace(triton, timeline);
+            activity.Dispose();
+            return;
+        }
         activity.SetTag("batch_size", batchSize);
         activity.SetTag("status", status);
         activity.SetStatus(failed ? ActivityStatusCode.Error : ActivityStatusCode.Ok);
@@ -110,6 +168,32 @@ internal sealed class InferenceTracing
             Phase(activity, "compute_output", At(inferEnd), At(inferEnd + timeline.Compute.OutputTicks));
         }
         activity.Dispose();
+    }
+
+    private const string TritonTraceKey = "fabrik.triton_trace";
+
+    /// <summary>What a request traced to Triton's file carries from its start to its end.</summary>
+    private sealed record TritonTraceStart(TritonTraceFile File, string Model, string Version, long RequestStart);
+
+    private static void WriteTritonTrace(TritonTraceStart trace, RequestTimeline? timeline)
+    {
+        var requestEnd = Stopwatch.GetTimestamp();
+        Span<(string, long)> timestamps = new (string, long)[7];
+        var count = 0;
+        timestamps[count++] = ("REQUEST_START", trace.RequestStart);
+        if (timeline is { ExecutionStartTimestamp: not 0 })
+        {
+            var executionStart = timeline.ExecutionStartTimestamp;
+            var inputEnd = executionStart + timeline.Compute.InputTicks;
+            var inferEnd = inputEnd + timeline.Compute.InferTicks;
+            timestamps[count++] = ("QUEUE_START", executionStart - timeline.QueueTicks);
+            timestamps[count++] = ("COMPUTE_START", executionStart);
+            timestamps[count++] = ("COMPUTE_INPUT_END", inputEnd);
+            timestamps[count++] = ("COMPUTE_OUTPUT_START", inferEnd);
+            timestamps[count++] = ("COMPUTE_END", inferEnd + timeline.Compute.OutputTicks);
+        }
+        timestamps[count++] = ("REQUEST_END", requestEnd);
+        trace.File.Write(trace.Model, trace.Version, timestamps[..count]);
     }
 
     private static void Phase(Activity parent, string name, DateTime start, DateTime end)

@@ -171,6 +171,21 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         }
     }
 
+    /// <summary>Triton's trace extension: the same answer as HTTP's /v2/trace/setting
+    /// (<see cref="TraceSettingExchange"/>); an empty value list clears a setting.</summary>
+    public override Task<TraceSettingResponse> TraceSetting(TraceSettingRequest request, ServerCallContext context)
+    {
+        try
+        {
+            var tracing = context.GetHttpContext().RequestServices.GetRequiredService<InferenceTracing>();
+            return Task.FromResult(TraceSettingExchange.Answer(tracing, models, request));
+        }
+        catch (InferenceException e)
+        {
+            throw GrpcErrors.ToRpcException(e, context);
+        }
+    }
+
     private LoadedModel Resolve(string name, string version)
     {
         try

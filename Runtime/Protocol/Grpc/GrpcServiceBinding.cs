@@ -34,6 +34,7 @@ public static partial class GRPCInferenceService
         Unary<RepositoryIndexRequest, RepositoryIndexResponse>(binder, "RepositoryIndex");
         Unary<RepositoryModelLoadRequest, RepositoryModelLoadResponse>(binder, "RepositoryModelLoad");
         Unary<RepositoryModelUnloadRequest, RepositoryModelUnloadResponse>(binder, "RepositoryModelUnload");
+        Unary<TraceSettingRequest, TraceSettingResponse>(binder, "TraceSetting");
     }
 
     private static void Unary<TRequest, TResponse>(ServiceBinderBase binder, string name)

@@ -1,107 +1,137 @@
 using System.Text.Json;
+using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
+using Fabrik.Protocol.Grpc.Wire;
 
 namespace Fabrik.Protocol.Http;
 
 /// <summary>
 /// Triton's trace extension over HTTP: <c>GET/POST /v2/trace/setting</c> and
-/// <c>/v2/models/{model}/trace/setting</c>. Only trace_level and trace_rate can change at run
-/// time; a request that names trace_file, log_frequency or any other setting is refused, so no
-/// file path or URL is ever settable over the network.
+/// <c>/v2/models/{model}/trace/setting</c>. The JSON body is read into the gRPC request message and
+/// answered by <see cref="TraceSettingExchange"/>, so both protocols change and refuse the same
+/// things: only trace_level and trace_rate change at run time, a JSON null clears a setting, and a
+/// body naming trace_file or any other setting is refused, so no file path or URL is ever settable
+/// over the network.
 /// </summary>
 internal static class TraceSettingEndpoints
 {
     public static void Map(IEndpointRouteBuilder routes, InferenceTracing tracing, ModelManager models)
     {
-        routes.MapGet("/v2/trace/setting", () => Results.Json(Describe(tracing.Global)));
-        routes.MapPost("/v2/trace/setting", async (HttpRequest request) =>
-        {
-            var (settings, error) = await ReadAsync(request, tracing.Global);
-            if (settings is null)
-            {
-                return Results.Json(new Dictionary<string, string> { ["error"] = error! }, statusCode: 400);
-            }
-            tracing.SetGlobal(settings);
-            return Results.Json(Describe(settings));
-        });
-        routes.MapGet("/v2/models/{model}/trace/setting", (string model) =>
-            models.Models.ContainsKey(model)
-                ? Results.Json(Describe(tracing.For(model)))
-                : Results.Json(new Dictionary<string, string> { ["error"] = $"unknown model '{model}'" }, statusCode: 404));
-        routes.MapPost("/v2/models/{model}/trace/setting", async (string model, HttpRequest request) =>
-        {
-            if (!models.Models.ContainsKey(model))
-            {
-                return Results.Json(new Dictionary<string, string> { ["error"] = $"unknown model '{model}'" }, statusCode: 404);
-            }
-            var (settings, error) = await ReadAsync(request, tracing.For(model));
-            if (settings is null)
-            {
-                return Results.Json(new Dictionary<string, string> { ["error"] = error! }, statusCode: 400);
-            }
-            tracing.SetModel(model, settings);
-            return Results.Json(Describe(settings));
-        });
+        routes.MapGet("/v2/trace/setting", context => AnswerAsync(context, tracing, models, new TraceSettingRequest()));
+        routes.MapPost("/v2/trace/setting", async context => await AnswerAsync(context, tracing, models, await ReadAsync(context, "")));
+        routes.MapGet("/v2/models/{model}/trace/setting", context =>
+            AnswerAsync(context, tracing, models, new TraceSettingRequest { ModelName = (string)context.GetRouteValue("model")! }));
+        routes.MapPost("/v2/models/{model}/trace/setting", async context =>
+            await AnswerAsync(context, tracing, models, await ReadAsync(context, (string)context.GetRouteValue("model")!)));
     }
 
-    private static Dictionary<string, object> Describe(TraceRuntimeSettings settings) => new()
+    private static async Task AnswerAsync(HttpContext context, InferenceTracing tracing, ModelManager models, TraceSettingRequest? request)
     {
-        ["trace_level"] = new[] { TraceRuntimeSettings.LevelName(settings.Level) },
-        ["trace_rate"] = settings.Rate.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["trace_mode"] = "opentelemetry",
-    };
-
-    /// <summary>Applies the body's settings to <paramref name="current"/>; null and the reason
-    /// when the body is malformed or names a setting that cannot change at run time.</summary>
-    private static async Task<(TraceRuntimeSettings? Settings, string? Error)> ReadAsync(HttpRequest request, TraceRuntimeSettings current)
-    {
-        JsonDocument document;
+        if (request is null)
+        {
+            return; // the body was refused and the answer written
+        }
+        TraceSettingResponse response;
         try
         {
-            document = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted);
+            response = TraceSettingExchange.Answer(tracing, models, request);
+        }
+        catch (InferenceException e)
+        {
+            context.Response.StatusCode = HttpErrors.StatusCode(e.Kind);
+            await HttpErrors.WriteAsync(context, HttpErrors.ClientMessage(context, e));
+            return;
+        }
+        context.Response.ContentType = "application/json";
+        await using (var json = new Utf8JsonWriter(context.Response.BodyWriter))
+        {
+            WriteSettings(json, response);
+        }
+        await context.Response.BodyWriter.FlushAsync(context.RequestAborted);
+    }
+
+    private static void WriteSettings(Utf8JsonWriter json, TraceSettingResponse response)
+    {
+        json.WriteStartObject();
+        foreach (var (name, value) in response.Settings.OrderBy(setting => setting.Key, StringComparer.Ordinal))
+        {
+            // Triton writes trace_level as a list of levels and every other setting as one string.
+            if (name == TraceSettingNames.Level)
+            {
+                json.WriteStartArray(name);
+                foreach (var level in value.Value)
+                {
+                    json.WriteStringValue(level);
+                }
+                json.WriteEndArray();
+            }
+            else
+            {
+                json.WriteString(name, value.Value.FirstOrDefault() ?? "");
+            }
+        }
+        json.WriteEndObject();
+    }
+
+    /// <summary>The body as the gRPC request message: a string or number is one value, an array its
+    /// values, null none (which clears the setting). Null, with a 400 written, when the body is not
+    /// a JSON object of such values.</summary>
+    private static async Task<TraceSettingRequest?> ReadAsync(HttpContext context, string model)
+    {
+        var request = new TraceSettingRequest { ModelName = model };
+        string? error = null;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                error = "the trace settings must be a JSON object";
+            }
+            else
+            {
+                foreach (var property in document.RootElement.EnumerateObject())
+                {
+                    var value = new TraceSettingRequest.Types.SettingValue();
+                    switch (property.Value.ValueKind)
+                    {
+                        case JsonValueKind.Null:
+                            break;
+                        case JsonValueKind.Array:
+                            foreach (var item in property.Value.EnumerateArray())
+                            {
+                                value.Value.Add(Text(property.Name, item));
+                            }
+                            break;
+                        default:
+                            value.Value.Add(Text(property.Name, property.Value));
+                            break;
+                    }
+                    request.Settings[property.Name] = value;
+                }
+            }
         }
         catch (JsonException e)
         {
-            return (null, $"malformed JSON in the request body: {e.Message}");
+            error = $"malformed JSON in the request body: {e.Message}";
         }
-        using (document)
+        catch (ArgumentException e)
         {
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return (null, "the trace settings must be a JSON object");
-            }
-            var settings = current;
-            foreach (var property in document.RootElement.EnumerateObject())
-            {
-                try
-                {
-                    settings = property.Name switch
-                    {
-                        "trace_level" => settings with { Level = TraceRuntimeSettings.ParseLevel(Level(property.Value)) },
-                        "trace_rate" => settings with { Rate = TraceRuntimeSettings.ParseRate(Text(property.Value)) },
-                        _ => throw new ArgumentException(
-                            $"trace setting '{property.Name}' cannot be changed at run time (only trace_level and trace_rate can)"),
-                    };
-                }
-                catch (ArgumentException e)
-                {
-                    return (null, e.Message);
-                }
-            }
-            return (settings, null);
+            error = e.Message;
         }
+        if (error is null)
+        {
+            return request;
+        }
+        context.Response.StatusCode = 400;
+        await HttpErrors.WriteAsync(context, error);
+        return null;
     }
 
-    private static string Text(JsonElement value) => value.ValueKind switch
+    private static string Text(string setting, JsonElement value) => value.ValueKind switch
     {
         JsonValueKind.String => value.GetString()!,
         JsonValueKind.Number => value.GetRawText(),
-        _ => throw new ArgumentException($"expected a string or a number, got {value.ValueKind}"),
+        _ => throw new ArgumentException($"trace setting '{setting}' takes a string, a number, a list of them or null, got {value.ValueKind}"),
     };
-
-    /// <summary>Triton sends trace_level as a list of levels; one is taken.</summary>
-    private static string Level(JsonElement value) => value.ValueKind == JsonValueKind.Array
-        ? value.GetArrayLength() == 1 ? Text(value[0]) : throw new ArgumentException("trace_level takes one of OFF or TIMESTAMPS")
-        : Text(value);
 }
