@@ -138,10 +138,10 @@ internal sealed partial class ModelLoader(
     private static string NewestVersionDirectory(ModelSource source) =>
         source.Versions.Count > 0 ? source.VersionDirectory(source.Versions[^1]) : source.Directory;
 
-    /// <summary>Called with (model, version) after a signed version's files were verified and
-    /// copied, just before the backend loads the copy. Tests swap repository files here to show
-    /// that what loads is the verified copy.</summary>
-    internal Action<string, long>? VersionVerified { get; set; }
+    /// <summary>Called with (model, version, folder of the verified copy) after a signed version's
+    /// files were verified and copied, just before the backend loads the copy. Tests swap
+    /// repository files here to show that what loads is the verified copy.</summary>
+    internal Action<string, long, string>? VersionVerified { get; set; }
 
     private LoadedModel LoadVersion(ModelSource source, ModelConfig config, byte[]? configBytes, long version)
     {
@@ -160,7 +160,7 @@ internal sealed partial class ModelLoader(
         // swapped in the repository after the check is never loaded. The copy goes once the
         // instances have read it.
         using var copy = CopyVerified(source, configBytes, version);
-        VersionVerified?.Invoke(source.Name, version);
+        VersionVerified?.Invoke(source.Name, version, copy.Directory);
         var verified = LoadVersionFrom(source, config, version, Path.GetDirectoryName(copy.Directory)!, copy.Directory);
         audit.Write("model-load", ("model", source.Name), ("version", version), ("signed", true), ("files", copy.Hashes));
         return verified;
