@@ -132,11 +132,6 @@ internal static partial class ListenerTls
         }
     }
 
-    /// <summary>Whether <paramref name="presented"/> chains to one of <paramref name="roots"/>
-    /// (and only those: the system store is not consulted) and may authenticate clients.</summary>
-    public static bool ChainsTo(X509Certificate2 presented, X509Certificate2Collection roots) =>
-        Refusal(presented, roots, null, DateTimeOffset.UtcNow) is null;
-
     /// <summary>Why a client certificate is refused, or null when it is accepted: it must chain to
     /// one of <paramref name="roots"/> (only those: the system store is not consulted, nothing is
     /// downloaded), allow client authentication, and, with <paramref name="revocation"/>, be
