@@ -68,8 +68,10 @@ public sealed class RevocationTests : IDisposable
 
         using (var refusedChannel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = _pki.Handler(revoked.Certificate) }))
         {
+            // With TLS 1.3 the client learns of the refusal after its side of the handshake, so the
+            // call fails as UNAVAILABLE or INTERNAL depending on when the alert arrives.
             var error = await Assert.ThrowsAsync<RpcException>(() => new GRPCInferenceService.GRPCInferenceServiceClient(refusedChannel).ServerLiveAsync(new ServerLiveRequest()).ResponseAsync);
-            Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+            Assert.Contains(error.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal });
         }
         using (var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = _pki.Handler(good.Certificate) }))
         {

@@ -164,6 +164,35 @@ public sealed class SignedModelTests : IDisposable
     }
 
     [Fact]
+    public async Task ExternalDataSwappedAfterVerification_IsNotLoaded()
+    {
+        float[] signedWeights = [1.5f, -2f, 3.25f];
+        var version = Path.Combine(_repository.Path, "weights", "1");
+        Directory.CreateDirectory(version);
+        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.ExternalWeights("weights.bin", signedWeights.Length));
+        File.WriteAllBytes(Path.Combine(version, "weights.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(signedWeights.AsSpan()).ToArray());
+        var (_, publicPath, key) = NewKey("site");
+        using (key)
+        {
+            ModelSignature.Sign(version, key); // no config.pbtxt: the manifest lists none, and none may appear
+        }
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-trust-key", publicPath, "--model-control-mode=explicit");
+        float[] swappedWeights = [9f, 9f, 9f];
+        host.Server.Services.GetRequiredService<ModelLoader>().VersionVerified = (_, _, _) =>
+            File.WriteAllBytes(Path.Combine(version, "weights.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(swappedWeights.AsSpan()).ToArray());
+
+        using var http = host.CreateHttpClient();
+        using (var load = await http.PostAsync("/v2/repository/models/weights/load", null))
+        {
+            Assert.True(load.IsSuccessStatusCode, await load.Content.ReadAsStringAsync());
+        }
+        using var response = await http.PostAsync("/v2/models/weights/infer", new StringContent("{\"inputs\":[]}"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        Assert.Equal(signedWeights, JsonNode.Parse(body)!["outputs"]![0]!["data"]!.AsArray().Select(v => (float)v!.GetValue<double>()));
+    }
+
+    [Fact]
     public async Task ATamperedConfig_MakesTheModelUnavailable_WithoutBeingParsed()
     {
         var (_, publicPath, key) = NewKey("site");
