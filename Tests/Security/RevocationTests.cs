@@ -55,7 +55,8 @@ public sealed class RevocationTests : IDisposable
         var good = _pki.Issue("CN=good-client", server: false, "good");
         var revoked = _pki.Issue("CN=revoked-client", server: false, "revoked");
         var crl = _pki.WriteCrl("clients.crl.pem", [revoked.Certificate]);
-        await using var fabrik = await StartAsync(MutualTls(crl, (server.CertificatePath, server.KeyPath)));
+        var audit = Path.Combine(_pki.Folder, "audit.jsonl");
+        await using var fabrik = await StartAsync([.. MutualTls(crl, (server.CertificatePath, server.KeyPath)), "--audit-log", audit]);
 
         using (var refused = new HttpClient(_pki.Handler(revoked.Certificate)) { BaseAddress = fabrik.HttpAddress })
         {
@@ -84,6 +85,17 @@ public sealed class RevocationTests : IDisposable
         }
         using var scraper = new HttpClient(_pki.Handler(good.Certificate)) { BaseAddress = fabrik.MetricsAddress };
         Assert.Contains("nv_inference_request_success", await scraper.GetStringAsync("/metrics"), StringComparison.Ordinal);
+
+        // Each refusal is audited with its reason; the good client never is.
+        using var stream = new FileStream(audit, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var refusals = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => System.Text.Json.Nodes.JsonNode.Parse(line)!).Where(record => (string?)record["event"] == "tls-client-refused").ToList();
+        Assert.True(refusals.Count >= 3, $"{refusals.Count} refusals audited");
+        Assert.All(refusals, record =>
+        {
+            Assert.Equal("CN=revoked-client", (string?)record["subject"]);
+            Assert.Contains("is revoked", (string?)record["reason"], StringComparison.Ordinal);
+        });
     }
 
     [Fact]
@@ -172,6 +184,49 @@ public sealed class RevocationTests : IDisposable
         Assert.Null(ListenerTls.Refusal(client.Certificate, roots, null, now));
         using var foreign = new TestCertificates("Foreign CA");
         Assert.Contains("not accepted by the client CA", ListenerTls.Refusal(foreign.Issue("CN=x", server: false, "x").Certificate, roots, null, now), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Refusal_ChecksEveryCertificateBelowTheRoot_AnIntermediateIncluded()
+    {
+        // Root -> intermediate -> client, the intermediate in the client CA file as a CA would ship it.
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var intermediateRequest = new CertificateRequest("CN=Fabrik Test Intermediate", intermediateKey, HashAlgorithmName.SHA256);
+        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
+        using var issued = intermediateRequest.Create(_pki.Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), [0x11, 0x22, 0x33]);
+        using var intermediate = issued.CopyWithPrivateKey(intermediateKey);
+        using var clientKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var clientRequest = new CertificateRequest("CN=deep-client", clientKey, HashAlgorithmName.SHA256);
+        clientRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
+        using var client = clientRequest.Create(intermediate, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), [0x44, 0x55, 0x66]);
+        X509Certificate2Collection authorities = [_pki.Ca, intermediate];
+        var now = DateTimeOffset.UtcNow;
+
+        byte[] IntermediateCrl(params X509Certificate2[] revoked)
+        {
+            var builder = new CertificateRevocationListBuilder();
+            foreach (var certificate in revoked)
+            {
+                builder.AddEntry(certificate);
+            }
+            return builder.Build(intermediate, 1, now.AddDays(7), HashAlgorithmName.SHA256, thisUpdate: now.AddMinutes(-10));
+        }
+        string? Refusal(params string[] pems)
+        {
+            var path = Path.Combine(_pki.Folder, $"chain-{Guid.NewGuid():N}.pem");
+            File.WriteAllText(path, string.Concat(pems));
+            return ListenerTls.Refusal(client, authorities, RevocationLists.Load(path), now);
+        }
+        string Pem(byte[] list) => new string(PemEncoding.Write("X509 CRL", list)) + "\n";
+        string RootCrl(params X509Certificate2[] revoked) => File.ReadAllText(_pki.WriteCrl($"root-{Guid.NewGuid():N}.pem", revoked));
+
+        Assert.Null(Refusal(RootCrl(), Pem(IntermediateCrl())));
+        Assert.Contains("'CN=deep-client' (serial 445566) is revoked", Refusal(RootCrl(), Pem(IntermediateCrl(client))), StringComparison.Ordinal);
+        Assert.Contains("'CN=Fabrik Test Intermediate' (serial 112233) is revoked", Refusal(RootCrl(intermediate), Pem(IntermediateCrl())), StringComparison.Ordinal);
+        Assert.Contains("no CRL signed by 'CN=Fabrik Test Intermediate'", Refusal(RootCrl()), StringComparison.Ordinal);
+        Assert.Contains("no CRL signed by 'CN=Fabrik Test CA'", Refusal(Pem(IntermediateCrl())), StringComparison.Ordinal);
     }
 
     [Theory]
