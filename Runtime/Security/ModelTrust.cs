@@ -55,7 +55,7 @@ internal sealed class ModelTrust
                 continue;
             }
             var signed = listed.GetValueOrDefault(ModelSignature.ConfigEntry);
-            if (signed is null && hash is null || signed is not null && hash is not null && ModelSignature.HashEquals(signed, hash))
+            if ((signed is null && hash is null) || (signed is not null && hash is not null && ModelSignature.HashEquals(signed, hash)))
             {
                 return;
             }

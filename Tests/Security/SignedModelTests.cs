@@ -69,8 +69,9 @@ public sealed class SignedModelTests : IDisposable
         using (foreignKey)
         {
             _repository.Add("simple").Add("simple", "tampered_model").Add("simple", "tampered_config").Add("simple", "unsigned")
-                .Add("simple", "foreign").Add("simple", "extra_file");
-            foreach (var model in new[] { "simple", "tampered_model", "tampered_config", "extra_file" })
+                .Add("simple", "foreign").Add("simple", "extra_file").Add("simple", "linked");
+            File.CreateSymbolicLink(Path.Combine(Version("linked"), "weights.bin"), Path.Combine(Version("linked"), "model.onnx"));
+            foreach (var model in new[] { "simple", "tampered_model", "tampered_config", "extra_file", "linked" })
             {
                 ModelSignature.Sign(Version(model), key);
             }
@@ -95,6 +96,7 @@ public sealed class SignedModelTests : IDisposable
             ["unsigned"] = "not signed",
             ["foreign"] = "not a signature of manifest.json by a trusted key",
             ["extra_file"] = "notes.txt is not in the signed manifest",
+            ["linked"] = "weights.bin is a symbolic link",
         };
         foreach (var (model, reason) in expected)
         {
