@@ -137,14 +137,38 @@ internal sealed class TextFormatParser
     /// <summary>Reads a config file, refusing one over <see cref="MaximumLength"/> bytes before
     /// reading it.</summary>
     /// <exception cref="ConfigFormatException">The file is too large.</exception>
-    public static string ReadFile(string path)
+    public static string ReadFile(string path) => Decode(ReadFileBytes(path));
+
+    /// <summary>Reads a config file's bytes once, refusing one over <see cref="MaximumLength"/>
+    /// bytes before reading it (and one that grows past it while being read).</summary>
+    /// <exception cref="ConfigFormatException">The file is too large.</exception>
+    public static byte[] ReadFileBytes(string path)
     {
-        var length = new FileInfo(path).Length;
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        var length = stream.Length;
         if (length > MaximumLength)
         {
             throw new ConfigFormatException($"the file has {length} bytes; the limit is {MaximumLength}");
         }
-        return File.ReadAllText(path);
+        using var bytes = new MemoryStream((int)length);
+        var buffer = new byte[16384];
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
+        {
+            if (bytes.Length + read > MaximumLength)
+            {
+                throw new ConfigFormatException($"the file grew past the limit of {MaximumLength} bytes while being read");
+            }
+            bytes.Write(buffer, 0, read);
+        }
+        return bytes.ToArray();
+    }
+
+    /// <summary>The text of a config file's bytes, decoded as <see cref="File.ReadAllText(string)"/> does (UTF-8 unless a byte-order mark says otherwise).</summary>
+    public static string Decode(byte[] bytes)
+    {
+        using var reader = new StreamReader(new MemoryStream(bytes), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return reader.ReadToEnd();
     }
 
     private TextMessage ParseMessageBody()

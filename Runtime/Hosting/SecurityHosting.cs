@@ -92,6 +92,7 @@ internal static partial class SecurityHosting
             ("http_tls", security.HttpTls is null ? "off" : security.HttpTlsClientCa is null ? "tls" : "mutual"),
             ("grpc", options.AllowGrpc ? $"{options.GrpcAddress}:{options.GrpcPort}" : null),
             ("grpc_tls", security.GrpcTls is null ? "off" : security.GrpcUseSslMutual ? "mutual" : "tls"),
+            ("client_crls", new[] { security.HttpTlsClientCrl, security.GrpcClientCrl, security.MetricsTlsClientCrl }.OfType<string>().ToArray()),
             ("auth_keys", security.AuthKeysPath),
             ("auth_health", security.AuthHealth),
             ("audit_inference", security.AuditInference),

@@ -150,6 +150,8 @@ internal sealed record ServerOptions
           --http-tls-client-ca=<pem>  HTTP: require client certificates from this CA (mutual TLS)
           --grpc-use-ssl=<bool> --grpc-server-cert=<pem> --grpc-server-key=<pem>   TLS on gRPC
           --grpc-use-ssl-mutual=<bool> --grpc-root-cert=<pem>   gRPC: mutual TLS with this CA
+          --http-tls-client-crl=<pem> --grpc-client-crl=<pem> --metrics-tls-client-crl=<pem>
+                                      Refuse client certificates revoked by these CRLs (offline); reload on change
           --auth-keys=<file>          API keys and scopes (JSON, SHA-256 hashes); reloads on change
           --auth-health=<bool>        Health endpoints need a key too. Default: false
           --audit-log=<file>          Hash-chained JSON Lines audit log (fabrik audit verify <file>)

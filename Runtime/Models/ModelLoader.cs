@@ -17,6 +17,7 @@ namespace Fabrik.Models;
 internal sealed partial class ModelLoader(
     ModelRepositoryOptions options, BackendRegistry backends, TensorMemoryPool pool, TimeProvider time, GpuInventory gpus, ILoggerFactory loggerFactory, AuditLog audit)
 {
+    private const string NoVersionFolder = "no version folder (such as 1/) holds a model file";
     private readonly ILogger _logger = loggerFactory.CreateLogger<ModelLoader>();
 
     /// <summary>Loads every version the version policy selects. Either all load, or none stays
@@ -24,12 +25,21 @@ internal sealed partial class ModelLoader(
     public ImmutableSortedDictionary<long, LoadedModel> LoadVersions(ModelSource source)
     {
         ModelRepository.Confine(source.Root, source.Directory);
-        var config = ReadConfig(source);
+        var configBytes = ReadConfigBytes(source);
+        if (options.Trust.Enforced)
+        {
+            if (source.Versions.Count == 0)
+            {
+                throw new InvalidOperationException(NoVersionFolder);
+            }
+            VerifyConfig(source, configBytes);
+        }
+        var config = ReadConfig(source, configBytes);
         var selected = config.VersionPolicy.Select(source.Versions);
         if (selected.Count == 0)
         {
             throw new InvalidOperationException(source.Versions.Count == 0
-                ? "no version folder (such as 1/) holds a model file"
+                ? NoVersionFolder
                 : $"version_policy selects none of the versions present ({string.Join(", ", source.Versions)})");
         }
         var versions = ImmutableSortedDictionary.CreateBuilder<long, LoadedModel>();
@@ -37,7 +47,7 @@ internal sealed partial class ModelLoader(
         {
             foreach (var version in selected)
             {
-                versions[version] = LoadVersion(source, config, version);
+                versions[version] = LoadVersion(source, config, configBytes, version);
             }
             return versions.ToImmutable();
         }
@@ -51,16 +61,49 @@ internal sealed partial class ModelLoader(
         }
     }
 
+    /// <summary>config.pbtxt's bytes, read once (null when there is none): the same bytes are
+    /// verified against the signed manifests and then parsed.</summary>
+    private static byte[]? ReadConfigBytes(ModelSource source)
+    {
+        try
+        {
+            return File.Exists(source.ConfigPath) ? TextFormatParser.ReadFileBytes(source.ConfigPath) : null;
+        }
+        catch (ConfigFormatException e)
+        {
+            throw new InvalidOperationException($"config.pbtxt: {e.Message}", e);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>With --model-trust-key: config.pbtxt's bytes must be vouched for by a signed
+    /// manifest before the parser sees them.</summary>
+    private void VerifyConfig(ModelSource source, byte[]? configBytes)
+    {
+        try
+        {
+            options.Trust.VerifyConfig([.. source.Versions.Select(source.VersionDirectory)], configBytes);
+        }
+        catch (ModelSignatureException e)
+        {
+            audit.Write("model-refused", ("model", source.Name), ("reason", e.Message));
+            throw new InvalidOperationException(e.Message, e);
+        }
+    }
+
     /// <summary>config.pbtxt as written (or empty when absent and auto-complete is on), with the
     /// backend and platform filled in from the backend that serves the model.</summary>
-    private ModelConfig ReadConfig(ModelSource source)
+    private ModelConfig ReadConfig(ModelSource source, byte[]? configBytes)
     {
         ModelConfig config;
-        if (File.Exists(source.ConfigPath))
+        if (configBytes is not null)
         {
             try
             {
-                config = ModelConfigReader.Parse(TextFormatParser.ReadFile(source.ConfigPath), source.Name);
+                config = ModelConfigReader.Parse(TextFormatParser.Decode(configBytes), source.Name);
             }
             catch (ConfigFormatException e)
             {
@@ -95,32 +138,39 @@ internal sealed partial class ModelLoader(
     private static string NewestVersionDirectory(ModelSource source) =>
         source.Versions.Count > 0 ? source.VersionDirectory(source.Versions[^1]) : source.Directory;
 
-    private LoadedModel LoadVersion(ModelSource source, ModelConfig config, long version)
+    /// <summary>Called with (model, version, folder of the verified copy) after a signed version's
+    /// files were verified and copied, just before the backend loads the copy. Tests swap
+    /// repository files here to show that what loads is the verified copy.</summary>
+    internal Action<string, long, string>? VersionVerified { get; set; }
+
+    private LoadedModel LoadVersion(ModelSource source, ModelConfig config, byte[]? configBytes, long version)
     {
-        var verified = VerifySignature(source, version);
-        var loaded = LoadVerifiedVersion(source, config, version);
-        if (verified is not null || audit.Enabled)
+        if (!options.Trust.Enforced)
         {
-            // The files are hashed again after the backend read them: a file swapped while it
-            // was being loaded is refused (see docs/security.md for the window that remains).
-            var hashes = ModelSignature.HashFiles(source.VersionDirectory(version));
-            if (verified is not null && !hashes.SequenceEqual(verified))
+            var loaded = LoadVersionFrom(source, config, version, source.Root, source.VersionDirectory(version));
+            if (audit.Enabled)
             {
-                loaded.DisposeAsync().AsTask().GetAwaiter().GetResult();
-                audit.Write("model-refused", ("model", source.Name), ("version", version), ("reason", "files changed while loading"));
-                throw new InvalidOperationException($"version {version}: files changed while the model was loading; refused");
+                // Read after the load: a record of what was on disk, not a proof of what loaded
+                // (that needs --model-trust-key).
+                audit.Write("model-load", ("model", source.Name), ("version", version), ("signed", false), ("files", ModelSignature.HashFiles(source.VersionDirectory(version))));
             }
-            audit.Write("model-load", ("model", source.Name), ("version", version), ("signed", verified is not null), ("files", hashes));
+            return loaded;
         }
-        return loaded;
+        // The backend loads a private copy made from the bytes that were hashed, so a file
+        // swapped in the repository after the check is never loaded. The copy goes once the
+        // instances have read it.
+        using var copy = CopyVerified(source, configBytes, version);
+        VersionVerified?.Invoke(source.Name, version, copy.Directory);
+        var verified = LoadVersionFrom(source, config, version, Path.GetDirectoryName(copy.Directory)!, copy.Directory);
+        audit.Write("model-load", ("model", source.Name), ("version", version), ("signed", true), ("files", copy.Hashes));
+        return verified;
     }
 
-    /// <summary>With --model-trust-key, the version's verified file hashes; otherwise null.</summary>
-    private IReadOnlyDictionary<string, string>? VerifySignature(ModelSource source, long version)
+    private VerifiedModelCopy CopyVerified(ModelSource source, byte[]? configBytes, long version)
     {
         try
         {
-            return options.Trust.Verify(source.VersionDirectory(version));
+            return options.Trust.CopyVerified(source.VersionDirectory(version), configBytes);
         }
         catch (ModelSignatureException e)
         {
@@ -129,11 +179,13 @@ internal sealed partial class ModelLoader(
         }
     }
 
-    private LoadedModel LoadVerifiedVersion(ModelSource source, ModelConfig config, long version)
+    /// <summary>Creates the instances of one version from the files in <paramref name="versionDirectory"/>,
+    /// every one of which must lie inside <paramref name="root"/> (the repository, or the verified copy).</summary>
+    private LoadedModel LoadVersionFrom(ModelSource source, ModelConfig config, long version, string root, string versionDirectory)
     {
         var backend = backends.Resolve(config);
-        var modelPath = ModelRepository.Confine(source.Root, ModelInstanceFactory.ModelFilePath(config, backend, source.VersionDirectory(version)));
-        ConfineReferencedFiles(source, backend, modelPath);
+        var modelPath = ModelRepository.Confine(root, ModelInstanceFactory.ModelFilePath(config, backend, versionDirectory));
+        ConfineReferencedFiles(root, backend, modelPath);
         if (options.AutoCompleteConfig)
         {
             config = backend.AutoComplete(config, modelPath);
@@ -165,7 +217,7 @@ internal sealed partial class ModelLoader(
     }
 
     /// <summary>Every file the backend will open beside the model must lie inside the repository.</summary>
-    private static void ConfineReferencedFiles(ModelSource source, IModelBackend backend, string modelPath)
+    private static void ConfineReferencedFiles(string root, IModelBackend backend, string modelPath)
     {
         var directory = Path.GetDirectoryName(modelPath)!;
         foreach (var location in backend.ReferencedFiles(modelPath))
@@ -175,7 +227,7 @@ internal sealed partial class ModelLoader(
                 throw new InvalidOperationException(
                     $"{Path.GetFileName(modelPath)} names external data at the absolute path '{location}'; external data must sit beside the model");
             }
-            ModelRepository.Confine(source.Root, Path.Combine(directory, location));
+            ModelRepository.Confine(root, Path.Combine(directory, location));
         }
     }
 

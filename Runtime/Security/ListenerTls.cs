@@ -10,7 +10,10 @@ namespace Fabrik.Security;
 /// TLS for one Kestrel listener from PEM files: TLS 1.2 or 1.3 only, the certificate picked per
 /// handshake from a copy that reloads when the files change (rotation without a restart), and,
 /// with a client CA, mutual TLS where a client without a certificate that chains to that CA is
-/// refused during the handshake. ALPN follows the listener's protocols (h2 for gRPC).
+/// refused during the handshake. With certificate revocation lists (offline: read from a file
+/// that reloads like the certificates, never fetched), a client certificate that is revoked, or
+/// whose issuer has no current CRL loaded, is refused in the handshake too. ALPN follows the
+/// listener's protocols (h2 for gRPC).
 /// </summary>
 internal static partial class ListenerTls
 {
@@ -20,7 +23,7 @@ internal static partial class ListenerTls
     /// <summary>Turns TLS on for <paramref name="listen"/>. Set its protocols first. Reads the
     /// files now, so a missing or bad certificate fails start-up.</summary>
     /// <param name="listen">The listener.</param>
-    /// <param name="files">Certificate, key and optional client CA.</param>
+    /// <param name="files">Certificate, key, and optional client CA and client CRLs.</param>
     /// <param name="logger">Where reloads and failed reloads are logged.</param>
     /// <param name="audit">Where reloads are recorded, when auditing.</param>
     /// <exception cref="InvalidOperationException">A file is missing or not a certificate/key PEM; the message names the file.</exception>
@@ -43,6 +46,20 @@ internal static partial class ListenerTls
             ReloadCheckInterval,
             reloaded: _ => Log.CertificateReloaded(logger, files.ClientCaPath, "client CA", DateTime.MaxValue),
             failed: e => Log.CertificateReloadFailed(logger, files.ClientCaPath, e.Message)));
+        var clientCrl = files.ClientCrlPath is null ? null : Load(files, () => new ReloadingFile<RevocationLists>(
+            [files.ClientCrlPath],
+            () => LoadRevocationLists(files.ClientCrlPath, logger),
+            ReloadCheckInterval,
+            reloaded: loaded =>
+            {
+                Log.CrlReloaded(logger, loaded.Path, loaded.Lists.Count, loaded.Lists.Sum(list => list.RevokedCount));
+                audit.Write("crl-reload", ("file", loaded.Path), ("lists", loaded.Lists.Count), ("revoked", loaded.Lists.Sum(list => list.RevokedCount)));
+            },
+            failed: e => Log.CrlReloadFailed(logger, files.ClientCrlPath, e.Message)));
+        if (clientCa is not null && clientCrl is not null)
+        {
+            RequireIssuers(clientCrl.Current, clientCa.Current);
+        }
 
         var https = new HttpsConnectionAdapterOptions
         {
@@ -53,10 +70,19 @@ internal static partial class ListenerTls
         };
         if (clientCa is not null)
         {
-            https.ClientCertificateValidation = (presented, _, _) => ChainsTo(presented, clientCa.Current);
+            https.ClientCertificateValidation = (presented, _, _) =>
+            {
+                var refusal = Refusal(presented, clientCa.Current, clientCrl?.Current, DateTimeOffset.UtcNow);
+                if (refusal is not null)
+                {
+                    Log.ClientRefused(logger, name, refusal);
+                    audit.Write("tls-client-refused", ("listener", name), ("subject", presented.Subject), ("reason", refusal));
+                }
+                return refusal is null;
+            };
         }
         listen.UseHttps(https);
-        Log.TlsOn(logger, name, clientCa is null ? "TLS" : "mutual TLS");
+        Log.TlsOn(logger, name, clientCa is null ? "TLS" : clientCrl is null ? "mutual TLS" : "mutual TLS with revocation lists");
     }
 
     private static T Load<T>(TlsFiles files, Func<T> load)
@@ -67,7 +93,7 @@ internal static partial class ListenerTls
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
         {
-            throw new InvalidOperationException($"cannot read the TLS certificate {files.CertificatePath} / key {files.KeyPath}{(files.ClientCaPath is null ? "" : $" / client CA {files.ClientCaPath}")}: {e.Message}", e);
+            throw new InvalidOperationException($"cannot read the TLS certificate {files.CertificatePath} / key {files.KeyPath}{(files.ClientCaPath is null ? "" : $" / client CA {files.ClientCaPath}")}{(files.ClientCrlPath is null ? "" : $" / client CRL {files.ClientCrlPath}")}: {e.Message}", e);
         }
     }
 
@@ -81,16 +107,49 @@ internal static partial class ListenerTls
         return certificates.Count > 0 ? certificates : throw new CryptographicException($"{path} holds no certificate");
     }
 
-    /// <summary>Whether <paramref name="presented"/> chains to one of <paramref name="roots"/>
-    /// (and only those: the system store is not consulted) and may authenticate clients.</summary>
-    public static bool ChainsTo(X509Certificate2 presented, X509Certificate2Collection roots)
+    private static RevocationLists LoadRevocationLists(string path, ILogger logger)
+    {
+        var lists = RevocationLists.Load(path);
+        foreach (var list in lists.Lists)
+        {
+            if (list.NextUpdate is { } next && next < DateTimeOffset.UtcNow)
+            {
+                Log.CrlExpired(logger, path, list.Issuer.Name, next.UtcDateTime);
+            }
+        }
+        return lists;
+    }
+
+    /// <summary>A CRL that no CA of the client CA file signed is a configuration mistake: say so at start.</summary>
+    private static void RequireIssuers(RevocationLists lists, X509Certificate2Collection authorities)
+    {
+        foreach (var list in lists.Lists)
+        {
+            if (!authorities.Any(list.IsIssuedBy))
+            {
+                throw new InvalidOperationException($"{lists.Path}: the CRL of '{list.Issuer.Name}' is not signed by any CA of the client CA file");
+            }
+        }
+    }
+
+    /// <summary>Why a client certificate is refused, or null when it is accepted: it must chain to
+    /// one of <paramref name="roots"/> (only those: the system store is not consulted, nothing is
+    /// downloaded), allow client authentication, and, with <paramref name="revocation"/>, be
+    /// covered by a current CRL of each issuer in its chain and not be on it.</summary>
+    public static string? Refusal(X509Certificate2 presented, X509Certificate2Collection roots, RevocationLists? revocation, DateTimeOffset now)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.2")); // client authentication
-        return chain.Build(presented);
+        if (!chain.Build(presented))
+        {
+            var status = chain.ChainStatus.Select(s => s.Status).FirstOrDefault(s => s != X509ChainStatusFlags.NoError);
+            return $"the certificate '{presented.Subject}' is not accepted by the client CA ({status})";
+        }
+        return revocation?.Check(chain, now);
     }
 
     private static partial class Log
@@ -103,5 +162,17 @@ internal static partial class ListenerTls
 
         [LoggerMessage(EventId = 1203, Level = LogLevel.Warning, Message = "Certificate {File} changed but could not be read, the previous one stays in use: {Reason}")]
         public static partial void CertificateReloadFailed(ILogger logger, string file, string reason);
+
+        [LoggerMessage(EventId = 1204, Level = LogLevel.Information, Message = "Client CRL file {File} reloaded: {Lists} lists, {Revoked} revoked certificates")]
+        public static partial void CrlReloaded(ILogger logger, string file, int lists, int revoked);
+
+        [LoggerMessage(EventId = 1205, Level = LogLevel.Warning, Message = "Client CRL file {File} changed but could not be read, the previous lists stay in use: {Reason}")]
+        public static partial void CrlReloadFailed(ILogger logger, string file, string reason);
+
+        [LoggerMessage(EventId = 1206, Level = LogLevel.Warning, Message = "Client CRL file {File}: the CRL of '{Issuer}' expired at {NextUpdate:u}; clients of that CA are refused until a current one is loaded")]
+        public static partial void CrlExpired(ILogger logger, string file, string issuer, DateTime nextUpdate);
+
+        [LoggerMessage(EventId = 1207, Level = LogLevel.Warning, Message = "{Listener}: client certificate refused in the handshake: {Reason}")]
+        public static partial void ClientRefused(ILogger logger, string listener, string reason);
     }
 }

@@ -18,7 +18,10 @@ internal static class ModelSignature
 {
     public const string ManifestFile = "manifest.json";
     public const string SignatureFile = "manifest.sig";
-    private const string ConfigFile = "config.pbtxt";
+    public const string ConfigFile = "config.pbtxt";
+
+    /// <summary>The manifest's name for the model's config.pbtxt.</summary>
+    public const string ConfigEntry = "../" + ConfigFile;
 
     /// <summary>Writes manifest.json and manifest.sig into <paramref name="versionDirectory"/>.</summary>
     /// <returns>The hashes written, by path relative to the version folder.</returns>
@@ -37,6 +40,17 @@ internal static class ModelSignature
     /// <exception cref="ModelSignatureException">Unsigned, signed by no trusted key, or a file that differs; the message says which.</exception>
     public static IReadOnlyDictionary<string, string> Verify(string versionDirectory, IReadOnlyList<ECDsa> trustedKeys)
     {
+        var listed = ReadSignedManifest(versionDirectory, trustedKeys);
+        var present = HashFiles(versionDirectory);
+        Compare(listed, present);
+        return present;
+    }
+
+    /// <summary>Reads manifest.json and manifest.sig once and checks the signature.</summary>
+    /// <returns>The signed hashes, by path relative to the version folder (config.pbtxt as <c>../config.pbtxt</c>).</returns>
+    /// <exception cref="ModelSignatureException">Unsigned, signed by no trusted key, or not a manifest.</exception>
+    public static IReadOnlyDictionary<string, string> ReadSignedManifest(string versionDirectory, IReadOnlyList<ECDsa> trustedKeys)
+    {
         var manifestPath = Path.Combine(versionDirectory, ManifestFile);
         var signaturePath = Path.Combine(versionDirectory, SignatureFile);
         if (!File.Exists(manifestPath) || !File.Exists(signaturePath))
@@ -49,26 +63,34 @@ internal static class ModelSignature
         {
             throw new ModelSignatureException($"{SignatureFile} is not a signature of {ManifestFile} by a trusted key");
         }
-        var listed = ReadManifest(manifest);
-        var present = HashFiles(versionDirectory);
-        foreach (var (path, hash) in listed)
+        return ReadManifest(manifest);
+    }
+
+    /// <summary>Checks that <paramref name="present"/> holds exactly the <paramref name="listed"/> files with their hashes.</summary>
+    /// <exception cref="ModelSignatureException">The first file that is missing, differs or is not listed.</exception>
+    public static void Compare(IReadOnlyDictionary<string, string> listed, IReadOnlyDictionary<string, string> present)
+    {
+        foreach (var (path, hash) in listed.OrderBy(entry => entry.Key, StringComparer.Ordinal))
         {
             if (!present.TryGetValue(path, out var actual))
             {
                 throw new ModelSignatureException($"{path} is listed in the manifest but missing");
             }
-            if (!CryptographicOperations.FixedTimeEquals(Convert.FromHexString(actual), Convert.FromHexString(hash)))
+            if (!HashEquals(actual, hash))
             {
                 throw new ModelSignatureException($"{path} does not match its signed SHA-256");
             }
         }
-        var extra = present.Keys.FirstOrDefault(path => !listed.ContainsKey(path));
+        var extra = present.Keys.Order(StringComparer.Ordinal).FirstOrDefault(path => !listed.ContainsKey(path));
         if (extra is not null)
         {
             throw new ModelSignatureException($"{extra} is not in the signed manifest");
         }
-        return present;
     }
+
+    /// <summary>Whether two hex SHA-256 strings are equal, compared in constant time.</summary>
+    public static bool HashEquals(string a, string b) =>
+        CryptographicOperations.FixedTimeEquals(Convert.FromHexString(a), Convert.FromHexString(b));
 
     /// <summary>Reads a PEM key (private for signing, public or private for verifying) and checks it is P-256.</summary>
     /// <exception cref="ArgumentException">Not a PEM EC key on P-256.</exception>
@@ -113,7 +135,7 @@ internal static class ModelSignature
         var config = Path.Combine(versionDirectory, "..", ConfigFile);
         if (File.Exists(config))
         {
-            hashes["../" + ConfigFile] = HashFile(config);
+            hashes[ConfigEntry] = HashFile(config);
         }
         return hashes;
     }

@@ -1,8 +1,8 @@
 namespace Fabrik.Security;
 
-/// <summary>A certificate and key (PEM files) for one TLS listener, and the CA that client
-/// certificates must chain to when mutual TLS is on.</summary>
-internal sealed record TlsFiles(string CertificatePath, string KeyPath, string? ClientCaPath);
+/// <summary>A certificate and key (PEM files) for one TLS listener, the CA that client
+/// certificates must chain to when mutual TLS is on, and the CRLs that revoke client certificates.</summary>
+internal sealed record TlsFiles(string CertificatePath, string KeyPath, string? ClientCaPath, string? ClientCrlPath = null);
 
 /// <summary>
 /// The security flags of the command line (TLS, API keys, audit, signed models, Triton's API
@@ -13,6 +13,12 @@ internal sealed record SecuritySettings
     public string? HttpTlsCertificate { get; init; }
     public string? HttpTlsKey { get; init; }
     public string? HttpTlsClientCa { get; init; }
+
+    /// <summary>--http-tls-client-crl, --grpc-client-crl, --metrics-tls-client-crl: PEM (or DER)
+    /// CRL files that revoke client certificates of the listener's mutual TLS.</summary>
+    public string? HttpTlsClientCrl { get; init; }
+    public string? GrpcClientCrl { get; init; }
+    public string? MetricsTlsClientCrl { get; init; }
 
     public bool GrpcUseSsl { get; init; }
     public string? GrpcServerCertificate { get; init; }
@@ -38,7 +44,7 @@ internal sealed record SecuritySettings
     public string? MetricsTlsClientCa { get; init; }
 
     /// <summary>TLS for the metrics listener, or null for cleartext.</summary>
-    public TlsFiles? MetricsTls => MetricsTlsCertificate is null ? null : new(MetricsTlsCertificate, MetricsTlsKey!, MetricsTlsClientCa);
+    public TlsFiles? MetricsTls => MetricsTlsCertificate is null ? null : new(MetricsTlsCertificate, MetricsTlsKey!, MetricsTlsClientCa, MetricsTlsClientCrl);
 
     /// <summary>--audit-inference=true: one audit record per inference.</summary>
     public bool AuditInference { get; init; }
@@ -59,15 +65,15 @@ internal sealed record SecuritySettings
     public TimeSpan AuthReloadCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>TLS for the HTTP listener, or null for cleartext.</summary>
-    public TlsFiles? HttpTls => HttpTlsCertificate is null ? null : new(HttpTlsCertificate, HttpTlsKey!, HttpTlsClientCa);
+    public TlsFiles? HttpTls => HttpTlsCertificate is null ? null : new(HttpTlsCertificate, HttpTlsKey!, HttpTlsClientCa, HttpTlsClientCrl);
 
     /// <summary>TLS for the gRPC listener (Triton's flags), or null for cleartext.</summary>
-    public TlsFiles? GrpcTls => GrpcUseSsl ? new(GrpcServerCertificate!, GrpcServerKey!, GrpcUseSslMutual ? GrpcRootCertificate : null) : null;
+    public TlsFiles? GrpcTls => GrpcUseSsl ? new(GrpcServerCertificate!, GrpcServerKey!, GrpcUseSslMutual ? GrpcRootCertificate : null, GrpcClientCrl) : null;
 
     /// <summary>The flag names this record owns.</summary>
-    public static bool Owns(string name) => name is "http-tls-cert" or "http-tls-key" or "http-tls-client-ca"
-        or "grpc-use-ssl" or "grpc-server-cert" or "grpc-server-key" or "grpc-root-cert" or "grpc-use-ssl-mutual"
-        or "metrics-tls-cert" or "metrics-tls-key" or "metrics-tls-client-ca"
+    public static bool Owns(string name) => name is "http-tls-cert" or "http-tls-key" or "http-tls-client-ca" or "http-tls-client-crl"
+        or "grpc-use-ssl" or "grpc-server-cert" or "grpc-server-key" or "grpc-root-cert" or "grpc-use-ssl-mutual" or "grpc-client-crl"
+        or "metrics-tls-cert" or "metrics-tls-key" or "metrics-tls-client-ca" or "metrics-tls-client-crl"
         or "auth-keys" or "auth-health" or "audit-log" or "audit-log-max-size" or "audit-inference" or "model-trust-key"
         or "http-restricted-api" or "grpc-restricted-protocol";
 
@@ -77,6 +83,9 @@ internal sealed record SecuritySettings
         "http-tls-cert" => this with { HttpTlsCertificate = value() },
         "http-tls-key" => this with { HttpTlsKey = value() },
         "http-tls-client-ca" => this with { HttpTlsClientCa = value() },
+        "http-tls-client-crl" => this with { HttpTlsClientCrl = value() },
+        "grpc-client-crl" => this with { GrpcClientCrl = value() },
+        "metrics-tls-client-crl" => this with { MetricsTlsClientCrl = value() },
         "grpc-use-ssl" => this with { GrpcUseSsl = flag() },
         "grpc-server-cert" => this with { GrpcServerCertificate = value() },
         "grpc-server-key" => this with { GrpcServerKey = value() },
@@ -124,6 +133,18 @@ internal sealed record SecuritySettings
         if (GrpcUseSslMutual && (!GrpcUseSsl || GrpcRootCertificate is null))
         {
             throw new ArgumentException("--grpc-use-ssl-mutual=true needs --grpc-use-ssl=true and --grpc-root-cert");
+        }
+        if (HttpTlsClientCrl is not null && HttpTlsClientCa is null)
+        {
+            throw new ArgumentException("--http-tls-client-crl needs mutual TLS (--http-tls-client-ca)");
+        }
+        if (GrpcClientCrl is not null && !GrpcUseSslMutual)
+        {
+            throw new ArgumentException("--grpc-client-crl needs mutual TLS (--grpc-use-ssl-mutual=true and --grpc-root-cert)");
+        }
+        if (MetricsTlsClientCrl is not null && MetricsTlsClientCa is null)
+        {
+            throw new ArgumentException("--metrics-tls-client-crl needs mutual TLS (--metrics-tls-client-ca)");
         }
         if (AuditInference && AuditLogPath is null)
         {

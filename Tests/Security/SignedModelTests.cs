@@ -4,6 +4,7 @@ using Fabrik.Benchmarks.InMemory;
 using Fabrik.Models;
 using Fabrik.Security;
 using Fabrik.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Fabrik.Tests.Security;
@@ -68,8 +69,9 @@ public sealed class SignedModelTests : IDisposable
         using (foreignKey)
         {
             _repository.Add("simple").Add("simple", "tampered_model").Add("simple", "tampered_config").Add("simple", "unsigned")
-                .Add("simple", "foreign").Add("simple", "extra_file");
-            foreach (var model in new[] { "simple", "tampered_model", "tampered_config", "extra_file" })
+                .Add("simple", "foreign").Add("simple", "extra_file").Add("simple", "linked");
+            File.CreateSymbolicLink(Path.Combine(Version("linked"), "weights.bin"), Path.Combine(Version("linked"), "model.onnx"));
+            foreach (var model in new[] { "simple", "tampered_model", "tampered_config", "extra_file", "linked" })
             {
                 ModelSignature.Sign(Version(model), key);
             }
@@ -94,6 +96,7 @@ public sealed class SignedModelTests : IDisposable
             ["unsigned"] = "not signed",
             ["foreign"] = "not a signature of manifest.json by a trusted key",
             ["extra_file"] = "notes.txt is not in the signed manifest",
+            ["linked"] = "weights.bin is a symbolic link",
         };
         foreach (var (model, reason) in expected)
         {
@@ -108,6 +111,130 @@ public sealed class SignedModelTests : IDisposable
         var refused = records.Where(record => (string?)record["event"] == "model-refused").Select(record => (string)record["model"]!).Order().ToArray();
         Assert.Equal(expected.Keys.Order().ToArray(), refused);
         Assert.Contains(records, record => (string?)record["event"] == "model-load" && (string?)record["model"] == "simple" && (bool)record["signed"]!);
+    }
+
+    [Fact]
+    public async Task AModelFileSwappedAfterVerification_IsNotLoaded_TheVerifiedBytesAre()
+    {
+        var (_, publicPath, key) = NewKey("site");
+        using (key)
+        {
+            _repository.Add("mlp").Add("mlp_torch");
+            ModelSignature.Sign(Version("mlp"), key);
+            ModelSignature.Sign(Version("mlp_torch"), key);
+        }
+        var files = new Dictionary<string, string> { ["mlp"] = "model.onnx", ["mlp_torch"] = "model.pt" };
+        var signedHashes = files.ToDictionary(entry => entry.Key, entry => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(Version(entry.Key), entry.Value)))));
+        var audit = Path.Combine(_keys, "audit.jsonl");
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-trust-key", publicPath,
+            "--model-control-mode=explicit", "--audit-log", audit);
+
+        // Between the check and the load, the repository's model file is replaced.
+        var swapped = "not the model that was signed"u8.ToArray();
+        var copies = new List<(string Folder, UnixFileMode Mode)>();
+        host.Server.Services.GetRequiredService<ModelLoader>().VersionVerified = (model, _, copy) =>
+        {
+            copies.Add((copy, OperatingSystem.IsWindows() ? UnixFileMode.None : File.GetUnixFileMode(Path.GetDirectoryName(copy)!)));
+            File.WriteAllBytes(Path.Combine(Version(model), files[model]), swapped);
+        };
+
+        using var http = host.CreateHttpClient();
+        foreach (var model in files.Keys)
+        {
+            using var load = await http.PostAsync($"/v2/repository/models/{model}/load", null);
+            Assert.True(load.IsSuccessStatusCode, await load.Content.ReadAsStringAsync());
+            Assert.Equal(swapped, File.ReadAllBytes(Path.Combine(Version(model), files[model])));
+            await AssertServesSamplesAsync(http, model);
+        }
+
+        // The copies were private to the server's user and are gone once loaded.
+        Assert.Equal(2, copies.Count);
+        foreach (var (folder, mode) in copies)
+        {
+            Assert.True(OperatingSystem.IsWindows() || mode == (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute), $"the copy's folder has mode {mode}");
+            Assert.False(Directory.Exists(folder));
+        }
+        // The audit records the hashes of the bytes loaded: the signed ones.
+        using var stream = new FileStream(audit, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var loads = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!)
+            .Where(record => (string?)record["event"] == "model-load").ToList();
+        foreach (var (model, file) in files)
+        {
+            var record = loads.Single(record => (string?)record["model"] == model);
+            Assert.Equal(signedHashes[model], (string?)record["files"]![file]);
+        }
+    }
+
+    [Fact]
+    public async Task ExternalDataSwappedAfterVerification_IsNotLoaded()
+    {
+        float[] signedWeights = [1.5f, -2f, 3.25f];
+        var version = Path.Combine(_repository.Path, "weights", "1");
+        Directory.CreateDirectory(version);
+        File.WriteAllBytes(Path.Combine(version, "model.onnx"), OnnxModels.ExternalWeights("weights.bin", signedWeights.Length));
+        File.WriteAllBytes(Path.Combine(version, "weights.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(signedWeights.AsSpan()).ToArray());
+        var (_, publicPath, key) = NewKey("site");
+        using (key)
+        {
+            ModelSignature.Sign(version, key); // no config.pbtxt: the manifest lists none, and none may appear
+        }
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-trust-key", publicPath, "--model-control-mode=explicit");
+        float[] swappedWeights = [9f, 9f, 9f];
+        host.Server.Services.GetRequiredService<ModelLoader>().VersionVerified = (_, _, _) =>
+            File.WriteAllBytes(Path.Combine(version, "weights.bin"), System.Runtime.InteropServices.MemoryMarshal.AsBytes(swappedWeights.AsSpan()).ToArray());
+
+        using var http = host.CreateHttpClient();
+        using (var load = await http.PostAsync("/v2/repository/models/weights/load", null))
+        {
+            Assert.True(load.IsSuccessStatusCode, await load.Content.ReadAsStringAsync());
+        }
+        using var response = await http.PostAsync("/v2/models/weights/infer", new StringContent("{\"inputs\":[]}"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        Assert.Equal(signedWeights, JsonNode.Parse(body)!["outputs"]![0]!["data"]!.AsArray().Select(v => (float)v!.GetValue<double>()));
+    }
+
+    [Fact]
+    public async Task ATamperedConfig_MakesTheModelUnavailable_WithoutBeingParsed()
+    {
+        var (_, publicPath, key) = NewKey("site");
+        using (key)
+        {
+            _repository.Add("simple").Add("simple", "tampered");
+            ModelSignature.Sign(Version("simple"), key);
+            ModelSignature.Sign(Version("tampered"), key);
+        }
+        // Text the parser refuses: had it been parsed, the reason would be the parser's.
+        File.AppendAllText(Path.Combine(_repository.Path, "tampered", "config.pbtxt"), "\nmax_batch_size: { not config }\n");
+
+        await using (var unverified = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--exit-on-error=false"))
+        {
+            var parsed = unverified.Server.Models.Models["tampered"];
+            Assert.Equal(ModelState.Unavailable, parsed.State);
+            Assert.StartsWith("config.pbtxt:", parsed.Reason, StringComparison.Ordinal);
+        }
+
+        await using var host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--model-trust-key", publicPath, "--exit-on-error=false");
+        var tampered = host.Server.Models.Models["tampered"];
+        Assert.Equal(ModelState.Unavailable, tampered.State);
+        Assert.Equal("../config.pbtxt does not match its signed SHA-256", tampered.Reason);
+        Assert.Equal(ModelState.Ready, host.Server.Models.Models["simple"].State);
+        using var http = host.CreateHttpClient();
+        await AssertServesSamplesAsync(http, "simple");
+    }
+
+    /// <summary>Every stored sample of <paramref name="model"/> gives the outputs computed when the model was generated.</summary>
+    private static async Task AssertServesSamplesAsync(HttpClient http, string model)
+    {
+        var samples = Samples.Load(model);
+        foreach (var sample in samples["samples"]!.AsArray())
+        {
+            var request = new JsonObject { ["inputs"] = sample!["inputs"]!.DeepClone() };
+            using var response = await http.PostAsync($"/v2/models/{model}/infer", new StringContent(request.ToJsonString()));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.IsSuccessStatusCode, text);
+            TensorAssert.OutputsMatch(sample["outputs"]!.AsArray(), JsonNode.Parse(text)!["outputs"]!.AsArray(), (double)sample["tolerance"]!);
+        }
     }
 
     [Fact]

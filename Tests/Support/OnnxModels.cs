@@ -4,7 +4,8 @@ namespace Fabrik.Tests.Support;
 
 /// <summary>
 /// Small ONNX models written field by field from onnx.proto (no ONNX tooling needed), for cases
-/// the committed models do not cover: a graph with no inputs, and a run that never ends.
+/// the committed models do not cover: a graph with no inputs, one with external data, and a run
+/// that never ends.
 /// </summary>
 public static class OnnxModels
 {
@@ -23,6 +24,28 @@ public static class OnnxModels
         });
         var node = Node("Constant", [], ["OUTPUT0"], attribute);
         return Model(Graph("constant", [node], [], [], [ValueInfo("OUTPUT0", Float, [values.Length])]));
+    }
+
+    /// <summary>An Identity of an FP32 [count] initializer whose data lives in the external file
+    /// <paramref name="location"/> beside the model, as OUTPUT0; no inputs. The output is the
+    /// file's contents, so it shows which file ONNX Runtime read.</summary>
+    public static byte[] ExternalWeights(string location, int count)
+    {
+        var entry = Message(w =>
+        {
+            w.WriteTag(1, WireFormat.WireType.LengthDelimited); w.WriteString("location");
+            w.WriteTag(2, WireFormat.WireType.LengthDelimited); w.WriteString(location);
+        });
+        var weights = Message(w =>
+        {
+            w.WriteTag(1, WireFormat.WireType.Varint); w.WriteInt64(count);
+            w.WriteTag(2, WireFormat.WireType.Varint); w.WriteInt32(Float);
+            w.WriteTag(8, WireFormat.WireType.LengthDelimited); w.WriteString("w");
+            w.WriteTag(13, WireFormat.WireType.LengthDelimited); w.WriteBytes(entry);
+            w.WriteTag(14, WireFormat.WireType.Varint); w.WriteInt32(1); // DataLocation EXTERNAL
+        });
+        var node = Node("Identity", ["w"], ["OUTPUT0"]);
+        return Model(Graph("external", [node], [weights], [], [ValueInfo("OUTPUT0", Float, [count])]));
     }
 
     /// <summary>A Loop of 10^15 iterations whose body passes its FP32 [1] value through, as

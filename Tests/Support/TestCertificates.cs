@@ -20,6 +20,7 @@ public sealed class TestCertificates : IDisposable
         var request = new CertificateRequest($"CN={name}", _caKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         Ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         CaPath = Path.Combine(Folder, "ca.pem");
         File.WriteAllText(CaPath, Ca.ExportCertificatePem());
@@ -55,6 +56,30 @@ public sealed class TestCertificates : IDisposable
         File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
         File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
         return (certificate, certificatePath, keyPath);
+    }
+
+    /// <summary>Writes a CRL signed by this CA that revokes <paramref name="revoked"/>, as a PEM
+    /// file (or DER with <paramref name="der"/>); returns its path.</summary>
+    public string WriteCrl(string fileName, IEnumerable<X509Certificate2> revoked, int crlNumber = 1,
+        DateTimeOffset? thisUpdate = null, DateTimeOffset? nextUpdate = null, bool der = false)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        foreach (var certificate in revoked)
+        {
+            builder.AddEntry(certificate, DateTimeOffset.UtcNow.AddMinutes(-5), X509RevocationReason.KeyCompromise);
+        }
+        var list = builder.Build(Ca, crlNumber, nextUpdate ?? DateTimeOffset.UtcNow.AddDays(7), HashAlgorithmName.SHA256,
+            thisUpdate: thisUpdate ?? DateTimeOffset.UtcNow.AddMinutes(-10));
+        var path = Path.Combine(Folder, fileName);
+        if (der)
+        {
+            File.WriteAllBytes(path, list);
+        }
+        else
+        {
+            File.WriteAllText(path, new string(PemEncoding.Write("X509 CRL", list)) + "\n");
+        }
+        return path;
     }
 
     /// <summary>A handler that trusts this CA only, remembers the server certificate it saw, and
