@@ -38,7 +38,10 @@
 # Settings (environment): OUT (results; default artifacts/gpu-check/out), PYTHON (the Python with
 # torch, default: the first of python3, python on PATH that imports it), SECONDS_PER_STEP (load
 # generator window in ms, default 2000), VARIANTS (which of gpu_on gpu_off gpu_on2 cpu_on cpu_off
-# to serve and measure; default all), GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only, to
+# to serve and measure; default all), WARMUP=1 (each model variant warms up every batch size from
+# 1 to max_batch_size before it is READY, so that cuDNN's per-shape algorithm search is not
+# measured; default 0), SERVER_FLAGS (extra server flags, e.g. --allow-gpu-metrics=false for an
+# A/B of the metrics' cost), GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only, to
 # check this script and the publish on a machine without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +52,7 @@ PART_BYTES=$((60 * 1024 * 1024))
 WINDOW_MS=${SECONDS_PER_STEP:-2000}
 DRY_RUN=${GPU_CHECK_CPU_DRY_RUN:-0}
 VARIANTS=${VARIANTS:-gpu_on gpu_off gpu_on2 cpu_on cpu_off}
+WARMUP=${WARMUP:-0}
 
 fail() { echo "gpu-check: $*" >&2; exit 2; }
 
@@ -150,6 +154,17 @@ with open(os.path.join(folder, document["file"]), "wb") as data:
 PY
 }
 
+# model_warmup entries for every batch size of a model with one FP32 input, from its config.pbtxt.
+warmup() {
+    local max name dims batch
+    max=$(awk '/^max_batch_size:/ { print $2 }' "$1")
+    name=$(awk -F'"' '/^ *name:/ && ++n == 2 { print $2 }' "$1")
+    dims=$(awk '/dims:/ && !found { sub(/.*dims: */, ""); print; found = 1 }' "$1")
+    for batch in $(seq 1 "$max"); do
+        echo "model_warmup [ { name: \"batch_$batch\" batch_size: $batch inputs { key: \"$name\" value: { data_type: TYPE_FP32 dims: $dims zero_data: true } } } ]"
+    done
+}
+
 # Whether a variant is measured here: named in VARIANTS, and not a GPU one in a CPU dry run.
 wanted() { [[ " $VARIANTS " == *" $1 "* ]] && ! [[ $DRY_RUN == 1 && $1 == gpu_* ]]; }
 
@@ -171,6 +186,7 @@ make_repository() {
                 cpu_*) extra="instance_group [ { kind: KIND_CPU } ]" ;;
             esac
             [[ $variant == *_on* ]] && extra+=$'\n'"dynamic_batching { }"
+            [[ $WARMUP == 1 ]] && extra+=$'\n'$(warmup "$source/config.pbtxt")
             sed "s/^name: \"$model\"/name: \"${model}_$variant\"/" "$source/config.pbtxt" > "$repository/${model}_$variant/config.pbtxt"
             echo "$extra" >> "$repository/${model}_$variant/config.pbtxt"
         done
@@ -219,7 +235,7 @@ run() {
     echo "== server"
     local repository port=8000
     repository=$(make_repository "$last")
-    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false --metrics-port 8002 \
+    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false --metrics-port 8002 ${SERVER_FLAGS:-} \
         > "$OUT/server.log" 2>&1 &
     local server=$!
     trap 'kill -TERM $server 2>/dev/null || true' EXIT
