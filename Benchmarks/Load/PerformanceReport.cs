@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 
 namespace Fabrik.Benchmarks.Load;
@@ -13,7 +14,7 @@ namespace Fabrik.Benchmarks.Load;
 /// Kestrel + ONNX Runtime endpoint, the FastAPI + PyTorch peer, ONNX Runtime in process, and
 /// Fabrik with dynamic batching on and off. Run through Benchmarks/performance-report.sh.
 /// </summary>
-public sealed class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
+public sealed partial class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
 {
     private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302;
 
@@ -455,11 +456,21 @@ public sealed class PerformanceReport(string output, int intervalMilliseconds, T
         text.AppendLine("```sh");
         foreach (var command in _commands)
         {
-            text.AppendLine(command);
+            text.AppendLine(Portable(command));
         }
         text.AppendLine("```");
         return text.ToString();
     }
+
+    /// <summary>A command line as anyone can run it from the repository's root: no machine's own
+    /// checkout or temporary folder in it.</summary>
+    private static string Portable(string command) =>
+        TemporaryRepositoryPath().Replace(
+            command.Replace(BenchmarkModels.RepositoryRoot.TrimEnd('/') + "/", "", StringComparison.Ordinal),
+            "<temporary repository>");
+
+    [GeneratedRegex(@"\S*fabrik-report-\w+")]
+    private static partial Regex TemporaryRepositoryPath();
 
     private static string CpuModel()
     {
