@@ -5,7 +5,7 @@ namespace Fabrik.Execution;
 
 /// <summary>
 /// One execution instance of a model: a backend session placed on one device. The scheduler
-/// calls <see cref="Run"/> from one loop per instance, so an instance is never entered by two
+/// calls <c>Run</c> from one loop per instance, so an instance is never entered by two
 /// threads at once.
 /// </summary>
 internal interface IModelInstance : IDisposable
@@ -20,4 +20,11 @@ internal interface IModelInstance : IDisposable
     /// time spent preparing inputs, executing, and extracting outputs.
     /// </summary>
     TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings);
+
+    /// <summary>
+    /// Runs the model once, to be stopped with <see cref="Errors.ErrorKind.DeadlineExceeded"/>
+    /// once <paramref name="timeLeft"/> has passed (the requests' own timeouts; zero or less: at
+    /// once). A backend that cannot stop a running call ignores it: TorchSharp cannot.
+    /// </summary>
+    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan timeLeft) => Run(inputs, ref timings);
 }

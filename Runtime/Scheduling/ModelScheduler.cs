@@ -156,7 +156,11 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
                 // the hop to the instance's loop. The batcher could not have done better: with no
                 // delay it would send this request alone, now.
                 _busy[inlineSlot] = true;
-                inlinePending = new PendingRequest(request, now, _nextSequence++);
+                inlinePending = new PendingRequest(request, now, _nextSequence++)
+                {
+                    Deadline = timeout > 0 ? now + MicrosecondsToTicks(timeout) : long.MaxValue, // bounds its run
+                    OnTimeout = policy.TimeoutAction,
+                };
             }
         }
         if (inlinePending is not null)
@@ -467,8 +471,9 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             var inputs = batch.Count == 1 ? batch[0].Request.Inputs : gathered = BatchAssembler.Gather(batch, totalRows, _pool);
             var timings = default(ExecutionTimings);
+            var timeLeft = RunBudget(batch);
             inBackend = true;
-            outputs = instance.Run(inputs, ref timings);
+            outputs = timeLeft is { } left ? instance.Run(inputs, ref timings, left) : instance.Run(inputs, ref timings);
             inBackend = false;
             _statistics.RecordExecution(totalRows, batch.Count, timings);
             Health.RecordSuccess();
@@ -521,6 +526,24 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         }
     }
 
+    /// <summary>The time the requests' timeouts leave a batch's run: until the latest of their
+    /// deadlines, so that a run is stopped only once every request in it is past its own. Null when
+    /// any request has no timeout that rejects (a DELAY timeout only lowers a request's place in
+    /// the queue).</summary>
+    private TimeSpan? RunBudget(List<PendingRequest> batch)
+    {
+        var latest = long.MinValue;
+        foreach (var pending in batch)
+        {
+            if (pending.Deadline == long.MaxValue || pending.OnTimeout != TimeoutAction.Reject)
+            {
+                return null;
+            }
+            latest = Math.Max(latest, pending.Deadline);
+        }
+        return _time.GetElapsedTime(_time.GetTimestamp(), latest);
+    }
+
     /// <summary>Runs one request of a batch that failed, by itself.</summary>
     private void RunAlone(IModelInstance instance, PendingRequest pending)
     {
@@ -528,7 +551,8 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         try
         {
             var timings = default(ExecutionTimings);
-            outputs = instance.Run(pending.Request.Inputs, ref timings);
+            var timeLeft = RunBudget([pending]);
+            outputs = timeLeft is { } left ? instance.Run(pending.Request.Inputs, ref timings, left) : instance.Run(pending.Request.Inputs, ref timings);
             _statistics.RecordExecution(pending.Rows, 1, timings);
             Health.RecordSuccess();
             pending.Request.Timeline?.Compute = timings;

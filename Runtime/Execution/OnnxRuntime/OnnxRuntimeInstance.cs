@@ -83,7 +83,11 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     /// <summary>Whether every output is written by ONNX Runtime straight into a pooled buffer.</summary>
     internal bool PreallocatesAllOutputs { get; }
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings) => Run(inputs, ref timings, null);
+
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan timeLeft) => Run(inputs, ref timings, (TimeSpan?)timeLeft);
+
+    private TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? requestTimeLeft)
     {
         var start = Stopwatch.GetTimestamp();
         var names = _inputNames;
@@ -118,7 +122,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             }
             var inputsReady = Stopwatch.GetTimestamp();
             long copyTicks = 0;
-            _deadline.Start();
+            _deadline.Start(requestTimeLeft);
             if (PreallocatesAllOutputs)
             {
                 _session.Run(_runOptions, names, values, _outputNames, outputValues!);
@@ -141,7 +145,9 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             }
             if (e is OnnxRuntimeException && _deadline.Stop())
             {
-                throw new InferenceException(ErrorKind.DeadlineExceeded, $"model '{_config.Name}': the run took longer than its {RunDeadline.Parameter} of {_deadline.Limit!.Value.TotalMilliseconds} ms and was stopped", e);
+                throw new InferenceException(ErrorKind.DeadlineExceeded, _deadline.CutByRequestTimeout
+                    ? $"model '{_config.Name}': the request's timeout passed during the run, which was stopped"
+                    : $"model '{_config.Name}': the run took longer than its {RunDeadline.Parameter} of {_deadline.Limit!.Value.TotalMilliseconds} ms and was stopped", e);
             }
             if (e is OnnxRuntimeException runtime)
             {
