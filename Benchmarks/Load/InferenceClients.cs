@@ -70,7 +70,7 @@ public static class InferenceClients
     }
 
     /// <summary>The connection handler: trusts the given CA for https, adds the -H headers.</summary>
-    private static HttpMessageHandler Handler(LoadOptions options)
+    internal static HttpMessageHandler Handler(LoadOptions options)
     {
         var sockets = new SocketsHttpHandler();
         if (options.TlsCaFile is { } caFile)

@@ -16,7 +16,7 @@ namespace Fabrik.Benchmarks.Load;
 /// </summary>
 public sealed partial class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
 {
-    private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302;
+    private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302, SecuredPort = 8400;
 
     /// <summary>Seconds of each wrk or h2load run (the issue's measurements used 8).</summary>
     private int _externalSeconds = 8;
@@ -86,6 +86,20 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
             {
                 await CompareAsync("metrics simple binary c32", "metrics on simple", MeteredPort, "metrics off simple", FabrikPort,
                     "simple", "--http-format", "binary", "--concurrency-range", "32");
+            }
+
+            // The hardened listener (TLS and API keys) against the plain one.
+            using (var secured = new SecuredListener())
+            await using (var tls = await StartAsync("fabrik (TLS + API keys)", SecuredPort, "/v2/health/ready", SecuredArguments(models, secured), secured.CaPath))
+            {
+                log.WriteLine("** TLS + API keys simple binary c32");
+                string[] flags = ["--http-format", "binary", "--concurrency-range", "32"];
+                for (var round = 0; round < Rounds; round++)
+                {
+                    await MeasureAsync($"tls+auth on simple #{round + 1}", "simple", SecuredPort,
+                        [.. flags, "-u", $"https://localhost:{SecuredPort}", "--ssl-https-ca-certificates-file", secured.CaPath, "-H", $"Authorization: Bearer {secured.Key}"]);
+                    await MeasureAsync($"tls+auth off simple #{round + 1}", "simple", FabrikPort, flags);
+                }
             }
 
             for (var concurrency = 1; concurrency <= 4; concurrency++)
@@ -232,6 +246,11 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
          "--model-repository", repository, "--http-port", FabrikPort.ToString(CultureInfo.InvariantCulture), "--grpc-port", FabrikGrpcPort.ToString(CultureInfo.InvariantCulture), "--allow-metrics=false"];
 
+    private static string[] SecuredArguments(string repository, SecuredListener secured) =>
+        ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
+         "--model-repository", repository, "--http-port", SecuredPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false",
+         "--http-tls-cert", secured.CertificatePath, "--http-tls-key", secured.KeyPath, "--auth-keys", secured.KeysPath];
+
     private static string[] MeteredArguments(string repository) =>
         ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
          "--model-repository", repository, "--http-port", MeteredPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false",
@@ -285,7 +304,9 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         }
     }
 
-    private async Task<ProcessHandle> StartAsync(string name, int port, string readyPath, string[] command)
+    /// <summary>Starts a server process and waits until <paramref name="readyPath"/> answers 200
+    /// on <paramref name="port"/>; over https, trusting <paramref name="tlsCaFile"/>, when given.</summary>
+    private async Task<ProcessHandle> StartAsync(string name, int port, string readyPath, string[] command, string? tlsCaFile = null)
     {
         _commands.Add(string.Join(" ", command));
         log.WriteLine($"* starting {name}");
@@ -300,7 +321,7 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         var handle = new ProcessHandle(process);
         try
         {
-            await WaitForAsync(port, readyPath);
+            await WaitForAsync(port, readyPath, tlsCaFile);
         }
         catch
         {
@@ -342,9 +363,13 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         return string.Join(", ", stats["batch_stats"]!.AsArray().Select(b => $"{(int)b!["batch_size"]!}x{(long)b["compute_infer"]!["count"]!}"));
     }
 
-    private static async Task WaitForAsync(int port, string path)
+    private static async Task WaitForAsync(int port, string path, string? tlsCaFile)
     {
-        using var http = new HttpClient { BaseAddress = new Uri($"http://localhost:{port}"), Timeout = TimeSpan.FromSeconds(2) };
+        using var http = new HttpClient(InferenceClients.Handler(new LoadOptions { TlsCaFile = tlsCaFile }))
+        {
+            BaseAddress = new Uri($"{(tlsCaFile is null ? "http" : "https")}://localhost:{port}"),
+            Timeout = TimeSpan.FromSeconds(2),
+        };
         for (var attempt = 0; attempt < 120; attempt++)
         {
             try
@@ -401,6 +426,7 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         rows.Add(("Dynamic batching on ÷ off, throughput, concurrency 32, `mlp`", (Ratio("batching on mlp", "batching off mlp", Throughput), null), "≥ 1.0", true, 1.0));
         rows.Add(("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", (Ratio("batching on cnn", "batching off cnn", Throughput), null), "≥ 1.0", true, 1.0));
         rows.Add(("Metrics on ÷ off, throughput, concurrency 32, `simple`, binary", (Ratio("metrics on simple", "metrics off simple", Throughput), null), "≥ 0.97", true, 0.97));
+        rows.Add(("TLS + API keys ÷ plain, throughput, concurrency 32, `simple`, binary", (Ratio("tls+auth on simple", "tls+auth off simple", Throughput), null), "≥ 0.9", true, 0.9));
 
         var text = new StringBuilder();
         text.AppendLine("# Performance");
@@ -464,13 +490,22 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
 
     /// <summary>A command line as anyone can run it from the repository's root: no machine's own
     /// checkout or temporary folder in it.</summary>
-    private static string Portable(string command) =>
-        TemporaryRepositoryPath().Replace(
-            command.Replace(BenchmarkModels.RepositoryRoot.TrimEnd('/') + "/", "", StringComparison.Ordinal),
-            "<temporary repository>");
+    private static string Portable(string command)
+    {
+        var relative = command.Replace(BenchmarkModels.RepositoryRoot.TrimEnd('/') + "/", "", StringComparison.Ordinal);
+        relative = TemporaryTlsFolder().Replace(relative, "<temporary TLS folder>");
+        relative = TemporaryRepositoryPath().Replace(relative, "<temporary repository>");
+        return BearerKey().Replace(relative, "Bearer <key>");
+    }
+
+    [GeneratedRegex(@"\S*fabrik-report-tls-\w+")]
+    private static partial Regex TemporaryTlsFolder();
 
     [GeneratedRegex(@"\S*fabrik-report-\w+")]
     private static partial Regex TemporaryRepositoryPath();
+
+    [GeneratedRegex(@"Bearer \w+")]
+    private static partial Regex BearerKey();
 
     private static string CpuModel()
     {
