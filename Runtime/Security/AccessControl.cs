@@ -90,19 +90,23 @@ internal sealed partial class AccessControl : IDisposable
     /// <param name="authorization">The Authorization header (or gRPC metadata), if any.</param>
     /// <param name="clientCertificate">The client's TLS certificate, if any (already validated by the handshake).</param>
     /// <param name="remote">The client's address, for the failure limit and the audit.</param>
-    /// <param name="what">What was asked, in the audit's words (method and path, or RPC name).</param>
-    public AccessDecision Check(ApiGroup group, string? model, string? authorization, X509Certificate2? clientCertificate, IPAddress? remote, string what)
+    /// <param name="verb">The HTTP method, or null for an RPC.</param>
+    /// <param name="target">The path, or the RPC's name. With the verb, what the log and the
+    /// audit say was asked; put together only when something is refused.</param>
+    public AccessDecision Check(ApiGroup group, string? model, string? authorization, X509Certificate2? clientCertificate, IPAddress? remote, string? verb, string target)
     {
         if (_keys is null || (group == ApiGroup.Health && !_authHealth))
         {
             return AccessDecision.Open;
         }
         var client = remote?.ToString() ?? "unknown";
+        // What was asked, put together only on the refusal paths (an allowed request never needs it).
+        string What() => verb is null ? target : $"{verb} {target}";
         using (var probe = _failures.AttemptAcquire(client, 0))
         {
             if (!probe.IsAcquired)
             {
-                _audit.Write("auth-rate-limited", ("client", client), ("request", what));
+                _audit.Write("auth-rate-limited", ("client", client), ("request", What()));
                 return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later");
             }
         }
@@ -121,16 +125,16 @@ internal sealed partial class AccessControl : IDisposable
         {
             _failures.AttemptAcquire(client, 1).Dispose();
             var reason = authorization is null ? "no credentials" : "unknown key";
-            Log.Unauthenticated(_logger, client, what, reason);
-            _audit.Write("auth-failure", ("client", client), ("request", what), ("reason", reason));
+            Log.Unauthenticated(_logger, client, What(), reason);
+            _audit.Write("auth-failure", ("client", client), ("request", What()), ("reason", reason));
             return new AccessDecision(AccessOutcome.Unauthenticated, null, authorization is null
                 ? "this endpoint needs an API key: send Authorization: Bearer <key>"
                 : "the API key is not valid");
         }
         if (!caller.Grants(group, model))
         {
-            Log.Forbidden(_logger, caller.Id, client, what);
-            _audit.Write("auth-denied", ("caller", caller.Id), ("client", client), ("request", what), ("model", model));
+            Log.Forbidden(_logger, caller.Id, client, What());
+            _audit.Write("auth-denied", ("caller", caller.Id), ("client", client), ("request", What()), ("model", model));
             return new AccessDecision(AccessOutcome.Forbidden, caller.Id, model is null
                 ? $"the API key '{caller.Id}' has no scope for this endpoint"
                 : $"the API key '{caller.Id}' may not run inference on model '{model}'");

@@ -108,7 +108,7 @@ internal sealed class GrpcAccessInterceptor(AccessControl access, SecuritySettin
             throw new RpcException(new Status(StatusCode.Unavailable, $"This protocol is restricted, expecting header '{RestrictedApi.GrpcHeaderPrefix}{restricted}'"));
         }
         var http = context.GetHttpContext();
-        var decision = access.Check(group, model, context.RequestHeaders.GetValue("authorization"), http.Connection.ClientCertificate, http.Connection.RemoteIpAddress, context.Method);
+        var decision = access.Check(group, model, context.RequestHeaders.GetValue("authorization"), http.Connection.ClientCertificate, http.Connection.RemoteIpAddress, null, context.Method);
         return decision.Outcome switch
         {
             AccessOutcome.Allowed => decision.Caller,

@@ -21,15 +21,16 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             return;
         }
         var (group, model) = Classify(request.Path.Value ?? "");
-        var restrictedHeader = RestrictedApi.Refusal(settings.HttpRestrictedApis, group, header => request.Headers[header].FirstOrDefault());
+        var restrictedHeader = settings.HttpRestrictedApis.Count == 0 ? null
+            : RestrictedApi.Refusal(settings.HttpRestrictedApis, group, header => request.Headers[header].FirstOrDefault());
         if (restrictedHeader is not null)
         {
             // Triton's answer to a request without the restricted API's header.
             await WriteRefusalAsync(context, StatusCodes.Status403Forbidden, $"This API is restricted, expecting header '{restrictedHeader}'");
             return;
         }
-        var what = $"{request.Method} {request.Path}";
-        var decision = access.Check(group, model, request.Headers.Authorization.FirstOrDefault(), context.Connection.ClientCertificate, context.Connection.RemoteIpAddress, what);
+        var path = request.Path.Value ?? "";
+        var decision = access.Check(group, model, request.Headers.Authorization.FirstOrDefault(), context.Connection.ClientCertificate, context.Connection.RemoteIpAddress, request.Method, path);
         switch (decision.Outcome)
         {
             case AccessOutcome.Unauthenticated:
@@ -49,7 +50,7 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             // Who asked for a load or unload, and how it ended (the loader records what was loaded).
             await next(context);
             audit.Write("repository-request", ("caller", decision.Caller), ("client", context.Connection.RemoteIpAddress?.ToString()),
-                ("request", what), ("request_id", context.TraceIdentifier), ("status", context.Response.StatusCode));
+                ("request", $"{request.Method} {path}"), ("request_id", context.TraceIdentifier), ("status", context.Response.StatusCode));
             return;
         }
         if (!audit.Enabled || group != ApiGroup.Inference || !settings.AuditInference)
@@ -75,6 +76,10 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
     /// <summary>Which group a path belongs to and, for inference, the model.</summary>
     public static (ApiGroup Group, string? Model) Classify(string path)
     {
+        if (InferenceModel(path) is { } inferred)
+        {
+            return (ApiGroup.Inference, inferred);
+        }
         // Routing ignores case, so the fixed segments are matched without it; the model keeps its own.
         var segments = path.Trim('/').Split('/');
         var model = segments.Length > 2 ? segments[2] : null;
@@ -92,6 +97,39 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             ["metrics"] => (ApiGroup.Metrics, null),
             _ => (ApiGroup.Other, null),
         };
+    }
+
+    /// <summary>The model of <c>/v2/models/{m}/infer</c> or <c>/v2/models/{m}/versions/{v}/infer</c>,
+    /// found without splitting the path (the one route every inference takes); null for any other
+    /// path, which <see cref="Classify"/> then splits.</summary>
+    private static string? InferenceModel(string path)
+    {
+        const string prefix = "/v2/models/";
+        if (!path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+        var rest = path.AsSpan(prefix.Length);
+        var end = rest.IndexOf('/');
+        if (end <= 0)
+        {
+            return null;
+        }
+        var tail = rest[end..];
+        if (!tail.Equals("/infer", StringComparison.OrdinalIgnoreCase))
+        {
+            const string versions = "/versions/";
+            if (!tail.StartsWith(versions, StringComparison.OrdinalIgnoreCase) || !tail.EndsWith("/infer", StringComparison.OrdinalIgnoreCase))
+            {
+                return null;
+            }
+            var version = tail[versions.Length..^"/infer".Length];
+            if (version.IsEmpty || version.Contains('/'))
+            {
+                return null;
+            }
+        }
+        return rest[..end].ToString();
     }
 
     private static Task WriteRefusalAsync(HttpContext context, int status, string message)
