@@ -7,7 +7,10 @@ namespace Fabrik.Scheduling;
 /// request runs on its own.</summary>
 internal sealed record SchedulerSettings(BatchingRules Rules, int PriorityLevels, int DefaultPriorityLevel, bool PreserveOrdering, DynamicBatchingConfig? Batching)
 {
-    public static SchedulerSettings From(ModelConfig config, TimeProvider time)
+    /// <param name="config">The model's configuration.</param>
+    /// <param name="time">The clock the delays are converted for.</param>
+    /// <param name="maxTensorBytes">The largest tensor a batch may gather (the tensor pool's).</param>
+    public static SchedulerSettings From(ModelConfig config, TimeProvider time, long maxTensorBytes)
     {
         if (config.DynamicBatching is not { } batching)
         {
@@ -15,7 +18,7 @@ internal sealed record SchedulerSettings(BatchingRules Rules, int PriorityLevels
         }
         var delayTicks = (long)(batching.MaxQueueDelayMicroseconds * (time.TimestampFrequency / 1_000_000.0));
         var rules = config.MaxBatchSize > 0
-            ? new BatchingRules(config.MaxBatchSize, batching.PreferredBatchSizes, delayTicks)
+            ? new BatchingRules(config.MaxBatchSize, batching.PreferredBatchSizes, delayTicks) { MaxTensorBytes = maxTensorBytes }
             : BatchingRules.None;
         return new SchedulerSettings(rules, batching.PriorityLevels, Math.Max(1, batching.DefaultPriorityLevel), batching.PreserveOrdering, batching);
     }
