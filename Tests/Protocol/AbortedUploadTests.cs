@@ -93,11 +93,35 @@ public sealed class AbortedUploadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Infer_BodyOverTheSizeLimitThenReset_Answers413AndEndsTheConnectionCleanly()
+    {
+        // 65 MB announced (over the 64 MB default), part of it sent: the 413 comes from the
+        // headers; the client then resets while the server would drain the rest.
+        const int clients = 8;
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+        {
+            using var socket = new TcpClient();
+            await socket.ConnectAsync(_server.HttpAddress!.Host, _server.HttpAddress.Port);
+            var stream = socket.GetStream();
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(
+                "POST /v2/models/simple/infer HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n"
+                + $"Inference-Header-Content-Length: {HeaderLength}\r\nContent-Length: {65 * 1024 * 1024}\r\n\r\n"));
+            await stream.WriteAsync(BinaryBody().AsMemory(0, 256 * 1024));
+            Assert.Equal(413, (await RawHttp.ReadResponseAsync(stream)).Status);
+            socket.Client.LingerState = new LingerOption(true, 0);
+        }));
+
+        await _ended.WaitForAsync(clients);
+        AssertNoBrokenConnections();
+        await StillServing.AssertSimpleAsync(_client);
+    }
+
+    [Fact]
     public async Task Infer_ErrorAnsweredBeforeTheBodyIsRead_ConnectionServesTheNextRequest()
     {
-        // Three refusals that come before the body is read (a malformed binary-extension header,
-        // an unknown model, a body over the JSON header's own length); each client then sends
-        // the rest of its body and a valid request on the same connection.
+        // Three refusals: two before the body is read (a malformed binary-extension header, an
+        // unknown model) and one after (a JSON header longer than the body). Each client sends
+        // its whole body, then a valid request on the same connection.
         string[] refusals = ["malformed-header", "unknown-model", "short-body"];
         foreach (var refusal in refusals)
         {

@@ -87,7 +87,17 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
     {
         // The body is optional: {"ready": true} lists only READY models.
         var readyOnly = false;
-        using (var body = await RequestBody.ReadAsync(context.Request, pool, context.RequestAborted))
+        RequestBody body;
+        try
+        {
+            body = await RequestBody.ReadAsync(context.Request, pool, context.RequestAborted);
+        }
+        catch (InferenceException e)
+        {
+            await WriteErrorAsync(context, e);
+            return;
+        }
+        using (body)
         {
             if (body.Buffer.Length > 0)
             {
@@ -220,12 +230,6 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             // Kestrel's own verdicts on the body: over the size limit (413), truncated, and so on.
             model?.Statistics.RecordFailure(received);
             await WriteErrorAsync(context, e.StatusCode, e.Message);
-        }
-        catch (TensorPoolExhaustedException e)
-        {
-            // The body's own buffer did not fit under --pinned-memory-pool-byte-size.
-            model?.Statistics.RecordFailure(received);
-            await WriteErrorAsync(context, InferenceException.ResourceExhausted(e.Message));
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {

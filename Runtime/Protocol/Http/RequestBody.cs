@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Fabrik.Errors;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.Http;
@@ -36,7 +37,7 @@ internal readonly struct RequestBody : IDisposable
     /// it counts against the pool's limit like the tensors decoded from it.</summary>
     /// <exception cref="BadHttpRequestException">Kestrel's verdicts (over the size limit, cut
     /// short), or 413 for a body larger than the largest pooled array.</exception>
-    /// <exception cref="TensorPoolExhaustedException">The pool's byte limit is reached.</exception>
+    /// <exception cref="InferenceException">ResourceExhausted: the pool's byte limit is reached.</exception>
     public static async ValueTask<RequestBody> ReadAsync(HttpRequest request, TensorMemoryPool pool, CancellationToken cancellation)
     {
         var pipe = request.BodyReader;
@@ -45,7 +46,7 @@ internal readonly struct RequestBody : IDisposable
         {
             return new RequestBody(pipe, result.Buffer, null, null);
         }
-        var array = pool.Rent(Capacity(request.ContentLength, result.Buffer.Length));
+        var array = Rent(pool, Capacity(request.ContentLength, result.Buffer.Length));
         var length = 0L;
         try
         {
@@ -55,7 +56,7 @@ internal readonly struct RequestBody : IDisposable
                 var buffer = result.Buffer;
                 if (length + buffer.Length > array.Length)
                 {
-                    var larger = pool.Rent(Capacity(null, length + buffer.Length));
+                    var larger = Rent(pool, Capacity(null, length + buffer.Length));
                     array.AsSpan(0, (int)length).CopyTo(larger);
                     pool.Return(array);
                     array = larger;
@@ -105,6 +106,18 @@ internal readonly struct RequestBody : IDisposable
                 $"the request body is larger than {TensorMemoryPool.MaximumLength} bytes, the most one request may carry", StatusCodes.Status413PayloadTooLarge);
         }
         return Math.Max(wanted, received);
+    }
+
+    private static byte[] Rent(TensorMemoryPool pool, long length)
+    {
+        try
+        {
+            return pool.Rent(length);
+        }
+        catch (TensorPoolExhaustedException e)
+        {
+            throw InferenceException.ResourceExhausted(e.Message);
+        }
     }
 
     private static void ThrowIfCanceled(ReadResult result)
