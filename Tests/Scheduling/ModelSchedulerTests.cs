@@ -113,6 +113,26 @@ public sealed class ModelSchedulerTests
     }
 
     [Fact]
+    public async Task Infer_BackendFailingThresholdTimes_TurnsTheVersionUnhealthy_AndOneSuccessRecoversIt()
+    {
+        await using var harness = new SchedulerHarness(batching: null);
+        harness.Instances[0].Release(BackendHealth.DefaultThreshold + 1);
+        for (var failure = 0; failure < BackendHealth.DefaultThreshold; failure++)
+        {
+            Assert.True(harness.Scheduler.Health.IsHealthy);
+            using var failing = harness.Request(1, -10);
+            var error = await Assert.ThrowsAsync<InferenceException>(() => harness.Infer(failing).WaitAsync(Wait));
+            Assert.Equal(ErrorKind.Internal, error.Kind);
+        }
+        Assert.False(harness.Scheduler.Health.IsHealthy);
+
+        using var working = harness.Request(1, 10);
+        using var response = await harness.Infer(working).WaitAsync(Wait);
+        Assert.Equal([10, 11], response.Outputs[0].As<int>().ToArray());
+        Assert.True(harness.Scheduler.Health.IsHealthy);
+    }
+
+    [Fact]
     public async Task Infer_HigherPriority_RunsBeforeEarlierLowerPriority()
     {
         await using var harness = new SchedulerHarness(Batching(levels: 2), maxBatchSize: 1);

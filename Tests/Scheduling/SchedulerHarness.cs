@@ -13,7 +13,8 @@ namespace Fabrik.Tests.Scheduling;
 
 /// <summary>
 /// An execution instance that holds each batch until the test releases it, records what it ran,
-/// and returns its INT32 input unchanged as the output. It makes the order of executions
+/// and returns its INT32 input unchanged as the output; a batch whose first value is negative fails
+/// as a broken backend would (an exception of the backend's own, not a refusal of the request). It makes the order of executions
 /// deterministic, which real sessions on a noisy machine cannot.
 /// </summary>
 internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
@@ -44,6 +45,10 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
         }
         var input = inputs[0]!;
         Runs.Enqueue(input.As<int>().ToArray());
+        if (input.As<int>()[0] < 0)
+        {
+            throw new InvalidOperationException("the test's backend failed");
+        }
         var output = new TensorBuffer(pool, DataType.Int32, (long[])input.Shape.Clone(), input.ElementCount, input.ByteLength);
         input.Bytes.CopyTo(output.Bytes);
         timings.InferTicks = 1;
