@@ -14,6 +14,10 @@ internal sealed record BatchingRules(int MaxBatchSize, IReadOnlyList<int> Prefer
     /// array, so that requests valid on their own never make a batch that cannot be gathered.</summary>
     public long MaxTensorBytes { get; init; } = long.MaxValue;
 
+    /// <summary>Bytes per row of the largest output whose size the model fixes (0 when none
+    /// does): the batch's rows are capped so that output also fits in <see cref="MaxTensorBytes"/>.</summary>
+    public long OutputRowBytes { get; init; }
+
     /// <summary>No dynamic batching: every request runs on its own.</summary>
     public static readonly BatchingRules None = new(0, [], 0);
 
@@ -24,7 +28,8 @@ internal sealed record BatchingRules(int MaxBatchSize, IReadOnlyList<int> Prefer
 /// Triton's dynamic batching decision as a pure function of the queue and the clock, so it is
 /// tested without threads or sleeping. A batch starts with the first queued request and takes the
 /// following ones while their non-batch shapes match, the rows fit in max_batch_size and each
-/// gathered input stays within <see cref="BatchingRules.MaxTensorBytes"/>; it never splits a
+/// gathered input (and each output the model's configuration sizes) stays within
+/// <see cref="BatchingRules.MaxTensorBytes"/>; it never splits a
 /// request. (The first request is always taken: one that alone exceeds the limit was refused
 /// when it was decoded.) It is sent at once when it is full, when it reaches a preferred batch size,
 /// when max_queue_delay is 0, or when its oldest request has waited max_queue_delay; otherwise the
@@ -51,7 +56,8 @@ internal static class BatchPlanner
         while (take < queued.Count)
         {
             var next = queued[take];
-            if (rows + next.Rows > rules.MaxBatchSize || !SameNonBatchShapes(first.Request, next.Request) || !FitsBytes(bytes, next.Request, rules.MaxTensorBytes))
+            if (rows + next.Rows > rules.MaxBatchSize || !SameNonBatchShapes(first.Request, next.Request)
+                || !FitsBytes(bytes, next.Request, rules.MaxTensorBytes) || !OutputFits(rows + next.Rows, rules))
             {
                 break;
             }
@@ -95,6 +101,11 @@ internal static class BatchPlanner
         }
         return true;
     }
+
+    /// <summary>Whether the largest fixed-size output of <paramref name="rows"/> rows fits (rows
+    /// are at most max_batch_size, so the division keeps this free of overflow).</summary>
+    private static bool OutputFits(int rows, BatchingRules rules) =>
+        rules.OutputRowBytes == 0 || rows <= rules.MaxTensorBytes / rules.OutputRowBytes;
 
     private static void AddBytes(Span<long> bytes, InferenceRequest request)
     {

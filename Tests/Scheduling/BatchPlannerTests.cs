@@ -52,6 +52,11 @@ public sealed class BatchPlannerTests
         Assert.Equal(new BatchPlan(1, 0), BatchPlanner.Plan(Queue((2, 0, 16), (1, 0, 16)), Rules with { MaxTensorBytes = 100 }, 0));
 
     [Fact]
+    public void Plan_BatchWhoseFixedSizeOutputWouldPassTheTensorLimit_IsCutByRows() =>
+        // Inputs of 64 bytes a row fit easily, but an output of 100 bytes a row allows 3 rows in 300.
+        Assert.Equal(new BatchPlan(2, 0), BatchPlanner.Plan(Queue((2, 0, 16), (1, 0, 16), (1, 0, 16)), Rules with { MaxTensorBytes = 300, OutputRowBytes = 100 }, 0));
+
+    [Fact]
     public void Plan_ZeroDelay_SendsWhateverIsQueued() =>
         Assert.Equal(new BatchPlan(1, 0), BatchPlanner.Plan(Queue((1, 0, 16)), Rules with { MaxQueueDelayTicks = 0 }, 0));
 
