@@ -29,11 +29,10 @@ internal sealed record BatchingRules(int MaxBatchSize, IReadOnlyList<int> Prefer
 /// tested without threads or sleeping. A batch starts with the first queued request and takes the
 /// following ones while their non-batch shapes match, the rows fit in max_batch_size and each
 /// gathered input (and each output the model's configuration sizes) stays within
-/// <see cref="BatchingRules.MaxTensorBytes"/>; it never splits a
-/// request. (The first request is always taken: one that alone exceeds the limit was refused
-/// when it was decoded.) It is sent at once when it is full, when it reaches a preferred batch size,
-/// when max_queue_delay is 0, or when its oldest request has waited max_queue_delay; otherwise the
-/// planner says how long to wait.
+/// <see cref="BatchingRules.MaxTensorBytes"/>; it never splits a request. (The first request is
+/// always taken: one that alone exceeds the limit was refused when it was decoded.) It is sent at
+/// once when it is full, when it reaches a preferred batch size, when max_queue_delay is 0, or
+/// when its oldest request has waited max_queue_delay; otherwise the planner says how long to wait.
 /// </summary>
 internal static class BatchPlanner
 {
