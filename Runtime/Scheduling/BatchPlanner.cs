@@ -10,6 +10,14 @@ internal readonly record struct BatchPlan(int Take, long WaitTicks)
 /// <summary>The batching rules a planner applies, in TimeProvider ticks.</summary>
 internal sealed record BatchingRules(int MaxBatchSize, IReadOnlyList<int> PreferredBatchSizes, long MaxQueueDelayTicks)
 {
+    /// <summary>Most bytes one gathered input of a batch may take: the tensor pool's largest
+    /// array, so that requests valid on their own never make a batch that cannot be gathered.</summary>
+    public long MaxTensorBytes { get; init; } = long.MaxValue;
+
+    /// <summary>Bytes per row of the largest output whose size the model fixes (0 when none
+    /// does): the batch's rows are capped so that output also fits in <see cref="MaxTensorBytes"/>.</summary>
+    public long OutputRowBytes { get; init; }
+
     /// <summary>No dynamic batching: every request runs on its own.</summary>
     public static readonly BatchingRules None = new(0, [], 0);
 
@@ -19,10 +27,12 @@ internal sealed record BatchingRules(int MaxBatchSize, IReadOnlyList<int> Prefer
 /// <summary>
 /// Triton's dynamic batching decision as a pure function of the queue and the clock, so it is
 /// tested without threads or sleeping. A batch starts with the first queued request and takes the
-/// following ones while their non-batch shapes match and the rows fit in max_batch_size; it never
-/// splits a request. It is sent at once when it is full, when it reaches a preferred batch size,
-/// when max_queue_delay is 0, or when its oldest request has waited max_queue_delay; otherwise the
-/// planner says how long to wait.
+/// following ones while their non-batch shapes match, the rows fit in max_batch_size and each
+/// gathered input (and each output the model's configuration sizes) stays within
+/// <see cref="BatchingRules.MaxTensorBytes"/>; it never splits a request. (The first request is
+/// always taken: one that alone exceeds the limit was refused when it was decoded.) It is sent at
+/// once when it is full, when it reaches a preferred batch size, when max_queue_delay is 0, or
+/// when its oldest request has waited max_queue_delay; otherwise the planner says how long to wait.
 /// </summary>
 internal static class BatchPlanner
 {
@@ -39,13 +49,18 @@ internal static class BatchPlanner
         var first = queued[0];
         var rows = first.Rows;
         var take = 1;
+        var inputCount = first.Request.Inputs.Length;
+        Span<long> bytes = inputCount <= 64 ? stackalloc long[inputCount] : new long[inputCount];
+        AddBytes(bytes, first.Request);
         while (take < queued.Count)
         {
             var next = queued[take];
-            if (rows + next.Rows > rules.MaxBatchSize || !SameNonBatchShapes(first.Request, next.Request))
+            if (rows + next.Rows > rules.MaxBatchSize || !SameNonBatchShapes(first.Request, next.Request)
+                || !FitsBytes(bytes, next.Request, rules.MaxTensorBytes) || !OutputFits(rows + next.Rows, rules))
             {
                 break;
             }
+            AddBytes(bytes, next.Request);
             rows += next.Rows;
             take++;
         }
@@ -79,6 +94,33 @@ internal static class BatchPlanner
                 continue;
             }
             if (!x.Shape.AsSpan(1).SequenceEqual(y.Shape.AsSpan(1)))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>Whether the largest fixed-size output of <paramref name="rows"/> rows fits (rows
+    /// are at most max_batch_size, so the division keeps this free of overflow).</summary>
+    private static bool OutputFits(int rows, BatchingRules rules) =>
+        rules.OutputRowBytes == 0 || rows <= rules.MaxTensorBytes / rules.OutputRowBytes;
+
+    private static void AddBytes(Span<long> bytes, InferenceRequest request)
+    {
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            bytes[i] += request.Inputs[i]?.ByteLength ?? 0;
+        }
+    }
+
+    /// <summary>Whether every input of the batch, with <paramref name="next"/>'s rows added,
+    /// still fits in <paramref name="limit"/> bytes (each size is at most 1 GiB: no overflow).</summary>
+    private static bool FitsBytes(ReadOnlySpan<long> bytes, InferenceRequest next, long limit)
+    {
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] + (next.Inputs[i]?.ByteLength ?? 0) > limit)
             {
                 return false;
             }

@@ -53,7 +53,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     public ModelScheduler(ModelConfig config, IModelInstance[] instances, ModelStatistics statistics, TensorMemoryPool pool, TimeProvider time, ILogger logger)
     {
         ModelName = config.Name;
-        _settings = SchedulerSettings.From(config, time);
+        _settings = SchedulerSettings.From(config, time, pool.LargestTensorBytes);
         _instances = instances;
         _busy = new bool[instances.Length];
         _runStartedAt = new long[instances.Length];

@@ -98,6 +98,11 @@ internal sealed class TensorMemoryPool
     /// <summary>Largest request the pool serves.</summary>
     public static long MaximumLength => 1L << MaximumSizeLog2;
 
+    /// <summary>The largest tensor this pool can ever rent: <see cref="MaximumLength"/>, or with a
+    /// byte limit the largest power-of-two array that fits under it (arrays come in powers of two).
+    /// A dynamic batch is cut before its gathered inputs would need more.</summary>
+    public long LargestTensorBytes => ByteLimit == 0 ? MaximumLength : Math.Min(MaximumLength, 1L << BitOperations.Log2((ulong)ByteLimit));
+
     /// <summary>Rents a pinned array of at least <paramref name="minimumLength"/> bytes. The
     /// caller parameters name who rented it, for <see cref="DescribeOutstanding"/> (they cost
     /// nothing: the compiler fills them in with constants).</summary>

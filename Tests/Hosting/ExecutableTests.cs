@@ -23,6 +23,21 @@ public sealed class ExecutableTests
     }
 
     [Fact]
+    public async Task StartAsync_ServerExitsDuringStartUp_FailsWithItsExitCodeAndOutput_NotATimeout()
+    {
+        // A model that cannot load stops the server at start (--exit-on-error): the helper must
+        // say so with the exit code and the reason, instead of waiting out its 60 s start-up limit.
+        using var repository = new TemporaryRepository().Add("simple", "broken");
+        File.WriteAllText(Path.Combine(repository.Path, "broken", "config.pbtxt"), "name: \"broken\"\nplatform: \"no_such_platform\"\n");
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"));
+
+        Assert.Contains("exited with code 1", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("broken", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Fabrik_UnknownFlag_ExitsWithUsageError()
     {
         var start = new ProcessStartInfo("dotnet")

@@ -14,27 +14,31 @@ namespace Fabrik.Tests.Models;
 public sealed class ModelHealthTests
 {
     [Fact]
-    public async Task BackendFailingEveryRun_VersionTurnsNotReadyAfterTheThreshold_AndRecoversOnSuccess()
+    public async Task BackendFailingEveryRun_VersionTurnsNotReadyAfterTheThreshold_AndRecoversOnReload()
     {
-        // mlp_torch with its input declared as [-1]: a request with 3 features passes validation and
-        // fails inside libtorch (a backend failure); one with 16 runs.
+        // mlp_torch with its input declared FP64: every request passes validation and fails inside
+        // libtorch (double rows against float weights), the backend's failure and not the
+        // request's. (A request whose shape the model cannot use is the request's failure: 400,
+        // not counted; see TorchScriptDataRefusalTests.) Fixing the file and reloading recovers.
         using var repository = new TemporaryRepository().Add("mlp_torch", "fragile").Add("simple");
-        File.WriteAllText(Path.Combine(repository.Path, "fragile", "config.pbtxt"), """
+        var config = Path.Combine(repository.Path, "fragile", "config.pbtxt");
+        const string Fragile = """
             name: "fragile"
             platform: "pytorch_libtorch"
             max_batch_size: 8
-            input [ { name: "INPUT__0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+            input [ { name: "INPUT__0" data_type: TYPE_FP64 dims: [ 16 ] } ]
             output [ { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 4 ] } ]
             parameters { key: "health_failure_threshold" value: { string_value: "3" } }
-            """);
+            """;
+        File.WriteAllText(config, Fragile);
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
-            ["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
+            ["--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--model-control-mode=explicit", "--load-model=*"]));
         using var client = new HttpClient { BaseAddress = server.HttpAddress };
 
         for (var failure = 1; failure <= 3; failure++)
         {
             Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v2/models/fragile/ready")).StatusCode);
-            using var failed = await InferAsync(client, features: 3);
+            using var failed = await InferAsync(client, "FP64");
             Assert.Equal(HttpStatusCode.InternalServerError, failed.StatusCode);
         }
 
@@ -44,11 +48,16 @@ public sealed class ModelHealthTests
         var reason = (string)(await IndexAsync(client))["fragile"]["reason"]!;
         Assert.Contains("version 1: not ready after 3 consecutive backend failures (threshold 3)", reason, StringComparison.Ordinal);
 
-        using var succeeded = await InferAsync(client, features: 16);
-        Assert.Equal(HttpStatusCode.OK, succeeded.StatusCode);
+        File.WriteAllText(config, Fragile.Replace("TYPE_FP64", "TYPE_FP32", StringComparison.Ordinal));
+        using (var reload = await client.PostAsync("/v2/repository/models/fragile/load", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, reload.StatusCode);
+        }
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v2/models/fragile/ready")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v2/health/ready")).StatusCode);
         Assert.Null((await IndexAsync(client))["fragile"]["reason"]);
+        using var succeeded = await InferAsync(client, "FP32");
+        Assert.Equal(HttpStatusCode.OK, succeeded.StatusCode);
     }
 
     [Fact]
@@ -89,14 +98,14 @@ public sealed class ModelHealthTests
         Assert.Equal(ModelState.Ready, server.Models.Models["broken"].State);
     }
 
-    private static async Task<HttpResponseMessage> InferAsync(HttpClient client, int features)
+    private static async Task<HttpResponseMessage> InferAsync(HttpClient client, string datatype)
     {
         var body = new JsonObject
         {
             ["inputs"] = new JsonArray(new JsonObject
             {
-                ["name"] = "INPUT__0", ["datatype"] = "FP32", ["shape"] = new JsonArray(1, features),
-                ["data"] = new JsonArray(Enumerable.Repeat(0.5, features).Select(v => (JsonNode)v).ToArray()),
+                ["name"] = "INPUT__0", ["datatype"] = datatype, ["shape"] = new JsonArray(1, 16),
+                ["data"] = new JsonArray(Enumerable.Repeat(0.5, 16).Select(v => (JsonNode)v).ToArray()),
             }),
         };
         return await client.PostAsync("/v2/models/fragile/infer", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));

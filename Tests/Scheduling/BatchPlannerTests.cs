@@ -39,6 +39,24 @@ public sealed class BatchPlannerTests
         Assert.Equal(new BatchPlan(2, 0), BatchPlanner.Plan(Queue((1, 0, 16), (1, 0, 16), (1, 0, 15), (1, 0, 16)), Rules, 0));
 
     [Fact]
+    public void Plan_NextRequestWouldTakeTheGatheredInputPastTheTensorLimit_SendsWhatFitsNow() =>
+        // Rows of 16 FP32 are 64 bytes: 2 + 1 rows fit in 192 bytes, the next row would not.
+        Assert.Equal(new BatchPlan(2, 0), BatchPlanner.Plan(Queue((2, 0, 16), (1, 0, 16), (1, 0, 16)), Rules with { MaxTensorBytes = 192 }, 0));
+
+    [Fact]
+    public void Plan_BatchExactlyAtTheTensorLimit_IsOneBatch() =>
+        Assert.Equal(new BatchPlan(3, 0), BatchPlanner.Plan(Queue((2, 0, 16), (1, 0, 16), (1, 0, 16)), Rules with { MaxTensorBytes = 256 }, 1_000));
+
+    [Fact]
+    public void Plan_FirstRequestAloneOverTheTensorLimit_StillRunsAlone() =>
+        Assert.Equal(new BatchPlan(1, 0), BatchPlanner.Plan(Queue((2, 0, 16), (1, 0, 16)), Rules with { MaxTensorBytes = 100 }, 0));
+
+    [Fact]
+    public void Plan_BatchWhoseFixedSizeOutputWouldPassTheTensorLimit_IsCutByRows() =>
+        // Inputs of 64 bytes a row fit easily, but an output of 100 bytes a row allows 3 rows in 300.
+        Assert.Equal(new BatchPlan(2, 0), BatchPlanner.Plan(Queue((2, 0, 16), (1, 0, 16), (1, 0, 16)), Rules with { MaxTensorBytes = 300, OutputRowBytes = 100 }, 0));
+
+    [Fact]
     public void Plan_ZeroDelay_SendsWhateverIsQueued() =>
         Assert.Equal(new BatchPlan(1, 0), BatchPlanner.Plan(Queue((1, 0, 16)), Rules with { MaxQueueDelayTicks = 0 }, 0));
 

@@ -1,6 +1,7 @@
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Scheduling;
+using Fabrik.Tensors;
 using Xunit;
 
 namespace Fabrik.Tests.Scheduling;
@@ -80,6 +81,55 @@ public sealed class ModelSchedulerTests
         harness.Instances[0].Release();
         using var rb = await second.WaitAsync(Wait);
         Assert.Equal([[1, 2, 3, 4, 5, 6], [100, 101, 102, 103]], harness.Instances[0].Runs.ToArray());
+    }
+
+    [Fact]
+    public async Task Infer_RequestsThatTogetherExceedTheLargestTensor_RunInSeparateBatches_AndAllSucceed()
+    {
+        // The scheduler's pool may hold 1 MiB, so no gathered input can be larger. Rows are
+        // 96 Ki INT32 (384 KiB): 2 rows and 1 row are each valid, but together need 1152 KiB.
+        // (The requests' own buffers come from the protocol's pool, as over HTTP they would.)
+        const int width = 96 * 1024;
+        var protocolPool = new TensorMemoryPool();
+        await using var harness = new SchedulerHarness(Batching(delayMicroseconds: 1_000_000), maxBatchSize: 8, pool: new TensorMemoryPool(byteLimit: 1 << 20), width: width);
+        using var a = harness.Request(2, 0, from: protocolPool);
+        using var b = harness.Request(1, 1_000_000, from: protocolPool);
+        var first = harness.Scheduler.InferAsync(a);
+        var second = harness.Scheduler.InferAsync(b);
+
+        harness.Instances[0].WaitStarted(); // the 2 rows go at once: the next request cannot join them
+        harness.Instances[0].Release();
+        using (var ra = await first.WaitAsync(Wait))
+        {
+            Assert.Equal(Enumerable.Range(0, 2 * width), ra.Outputs[0].As<int>().ToArray());
+        }
+        Assert.False(second.IsCompleted); // the 1 row waits for its own batch
+        harness.Time.Advance(TimeSpan.FromSeconds(1));
+        harness.Instances[0].WaitStarted();
+        harness.Instances[0].Release();
+        using var rb = await second.WaitAsync(Wait);
+        Assert.Equal(Enumerable.Range(1_000_000, width), rb.Outputs[0].As<int>().ToArray());
+        Assert.Equal(2, harness.Statistics.ExecutionCount);
+    }
+
+    [Fact]
+    public async Task Infer_BackendFailingThresholdTimes_TurnsTheVersionUnhealthy_AndOneSuccessRecoversIt()
+    {
+        await using var harness = new SchedulerHarness(batching: null);
+        harness.Instances[0].Release(BackendHealth.DefaultThreshold + 1);
+        for (var failure = 0; failure < BackendHealth.DefaultThreshold; failure++)
+        {
+            Assert.True(harness.Scheduler.Health.IsHealthy);
+            using var failing = harness.Request(1, -10);
+            var error = await Assert.ThrowsAsync<InferenceException>(() => harness.Infer(failing).WaitAsync(Wait));
+            Assert.Equal(ErrorKind.Internal, error.Kind);
+        }
+        Assert.False(harness.Scheduler.Health.IsHealthy);
+
+        using var working = harness.Request(1, 10);
+        using var response = await harness.Infer(working).WaitAsync(Wait);
+        Assert.Equal([10, 11], response.Outputs[0].As<int>().ToArray());
+        Assert.True(harness.Scheduler.Health.IsHealthy);
     }
 
     [Fact]

@@ -13,7 +13,8 @@ namespace Fabrik.Tests.Scheduling;
 
 /// <summary>
 /// An execution instance that holds each batch until the test releases it, records what it ran,
-/// and returns its INT32 input unchanged as the output. It makes the order of executions
+/// and returns its INT32 input unchanged as the output; a batch whose first value is negative fails
+/// as a broken backend would (an exception of the backend's own, not a refusal of the request). It makes the order of executions
 /// deterministic, which real sessions on a noisy machine cannot.
 /// </summary>
 internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
@@ -44,6 +45,10 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
         }
         var input = inputs[0]!;
         Runs.Enqueue(input.As<int>().ToArray());
+        if (input.As<int>()[0] < 0)
+        {
+            throw new InvalidOperationException("the test's backend failed");
+        }
         var output = new TensorBuffer(pool, DataType.Int32, (long[])input.Shape.Clone(), input.ElementCount, input.ByteLength);
         input.Bytes.CopyTo(output.Bytes);
         timings.InferTicks = 1;
@@ -66,18 +71,23 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
     }
 }
 
-/// <summary>A scheduler over gated instances for a model with one INT32 input of dims [2].</summary>
+/// <summary>A scheduler over gated instances for a model with one INT32 input of dims
+/// [<c>width</c>] (2 unless asked), using <c>pool</c> (a new unlimited one unless given).</summary>
 internal sealed class SchedulerHarness : IAsyncDisposable
 {
-    public SchedulerHarness(DynamicBatchingConfig? batching, int maxBatchSize = 8, int instances = 1)
+    private readonly int _width;
+
+    public SchedulerHarness(DynamicBatchingConfig? batching, int maxBatchSize = 8, int instances = 1, TensorMemoryPool? pool = null, int width = 2)
     {
+        _width = width;
+        Pool = pool ?? new TensorMemoryPool();
         Config = new ModelConfig
         {
             Name = "gated",
             Platform = "onnxruntime_onnx",
             MaxBatchSize = maxBatchSize,
-            Inputs = [new TensorConfig("INPUT0", DataType.Int32, ImmutableArray.Create(2L))],
-            Outputs = [new TensorConfig("OUTPUT0", DataType.Int32, ImmutableArray.Create(2L))],
+            Inputs = [new TensorConfig("INPUT0", DataType.Int32, ImmutableArray.Create((long)width))],
+            Outputs = [new TensorConfig("OUTPUT0", DataType.Int32, ImmutableArray.Create((long)width))],
             DynamicBatching = batching,
         };
         Instances = Enumerable.Range(0, instances).Select(_ => new GatedInstance(Pool)).ToArray();
@@ -86,7 +96,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
         Scheduler = Model.Scheduler;
     }
 
-    public TensorMemoryPool Pool { get; } = new();
+    public TensorMemoryPool Pool { get; }
 
     public ManualTimeProvider Time { get; } = new();
 
@@ -100,10 +110,11 @@ internal sealed class SchedulerHarness : IAsyncDisposable
 
     public LoadedModel Model { get; }
 
-    /// <summary>A request of <paramref name="rows"/> rows whose values start at <paramref name="first"/>.</summary>
-    public InferenceRequest Request(int rows, int first, IReadOnlyDictionary<string, object>? parameters = null, CancellationToken cancellation = default)
+    /// <summary>A request of <paramref name="rows"/> rows whose values start at <paramref name="first"/>,
+    /// its buffer rented from <paramref name="from"/> (the harness's pool unless given).</summary>
+    public InferenceRequest Request(int rows, int first, IReadOnlyDictionary<string, object>? parameters = null, CancellationToken cancellation = default, TensorMemoryPool? from = null)
     {
-        var buffer = new TensorBuffer(Pool, DataType.Int32, Config.MaxBatchSize > 0 ? [rows, 2] : [2], rows * 2, rows * 8);
+        var buffer = new TensorBuffer(from ?? Pool, DataType.Int32, Config.MaxBatchSize > 0 ? [rows, _width] : [_width], rows * _width, rows * _width * 4);
         var values = buffer.As<int>();
         for (var i = 0; i < values.Length; i++)
         {

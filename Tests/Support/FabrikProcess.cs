@@ -82,9 +82,19 @@ public sealed partial class FabrikProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, line) => log.Enqueue(line.Data ?? "");
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        var started = Task.WhenAll(listening.Task, serving.Task);
+        // Waiting for exit also waits for the end of its output, so the tail below is complete.
+        var exited = process.WaitForExitAsync();
         try
         {
-            await Task.WhenAll(listening.Task, serving.Task).WaitAsync(TimeSpan.FromSeconds(60));
+            if (await Task.WhenAny(started, exited).WaitAsync(TimeSpan.FromSeconds(60)) == exited && !started.IsCompleted)
+            {
+                using (process)
+                {
+                    throw new InvalidOperationException(
+                        $"fabrik exited with code {process.ExitCode} before it served. The end of its output:\n{Tail(log)}");
+                }
+            }
         }
         catch (TimeoutException)
         {
@@ -110,6 +120,9 @@ public sealed partial class FabrikProcess : IAsyncDisposable
         }
         Process.Dispose();
     }
+
+    /// <summary>The last lines a process wrote (a crash's reason is at the end).</summary>
+    private static string Tail(IEnumerable<string> log) => string.Join("\n", log.TakeLast(40));
 
     [GeneratedRegex(@"HTTP service listening on (http://[^\s""]+)")]
     private static partial Regex ListeningLine();

@@ -63,6 +63,20 @@ public sealed class TemporaryRepository : IDisposable
         return this;
     }
 
+    /// <summary>Replaces <paramref name="text"/> with <paramref name="replacement"/> in a model's
+    /// config.pbtxt (a dimension made variable, for instance); the text must be there.</summary>
+    public TemporaryRepository ReplaceInConfig(string name, string text, string replacement)
+    {
+        var config = System.IO.Path.Combine(Path, name, "config.pbtxt");
+        var before = File.ReadAllText(config);
+        if (!before.Contains(text, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"'{text}' is not in {name}'s config.pbtxt", nameof(text));
+        }
+        File.WriteAllText(config, before.Replace(text, replacement, StringComparison.Ordinal));
+        return this;
+    }
+
     /// <summary>Deletes a model's config.pbtxt, leaving auto-complete to fill it in.</summary>
     public TemporaryRepository WithoutConfig(string name)
     {

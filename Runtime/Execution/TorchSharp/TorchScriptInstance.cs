@@ -80,7 +80,12 @@ internal sealed class TorchScriptInstance : IModelInstance
         {
             result = _module.forward(arguments);
         }
-        catch (Exception e) when (e is ExternalException or InvalidOperationException or ArgumentException)
+        catch (ExternalException e)
+        {
+            // libtorch's own failure: the request's data (400) or the runtime's (500).
+            throw TorchScriptRunFailure.Classify(_config.Name, e.Message, e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw new InferenceException(ErrorKind.Internal, $"TorchScript model '{_config.Name}' failed: {LibTorchMessage(e.Message)}", e);
         }

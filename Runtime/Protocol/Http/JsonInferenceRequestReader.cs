@@ -12,7 +12,8 @@ namespace Fabrik.Protocol.Http;
 /// <summary>
 /// Decodes a KServe v2 JSON inference request straight into pooled tensor buffers and validates
 /// it against the model: names, datatypes, shapes and element counts. The body is read as a
-/// whole (it stays in the request pipe, uncopied) because JSON members may come in any order:
+/// whole (see <see cref="RequestBody"/>: where it lies in the request pipe, or gathered once into a
+/// pooled array when it took several reads) because JSON members may come in any order:
 /// an input's "data" may precede its "shape". Element data in JSON is decoded by
 /// <see cref="JsonTensorData"/>; inputs with binary_data_size take their bytes from the
 /// <see cref="BinaryTensorSection"/> after the JSON header. Raw mode has its own reader,

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
-using System.IO.Pipelines;
 using System.Text.Json;
 using Fabrik.Errors;
 using Fabrik.Models;
@@ -88,8 +87,17 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
     {
         // The body is optional: {"ready": true} lists only READY models.
         var readyOnly = false;
-        var body = await ReadWholeBodyAsync(context.Request.BodyReader, context.RequestAborted);
+        RequestBody body;
         try
+        {
+            body = await RequestBody.ReadAsync(context.Request, pool, context.RequestAborted);
+        }
+        catch (InferenceException e)
+        {
+            await WriteErrorAsync(context, e);
+            return;
+        }
+        using (body)
         {
             if (body.Buffer.Length > 0)
             {
@@ -105,10 +113,6 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
                     return;
                 }
             }
-        }
-        finally
-        {
-            context.Request.BodyReader.AdvanceTo(body.Buffer.End);
         }
         var index = ServerViews.RepositoryIndex(models, readyOnly);
         await WriteJsonAsync(context, json => ServerViewsJson.WriteRepositoryIndex(json, index));
@@ -126,14 +130,9 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         var name = context.Request.RouteValues["model"] as string ?? "";
         try
         {
-            var body = await ReadWholeBodyAsync(context.Request.BodyReader, context.RequestAborted);
-            try
+            using (var body = await RequestBody.ReadAsync(context.Request, pool, context.RequestAborted))
             {
                 RejectFilesInBody(body.Buffer);
-            }
-            finally
-            {
-                context.Request.BodyReader.AdvanceTo(body.Buffer.End);
             }
             if (load)
             {
@@ -192,17 +191,11 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             model = lease.Value.Model;
             trace = context.RequestServices.GetService<InferenceTracing>()?.Start("HTTP", model.Name, model.VersionText, context.Request.Headers.TraceParent, context.Request.Headers.TraceState);
             var jsonLength = InferenceHeaderContentLength(context.Request);
-            var body = context.Request.BodyReader;
-            var read = await ReadWholeBodyAsync(body, cancellation);
-            try
+            using (var body = await RequestBody.ReadAsync(context.Request, pool, cancellation))
             {
                 request = jsonLength == 0
-                    ? RawInferenceRequestReader.Read(read.Buffer, model, pool, cancellation)
-                    : JsonInferenceRequestReader.Read(read.Buffer, jsonLength, model, pool, cancellation);
-            }
-            finally
-            {
-                body.AdvanceTo(read.Buffer.End);
+                    ? RawInferenceRequestReader.Read(body.Buffer, model, pool, cancellation)
+                    : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation);
             }
 
             request.ReceivedTimestamp = received;
@@ -241,6 +234,15 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             // The client went away; there is nobody to answer.
+        }
+        catch (IOException)
+        {
+            // The connection broke (reset by the client) while the body was read; there is nobody
+            // to answer. Aborting tells Kestrel so: it then neither drains the rest of the body
+            // from the broken connection nor reads another request from it. (Kestrel's
+            // BadHttpRequestException, also an IOException, is answered above.)
+            model?.Statistics.RecordFailure(received);
+            context.Abort();
         }
         finally
         {
@@ -284,21 +286,6 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         return long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
             ? length
             : throw InferenceException.InvalidArgument($"{InferenceHeaderContentLengthName} must be a non-negative integer, got '{values}'");
-    }
-
-    /// <summary>Reads until the body is complete, leaving it buffered in the pipe (no copy). The
-    /// caller must call AdvanceTo on the returned buffer's end.</summary>
-    private static async ValueTask<ReadResult> ReadWholeBodyAsync(PipeReader body, CancellationToken cancellation)
-    {
-        while (true)
-        {
-            var result = await body.ReadAsync(cancellation);
-            if (result.IsCompleted || result.IsCanceled)
-            {
-                return result;
-            }
-            body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        }
     }
 
     private LoadedModel? Resolve(HttpContext context, out InferenceException? error)
