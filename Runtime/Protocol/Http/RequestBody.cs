@@ -58,7 +58,7 @@ internal readonly struct RequestBody : IDisposable
                 {
                     var larger = Rent(pool, Capacity(null, length + buffer.Length));
                     array.AsSpan(0, (int)length).CopyTo(larger);
-                    pool.Return(array);
+                    pool.Return(array, (int)length); // only the bytes copied in need clearing
                     array = larger;
                 }
                 buffer.CopyTo(array.AsSpan((int)length));
@@ -87,7 +87,7 @@ internal readonly struct RequestBody : IDisposable
         }
         else if (_array is not null)
         {
-            _pool!.Return(_array);
+            _pool!.Return(_array, (int)Buffer.Length);
         }
     }
 
