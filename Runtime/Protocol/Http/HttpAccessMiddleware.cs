@@ -30,7 +30,7 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             return;
         }
         var path = request.Path.Value ?? "";
-        var decision = access.Check(group, model, request.Headers.Authorization.FirstOrDefault(), context.Connection.ClientCertificate, context.Connection.RemoteIpAddress, request.Method, path);
+        var decision = access.Check(group, model, AuthorizationHeader(request), context.Connection.ClientCertificate, context.Connection.RemoteIpAddress, request.Method, path);
         switch (decision.Outcome)
         {
             case AccessOutcome.Unauthenticated:
@@ -97,6 +97,14 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             ["metrics"] => (ApiGroup.Metrics, null),
             _ => (ApiGroup.Other, null),
         };
+    }
+
+    /// <summary>The Authorization header's one value (its values joined, should a client send several),
+    /// read without enumerating the header.</summary>
+    private static string? AuthorizationHeader(HttpRequest request)
+    {
+        var values = request.Headers.Authorization;
+        return values.Count == 0 ? null : values.ToString();
     }
 
     /// <summary>The model of <c>/v2/models/{m}/infer</c> or <c>/v2/models/{m}/versions/{v}/infer</c>,
