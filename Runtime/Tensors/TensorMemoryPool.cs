@@ -207,6 +207,9 @@ internal sealed class TensorMemoryPool
             while (ScrubNext())
             {
             }
+            // What is still counted is being cleared by a thread-pool thread right now, and is
+            // back in its class within the time one clear takes.
+            SpinWait.SpinUntil(() => Scrubbing == 0, TimeSpan.FromSeconds(1));
             LetIdleArraysGo();
         }
         if (Interlocked.Read(ref _liveBytes) > ByteLimit)
