@@ -17,73 +17,52 @@ namespace Fabrik.Tests.Security;
 /// Kestrel listeners on loopback. A revoked client is refused in the handshake on HTTP, gRPC and
 /// metrics while the others are served; the CRL file reloads when it changes.
 /// </summary>
-public sealed class RevocationTests : IDisposable
+public sealed class RevocationTests : TlsServerTests
 {
-    private readonly TestCertificates _pki = new();
-    private readonly TemporaryRepository _repository = new TemporaryRepository().Add("simple");
-
-    public RevocationTests()
-    {
-        // Every handshake looks at the files, so a changed CRL shows at the next one.
-        ListenerTls.ReloadCheckInterval = TimeSpan.Zero;
-    }
-
-    public void Dispose()
-    {
-        _repository.Dispose();
-        _pki.Dispose();
-    }
-
-    private async Task<FabrikServer> StartAsync(params string[] flags)
-    {
-        string[] common = ["--model-repository", _repository.Path, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"];
-        return await FabrikServer.StartAsync(ServerOptions.Parse([.. common, .. flags]));
-    }
-
     private string[] MutualTls(string crl, (string CertificatePath, string KeyPath) server) =>
     [
-        "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath, "--http-tls-client-crl", crl,
+        "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--http-tls-client-crl", crl,
         "--grpc-use-ssl=true", "--grpc-server-cert", server.CertificatePath, "--grpc-server-key", server.KeyPath,
-        "--grpc-use-ssl-mutual=true", "--grpc-root-cert", _pki.CaPath, "--grpc-client-crl", crl,
-        "--metrics-tls-cert", server.CertificatePath, "--metrics-tls-key", server.KeyPath, "--metrics-tls-client-ca", _pki.CaPath, "--metrics-tls-client-crl", crl,
+        "--grpc-use-ssl-mutual=true", "--grpc-root-cert", Pki.CaPath, "--grpc-client-crl", crl,
+        "--metrics-tls-cert", server.CertificatePath, "--metrics-tls-key", server.KeyPath, "--metrics-tls-client-ca", Pki.CaPath, "--metrics-tls-client-crl", crl,
     ];
 
     [Fact]
     public async Task ARevokedClientCertificate_IsRefusedInTheHandshake_OnEveryListener_WhileOthersAreServed()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
-        var good = _pki.Issue("CN=good-client", server: false, "good");
-        var revoked = _pki.Issue("CN=revoked-client", server: false, "revoked");
-        var crl = _pki.WriteCrl("clients.crl.pem", [revoked.Certificate]);
-        var audit = Path.Combine(_pki.Folder, "audit.jsonl");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var good = Pki.Issue("CN=good-client", server: false, "good");
+        var revoked = Pki.Issue("CN=revoked-client", server: false, "revoked");
+        var crl = Pki.WriteCrl("clients.crl.pem", [revoked.Certificate]);
+        var audit = Path.Combine(Pki.Folder, "audit.jsonl");
         await using var fabrik = await StartAsync([.. MutualTls(crl, (server.CertificatePath, server.KeyPath)), "--audit-log", audit]);
 
-        using (var refused = new HttpClient(_pki.Handler(revoked.Certificate)) { BaseAddress = fabrik.HttpAddress })
+        using (var refused = new HttpClient(Pki.Handler(revoked.Certificate)) { BaseAddress = fabrik.HttpAddress })
         {
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => refused.GetAsync("/v2/health/ready"));
         }
-        using (var served = new HttpClient(_pki.Handler(good.Certificate)) { BaseAddress = fabrik.HttpAddress })
+        using (var served = new HttpClient(Pki.Handler(good.Certificate)) { BaseAddress = fabrik.HttpAddress })
         {
             await TlsTests.AssertSimpleInfersAsync(served);
         }
 
-        using (var refusedChannel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = _pki.Handler(revoked.Certificate) }))
+        using (var refusedChannel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = Pki.Handler(revoked.Certificate) }))
         {
             // With TLS 1.3 the client learns of the refusal after its side of the handshake, so the
             // call fails as UNAVAILABLE or INTERNAL depending on when the alert arrives.
             var error = await Assert.ThrowsAsync<RpcException>(() => new GRPCInferenceService.GRPCInferenceServiceClient(refusedChannel).ServerLiveAsync(new ServerLiveRequest()).ResponseAsync);
             Assert.Contains(error.StatusCode, new[] { StatusCode.Unavailable, StatusCode.Internal });
         }
-        using (var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = _pki.Handler(good.Certificate) }))
+        using (var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = Pki.Handler(good.Certificate) }))
         {
             await TlsTests.AssertSimpleInfersAsync(new GRPCInferenceService.GRPCInferenceServiceClient(channel));
         }
 
-        using (var refusedScraper = new HttpClient(_pki.Handler(revoked.Certificate)) { BaseAddress = fabrik.MetricsAddress })
+        using (var refusedScraper = new HttpClient(Pki.Handler(revoked.Certificate)) { BaseAddress = fabrik.MetricsAddress })
         {
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => refusedScraper.GetAsync("/metrics"));
         }
-        using var scraper = new HttpClient(_pki.Handler(good.Certificate)) { BaseAddress = fabrik.MetricsAddress };
+        using var scraper = new HttpClient(Pki.Handler(good.Certificate)) { BaseAddress = fabrik.MetricsAddress };
         Assert.Contains("nv_inference_request_success", await scraper.GetStringAsync("/metrics"), StringComparison.Ordinal);
 
         // Each refusal is audited with its reason; the good client never is.
@@ -101,17 +80,17 @@ public sealed class RevocationTests : IDisposable
     [Fact]
     public async Task TheCrlFile_ReloadsWhenItChanges_AndABadFileKeepsThePreviousLists()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
-        var client = _pki.Issue("CN=ci-client", server: false, "client");
-        var bystander = _pki.Issue("CN=bystander", server: false, "bystander");
-        var crl = _pki.WriteCrl("clients.crl.pem", [bystander.Certificate], crlNumber: 1);
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var client = Pki.Issue("CN=ci-client", server: false, "client");
+        var bystander = Pki.Issue("CN=bystander", server: false, "bystander");
+        var crl = Pki.WriteCrl("clients.crl.pem", [bystander.Certificate], crlNumber: 1);
         await using var fabrik = await StartAsync(
-            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath, "--http-tls-client-crl", crl);
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--http-tls-client-crl", crl);
 
         // A fresh client per request: each makes its own handshake.
         async Task<bool> HandshakeSucceedsAsync()
         {
-            using var http = new HttpClient(_pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress };
+            using var http = new HttpClient(Pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress };
             try
             {
                 await TlsTests.AssertSimpleInfersAsync(http);
@@ -126,7 +105,7 @@ public sealed class RevocationTests : IDisposable
         Assert.True(await HandshakeSucceedsAsync());
 
         // The next CRL (written beside and moved into place) revokes the client as well.
-        var next = _pki.WriteCrl("next.crl.pem", [bystander.Certificate, client.Certificate], crlNumber: 2);
+        var next = Pki.WriteCrl("next.crl.pem", [bystander.Certificate, client.Certificate], crlNumber: 2);
         File.Move(next, crl, overwrite: true);
         Assert.False(await HandshakeSucceedsAsync());
 
@@ -135,7 +114,7 @@ public sealed class RevocationTests : IDisposable
         Assert.False(await HandshakeSucceedsAsync());
 
         // A DER CRL that no longer lists the client lets it back in.
-        var reinstated = _pki.WriteCrl("reinstated.crl", [bystander.Certificate], crlNumber: 3, der: true);
+        var reinstated = Pki.WriteCrl("reinstated.crl", [bystander.Certificate], crlNumber: 3, der: true);
         File.Move(reinstated, crl, overwrite: true);
         Assert.True(await HandshakeSucceedsAsync());
     }
@@ -143,41 +122,41 @@ public sealed class RevocationTests : IDisposable
     [Fact]
     public async Task ACrlNotSignedByTheClientCa_FailsStartUp()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
         // Same CA name, another key: a forged list.
         using var impostor = new TestCertificates("Fabrik Test CA");
         var forged = impostor.WriteCrl("forged.crl.pem", []);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync(
-            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath, "--http-tls-client-crl", forged));
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--http-tls-client-crl", forged));
         Assert.Contains("not signed by any CA of the client CA file", error.Message, StringComparison.Ordinal);
 
         File.WriteAllText(forged, "not a CRL");
         error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync(
-            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath, "--http-tls-client-crl", forged));
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--http-tls-client-crl", forged));
         Assert.Contains("holds no X509 CRL", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Refusal_NamesRevokedExpiredNotYetValidAndMissingLists()
     {
-        var client = _pki.Issue("CN=ci-client", server: false, "client");
-        var other = _pki.Issue("CN=other", server: false, "other");
-        X509Certificate2Collection roots = [_pki.Ca];
+        var client = Pki.Issue("CN=ci-client", server: false, "client");
+        var other = Pki.Issue("CN=other", server: false, "other");
+        X509Certificate2Collection roots = [Pki.Ca];
         var now = DateTimeOffset.UtcNow;
         string? Refusal(string crl) => ListenerTls.Refusal(client.Certificate, roots, RevocationLists.Load(crl), now);
 
-        Assert.Null(Refusal(_pki.WriteCrl("current.pem", [other.Certificate])));
-        Assert.Contains("is revoked", Refusal(_pki.WriteCrl("revoked.pem", [other.Certificate, client.Certificate])), StringComparison.Ordinal);
-        Assert.Contains("expired", Refusal(_pki.WriteCrl("expired.pem", [], thisUpdate: now.AddDays(-8), nextUpdate: now.AddDays(-1))), StringComparison.Ordinal);
-        Assert.Contains("not valid before", Refusal(_pki.WriteCrl("future.pem", [], thisUpdate: now.AddDays(1), nextUpdate: now.AddDays(8))), StringComparison.Ordinal);
+        Assert.Null(Refusal(Pki.WriteCrl("current.pem", [other.Certificate])));
+        Assert.Contains("is revoked", Refusal(Pki.WriteCrl("revoked.pem", [other.Certificate, client.Certificate])), StringComparison.Ordinal);
+        Assert.Contains("expired", Refusal(Pki.WriteCrl("expired.pem", [], thisUpdate: now.AddDays(-8), nextUpdate: now.AddDays(-1))), StringComparison.Ordinal);
+        Assert.Contains("not valid before", Refusal(Pki.WriteCrl("future.pem", [], thisUpdate: now.AddDays(1), nextUpdate: now.AddDays(8))), StringComparison.Ordinal);
 
         // A list from another CA says nothing about this one's certificates: status unknown, refused.
         using var otherPki = new TestCertificates("Other CA");
         Assert.Contains("no CRL signed by", Refusal(otherPki.WriteCrl("other-ca.pem", [])), StringComparison.Ordinal);
 
         // Two lists in one file (one per CA): the newest of this CA's decides.
-        var both = Path.Combine(_pki.Folder, "both.pem");
-        File.WriteAllText(both, File.ReadAllText(otherPki.WriteCrl("a.pem", [])) + File.ReadAllText(_pki.WriteCrl("b.pem", [client.Certificate])));
+        var both = Path.Combine(Pki.Folder, "both.pem");
+        File.WriteAllText(both, File.ReadAllText(otherPki.WriteCrl("a.pem", [])) + File.ReadAllText(Pki.WriteCrl("b.pem", [client.Certificate])));
         Assert.Contains("is revoked", Refusal(both), StringComparison.Ordinal);
 
         // Without lists, only the chain counts.
@@ -195,13 +174,13 @@ public sealed class RevocationTests : IDisposable
         intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
         intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
-        using var issued = intermediateRequest.Create(_pki.Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), [0x11, 0x22, 0x33]);
+        using var issued = intermediateRequest.Create(Pki.Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), [0x11, 0x22, 0x33]);
         using var intermediate = issued.CopyWithPrivateKey(intermediateKey);
         using var clientKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var clientRequest = new CertificateRequest("CN=deep-client", clientKey, HashAlgorithmName.SHA256);
         clientRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
         using var client = clientRequest.Create(intermediate, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), [0x44, 0x55, 0x66]);
-        X509Certificate2Collection authorities = [_pki.Ca, intermediate];
+        X509Certificate2Collection authorities = [Pki.Ca, intermediate];
         var now = DateTimeOffset.UtcNow;
 
         byte[] IntermediateCrl(params X509Certificate2[] revoked)
@@ -215,12 +194,12 @@ public sealed class RevocationTests : IDisposable
         }
         string? Refusal(params string[] pems)
         {
-            var path = Path.Combine(_pki.Folder, $"chain-{Guid.NewGuid():N}.pem");
+            var path = Path.Combine(Pki.Folder, $"chain-{Guid.NewGuid():N}.pem");
             File.WriteAllText(path, string.Concat(pems));
             return ListenerTls.Refusal(client, authorities, RevocationLists.Load(path), now);
         }
         string Pem(byte[] list) => new string(PemEncoding.Write("X509 CRL", list)) + "\n";
-        string RootCrl(params X509Certificate2[] revoked) => File.ReadAllText(_pki.WriteCrl($"root-{Guid.NewGuid():N}.pem", revoked));
+        string RootCrl(params X509Certificate2[] revoked) => File.ReadAllText(Pki.WriteCrl($"root-{Guid.NewGuid():N}.pem", revoked));
 
         Assert.Null(Refusal(RootCrl(), Pem(IntermediateCrl())));
         Assert.Contains("'CN=deep-client' (serial 445566) is revoked", Refusal(RootCrl(), Pem(IntermediateCrl(client))), StringComparison.Ordinal);
@@ -253,7 +232,7 @@ public sealed class RevocationTests : IDisposable
             {
                 tbs.WriteObjectIdentifier("1.2.840.10045.4.3.2"); // ecdsa-with-SHA256
             }
-            tbs.WriteEncodedValue(_pki.Ca.SubjectName.RawData);
+            tbs.WriteEncodedValue(Pki.Ca.SubjectName.RawData);
             tbs.WriteUtcTime(DateTimeOffset.UtcNow.AddMinutes(-10));
             tbs.WriteUtcTime(DateTimeOffset.UtcNow.AddDays(7));
             using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
@@ -266,7 +245,7 @@ public sealed class RevocationTests : IDisposable
             }
         }
         var signedPart = tbs.Encode();
-        using var caKey = _pki.Ca.GetECDsaPrivateKey()!;
+        using var caKey = Pki.Ca.GetECDsaPrivateKey()!;
         var list = new AsnWriter(AsnEncodingRules.DER);
         using (list.PushSequence())
         {
@@ -281,7 +260,7 @@ public sealed class RevocationTests : IDisposable
         Assert.Contains("critical extension 2.5.29.28", error.Message, StringComparison.Ordinal);
 
         // A list as CertificateRevocationListBuilder writes it (its extensions are not critical) parses.
-        var parsed = RevocationList.Parse(File.ReadAllBytes(_pki.WriteCrl("plain.crl", [], der: true)), 1);
-        Assert.True(parsed.IsIssuedBy(_pki.Ca));
+        var parsed = RevocationList.Parse(File.ReadAllBytes(Pki.WriteCrl("plain.crl", [], der: true)), 1);
+        Assert.True(parsed.IsIssuedBy(Pki.Ca));
     }
 }

@@ -5,7 +5,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Security;
 using Fabrik.Tests.Support;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -17,37 +16,16 @@ namespace Fabrik.Tests.Security;
 /// TLS and mutual TLS on real Kestrel listeners on loopback: certificates made in the test,
 /// real handshakes, HTTP/1.1 and gRPC (HTTP/2 over ALPN) clients that trust only the test CA.
 /// </summary>
-public sealed class TlsTests : IDisposable
+public sealed class TlsTests : TlsServerTests
 {
-    private readonly TestCertificates _pki = new();
-    private readonly TemporaryRepository _repository = new TemporaryRepository().Add("simple");
-
-    public TlsTests()
-    {
-        // Every handshake looks at the certificate files, so a rotation shows at the next one.
-        ListenerTls.ReloadCheckInterval = TimeSpan.Zero;
-    }
-
-    public void Dispose()
-    {
-        _repository.Dispose();
-        _pki.Dispose();
-    }
-
-    private async Task<FabrikServer> StartAsync(params string[] flags)
-    {
-        string[] common = ["--model-repository", _repository.Path, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"];
-        return await FabrikServer.StartAsync(ServerOptions.Parse([.. common, .. flags]));
-    }
-
     [Fact]
     public async Task Https_InfersWithATrustedCertificate_AndRefusesCleartext()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
         await using var fabrik = await StartAsync("--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath);
         Assert.Equal("https", fabrik.HttpAddress!.Scheme);
 
-        using var client = new HttpClient(_pki.Handler()) { BaseAddress = fabrik.HttpAddress };
+        using var client = new HttpClient(Pki.Handler()) { BaseAddress = fabrik.HttpAddress };
         await AssertSimpleInfersAsync(client);
 
         // Cleartext HTTP to the TLS port gets no HTTP answer.
@@ -55,7 +33,7 @@ public sealed class TlsTests : IDisposable
         await Assert.ThrowsAnyAsync<HttpRequestException>(() => plain.GetAsync("/v2/health/ready"));
 
         // TLS 1.2 or later, and a client that trusts another CA refuses the server.
-        var (protocol, _) = await _pki.HandshakeAsync(fabrik.HttpAddress, SslApplicationProtocol.Http11);
+        var (protocol, _) = await Pki.HandshakeAsync(fabrik.HttpAddress, SslApplicationProtocol.Http11);
         Assert.True(protocol is SslProtocols.Tls12 or SslProtocols.Tls13, $"negotiated {protocol}");
         using var otherPki = new TestCertificates("Another CA");
         using var distrusting = new HttpClient(otherPki.Handler()) { BaseAddress = fabrik.HttpAddress };
@@ -65,20 +43,20 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task Metrics_OverTlsWithTheMetricsScope_Scrapes_AndRefusesCleartextAndOtherScopes()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
-        var keys = Path.Combine(_repository.Path, "..", $"metrics-keys-{Guid.NewGuid():N}.json");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var keys = Path.Combine(Repository.Path, "..", $"metrics-keys-{Guid.NewGuid():N}.json");
         File.WriteAllText(keys, AuthTests.KeyFile(("scraper", "scrape-5f1e", ["metrics"]), ("ci", "ci-77a0", ["infer:*"])));
         try
         {
             await using var fabrik = await StartAsync("--metrics-tls-cert", server.CertificatePath, "--metrics-tls-key", server.KeyPath, "--auth-keys", keys);
             Assert.Equal("https", fabrik.MetricsAddress!.Scheme);
 
-            using var scraper = new HttpClient(_pki.Handler()) { BaseAddress = fabrik.MetricsAddress };
+            using var scraper = new HttpClient(Pki.Handler()) { BaseAddress = fabrik.MetricsAddress };
             scraper.DefaultRequestHeaders.Authorization = new("Bearer", "scrape-5f1e");
             var text = await scraper.GetStringAsync("/metrics");
             Assert.Contains("nv_inference_request_success", text, StringComparison.Ordinal);
 
-            using var anonymous = new HttpClient(_pki.Handler()) { BaseAddress = fabrik.MetricsAddress };
+            using var anonymous = new HttpClient(Pki.Handler()) { BaseAddress = fabrik.MetricsAddress };
             Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/metrics")).StatusCode);
             anonymous.DefaultRequestHeaders.Authorization = new("Bearer", "ci-77a0");
             Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await anonymous.GetAsync("/metrics")).StatusCode);
@@ -95,7 +73,7 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task Https_RefusesTls11()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
         await using var fabrik = await StartAsync("--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath);
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(fabrik.HttpAddress!.Host, fabrik.HttpAddress.Port);
@@ -109,14 +87,14 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task Grpc_OverTls_NegotiatesH2AndInfers_AndRefusesCleartext()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
         await using var fabrik = await StartAsync("--grpc-use-ssl=true", "--grpc-server-cert", server.CertificatePath, "--grpc-server-key", server.KeyPath);
         Assert.Equal("https", fabrik.GrpcAddress!.Scheme);
 
-        var (_, alpn) = await _pki.HandshakeAsync(fabrik.GrpcAddress, SslApplicationProtocol.Http2);
+        var (_, alpn) = await Pki.HandshakeAsync(fabrik.GrpcAddress, SslApplicationProtocol.Http2);
         Assert.Equal(SslApplicationProtocol.Http2, alpn);
 
-        using var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress, new GrpcChannelOptions { HttpHandler = _pki.Handler() });
+        using var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress, new GrpcChannelOptions { HttpHandler = Pki.Handler() });
         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
         await AssertSimpleInfersAsync(grpc);
 
@@ -128,40 +106,40 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task MutualTls_RefusesAClientWithoutACertificateOrWithAForeignOne_AndServesOneFromTheCa()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
-        var client = _pki.Issue("CN=ci-client", server: false, "client");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var client = Pki.Issue("CN=ci-client", server: false, "client");
         using var foreignPki = new TestCertificates("Foreign CA");
         var foreign = foreignPki.Issue("CN=intruder", server: false, "intruder");
         await using var fabrik = await StartAsync(
-            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath,
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath,
             "--grpc-use-ssl=true", "--grpc-server-cert", server.CertificatePath, "--grpc-server-key", server.KeyPath,
-            "--grpc-root-cert", _pki.CaPath, "--grpc-use-ssl-mutual=true");
+            "--grpc-root-cert", Pki.CaPath, "--grpc-use-ssl-mutual=true");
 
-        using (var anonymous = new HttpClient(_pki.Handler()) { BaseAddress = fabrik.HttpAddress })
+        using (var anonymous = new HttpClient(Pki.Handler()) { BaseAddress = fabrik.HttpAddress })
         {
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => anonymous.GetAsync("/v2/health/ready"));
         }
-        using (var intruder = new HttpClient(_pki.Handler(foreign.Certificate)) { BaseAddress = fabrik.HttpAddress })
+        using (var intruder = new HttpClient(Pki.Handler(foreign.Certificate)) { BaseAddress = fabrik.HttpAddress })
         {
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => intruder.GetAsync("/v2/health/ready"));
         }
-        using (var trusted = new HttpClient(_pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress })
+        using (var trusted = new HttpClient(Pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress })
         {
             await AssertSimpleInfersAsync(trusted);
         }
 
-        using (var anonymousChannel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = _pki.Handler() }))
+        using (var anonymousChannel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = Pki.Handler() }))
         {
             await Assert.ThrowsAsync<RpcException>(() => new GRPCInferenceService.GRPCInferenceServiceClient(anonymousChannel).ServerLiveAsync(new ServerLiveRequest()).ResponseAsync);
         }
-        using var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = _pki.Handler(client.Certificate) });
+        using var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = Pki.Handler(client.Certificate) });
         await AssertSimpleInfersAsync(new GRPCInferenceService.GRPCInferenceServiceClient(channel));
     }
 
     [Fact]
     public async Task CertificateRotation_NewHandshakesGetTheNewCertificate_AndNoRequestFails()
     {
-        var first = _pki.Issue("CN=fabrik-server", server: true, "server");
+        var first = Pki.Issue("CN=fabrik-server", server: true, "server");
         await using var fabrik = await StartAsync("--http-tls-cert", first.CertificatePath, "--http-tls-key", first.KeyPath);
 
         // Requests flow on fresh connections (one handshake each) while the files are replaced.
@@ -172,7 +150,7 @@ public sealed class TlsTests : IDisposable
         {
             while (!stop.IsCancellationRequested || Volatile.Read(ref served) < 20)
             {
-                using var client = new HttpClient(_pki.Handler()) { BaseAddress = fabrik.HttpAddress };
+                using var client = new HttpClient(Pki.Handler()) { BaseAddress = fabrik.HttpAddress };
                 try
                 {
                     await AssertSimpleInfersAsync(client);
@@ -193,7 +171,7 @@ public sealed class TlsTests : IDisposable
         // Write the new pair beside the old and move it into place (as cert-manager swaps files);
         // the key first, then the certificate, so a handshake in between sees a mismatched pair
         // and keeps the previous certificate.
-        var second = _pki.Issue("CN=fabrik-server-rotated", server: true, "rotated");
+        var second = Pki.Issue("CN=fabrik-server-rotated", server: true, "rotated");
         File.Copy(second.KeyPath, first.KeyPath, overwrite: true);
         File.Copy(second.CertificatePath, first.CertificatePath, overwrite: true);
         var servedAtRotation = Volatile.Read(ref served);
@@ -206,7 +184,7 @@ public sealed class TlsTests : IDisposable
         Assert.Equal(0, failures);
 
         X509Certificate2? seen = null;
-        using var after = new HttpClient(_pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = fabrik.HttpAddress };
+        using var after = new HttpClient(Pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = fabrik.HttpAddress };
         await AssertSimpleInfersAsync(after);
         Assert.Equal(second.Certificate.Thumbprint, seen!.Thumbprint);
     }
@@ -214,13 +192,13 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task MutualTls_TheClientCertificateSubjectMapsToScopes()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
-        var client = _pki.Issue("CN=ci-client, O=Site", server: false, "client");
-        var keys = Path.Combine(_pki.Folder, "keys.json");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var client = Pki.Issue("CN=ci-client, O=Site", server: false, "client");
+        var keys = Path.Combine(Pki.Folder, "keys.json");
         File.WriteAllText(keys, """{"keys": [{"id": "site-ci", "subject": "CN=ci-client, O=Site", "scopes": ["metadata"]}]}""");
         await using var fabrik = await StartAsync(
-            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", _pki.CaPath, "--auth-keys", keys);
-        using var http = new HttpClient(_pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress };
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--auth-keys", keys);
+        using var http = new HttpClient(Pki.Handler(client.Certificate)) { BaseAddress = fabrik.HttpAddress };
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/v2")).StatusCode);
         var body = new JsonObject { ["inputs"] = Samples.Sample("simple", 0)["inputs"]!.DeepClone() };
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await http.PostAsJsonAsync("/v2/models/simple/infer", body)).StatusCode);
@@ -229,11 +207,11 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task LoadGenerator_MeasuresOverTlsWithAnApiKey()
     {
-        var server = _pki.Issue("CN=fabrik-server", server: true, "server");
-        var keys = Path.Combine(_pki.Folder, "keys.json");
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var keys = Path.Combine(Pki.Folder, "keys.json");
         File.WriteAllText(keys, AuthTests.KeyFile(("load", "load-key-1", ["infer:*", "metadata", "stats"])));
         await using var fabrik = await StartAsync("--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--auth-keys", keys);
-        var options = Fabrik.Benchmarks.Load.LoadOptions.Parse(["-m", "simple", "-u", fabrik.HttpAddress!.ToString(), "--ssl-https-ca-certificates-file", _pki.CaPath,
+        var options = Fabrik.Benchmarks.Load.LoadOptions.Parse(["-m", "simple", "-u", fabrik.HttpAddress!.ToString(), "--ssl-https-ca-certificates-file", Pki.CaPath,
             "-H", "Authorization: Bearer load-key-1", "--concurrency-range", "2:2:1", "-p", "150", "-r", "3"]);
         var results = await new Fabrik.Benchmarks.Load.LoadGenerator(options, TextWriter.Null).RunAsync(default);
         var result = Assert.Single(results);
@@ -244,7 +222,7 @@ public sealed class TlsTests : IDisposable
     [Fact]
     public async Task BadCertificateFiles_FailStartUpNamingTheFile()
     {
-        var missing = Path.Combine(_pki.Folder, "missing.pem");
+        var missing = Path.Combine(Pki.Folder, "missing.pem");
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync("--http-tls-cert", missing, "--http-tls-key", missing));
         Assert.Contains("missing.pem", error.Message);
     }
