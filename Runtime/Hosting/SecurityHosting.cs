@@ -53,7 +53,8 @@ internal static partial class SecurityHosting
         if (tls is not null)
         {
             var services = listen.ApplicationServices;
-            ListenerTls.Configure(listen, tls, services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Security"), services.GetRequiredService<AuditLog>());
+            ListenerTls.Configure(listen, tls, services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Security"), services.GetRequiredService<AuditLog>(),
+                services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
         }
     }
 

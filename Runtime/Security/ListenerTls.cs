@@ -26,8 +26,9 @@ internal static partial class ListenerTls
     /// <param name="files">Certificate, key, and optional client CA and client CRLs.</param>
     /// <param name="logger">Where reloads and failed reloads are logged.</param>
     /// <param name="audit">Where reloads are recorded, when auditing.</param>
+    /// <param name="stopping">When the server stops (ends the re-checks of open mutual-TLS connections).</param>
     /// <exception cref="InvalidOperationException">A file is missing or not a certificate/key PEM; the message names the file.</exception>
-    public static void Configure(ListenOptions listen, TlsFiles files, ILogger logger, AuditLog audit)
+    public static void Configure(ListenOptions listen, TlsFiles files, ILogger logger, AuditLog audit, CancellationToken stopping)
     {
         var name = $"{listen.IPEndPoint}";
         var certificate = Load(files, () => new ReloadingFile<X509Certificate2>(
@@ -82,6 +83,22 @@ internal static partial class ListenerTls
             };
         }
         listen.UseHttps(https);
+        if (clientCa is not null)
+        {
+            // The handshake checked the certificate once; open connections are checked again when
+            // the client CA or CRL changes, and closed when they no longer pass.
+            var open = new OpenClientConnections(
+                () => (clientCa.Current, clientCrl?.Current),
+                presented => Refusal(presented, clientCa.Current, clientCrl?.Current, DateTimeOffset.UtcNow),
+                (listener, presented, reason) =>
+                {
+                    Log.ConnectionClosed(logger, listener, reason);
+                    audit.Write("tls-connection-closed", ("listener", listener), ("subject", presented.Subject), ("reason", reason));
+                },
+                ReloadCheckInterval);
+            stopping.Register(open.Dispose);
+            listen.Use(open.Track);
+        }
         Log.TlsOn(logger, name, clientCa is null ? "TLS" : clientCrl is null ? "mutual TLS" : "mutual TLS with revocation lists");
     }
 
@@ -174,5 +191,8 @@ internal static partial class ListenerTls
 
         [LoggerMessage(EventId = 1207, Level = LogLevel.Warning, Message = "{Listener}: client certificate refused in the handshake: {Reason}")]
         public static partial void ClientRefused(ILogger logger, string listener, string reason);
+
+        [LoggerMessage(EventId = 1208, Level = LogLevel.Warning, Message = "{Listener}: open connection closed, its client certificate is no longer accepted: {Reason}")]
+        public static partial void ConnectionClosed(ILogger logger, string listener, string reason);
     }
 }

@@ -66,9 +66,7 @@ public sealed class RevocationTests : TlsServerTests
         Assert.Contains("nv_inference_request_success", await scraper.GetStringAsync("/metrics"), StringComparison.Ordinal);
 
         // Each refusal is audited with its reason; the good client never is.
-        using var stream = new FileStream(audit, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        var refusals = new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line => System.Text.Json.Nodes.JsonNode.Parse(line)!).Where(record => (string?)record["event"] == "tls-client-refused").ToList();
+        var refusals = AuditRecords(audit, "tls-client-refused");
         Assert.True(refusals.Count >= 3, $"{refusals.Count} refusals audited");
         Assert.All(refusals, record =>
         {
@@ -80,12 +78,8 @@ public sealed class RevocationTests : TlsServerTests
     [Fact]
     public async Task TheCrlFile_ReloadsWhenItChanges_AndABadFileKeepsThePreviousLists()
     {
-        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
-        var client = Pki.Issue("CN=ci-client", server: false, "client");
-        var bystander = Pki.Issue("CN=bystander", server: false, "bystander");
-        var crl = Pki.WriteCrl("clients.crl.pem", [bystander.Certificate], crlNumber: 1);
-        await using var fabrik = await StartAsync(
-            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--http-tls-client-crl", crl);
+        var (fabrik, client, bystander, crl) = await StartWithHttpCrlAsync();
+        await using var _ = fabrik;
 
         // A fresh client per request: each makes its own handshake.
         async Task<bool> HandshakeSucceedsAsync()
@@ -105,7 +99,7 @@ public sealed class RevocationTests : TlsServerTests
         Assert.True(await HandshakeSucceedsAsync());
 
         // The next CRL (written beside and moved into place) revokes the client as well.
-        var next = Pki.WriteCrl("next.crl.pem", [bystander.Certificate, client.Certificate], crlNumber: 2);
+        var next = Pki.WriteCrl("next.crl.pem", [bystander, client.Certificate], crlNumber: 2);
         File.Move(next, crl, overwrite: true);
         Assert.False(await HandshakeSucceedsAsync());
 
@@ -114,9 +108,206 @@ public sealed class RevocationTests : TlsServerTests
         Assert.False(await HandshakeSucceedsAsync());
 
         // A DER CRL that no longer lists the client lets it back in.
-        var reinstated = Pki.WriteCrl("reinstated.crl", [bystander.Certificate], crlNumber: 3, der: true);
+        var reinstated = Pki.WriteCrl("reinstated.crl", [bystander], crlNumber: 3, der: true);
         File.Move(reinstated, crl, overwrite: true);
         Assert.True(await HandshakeSucceedsAsync());
+    }
+
+    [Fact]
+    public async Task OpenConnections_AreClosedWhenTheirCertificateIsRevoked_OthersStayOpen()
+    {
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var client = Pki.Issue("CN=ci-client", server: false, "client");
+        var other = Pki.Issue("CN=other-client", server: false, "other");
+        var bystander = Pki.Issue("CN=bystander", server: false, "bystander");
+        var crl = Pki.WriteCrl("clients.crl.pem", [bystander.Certificate], crlNumber: 1);
+        var audit = Path.Combine(Pki.Folder, "audit.jsonl");
+        await using var fabrik = await StartAsync([.. MutualTls(crl, (server.CertificatePath, server.KeyPath)), "--audit-log", audit]);
+
+        // Connections opened and used before the revocation: two by hand over HTTP/1.1 keep-alive,
+        // and a gRPC channel (HTTP/2).
+        await using var revokedConnection = await KeepAliveConnection.OpenAsync(fabrik.HttpAddress!, client.Certificate);
+        await using var otherConnection = await KeepAliveConnection.OpenAsync(fabrik.HttpAddress!, other.Certificate);
+        Assert.StartsWith("HTTP/1.1 200", await revokedConnection.GetAsync("/v2/health/ready"), StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200", await otherConnection.GetAsync("/v2/health/ready"), StringComparison.Ordinal);
+        using var channel = GrpcChannel.ForAddress(fabrik.GrpcAddress!, new GrpcChannelOptions { HttpHandler = Pki.Handler(client.Certificate) });
+        var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        Assert.True((await grpc.ServerLiveAsync(new ServerLiveRequest())).Live);
+
+        var next = Pki.WriteCrl("next.crl.pem", [bystander.Certificate, client.Certificate], crlNumber: 2);
+        File.Move(next, crl, overwrite: true);
+
+        // The server closes the revoked client's connection without waiting for its next request.
+        Assert.True(await revokedConnection.ClosedByServerAsync(TimeSpan.FromSeconds(10)), "the revoked client's connection is still open");
+        // The channel's connection is closed too, and a new handshake is refused.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        RpcException? refused = null;
+        while (refused is null && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                await grpc.ServerLiveAsync(new ServerLiveRequest());
+                await Task.Delay(100);
+            }
+            catch (RpcException e)
+            {
+                refused = e;
+            }
+        }
+        Assert.NotNull(refused);
+        // The other client is still served on the connection it had.
+        Assert.StartsWith("HTTP/1.1 200", await otherConnection.GetAsync("/v2/health/ready"), StringComparison.Ordinal);
+
+        var closed = AuditRecords(audit, "tls-connection-closed");
+        Assert.Equal(2, closed.Count);
+        Assert.All(closed, record =>
+        {
+            Assert.Equal("CN=ci-client", (string?)record["subject"]);
+            Assert.Contains("is revoked", (string?)record["reason"], StringComparison.Ordinal);
+        });
+        Assert.Equal(
+            new[] { fabrik.HttpAddress!.Port, fabrik.GrpcAddress!.Port }.Order(),
+            closed.Select(record => System.Net.IPEndPoint.Parse((string)record["listener"]!).Port).Order());
+    }
+
+    [OpenSslFact]
+    public async Task AResumedTlsSession_IsCheckedAgainstTheCurrentCrl()
+    {
+        // A resumed session carries no certificate over the wire (TLS 1.3 PSK, TLS 1.2 session
+        // ticket); the server must still refuse it once the certificate it was made with is revoked.
+        var (fabrik, client, bystander, crl) = await StartWithHttpCrlAsync();
+        await using var _ = fabrik;
+        var session = Path.Combine(Pki.Folder, "session.pem");
+
+        async Task<string> GetReadyAsync(string protocol, string sessionFlag)
+        {
+            var start = new System.Diagnostics.ProcessStartInfo(OpenSslFactAttribute.OpenSsl!)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            foreach (var argument in new[]
+            {
+                "s_client", protocol, "-connect", $"127.0.0.1:{fabrik.HttpAddress!.Port}", "-servername", "localhost",
+                "-CAfile", Pki.CaPath, "-cert", client.CertificatePath, "-key", client.KeyPath, sessionFlag, session, "-ign_eof",
+            })
+            {
+                start.ArgumentList.Add(argument);
+            }
+            using var process = System.Diagnostics.Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEndAsync();
+            var error = process.StandardError.ReadToEndAsync();
+            await process.StandardInput.WriteAsync("GET /v2/health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            process.StandardInput.Close();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            return await output + await error;
+        }
+
+        foreach (var protocol in new[] { "-tls1_3", "-tls1_2" })
+        {
+            File.Move(Pki.WriteCrl("current.crl.pem", [bystander], crlNumber: 1), crl, overwrite: true);
+            var first = await GetReadyAsync(protocol, "-sess_out");
+            Assert.Contains("HTTP/1.1 200", first, StringComparison.Ordinal);
+            Assert.Contains("New, TLSv1.", first, StringComparison.Ordinal);
+
+            File.Move(Pki.WriteCrl("next.crl.pem", [bystander, client.Certificate], crlNumber: 2), crl, overwrite: true);
+            var resumed = await GetReadyAsync(protocol, "-sess_in");
+            // The session was resumed (else this test would prove nothing), and refused all the same.
+            Assert.Contains("Reused, TLSv1.", resumed, StringComparison.Ordinal);
+            Assert.DoesNotContain("HTTP/1.1 200", resumed, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>A server with mutual TLS on HTTP whose CRL revokes only a bystander; returns it,
+    /// a client certificate the test may revoke, the bystander's, and the CRL file.</summary>
+    private async Task<(FabrikServer Fabrik, (X509Certificate2 Certificate, string CertificatePath, string KeyPath) Client, X509Certificate2 Bystander, string Crl)> StartWithHttpCrlAsync()
+    {
+        var server = Pki.Issue("CN=fabrik-server", server: true, "server");
+        var client = Pki.Issue("CN=ci-client", server: false, "client");
+        var bystander = Pki.Issue("CN=bystander", server: false, "bystander");
+        var crl = Pki.WriteCrl("clients.crl.pem", [bystander.Certificate], crlNumber: 1);
+        var fabrik = await StartAsync(
+            "--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--http-tls-client-ca", Pki.CaPath, "--http-tls-client-crl", crl);
+        return (fabrik, client, bystander.Certificate, crl);
+    }
+
+    /// <summary>The audit log's records of one event.</summary>
+    private static List<System.Text.Json.Nodes.JsonNode> AuditRecords(string audit, string name)
+    {
+        using var stream = new FileStream(audit, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => System.Text.Json.Nodes.JsonNode.Parse(line)!).Where(record => (string?)record["event"] == name).ToList();
+    }
+
+    /// <summary>One TLS connection held open by hand, so that the test knows which connection a
+    /// request travels on (HttpClient would silently open a new one).</summary>
+    private sealed class KeepAliveConnection : IAsyncDisposable
+    {
+        private readonly System.Net.Sockets.TcpClient _tcp;
+        private readonly System.Net.Security.SslStream _tls;
+
+        private KeepAliveConnection(System.Net.Sockets.TcpClient tcp, System.Net.Security.SslStream tls)
+        {
+            _tcp = tcp;
+            _tls = tls;
+        }
+
+        public static async Task<KeepAliveConnection> OpenAsync(Uri address, X509Certificate2 certificate)
+        {
+            var tcp = new System.Net.Sockets.TcpClient();
+            await tcp.ConnectAsync(address.Host, address.Port);
+            var tls = new System.Net.Security.SslStream(tcp.GetStream());
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                ClientCertificates = [certificate],
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            });
+            return new KeepAliveConnection(tcp, tls);
+        }
+
+        /// <summary>Sends a GET and returns the response's head (the endpoints used answer without a body).</summary>
+        public async Task<string> GetAsync(string path)
+        {
+            await _tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+            var received = new System.Text.StringBuilder();
+            var buffer = new byte[4096];
+            while (!received.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var read = await _tls.ReadAsync(buffer);
+                if (read == 0)
+                {
+                    throw new IOException("the server closed the connection");
+                }
+                received.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+            }
+            return received.ToString();
+        }
+
+        /// <summary>Whether the server closes the connection within <paramref name="limit"/>, with nothing asked.</summary>
+        public async Task<bool> ClosedByServerAsync(TimeSpan limit)
+        {
+            using var timeout = new CancellationTokenSource(limit);
+            try
+            {
+                return await _tls.ReadAsync(new byte[1], timeout.Token) == 0;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _tls.DisposeAsync();
+            _tcp.Dispose();
+        }
     }
 
     [Fact]

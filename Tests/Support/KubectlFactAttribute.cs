@@ -9,10 +9,7 @@ namespace Fabrik.Tests.Support;
 public sealed class KubectlFactAttribute : FactAttribute
 {
     /// <summary>The kubectl executable on PATH, or null.</summary>
-    public static string? Kubectl { get; } = (Environment.GetEnvironmentVariable("PATH") ?? "")
-        .Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        .Select(directory => Path.Combine(directory, "kubectl"))
-        .FirstOrDefault(File.Exists);
+    public static string? Kubectl { get; } = ExecutablePath.Find("kubectl");
 
     public KubectlFactAttribute()
     {
