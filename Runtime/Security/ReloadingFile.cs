@@ -2,7 +2,8 @@ namespace Fabrik.Security;
 
 /// <summary>
 /// A value read from files (a certificate and its key, a key file) that is read again when a
-/// file's modification time or length changes. Readers get the current value without locking;
+/// file's modification time or length changes (the final target's, when the path is a symbolic
+/// link, as in a Kubernetes Secret volume). Readers get the current value without locking;
 /// the check runs at most once per <c>checkInterval</c>, on the reader's thread. A reload that
 /// fails keeps the previous value and reports why, so a half-written file never takes down the
 /// listener or the keys. The first load happens in the constructor and throws.
@@ -85,13 +86,31 @@ internal sealed class ReloadingFile<T> where T : class
         }
     }
 
+    private static FileSystemInfo? TryResolve(string link)
+    {
+        try
+        {
+            return File.ResolveLinkTarget(link, returnFinalTarget: true);
+        }
+        catch (IOException)
+        {
+            return null; // a dangling or looping link: treated like a missing file
+        }
+    }
+
     private (DateTime, long)[] Stamp()
     {
         var stamps = new (DateTime, long)[_paths.Length];
         for (var i = 0; i < _paths.Length; i++)
         {
-            var file = new FileInfo(_paths[i]);
-            stamps[i] = file.Exists ? (file.LastWriteTimeUtc, file.Length) : (DateTime.MinValue, -1);
+            // A Kubernetes Secret or ConfigMap volume serves each file as a link into a folder
+            // that an update replaces: the link's own times never change, its final target's do.
+            FileSystemInfo? target = new FileInfo(_paths[i]);
+            if (target.LinkTarget is not null)
+            {
+                target = TryResolve(_paths[i]);
+            }
+            stamps[i] = target is FileInfo { Exists: true } file ? (file.LastWriteTimeUtc, file.Length) : (DateTime.MinValue, -1);
         }
         return stamps;
     }

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Fabrik.Tests.Support;
@@ -24,10 +26,12 @@ public sealed partial class KubernetesManifestTests
     {
         var directories = Directory.EnumerateFiles(Manifests, "kustomization.yaml", SearchOption.AllDirectories)
             .Select(Path.GetDirectoryName).Select(directory => Path.GetRelativePath(Manifests, directory!)).Order().ToArray();
-        Assert.Equal(["base", "kserve", Path.Combine("overlays", "cpu"), Path.Combine("overlays", "gpu")], directories);
+        Assert.Equal(
+            ["base", Path.Combine("components", "secured"), "kserve", Path.Combine("overlays", "cpu"), Path.Combine("overlays", "gpu"), Path.Combine("overlays", "secured")],
+            directories);
 
-        var baseArgs = Container(Load(Path.Combine(Manifests, "base", "deployment.yaml")).Single())["args"]!.AsArray().Select(arg => (string)arg!);
-        foreach (var (overlay, tag) in new[] { ("cpu", "cpu"), ("gpu", "cuda") })
+        var baseArgs = Container(Load(Path.Combine(Manifests, "base", "deployment.yaml")).Single())["args"]!.AsArray().Select(arg => (string)arg!).ToArray();
+        foreach (var (overlay, tag) in new[] { ("cpu", "cpu"), ("gpu", "cuda"), ("secured", "cpu") })
         {
             var rendered = await RenderAsync(Path.Combine("overlays", overlay));
             Assert.Equal(
@@ -36,7 +40,8 @@ public sealed partial class KubernetesManifestTests
             var deployment = rendered.Single(document => (string)document["kind"]! == "Deployment");
             var container = Container(deployment);
             Assert.Equal($"fabrik:{tag}", (string)container["image"]!);
-            Assert.Equal(baseArgs, container["args"]!.AsArray().Select(arg => (string)arg!));
+            // The secured overlay adds flags after the base's and changes none of them.
+            Assert.Equal(baseArgs, container["args"]!.AsArray().Select(arg => (string)arg!).Take(overlay == "secured" ? baseArgs.Length : int.MaxValue));
             Assert.Equal(overlay == "gpu" ? "1" : null, (string?)container["resources"]!["limits"]!["nvidia.com/gpu"]);
 
             // The selectors of the Service, the PodDisruptionBudget and the NetworkPolicy pick the pods.
@@ -94,6 +99,106 @@ public sealed partial class KubernetesManifestTests
         Assert.Equal("/v2/health/live", (string)container["livenessProbe"]!["httpGet"]!["path"]!);
     }
 
+    [KubectlFact]
+    public async Task SecuredOverlay_ContainerArgs_StartTheServerWithTlsKeysSignedModelsAndAudit()
+    {
+        var rendered = await RenderAsync(Path.Combine("overlays", "secured"));
+        var deployment = rendered.Single(document => (string)document["kind"]! == "Deployment");
+        var pod = deployment["spec"]!["template"]!["spec"]!;
+        var container = Container(deployment);
+        var volumes = pod["volumes"]!.AsArray().ToDictionary(volume => (string)volume!["name"]!, volume => volume!);
+
+        // Every file a flag names lies under a mount of the container; each mount gets a folder
+        // of its own here, filled with what the Secret or ConfigMap behind it would hold.
+        using var pki = new TestCertificates();
+        using var repository = new TemporaryRepository().Add("simple");
+        var mounts = new Dictionary<string, string>();
+        foreach (var mount in container["volumeMounts"]!.AsArray())
+        {
+            var path = (string)mount!["mountPath"]!;
+            if (path is not ("/models" or "/tmp"))
+            {
+                mounts[path] = Directory.CreateDirectory(Path.Combine(pki.Folder, (string)mount["name"]!)).FullName;
+            }
+        }
+        string Local(string path) => mounts.Where(mount => Under(path, mount.Key))
+            .Select(mount => mount.Value + path[mount.Key.Length..]).Single();
+        var args = container["args"]!.AsArray().Select(arg => (string)arg!).ToArray();
+
+        // The TLS Secret, as cert-manager writes it (tls.crt, tls.key).
+        var server = pki.Issue("CN=fabrik", server: true, "server");
+        Assert.Equal(Value(args, "http-tls-cert"), Value(args, "grpc-server-cert"));
+        File.Copy(server.CertificatePath, Local(Value(args, "http-tls-cert")!));
+        File.Copy(server.KeyPath, Local(Value(args, "http-tls-key")!));
+        Assert.Equal("fabrik-tls", (string)volumes[MountName(container, Value(args, "http-tls-cert")!)]["secret"]!["secretName"]!);
+        // The API-key Secret: hashes only.
+        var key = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        File.WriteAllText(Local(Value(args, "auth-keys")!),
+            $$"""{"keys": [{"id": "app", "sha256": "{{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))}}", "scopes": ["infer:*"]}]}""");
+        Assert.Equal("fabrik-api-keys", (string)volumes[MountName(container, Value(args, "auth-keys")!)]["secret"]!["secretName"]!);
+        // The trust ConfigMap, and the model signed with its private half.
+        using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        File.WriteAllText(Local(Value(args, "model-trust-key")!), signing.ExportSubjectPublicKeyInfoPem());
+        Fabrik.Security.ModelSignature.Sign(Path.Combine(repository.Path, "simple", "1"), signing);
+
+        // Signed versions are copied under TMPDIR while they load: a disk volume, not the 64 MiB
+        // memory /tmp, and the ephemeral-storage limit leaves room for every disk volume.
+        var tmpdir = (string)container["env"]!.AsArray().Single(variable => (string)variable!["name"]! == "TMPDIR")!["value"]!;
+        var scratch = volumes[MountName(container, tmpdir)]["emptyDir"]!;
+        Assert.Null(scratch["medium"]);
+        Assert.True(Quantity((string)scratch["sizeLimit"]!) >= Quantity("4Gi"));
+        var onDisk = volumes.Values.Select(volume => volume["emptyDir"]).OfType<JsonNode>().Where(dir => (string?)dir["medium"] != "Memory")
+            .Sum(dir => Quantity((string)dir["sizeLimit"]!));
+        Assert.True(Quantity((string)container["resources"]!["limits"]!["ephemeral-storage"]!) > onDisk);
+
+        await using var fabrik = await StartWithManifestArgsAsync(container, new Dictionary<string, int>(), repository, mounts,
+            new Dictionary<string, string> { ["TMPDIR"] = Local(tmpdir) });
+        Assert.Equal("https", fabrik.Address.Scheme);
+        using var client = new HttpClient(pki.Handler()) { BaseAddress = fabrik.Address };
+        // The probes, over HTTPS as the kubelet sends them, without a key.
+        foreach (var probe in new[] { "startupProbe", "readinessProbe", "livenessProbe" })
+        {
+            var httpGet = container[probe]!["httpGet"]!;
+            Assert.Equal("HTTPS", (string)httpGet["scheme"]!);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync((string)httpGet["path"]!)).StatusCode);
+        }
+        // The signed model serves, to callers with a key only.
+        var body = new StringContent("""{"inputs":[{"name":"INPUT0","datatype":"INT32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},{"name":"INPUT1","datatype":"INT32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}""");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/v2/models/simple/infer", body)).StatusCode);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v2/models/simple/infer") { Content = body };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        var answer = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        Assert.Equal([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17],
+            JsonNode.Parse(await answer.Content.ReadAsStringAsync())!["outputs"]!.AsArray()
+                .Single(output => (string)output!["name"]! == "OUTPUT0")!["data"]!.AsArray().Select(value => (int)value!));
+
+        // The audit log is on its volume, and says the model loaded signed.
+        var audit = File.ReadAllLines(Local(Value(args, "audit-log")!)).Select(line => JsonNode.Parse(line)!).ToList();
+        var load = audit.Single(record => (string?)record["event"] == "model-load");
+        Assert.Equal("simple", (string?)load["model"]);
+        Assert.Equal("true", load["signed"]?.ToJsonString());
+        Assert.Contains(audit, record => (string?)record["event"] == "auth-failure");
+    }
+
+    /// <summary>The name of the volume mounted where <paramref name="path"/> lies.</summary>
+    private static string MountName(JsonNode container, string path) => container["volumeMounts"]!.AsArray()
+        .Where(mount => Under(path, (string)mount!["mountPath"]!))
+        .Select(mount => (string)mount!["name"]!).Single();
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies in it.</summary>
+    private static bool Under(string path, string folder) =>
+        path == folder || path.StartsWith(folder + "/", StringComparison.Ordinal);
+
+    /// <summary>A Kubernetes quantity in bytes (the binary suffixes used here).</summary>
+    private static long Quantity(string text) => text[^2..] switch
+    {
+        "Ki" => long.Parse(text[..^2]) << 10,
+        "Mi" => long.Parse(text[..^2]) << 20,
+        "Gi" => long.Parse(text[..^2]) << 30,
+        _ => long.Parse(text),
+    };
+
     [Fact]
     public async Task KServeRuntime_ContainerArgs_StartTheServerOnKServesPorts()
     {
@@ -134,9 +239,11 @@ public sealed partial class KubernetesManifestTests
     }
 
     /// <summary>Starts fabrik with the container's arguments exactly, except that the model
-    /// repository becomes a test repository, ports become 0 (free ones: other servers run on this
+    /// repository becomes a test repository, files under a mount move to the folder given for it
+    /// in <paramref name="mounts"/>, ports become 0 (free ones: other servers run on this
     /// machine) and addresses loopback. Checks the replaced ports against <paramref name="declared"/>.</summary>
-    private static async Task<FabrikProcess> StartWithManifestArgsAsync(JsonNode container, IReadOnlyDictionary<string, int> declared, TemporaryRepository repository)
+    private static async Task<FabrikProcess> StartWithManifestArgsAsync(JsonNode container, IReadOnlyDictionary<string, int> declared, TemporaryRepository repository,
+        IReadOnlyDictionary<string, string>? mounts = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var args = new List<string>();
         foreach (var arg in container["args"]!.AsArray().Select(arg => (string)arg!))
@@ -161,13 +268,17 @@ public sealed partial class KubernetesManifestTests
                 Assert.Equal("0.0.0.0", value);
                 args.Add($"--{name}=127.0.0.1");
             }
+            else if (mounts?.FirstOrDefault(mount => Under(value, mount.Key)) is { Key: not null } mount)
+            {
+                args.Add($"--{name}={mount.Value}{value[mount.Key.Length..]}");
+            }
             else
             {
                 args.Add(arg);
             }
         }
         Assert.Equal(["/opt/fabrik/fabrik"], container["command"]!.AsArray().Select(part => (string)part!));
-        return await FabrikProcess.StartAsync([.. args]);
+        return await FabrikProcess.StartAsync(environment ?? new Dictionary<string, string>(), [.. args]);
     }
 
     private static string? Value(string[] args, string name) =>

@@ -190,6 +190,42 @@ public sealed class TlsTests : TlsServerTests
     }
 
     [Fact]
+    public async Task CertificateRotation_InAKubernetesSecretVolume_IsSeen()
+    {
+        // A Secret volume as the kubelet writes it: tls.crt -> ..data/tls.crt, ..data -> a
+        // timestamped folder, and an update swaps ..data to a new folder in one rename. The
+        // files the flags name are symbolic links whose own times never change.
+        var volume = Directory.CreateDirectory(Path.Combine(Pki.Folder, "secret-volume")).FullName;
+        void Publish((X509Certificate2 Certificate, string CertificatePath, string KeyPath) pair, string generation)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(volume, "..2026_" + generation)).FullName;
+            File.Copy(pair.CertificatePath, Path.Combine(folder, "tls.crt"));
+            File.Copy(pair.KeyPath, Path.Combine(folder, "tls.key"));
+            var staging = Path.Combine(volume, "..data_tmp");
+            File.CreateSymbolicLink(staging, Path.GetFileName(folder));
+            // rename(2) over the old link, as the kubelet does (File.Move wants a file, not a link to a folder).
+            using var rename = System.Diagnostics.Process.Start("mv", ["-T", staging, Path.Combine(volume, "..data")]);
+            rename.WaitForExit();
+            Assert.Equal(0, rename.ExitCode);
+        }
+        Publish(Pki.Issue("CN=fabrik-server", server: true, "server"), "1");
+        File.CreateSymbolicLink(Path.Combine(volume, "tls.crt"), Path.Combine("..data", "tls.crt"));
+        File.CreateSymbolicLink(Path.Combine(volume, "tls.key"), Path.Combine("..data", "tls.key"));
+        await using var fabrik = await StartAsync("--http-tls-cert", Path.Combine(volume, "tls.crt"), "--http-tls-key", Path.Combine(volume, "tls.key"));
+        using (var before = new HttpClient(Pki.Handler()) { BaseAddress = fabrik.HttpAddress })
+        {
+            await AssertSimpleInfersAsync(before);
+        }
+
+        var rotated = Pki.Issue("CN=fabrik-server-rotated", server: true, "rotated");
+        Publish(rotated, "2");
+        X509Certificate2? seen = null;
+        using var after = new HttpClient(Pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = fabrik.HttpAddress };
+        await AssertSimpleInfersAsync(after);
+        Assert.Equal(rotated.Certificate.Thumbprint, seen!.Thumbprint);
+    }
+
+    [Fact]
     public async Task MutualTls_TheClientCertificateSubjectMapsToScopes()
     {
         var server = Pki.Issue("CN=fabrik-server", server: true, "server");

@@ -124,6 +124,6 @@ public sealed partial class FabrikProcess : IAsyncDisposable
     /// <summary>The last lines a process wrote (a crash's reason is at the end).</summary>
     private static string Tail(IEnumerable<string> log) => string.Join("\n", log.TakeLast(40));
 
-    [GeneratedRegex(@"HTTP service listening on (http://[^\s""]+)")]
+    [GeneratedRegex(@"HTTP service listening on (https?://[^\s""]+)")]
     private static partial Regex ListeningLine();
 }
