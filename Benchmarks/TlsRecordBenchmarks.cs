@@ -10,7 +10,7 @@ namespace Fabrik.Benchmarks;
 /// What one request costs .NET's TLS stack alone, with no socket, no Kestrel and no Fabrik: a
 /// request and a response of the sizes of a binary <c>simple</c> inference (470 and 330 bytes)
 /// sent through two <see cref="SslStream"/>s joined by in-memory pipes (TLS 1.3, ECDSA P-256,
-/// the suite .NET and OpenSSL agree on). Each round trip seals and opens one record each way at
+/// each of the three TLS 1.3 suites in turn). Each round trip seals and opens one record each way at
 /// each end, so the server's share of <see cref="TlsRoundTrip"/> minus <see cref="PlainRoundTrip"/>
 /// is about half: the floor under what TLS adds to a served request (Benchmarks/tls-cost.sh).
 /// </summary>
@@ -27,6 +27,10 @@ public class TlsRecordBenchmarks
     private (SslStream Client, SslStream Server) _tls;
     private X509Certificate2 _certificate = null!;
 
+    /// <summary>The suite the server allows (the default, AES-256-GCM, first).</summary>
+    [Params(TlsCipherSuite.TLS_AES_256_GCM_SHA384, TlsCipherSuite.TLS_AES_128_GCM_SHA256, TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256)]
+    public TlsCipherSuite Suite { get; set; } = TlsCipherSuite.TLS_AES_256_GCM_SHA384;
+
     [GlobalSetup]
     public void Setup()
     {
@@ -39,13 +43,22 @@ public class TlsRecordBenchmarks
         _plain = Joined();
         var (clientInner, serverInner) = Joined();
         _tls = (new SslStream(clientInner), new SslStream(serverInner));
-        var server = _tls.Server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = _certificate });
+        var server = _tls.Server.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+        {
+            ServerCertificate = _certificate,
+            // Suites can be chosen on Linux and macOS only (CA1416); elsewhere the default runs.
+            CipherSuitesPolicy = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? new CipherSuitesPolicy([Suite]) : null,
+        });
         var client = _tls.Client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
         {
             TargetHost = "localhost",
             RemoteCertificateValidationCallback = (_, _, _, _) => true,
         });
         Task.WaitAll(server, client);
+        if (_tls.Server.NegotiatedCipherSuite != Suite && (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()))
+        {
+            throw new InvalidOperationException($"asked for {Suite}, negotiated {_tls.Server.NegotiatedCipherSuite}");
+        }
     }
 
     [GlobalCleanup]

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -31,14 +32,15 @@ internal static partial class ListenerTls
     public static void Configure(ListenOptions listen, TlsFiles files, ILogger logger, AuditLog audit, CancellationToken stopping)
     {
         var name = $"{listen.IPEndPoint}";
-        var certificate = Load(files, () => new ReloadingFile<X509Certificate2>(
+        var certificate = Load(files, () => new ReloadingFile<ServerCertificate>(
             [files.CertificatePath, files.KeyPath],
             () => LoadCertificate(files.CertificatePath, files.KeyPath),
             ReloadCheckInterval,
             reloaded: loaded =>
             {
-                Log.CertificateReloaded(logger, files.CertificatePath, loaded.Subject, loaded.NotAfter);
-                audit.Write("certificate-reload", ("file", files.CertificatePath), ("subject", loaded.Subject), ("thumbprint", loaded.GetCertHashString(HashAlgorithmName.SHA256)));
+                Log.CertificateReloaded(logger, files.CertificatePath, loaded.Leaf.Subject, loaded.Leaf.NotAfter);
+                audit.Write("certificate-reload", ("file", files.CertificatePath), ("subject", loaded.Leaf.Subject), ("thumbprint", loaded.Leaf.GetCertHashString(HashAlgorithmName.SHA256)),
+                    ("intermediates", loaded.IntermediateCount));
             },
             failed: e => Log.CertificateReloadFailed(logger, files.CertificatePath, e.Message)));
         var clientCa = files.ClientCaPath is null ? null : Load(files, () => new ReloadingFile<X509Certificate2Collection>(
@@ -65,7 +67,15 @@ internal static partial class ListenerTls
         var https = new HttpsConnectionAdapterOptions
         {
             SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-            ServerCertificateSelector = (_, _) => certificate.Current,
+            // Kestrel needs a certificate or a selector; the handshake itself takes the context
+            // below, which carries the intermediates of the file too.
+            ServerCertificateSelector = (_, _) => certificate.Current.Leaf,
+            OnAuthenticate = (_, options) =>
+            {
+                options.ServerCertificateSelectionCallback = null;
+                options.ServerCertificate = null;
+                options.ServerCertificateContext = certificate.Current.Context;
+            },
             CheckCertificateRevocation = false,
             ClientCertificateMode = clientCa is null ? ClientCertificateMode.NoCertificate : ClientCertificateMode.RequireCertificate,
         };
@@ -90,11 +100,14 @@ internal static partial class ListenerTls
             var open = new OpenClientConnections(
                 () => (clientCa.Current, clientCrl?.Current),
                 presented => Refusal(presented, clientCa.Current, clientCrl?.Current, DateTimeOffset.UtcNow),
-                (listener, presented, reason) =>
+                (connection, presented, reason) =>
                 {
-                    Log.ConnectionClosed(logger, listener, reason);
-                    audit.Write("tls-connection-closed", ("listener", listener), ("subject", presented.Subject), ("reason", reason));
+                    var listener = connection.LocalEndPoint?.ToString() ?? name;
+                    var client = connection.RemoteEndPoint?.ToString();
+                    Log.ConnectionClosed(logger, listener, client, reason);
+                    audit.Write("tls-connection-closed", ("listener", listener), ("client", client), ("subject", presented.Subject), ("reason", reason));
                 },
+                e => Log.RecheckFailed(logger, name, e),
                 ReloadCheckInterval);
             stopping.Register(open.Dispose);
             listen.Use(open.Track);
@@ -114,8 +127,27 @@ internal static partial class ListenerTls
         }
     }
 
-    private static X509Certificate2 LoadCertificate(string certificatePath, string keyPath) =>
-        X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+    /// <summary>The server's certificate with its key, and the chain the handshake sends: the
+    /// certificate file's first certificate is the server's, any after it are intermediates (as
+    /// cert-manager and most CAs write <c>tls.crt</c>). Built offline: nothing is downloaded.</summary>
+    private static ServerCertificate LoadCertificate(string certificatePath, string keyPath)
+    {
+        var leaf = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        var inFile = new X509Certificate2Collection();
+        inFile.ImportFromPemFile(certificatePath);
+        var intermediates = new X509Certificate2Collection();
+        foreach (var certificate in inFile)
+        {
+            if (certificate.Thumbprint != leaf.Thumbprint)
+            {
+                intermediates.Add(certificate);
+            }
+        }
+        return new ServerCertificate(leaf, SslStreamCertificateContext.Create(leaf, intermediates, offline: true), intermediates.Count);
+    }
+
+    /// <summary>One load of the certificate files.</summary>
+    private sealed record ServerCertificate(X509Certificate2 Leaf, SslStreamCertificateContext Context, int IntermediateCount);
 
     private static X509Certificate2Collection LoadCertificates(string path)
     {
@@ -192,7 +224,10 @@ internal static partial class ListenerTls
         [LoggerMessage(EventId = 1207, Level = LogLevel.Warning, Message = "{Listener}: client certificate refused in the handshake: {Reason}")]
         public static partial void ClientRefused(ILogger logger, string listener, string reason);
 
-        [LoggerMessage(EventId = 1208, Level = LogLevel.Warning, Message = "{Listener}: open connection closed, its client certificate is no longer accepted: {Reason}")]
-        public static partial void ConnectionClosed(ILogger logger, string listener, string reason);
+        [LoggerMessage(EventId = 1208, Level = LogLevel.Warning, Message = "{Listener}: open connection from {Client} closed, its client certificate is no longer accepted: {Reason}")]
+        public static partial void ConnectionClosed(ILogger logger, string listener, string? client, string reason);
+
+        [LoggerMessage(EventId = 1209, Level = LogLevel.Error, Message = "{Listener}: checking the open connections' client certificates again failed; the next check retries")]
+        public static partial void RecheckFailed(ILogger logger, string listener, Exception exception);
     }
 }

@@ -86,15 +86,20 @@ internal sealed class ReloadingFile<T> where T : class
         }
     }
 
-    private static FileSystemInfo? TryResolve(string link)
+    /// <summary>The time and length of the file the path leads to, read through an open handle:
+    /// that follows every symbolic link on the way. A Kubernetes Secret or ConfigMap volume serves
+    /// each file as a link through <c>..data</c>, which an update swaps to a new folder, so the
+    /// link's own times never change. A file that cannot be opened stamps as missing.</summary>
+    private static (DateTime, long) StampOf(string path)
     {
         try
         {
-            return File.ResolveLinkTarget(link, returnFinalTarget: true);
+            using var handle = File.OpenHandle(path);
+            return (File.GetLastWriteTimeUtc(handle), RandomAccess.GetLength(handle));
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return null; // a dangling or looping link: treated like a missing file
+            return (DateTime.MinValue, -1);
         }
     }
 
@@ -103,14 +108,7 @@ internal sealed class ReloadingFile<T> where T : class
         var stamps = new (DateTime, long)[_paths.Length];
         for (var i = 0; i < _paths.Length; i++)
         {
-            // A Kubernetes Secret or ConfigMap volume serves each file as a link into a folder
-            // that an update replaces: the link's own times never change, its final target's do.
-            FileSystemInfo? target = new FileInfo(_paths[i]);
-            if (target.LinkTarget is not null)
-            {
-                target = TryResolve(_paths[i]);
-            }
-            stamps[i] = target is FileInfo { Exists: true } file ? (file.LastWriteTimeUtc, file.Length) : (DateTime.MinValue, -1);
+            stamps[i] = StampOf(_paths[i]);
         }
         return stamps;
     }

@@ -107,6 +107,9 @@ public sealed partial class KubernetesManifestTests
         var pod = deployment["spec"]!["template"]!["spec"]!;
         var container = Container(deployment);
         var volumes = pod["volumes"]!.AsArray().ToDictionary(volume => (string)volume!["name"]!, volume => volume!);
+        // Every port of the Service says TLS; none says cleartext HTTP/2 any more.
+        var service = rendered.Single(document => (string)document["kind"]! == "Service");
+        Assert.All(service["spec"]!["ports"]!.AsArray(), port => Assert.Equal("https", (string?)port!["appProtocol"]));
 
         // Every file a flag names lies under a mount of the container; each mount gets a folder
         // of its own here, filled with what the Secret or ConfigMap behind it would hold.

@@ -163,6 +163,7 @@ public sealed class RevocationTests : TlsServerTests
         Assert.All(closed, record =>
         {
             Assert.Equal("CN=ci-client", (string?)record["subject"]);
+            Assert.StartsWith("127.0.0.1:", (string?)record["client"], StringComparison.Ordinal);
             Assert.Contains("is revoked", (string?)record["reason"], StringComparison.Ordinal);
         });
         Assert.Equal(
@@ -196,12 +197,29 @@ public sealed class RevocationTests : TlsServerTests
                 start.ArgumentList.Add(argument);
             }
             using var process = System.Diagnostics.Process.Start(start)!;
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            await process.StandardInput.WriteAsync("GET /v2/health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-            process.StandardInput.Close();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
-            return await output + await error;
+            try
+            {
+                var output = process.StandardOutput.ReadToEndAsync();
+                var error = process.StandardError.ReadToEndAsync();
+                try
+                {
+                    await process.StandardInput.WriteAsync("GET /v2/health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+                    process.StandardInput.Close();
+                }
+                catch (IOException)
+                {
+                    // s_client already gave up (a refused handshake): its output says why.
+                }
+                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+                return await output + await error;
+            }
+            finally
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+            }
         }
 
         foreach (var protocol in new[] { "-tls1_3", "-tls1_2" })
@@ -256,15 +274,23 @@ public sealed class RevocationTests : TlsServerTests
         public static async Task<KeepAliveConnection> OpenAsync(Uri address, X509Certificate2 certificate)
         {
             var tcp = new System.Net.Sockets.TcpClient();
-            await tcp.ConnectAsync(address.Host, address.Port);
-            var tls = new System.Net.Security.SslStream(tcp.GetStream());
-            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+            try
             {
-                TargetHost = "localhost",
-                ClientCertificates = [certificate],
-                RemoteCertificateValidationCallback = (_, _, _, _) => true,
-            });
-            return new KeepAliveConnection(tcp, tls);
+                await tcp.ConnectAsync(address.Host, address.Port);
+                var tls = new System.Net.Security.SslStream(tcp.GetStream());
+                await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    TargetHost = "localhost",
+                    ClientCertificates = [certificate],
+                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                });
+                return new KeepAliveConnection(tcp, tls);
+            }
+            catch
+            {
+                tcp.Dispose();
+                throw;
+            }
         }
 
         /// <summary>Sends a GET and returns the response's head (the endpoints used answer without a body).</summary>

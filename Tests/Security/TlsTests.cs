@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
@@ -223,6 +224,51 @@ public sealed class TlsTests : TlsServerTests
         using var after = new HttpClient(Pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = fabrik.HttpAddress };
         await AssertSimpleInfersAsync(after);
         Assert.Equal(rotated.Certificate.Thumbprint, seen!.Thumbprint);
+    }
+
+    [Fact]
+    public async Task Https_SendsTheIntermediatesOfTheCertificateFile()
+    {
+        // A site PKI or cert-manager issues from an intermediate and writes tls.crt as the leaf
+        // followed by the intermediate. A client that trusts only the root needs the server to
+        // send the intermediate: nothing may be downloaded, and no store holds it.
+        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var intermediateRequest = new CertificateRequest("CN=Fabrik Test Issuing CA", intermediateKey, HashAlgorithmName.SHA256);
+        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
+        using var issued = intermediateRequest.Create(Pki.Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), RandomNumberGenerator.GetBytes(8));
+        using var intermediate = issued.CopyWithPrivateKey(intermediateKey);
+        using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var leafRequest = new CertificateRequest("CN=fabrik-behind-an-intermediate", leafKey, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(System.Net.IPAddress.Loopback);
+        names.AddDnsName("localhost");
+        leafRequest.CertificateExtensions.Add(names.Build());
+        leafRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var leaf = leafRequest.Create(intermediate, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), RandomNumberGenerator.GetBytes(8));
+        var certificatePath = Path.Combine(Pki.Folder, "chain.crt.pem");
+        var keyPath = Path.Combine(Pki.Folder, "chain.key.pem");
+        File.WriteAllText(certificatePath, leaf.ExportCertificatePem() + "\n" + intermediate.ExportCertificatePem() + "\n");
+        File.WriteAllText(keyPath, leafKey.ExportPkcs8PrivateKeyPem());
+        await using var fabrik = await StartAsync("--http-tls-cert", certificatePath, "--http-tls-key", keyPath);
+
+        string[]? sent = null;
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, offered, _) =>
+        {
+            sent = [.. offered!.ChainPolicy.ExtraStore.Select(extra => extra.Subject)];
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(Pki.Ca);
+            chain.ChainPolicy.ExtraStore.AddRange(offered.ChainPolicy.ExtraStore);
+            chain.ChainPolicy.DisableCertificateDownloads = true;
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(X509CertificateLoader.LoadCertificate(certificate!.GetRawCertData()));
+        };
+        using var client = new HttpClient(handler) { BaseAddress = fabrik.HttpAddress };
+        await AssertSimpleInfersAsync(client);
+        Assert.Contains("CN=Fabrik Test Issuing CA", sent!);
     }
 
     [Fact]
