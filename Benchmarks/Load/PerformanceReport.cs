@@ -171,6 +171,10 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         _notes.Add(string.Create(CultureInfo.InvariantCulture,
             $"ONNX Runtime alone on `cnn`, one session with one instance's threads: {single:F1} images/s at batch 1, {full:F1} at batch 8 (batch 8 ÷ batch 1 = {full / single:F2}). On a CPU a convolution gains nothing from a larger batch, so the batcher can only add its gather and scatter; the large gains are a GPU's."));
 
+        // The TLS row's client encrypts on the same cores as the server; what the server itself
+        // pays is measured apart (Benchmarks/tls-cost.sh) and explained in docs/security.md.
+        _notes.Add("TLS + API keys ÷ plain: here the client's own TLS shares the cores with the server. `Benchmarks/tls-cost.sh` measures the server's own CPU per request with the client on another core, and docs/security.md (Cost) shows why ≥ 0.9 is out of reach on `simple`: .NET's `SslStream` alone costs the server about 2 µs of the 2 µs that 0.9 allows on an 18 µs request.");
+
         await File.WriteAllTextAsync(output, Render());
         log.WriteLine($"Wrote {output}");
     }
