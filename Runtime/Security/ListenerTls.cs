@@ -133,6 +133,15 @@ internal static partial class ListenerTls
     private static ServerCertificate LoadCertificate(string certificatePath, string keyPath)
     {
         var leaf = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
+        // What Kestrel would check at every handshake, checked once per load: a certificate
+        // that names its usages must include server authentication.
+        foreach (var usage in leaf.Extensions.OfType<X509EnhancedKeyUsageExtension>())
+        {
+            if (!usage.EnhancedKeyUsages.Cast<Oid>().Any(oid => oid.Value == "1.3.6.1.5.5.7.3.1"))
+            {
+                throw new CryptographicException($"{certificatePath}: the certificate is not for server authentication (its extended key usage lacks serverAuth)");
+            }
+        }
         var inFile = new X509Certificate2Collection();
         inFile.ImportFromPemFile(certificatePath);
         var intermediates = new X509Certificate2Collection();

@@ -307,6 +307,12 @@ public sealed class TlsTests : TlsServerTests
         var missing = Path.Combine(Pki.Folder, "missing.pem");
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync("--http-tls-cert", missing, "--http-tls-key", missing));
         Assert.Contains("missing.pem", error.Message);
+
+        // A client certificate given as the server's: refused at start, not at each handshake.
+        var client = Pki.Issue("CN=not-a-server", server: false, "client-only");
+        error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync("--http-tls-cert", client.CertificatePath, "--http-tls-key", client.KeyPath));
+        Assert.Contains("client-only.crt.pem", error.Message);
+        Assert.Contains("not for server authentication", error.Message);
     }
 
     [Theory]
