@@ -24,7 +24,8 @@ internal interface IModelInstance : IDisposable
     /// <summary>
     /// Runs the model once, to be stopped with <see cref="Errors.ErrorKind.DeadlineExceeded"/>
     /// once <paramref name="timeLeft"/> has passed (the requests' own timeouts; zero or less: at
-    /// once). A backend that cannot stop a running call ignores it: TorchSharp cannot.
+    /// once; null: they set none). A backend that cannot stop a running call ignores it:
+    /// TorchSharp cannot.
     /// </summary>
-    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan timeLeft) => Run(inputs, ref timings);
+    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft) => Run(inputs, ref timings);
 }

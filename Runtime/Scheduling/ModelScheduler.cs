@@ -473,7 +473,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             var timings = default(ExecutionTimings);
             var timeLeft = RunBudget(batch);
             inBackend = true;
-            outputs = timeLeft is { } left ? instance.Run(inputs, ref timings, left) : instance.Run(inputs, ref timings);
+            outputs = instance.Run(inputs, ref timings, timeLeft);
             inBackend = false;
             _statistics.RecordExecution(totalRows, batch.Count, timings);
             Health.RecordSuccess();
@@ -551,8 +551,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         try
         {
             var timings = default(ExecutionTimings);
-            var timeLeft = RunBudget([pending]);
-            outputs = timeLeft is { } left ? instance.Run(pending.Request.Inputs, ref timings, left) : instance.Run(pending.Request.Inputs, ref timings);
+            outputs = instance.Run(pending.Request.Inputs, ref timings, RunBudget([pending]));
             _statistics.RecordExecution(pending.Rows, 1, timings);
             Health.RecordSuccess();
             pending.Request.Timeline?.Compute = timings;

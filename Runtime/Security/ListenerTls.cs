@@ -142,10 +142,8 @@ internal static partial class ListenerTls
                 throw new CryptographicException($"{certificatePath}: the certificate is not for server authentication (its extended key usage lacks serverAuth)");
             }
         }
-        var inFile = new X509Certificate2Collection();
-        inFile.ImportFromPemFile(certificatePath);
         var intermediates = new X509Certificate2Collection();
-        foreach (var certificate in inFile)
+        foreach (var certificate in LoadCertificates(certificatePath))
         {
             if (certificate.Thumbprint != leaf.Thumbprint)
             {

@@ -386,13 +386,7 @@ public sealed class RevocationTests : TlsServerTests
     public void Refusal_ChecksEveryCertificateBelowTheRoot_AnIntermediateIncluded()
     {
         // Root -> intermediate -> client, the intermediate in the client CA file as a CA would ship it.
-        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var intermediateRequest = new CertificateRequest("CN=Fabrik Test Intermediate", intermediateKey, HashAlgorithmName.SHA256);
-        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
-        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
-        using var issued = intermediateRequest.Create(Pki.Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), [0x11, 0x22, 0x33]);
-        using var intermediate = issued.CopyWithPrivateKey(intermediateKey);
+        using var intermediate = Pki.IssueIntermediate("CN=Fabrik Test Intermediate", [0x11, 0x22, 0x33]);
         using var clientKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var clientRequest = new CertificateRequest("CN=deep-client", clientKey, HashAlgorithmName.SHA256);
         clientRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));

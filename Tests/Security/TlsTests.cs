@@ -184,10 +184,7 @@ public sealed class TlsTests : TlsServerTests
         await Task.WhenAll(traffic);
         Assert.Equal(0, failures);
 
-        X509Certificate2? seen = null;
-        using var after = new HttpClient(Pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = fabrik.HttpAddress };
-        await AssertSimpleInfersAsync(after);
-        Assert.Equal(second.Certificate.Thumbprint, seen!.Thumbprint);
+        Assert.Equal(second.Certificate.Thumbprint, (await PresentedCertificateAsync(fabrik.HttpAddress!)).Thumbprint);
     }
 
     [Fact]
@@ -220,10 +217,7 @@ public sealed class TlsTests : TlsServerTests
 
         var rotated = Pki.Issue("CN=fabrik-server-rotated", server: true, "rotated");
         Publish(rotated, "2");
-        X509Certificate2? seen = null;
-        using var after = new HttpClient(Pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = fabrik.HttpAddress };
-        await AssertSimpleInfersAsync(after);
-        Assert.Equal(rotated.Certificate.Thumbprint, seen!.Thumbprint);
+        Assert.Equal(rotated.Certificate.Thumbprint, (await PresentedCertificateAsync(fabrik.HttpAddress!)).Thumbprint);
     }
 
     [Fact]
@@ -232,25 +226,12 @@ public sealed class TlsTests : TlsServerTests
         // A site PKI or cert-manager issues from an intermediate and writes tls.crt as the leaf
         // followed by the intermediate. A client that trusts only the root needs the server to
         // send the intermediate: nothing may be downloaded, and no store holds it.
-        using var intermediateKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var intermediateRequest = new CertificateRequest("CN=Fabrik Test Issuing CA", intermediateKey, HashAlgorithmName.SHA256);
-        intermediateRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
-        intermediateRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        intermediateRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(intermediateRequest.PublicKey, false));
-        using var issued = intermediateRequest.Create(Pki.Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), RandomNumberGenerator.GetBytes(8));
-        using var intermediate = issued.CopyWithPrivateKey(intermediateKey);
-        using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var leafRequest = new CertificateRequest("CN=fabrik-behind-an-intermediate", leafKey, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(System.Net.IPAddress.Loopback);
-        names.AddDnsName("localhost");
-        leafRequest.CertificateExtensions.Add(names.Build());
-        leafRequest.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        using var leaf = leafRequest.Create(intermediate, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), RandomNumberGenerator.GetBytes(8));
-        var certificatePath = Path.Combine(Pki.Folder, "chain.crt.pem");
-        var keyPath = Path.Combine(Pki.Folder, "chain.key.pem");
-        File.WriteAllText(certificatePath, leaf.ExportCertificatePem() + "\n" + intermediate.ExportCertificatePem() + "\n");
-        File.WriteAllText(keyPath, leafKey.ExportPkcs8PrivateKeyPem());
+        using var intermediate = Pki.IssueIntermediate("CN=Fabrik Test Issuing CA", RandomNumberGenerator.GetBytes(8));
+        var leaf = Pki.Issue("CN=fabrik-behind-an-intermediate", server: true, "chain", issuer: intermediate);
+        // The certificate file as such a CA ships it: the leaf, then the intermediate.
+        var certificatePath = leaf.CertificatePath;
+        File.AppendAllText(certificatePath, "\n" + intermediate.ExportCertificatePem() + "\n");
+        var keyPath = leaf.KeyPath;
         await using var fabrik = await StartAsync("--http-tls-cert", certificatePath, "--http-tls-key", keyPath);
 
         string[]? sent = null;
@@ -324,6 +305,15 @@ public sealed class TlsTests : TlsServerTests
     {
         var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse([flag]));
         Assert.Contains("--", error.Message);
+    }
+
+    /// <summary>The certificate the server presents to a new client, which infers through it.</summary>
+    private async Task<X509Certificate2> PresentedCertificateAsync(Uri address)
+    {
+        X509Certificate2? seen = null;
+        using var client = new HttpClient(Pki.Handler(sawServer: certificate => seen = certificate)) { BaseAddress = address };
+        await AssertSimpleInfersAsync(client);
+        return seen!;
     }
 
     internal static async Task AssertSimpleInfersAsync(HttpClient client)

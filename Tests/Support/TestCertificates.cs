@@ -32,8 +32,22 @@ public sealed class TestCertificates : IDisposable
 
     public string CaPath { get; }
 
-    /// <summary>Issues a certificate; returns it (with its private key) and its PEM file paths.</summary>
-    public (X509Certificate2 Certificate, string CertificatePath, string KeyPath) Issue(string subject, bool server, string fileName)
+    /// <summary>Issues an intermediate CA under this one (it may sign certificates and CRLs);
+    /// returns it with its private key.</summary>
+    public X509Certificate2 IssueIntermediate(string subject, byte[] serial)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        using var issued = request.Create(Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(20), serial);
+        return issued.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>Issues a certificate, signed by this CA or by <paramref name="issuer"/>; returns it
+    /// (with its private key) and its PEM file paths.</summary>
+    public (X509Certificate2 Certificate, string CertificatePath, string KeyPath) Issue(string subject, bool server, string fileName, X509Certificate2? issuer = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
@@ -49,7 +63,7 @@ public sealed class TestCertificates : IDisposable
             request.CertificateExtensions.Add(names.Build());
         }
         var serial = RandomNumberGenerator.GetBytes(16);
-        using var issued = request.Create(Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), serial);
+        using var issued = request.Create(issuer ?? Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), serial);
         var certificate = issued.CopyWithPrivateKey(key);
         var certificatePath = Path.Combine(Folder, fileName + ".crt.pem");
         var keyPath = Path.Combine(Folder, fileName + ".key.pem");

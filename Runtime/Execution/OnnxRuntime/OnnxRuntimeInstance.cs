@@ -85,9 +85,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
 
     public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings) => Run(inputs, ref timings, null);
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan timeLeft) => Run(inputs, ref timings, (TimeSpan?)timeLeft);
-
-    private TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? requestTimeLeft)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? requestTimeLeft)
     {
         var start = Stopwatch.GetTimestamp();
         var names = _inputNames;
