@@ -3,36 +3,6 @@ using System.Text;
 
 namespace Fabrik.Configuration;
 
-/// <summary>Where a token starts in the source text (1-based).</summary>
-internal readonly record struct TextPosition(int Line, int Column)
-{
-    public override string ToString() => $"line {Line}, column {Column}";
-}
-
-/// <summary>A config file that is not well-formed protobuf text format, or that holds a value of
-/// the wrong kind. The message names the line, the column and the reason.</summary>
-internal sealed class ConfigFormatException(string message) : Exception(message)
-{
-    public static ConfigFormatException At(TextPosition position, string reason) => new($"{position}: {reason}");
-}
-
-/// <summary>One field occurrence: a scalar or a nested message. Repeated fields occur several
-/// times; a list <c>[a, b]</c> becomes one occurrence per element.</summary>
-internal sealed record TextField(string Name, TextPosition Position, TextScalar? Scalar, TextMessage? Message);
-
-/// <summary>A scalar token: a quoted string, a number, or an identifier (enum value, true/false).</summary>
-internal sealed record TextScalar(TextScalarKind Kind, string Text);
-
-internal enum TextScalarKind
-{
-    String,
-    Number,
-    Identifier,
-}
-
-/// <summary>A parsed message: its fields in source order.</summary>
-internal sealed record TextMessage(IReadOnlyList<TextField> Fields);
-
 /// <summary>
 /// Parses protobuf text format (the syntax of config.pbtxt) into an untyped tree. It checks
 /// syntax only; <see cref="ModelConfigReader"/> gives the fields their meaning.

@@ -4,31 +4,6 @@ using Fabrik.Native;
 
 namespace Fabrik.Devices;
 
-/// <summary>Where one execution instance runs: the CPU, or the GPU with CUDA index <see cref="GpuIndex"/>.</summary>
-internal readonly record struct InstanceDevice(int? GpuIndex)
-{
-    public static readonly InstanceDevice Cpu = new(null);
-
-    public bool IsGpu => GpuIndex is not null;
-
-    public override string ToString() => GpuIndex is { } index ? $"GPU {index}" : "CPU";
-}
-
-/// <summary>The placements of a model's instances, and warnings worth logging about them.</summary>
-/// <param name="Groups">The instance groups as placed, the way Triton normalizes them: KIND_AUTO
-/// resolved to KIND_CPU or KIND_GPU, an unset count given its default, and a KIND_GPU group's
-/// GPUs listed. The model's configuration reports these.</param>
-/// <param name="Warnings">What the operator should know (KIND_AUTO fell back to the CPU).</param>
-internal sealed record Placement(ImmutableArray<InstanceGroupConfig> Groups, IReadOnlyList<string> Warnings)
-{
-    /// <summary>One device per instance, group by group: Count on the CPU, or Count on each GPU.</summary>
-    public IReadOnlyList<InstanceDevice> Instances { get; } = Groups
-        .SelectMany(group => group.Kind == InstanceKind.Gpu
-            ? group.Gpus.SelectMany(gpu => Enumerable.Repeat(new InstanceDevice(gpu), group.Count))
-            : Enumerable.Repeat(InstanceDevice.Cpu, group.Count))
-        .ToArray();
-}
-
 /// <summary>
 /// Places a model's instance groups on this host's devices, as Triton does: KIND_CPU on the CPU;
 /// KIND_GPU on each listed GPU (all GPUs when none are listed), <c>count</c> instances per GPU;

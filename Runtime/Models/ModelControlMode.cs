@@ -12,25 +12,3 @@ internal enum ModelControlMode
     /// <summary>Load the --load-model models at start; the load and unload APIs manage the rest.</summary>
     Explicit,
 }
-
-/// <summary>How the model manager reads and follows the repositories.</summary>
-internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories)
-{
-    public ModelControlMode ControlMode { get; init; } = ModelControlMode.None;
-
-    /// <summary>Explicit mode: the models to load at start ("*" for all).</summary>
-    public IReadOnlyList<string> StartupModels { get; init; } = [];
-
-    public bool AutoCompleteConfig { get; init; } = true;
-
-    public bool StrictReadiness { get; init; } = true;
-
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(15);
-
-    /// <summary>How many models the start-up load builds at once.</summary>
-    public int LoadThreadCount { get; init; } = 4;
-    /// <summary>Where loaded versions record their latency histograms; null when metrics are off.</summary>
-    public Observability.Metrics.InferenceMetrics? Metrics { get; init; }
-    /// <summary>--model-trust-key: the keys a version's manifest must be signed with (none: unchecked).</summary>
-    public Security.ModelTrust Trust { get; init; } = Security.ModelTrust.None;
-}

@@ -3,31 +3,6 @@ using Fabrik.Errors;
 
 namespace Fabrik.Models;
 
-/// <summary>Lifecycle states, as Triton names them in its repository index.</summary>
-internal enum ModelState
-{
-    Loading,
-    Ready,
-    Unloading,
-    Unavailable,
-}
-
-/// <summary>What the server knows about one model: its state, why, and (when READY) the versions
-/// that serve it.</summary>
-internal sealed record ModelEntry(string Name, ModelState State, string Reason, ImmutableSortedDictionary<long, LoadedModel> Versions)
-{
-    public static ModelEntry Without(string name, ModelState state, string reason) =>
-        new(name, state, reason, ImmutableSortedDictionary<long, LoadedModel>.Empty);
-
-    /// <summary>The newest served version, or null.</summary>
-    public LoadedModel? Loaded => Versions.IsEmpty ? null : Versions.Values.Last();
-
-    /// <summary>The repository fingerprint this entry was loaded from (poll mode).</summary>
-    public string Fingerprint { get; init; } = "";
-
-    public static string StateName(ModelState state) => state.ToString().ToUpperInvariant();
-}
-
 /// <summary>
 /// The models' lifecycle: which versions serve each model and in what state, resolving requests
 /// to them, and (in explicit and poll mode) loading, reloading and unloading them while traffic
@@ -404,7 +379,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
         [LoggerMessage(EventId = 101, Level = LogLevel.Error, Message = "Model '{Model}' failed to load: {Reason}")]
         public static partial void ModelFailed(ILogger logger, string model, string reason);
 
-
         [LoggerMessage(EventId = 103, Level = LogLevel.Warning, Message = "Model '{Model}' in {Directory} is ignored: a model of that name was already found in an earlier repository")]
         public static partial void DuplicateModel(ILogger logger, string model, string directory);
 
@@ -413,7 +387,6 @@ internal sealed partial class ModelManager : IAsyncDisposable
 
         [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "  model '{Model}' version(s) {Versions}: {State} {Reason}")]
         public static partial void SummaryRow(ILogger logger, string model, string versions, string state, string reason);
-
 
         [LoggerMessage(EventId = 107, Level = LogLevel.Information, Message = "Model '{Model}' unloaded: {Reason}")]
         public static partial void ModelUnloaded(ILogger logger, string model, string reason);

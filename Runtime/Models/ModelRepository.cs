@@ -3,17 +3,6 @@ using System.Text;
 
 namespace Fabrik.Models;
 
-/// <summary>A model folder found in a repository: <c>&lt;root&gt;/&lt;name&gt;/config.pbtxt</c> and
-/// numbered version folders.</summary>
-internal sealed record ModelSource(string Name, string Root, string Directory, IReadOnlyList<long> Versions)
-{
-    /// <summary>Path of config.pbtxt (which may not exist).</summary>
-    public string ConfigPath => Path.Combine(Directory, "config.pbtxt");
-
-    /// <summary>Path of a version folder.</summary>
-    public string VersionDirectory(long version) => Path.Combine(Directory, version.ToString(CultureInfo.InvariantCulture));
-}
-
 /// <summary>
 /// Reads the layout of a Triton model repository. Every path it hands out is canonical and
 /// confined to its repository root: model names are validated, and symbolic links that lead out

@@ -1,21 +1,5 @@
 namespace Fabrik.Tensors;
 
-/// <summary>Why <see cref="TensorSize.TryCompute"/> refused a shape.</summary>
-internal enum TensorSizeError : byte
-{
-    /// <summary>The shape is valid and its sizes were computed.</summary>
-    None,
-
-    /// <summary>A dimension is below zero.</summary>
-    NegativeDimension,
-
-    /// <summary>The element count does not fit in 64 bits.</summary>
-    Overflow,
-
-    /// <summary>The data would exceed <see cref="TensorMemoryPool.MaximumLength"/>.</summary>
-    TooLarge,
-}
-
 /// <summary>
 /// The one place where a tensor's element count and byte size are computed from its shape. Every
 /// decoder calls it before it rents memory, so no multiplication that wraps around can make a

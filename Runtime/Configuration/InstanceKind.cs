@@ -1,0 +1,9 @@
+namespace Fabrik.Configuration;
+
+/// <summary>Where instances run.</summary>
+internal enum InstanceKind
+{
+    Auto,
+    Cpu,
+    Gpu,
+}

@@ -1,0 +1,8 @@
+namespace Fabrik.Configuration;
+
+internal enum TextScalarKind
+{
+    String,
+    Number,
+    Identifier,
+}

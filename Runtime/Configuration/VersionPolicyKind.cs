@@ -1,0 +1,8 @@
+namespace Fabrik.Configuration;
+
+internal enum VersionPolicyKind
+{
+    Latest,
+    All,
+    Specific,
+}
