@@ -12,7 +12,6 @@ internal static class DeviceReport
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"CPU: {Environment.ProcessorCount} logical cores");
         text.AppendLine(CultureInfo.InvariantCulture, $"CUDA execution: {(DevicePlacement.BuildHasCuda ? "available in this build (ONNX Runtime)" : "not in this build (CPU packages; build with -p:Accelerator=cuda)")}");
-        text.AppendLine($"TorchScript on GPUs: {(DevicePlacement.LibTorchHasCuda ? "available in this build" : "not in this build (CPU libtorch; build with -p:Accelerator=cuda -p:TorchSharpCuda=true)")}");
         if (inventory.Devices.Count == 0)
         {
             text.AppendLine(inventory.Unavailable ?? "no GPU");

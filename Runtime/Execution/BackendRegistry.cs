@@ -15,6 +15,17 @@ internal sealed class BackendRegistry
         new TorchScriptBackend(),
     ]);
 
+    /// <summary>Loads the native libraries that the environment points a backend at (an outside
+    /// libtorch: LIBTORCH, LIBTORCH_USE_PYTORCH) before any backend runs. Called once, at start.</summary>
+    /// <exception cref="Native.LibTorch.LibTorchSetupException">The named libraries cannot be used.</exception>
+    public static void PrepareNativeLibraries(Func<string, string?> environment) => LibTorchSetup.Initialize(environment);
+
+    /// <summary>Which native libraries the backends run on, a line each (start-up log, <c>fabrik devices</c>).</summary>
+    public static IEnumerable<string> DescribeNativeLibraries() => LibTorchSetup.Describe();
+
+    /// <summary>A warning about those libraries for the start-up log, or null.</summary>
+    public static string? NativeLibraryWarning => LibTorchSetup.Warning;
+
     public BackendRegistry(IReadOnlyList<IModelBackend> backends) => Backends = backends;
 
     public IReadOnlyList<IModelBackend> Backends { get; }

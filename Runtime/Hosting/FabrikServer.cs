@@ -189,6 +189,11 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             }
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
+            Log.LibTorch(server._logger, string.Join("; ", BackendRegistry.DescribeNativeLibraries()));
+            if (BackendRegistry.NativeLibraryWarning is { } libTorchWarning)
+            {
+                Log.LibTorchWarning(server._logger, libTorchWarning);
+            }
             await server.Models.LoadAllAsync(cancellation);
             StartupModels.ThrowIfAnyFailed(options, server.Models);
             server.Poller.Start();
@@ -256,6 +261,12 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Devices: {Devices}")]
         public static partial void Devices(ILogger logger, string devices);
+
+        [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "TorchScript: {LibTorch}")]
+        public static partial void LibTorch(ILogger logger, string libTorch);
+
+        [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "TorchScript: {Warning}")]
+        public static partial void LibTorchWarning(ILogger logger, string warning);
 
         [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Shutdown gave up after {Seconds} s: a model run has not returned; exiting without it")]
         public static partial void ShutdownAbandoned(ILogger logger, double seconds);

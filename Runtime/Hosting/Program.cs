@@ -1,3 +1,6 @@
+using Fabrik.Execution;
+using Fabrik.Native.LibTorch;
+
 namespace Fabrik.Hosting;
 
 /// <summary>The fabrik executable.</summary>
@@ -7,7 +10,15 @@ internal static class Program
     {
         if (args is ["devices"])
         {
+            if (!TryInitializeLibTorch())
+            {
+                return 1;
+            }
             Console.Write(Devices.DeviceReport.Describe(Native.GpuInventory.Query()));
+            foreach (var line in BackendRegistry.DescribeNativeLibraries())
+            {
+                Console.WriteLine(line);
+            }
             return 0;
         }
         if (args is ["probe", .. var probe])
@@ -35,6 +46,10 @@ internal static class Program
             return 2;
         }
 
+        if (!TryInitializeLibTorch())
+        {
+            return 1;
+        }
         FabrikServer server;
         try
         {
@@ -51,5 +66,21 @@ internal static class Program
             await server.WaitForShutdownAsync();
         }
         return 0;
+    }
+
+    /// <summary>Loads the libtorch that LIBTORCH or LIBTORCH_USE_PYTORCH names before anything
+    /// touches TorchSharp; a setting that names no usable libtorch stops the start.</summary>
+    private static bool TryInitializeLibTorch()
+    {
+        try
+        {
+            BackendRegistry.PrepareNativeLibraries(Environment.GetEnvironmentVariable);
+            return true;
+        }
+        catch (LibTorchSetupException e)
+        {
+            Console.Error.WriteLine($"fabrik: failed to start: {e.Message}");
+            return false;
+        }
     }
 }

@@ -44,7 +44,8 @@ public sealed partial class FabrikProcess : IAsyncDisposable
             ? StartExecutableAsync(Path.Combine(AppContext.BaseDirectory, "fabrik"), environment, arguments)
             : StartExecutableAsync("dotnet", environment, [Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), .. arguments]);
 
-    private static async Task<FabrikProcess> StartExecutableAsync(string executable, IReadOnlyDictionary<string, string>? environment, string[] arguments)
+    /// <summary>Starts <paramref name="executable"/> with <paramref name="environment"/> added to its environment.</summary>
+    public static async Task<FabrikProcess> StartExecutableAsync(string executable, IReadOnlyDictionary<string, string>? environment, string[] arguments)
     {
         var start = new ProcessStartInfo(executable)
         {

@@ -21,9 +21,9 @@ internal sealed class TorchScriptBackend : IModelBackend
         ? "pytorch_libtorch models need their inputs and outputs in config.pbtxt (named INPUT__0, OUTPUT__0, ... as in Triton)"
         : null;
 
-    public string? NoGpuReason => !DevicePlacement.BuildHasCuda ? DevicePlacement.NoCudaBuildReason
-        : DevicePlacement.LibTorchHasCuda ? null
-        : "this build's libtorch is the CPU one: TorchScript on a GPU needs TorchSharp's CUDA build (-p:Accelerator=cuda -p:TorchSharpCuda=true)";
+    /// <summary>TorchScript reaches a GPU through libtorch alone (the build's, or one that
+    /// LIBTORCH names), whatever ONNX Runtime's build.</summary>
+    public string? NoGpuReason => LibTorchSetup.NoCudaReason;
 
     public ModelConfig AutoComplete(ModelConfig config, string modelPath) => config;
 
