@@ -26,6 +26,13 @@
 # it. The CUDA runtimes have different sonames and coexist; cuDNN does not: both stacks ask for
 # libcudnn.so.9, and the first one loaded in the process serves both. See the README ("Deploying",
 # GPU images) for what is known to run and what to do when it does not.
+#
+# TorchScript on the GPUs over a host's or a base image's libtorch (PyTorch's torch/lib, an NGC
+# PyTorch container, a mounted libtorch): --build-arg BUNDLE_LIBTORCH=false leaves TorchSharp's CPU
+# libtorch out, and the container is told where the libtorch is:
+#   docker build --target cuda --build-arg BUNDLE_LIBTORCH=false -t fabrik:cuda-libtorch .
+#   docker run --gpus all -e LIBTORCH=/opt/libtorch/lib -v /path/to/libtorch:/opt/libtorch:ro ... fabrik:cuda-libtorch
+# or, on a PyTorch base image (CUDA_BASE_IMAGE=nvcr.io/nvidia/pytorch:<tag>), -e LIBTORCH_USE_PYTORCH=1.
 
 ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0@sha256:e70cdb7f80b0348f5cb85f19a8f670fca061f033d57eed12fa003d58b0e06317
 ARG CPU_BASE_IMAGE=mcr.microsoft.com/dotnet/runtime-deps:10.0-noble-chiseled@sha256:18d4848091a40d13dbfdd6a8340c1657dc3e2f2d7fa2f042e9d162e68669dbc9
@@ -48,7 +55,8 @@ RUN dotnet cake --target=Publish --accelerator=cpu --build-version=${VERSION} --
 FROM build AS publish-cuda
 ARG VERSION=0.0.0-dev
 ARG TORCHSHARP_CUDA=false
-RUN dotnet cake --target=Publish --accelerator=cuda --torchsharp-cuda=${TORCHSHARP_CUDA} --build-version=${VERSION} --artifacts=/artifacts \
+ARG BUNDLE_LIBTORCH=true
+RUN dotnet cake --target=Publish --accelerator=cuda --torchsharp-cuda=${TORCHSHARP_CUDA} --bundle-libtorch=${BUNDLE_LIBTORCH} --build-version=${VERSION} --artifacts=/artifacts \
     && mv /artifacts/publish/cuda /opt/fabrik
 
 # ---- cuda: the CUDA 13 + cuDNN 9 runtime (Ubuntu 24.04) ----

@@ -3,13 +3,15 @@
 // --build-version=<x.y.z> stamps the assemblies, the SBOM and the bundle name.
 // --accelerator=cuda selects ONNX Runtime GPU (TorchSharp keeps its CPU libtorch);
 // --torchsharp-cuda=true adds TorchSharp's CUDA libtorch, which restores only where the full NuGet
-// registry is reachable (the Docker build). --artifacts=<dir> moves every output (default ./artifacts);
+// registry is reachable (the Docker build). --bundle-libtorch=false leaves TorchSharp's own libtorch
+// out, for hosts that bring theirs (LIBTORCH, LIBTORCH_USE_PYTORCH: a PyTorch install, an HPC module). --artifacts=<dir> moves every output (default ./artifacts);
 // publishes build in <dir>/build, so the checkout's bin and obj folders are left alone.
 
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var accelerator = Argument("accelerator", "cpu");
 var torchSharpCuda = Argument("torchsharp-cuda", false) && accelerator == "cuda";
+var bundleLibTorch = Argument("bundle-libtorch", true);
 var version = Argument("build-version", "0.0.0-dev");
 var artifacts = MakeAbsolute(Directory(Argument("artifacts", "./artifacts")));
 var gzipLevel = Argument("gzip-level", 6);
@@ -18,7 +20,8 @@ var runtime = "linux-x64";
 
 DotNetMSBuildSettings MSBuild() => new DotNetMSBuildSettings()
     .WithProperty("Accelerator", accelerator)
-    .WithProperty("TorchSharpCuda", torchSharpCuda ? "true" : "false");
+    .WithProperty("TorchSharpCuda", torchSharpCuda ? "true" : "false")
+    .WithProperty("BundleLibTorch", bundleLibTorch ? "true" : "false");
 
 // The cpu and cuda package graphs are pinned (packages.lock.json, packages.cuda.lock.json); with
 // TorchSharp's CUDA libtorch the graph can only be resolved where those packages are served, so
