@@ -208,9 +208,10 @@ public sealed class OutsideLibTorchTests : IClassFixture<OutsideLibTorchTests.La
                 {
                     continue;
                 }
-                if (name.EndsWith(".dll", StringComparison.Ordinal) || name.EndsWith(".json", StringComparison.Ordinal) || name == "libLibTorchSharp.so")
+                if (name.EndsWith(".dll", StringComparison.Ordinal) || name.EndsWith(".json", StringComparison.Ordinal) || name is "libLibTorchSharp.so" or "fabrik")
                 {
                     File.Copy(file, target);
+                    File.SetUnixFileMode(target, File.GetUnixFileMode(file));
                 }
                 else
                 {
