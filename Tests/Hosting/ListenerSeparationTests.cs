@@ -104,6 +104,39 @@ public sealed class ListenerSeparationTests : IDisposable
         Assert.Equal(HttpStatusCode.NotFound, (await metrics.SendAsync(GrpcFramed("/inference.GRPCInferenceService/ServerLive"))).StatusCode);
     }
 
+    [Fact]
+    public async Task WithApiKeys_AnotherProtocolsRoute_IsNotFound_NotRefusedOrAudited()
+    {
+        var keys = Path.Combine(_repository.Path, "..", $"keys-{Guid.NewGuid():N}.json");
+        var audit = Path.Combine(_repository.Path, "..", $"audit-{Guid.NewGuid():N}.jsonl");
+        File.WriteAllText(keys, Fabrik.Tests.Security.AuthTests.KeyFile(("ops", Secret, ["admin"])));
+        try
+        {
+            var options = ServerOptions.Parse(["--model-repository", _repository.Path, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0",
+                "--auth-keys", keys, "--audit-log", audit]);
+            await using (var server = await FabrikServer.StartAsync(options))
+            {
+                using var h2c = PriorKnowledgeClient(server.GrpcAddress!);
+                Assert.Equal(HttpStatusCode.NotFound, (await h2c.PostAsync("/v2/repository/index", null)).StatusCode);
+                using var metrics = new HttpClient { BaseAddress = server.MetricsAddress, Timeout = TimeSpan.FromSeconds(30) };
+                Assert.Equal(HttpStatusCode.NotFound, (await metrics.GetAsync("/v2")).StatusCode);
+                Assert.Equal(HttpStatusCode.Unauthorized, (await metrics.GetAsync("/metrics")).StatusCode);
+                using var http = new HttpClient { BaseAddress = server.HttpAddress, Timeout = TimeSpan.FromSeconds(30) };
+                Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/v2")).StatusCode);
+            }
+            // Only the two requests for the listeners' own routes were refused.
+            var failures = File.ReadAllLines(audit).Where(line => line.Contains("\"event\":\"auth-failure\"", StringComparison.Ordinal)).ToList();
+            Assert.Equal(2, failures.Count);
+            Assert.Contains(failures, line => line.Contains("\"request\":\"GET /metrics\"", StringComparison.Ordinal));
+            Assert.Contains(failures, line => line.Contains("\"request\":\"GET /v2\"", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(keys);
+            File.Delete(audit);
+        }
+    }
+
     /// <summary>HTTP/2 without TLS, by prior knowledge (what a client of the gRPC port can send).</summary>
     private static HttpClient PriorKnowledgeClient(Uri address) => new()
     {
