@@ -87,6 +87,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 kestrel.Listen(options.HttpAddress, options.HttpPort, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1;
+                    ListenerSeparation.Mark(listen, ListenerProtocol.Http);
                     SecurityHosting.UseTls(listen, options.Security.HttpTls);
                     httpListener = listen;
                 });
@@ -96,6 +97,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
                 kestrel.Listen(options.GrpcAddress, options.GrpcPort, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http2;
+                    ListenerSeparation.Mark(listen, ListenerProtocol.Grpc);
                     SecurityHosting.UseTls(listen, options.Security.GrpcTls);
                     grpcListener = listen;
                 });
@@ -139,6 +141,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         configureHost?.Invoke(builder.WebHost);
         var app = builder.Build();
+        ListenerSeparation.Use(app);
         try
         {
             SecurityHosting.UseAccessChecks(app, options.Security);

@@ -74,6 +74,16 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
             });
         });
         _app = builder.Build();
+        // Only /metrics: any other path is not found before the access checks see it (no 401, no audit record).
+        _app.Use(static (context, next) =>
+        {
+            if (context.GetEndpoint() is null)
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return Task.CompletedTask;
+            }
+            return next(context);
+        });
         SecurityHosting.UseAccessChecks(_app, security);
         _app.MapMetrics(settings => settings.Registry = _exporter.Registry, "/metrics");
         await _app.StartAsync(cancellation);

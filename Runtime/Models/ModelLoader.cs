@@ -145,6 +145,20 @@ internal sealed partial class ModelLoader(
 
     private LoadedModel LoadVersion(ModelSource source, ModelConfig config, byte[]? configBytes, long version)
     {
+        try
+        {
+            return LoadVersionChecked(source, config, configBytes, version);
+        }
+        catch (ModelFileException e)
+        {
+            // Callers get the reason in our words; the native library's own text stays here.
+            Log.NativeLoadFailure(_logger, source.Name, version, e.NativeMessage);
+            throw;
+        }
+    }
+
+    private LoadedModel LoadVersionChecked(ModelSource source, ModelConfig config, byte[]? configBytes, long version)
+    {
         if (!options.Trust.Enforced)
         {
             var loaded = LoadVersionFrom(source, config, version, source.Root, source.VersionDirectory(version));
@@ -238,5 +252,8 @@ internal sealed partial class ModelLoader(
 
         [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Model '{Model}': {Warning}")]
         public static partial void PlacementWarning(ILogger logger, string model, string warning);
+
+        [LoggerMessage(EventId = 109, Level = LogLevel.Error, Message = "Model '{Model}' version {Version}: the backend's native library refused the model file: {NativeMessage}")]
+        public static partial void NativeLoadFailure(ILogger logger, string model, long version, string nativeMessage);
     }
 }

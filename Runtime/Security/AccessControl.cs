@@ -106,7 +106,7 @@ internal sealed partial class AccessControl : IDisposable
         {
             if (!probe.IsAcquired)
             {
-                _audit.Write("auth-rate-limited", ("client", client), ("request", What()));
+                _audit.WriteRefusal("auth-rate-limited", client, What());
                 return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later");
             }
         }
@@ -126,7 +126,7 @@ internal sealed partial class AccessControl : IDisposable
             _failures.AttemptAcquire(client, 1).Dispose();
             var reason = authorization is null ? "no credentials" : "unknown key";
             Log.Unauthenticated(_logger, client, What(), reason);
-            _audit.Write("auth-failure", ("client", client), ("request", What()), ("reason", reason));
+            _audit.WriteRefusal("auth-failure", client, What(), ("reason", reason));
             return new AccessDecision(AccessOutcome.Unauthenticated, null, authorization is null
                 ? "this endpoint needs an API key: send Authorization: Bearer <key>"
                 : "the API key is not valid");
@@ -134,7 +134,7 @@ internal sealed partial class AccessControl : IDisposable
         if (!caller.Grants(group, model))
         {
             Log.Forbidden(_logger, caller.Id, client, What());
-            _audit.Write("auth-denied", ("caller", caller.Id), ("client", client), ("request", What()), ("model", model));
+            _audit.WriteRefusal("auth-denied", client, What(), ("caller", caller.Id), ("model", model));
             return new AccessDecision(AccessOutcome.Forbidden, caller.Id, model is null
                 ? $"the API key '{caller.Id}' has no scope for this endpoint"
                 : $"the API key '{caller.Id}' may not run inference on model '{model}'");

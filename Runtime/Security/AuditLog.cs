@@ -25,6 +25,19 @@ internal sealed class AuditLog : IDisposable
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly TimeProvider _time;
     private string _previous;
+    // Refusals waiting to be summarised, by event, client and reason; under _gate, at most MaxPendingRefusals.
+    private readonly Dictionary<string, PendingRefusal> _refusals = new(StringComparer.Ordinal);
+
+    /// <summary>The most characters of a refused request's path (and verb) that a record keeps.</summary>
+    public const int MaxRequestLength = 256;
+
+    /// <summary>How long the repeats of one refusal (same event, client and reason) are counted
+    /// before a summary record says how many there were.</summary>
+    public static readonly TimeSpan RefusalWindow = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most refusal kinds counted at once; more (a flood from many addresses) writes
+    /// the summaries out and starts counting afresh, so memory stays bounded.</summary>
+    public const int MaxPendingRefusals = 1024;
 
     /// <summary>The event that starts a file after a rotation; its <c>prev</c> is the last hash of the file before.</summary>
     public const string ContinuedEvent = "log-continued";
@@ -61,6 +74,96 @@ internal sealed class AuditLog : IDisposable
     /// <summary>Appends a record left in the file's buffer (inference records: they reach the
     /// file with the next security event, within 4 KiB, or at stop).</summary>
     public void WriteBuffered(string eventName, params ReadOnlySpan<(string Name, object? Value)> fields) => Append(eventName, fields, flush: false);
+
+    /// <summary>
+    /// Records a refused request, bounded so that a flood of refusals cannot fill a disk: the
+    /// request is cut to <see cref="MaxRequestLength"/> characters, and within
+    /// <see cref="RefusalWindow"/> of a refusal written for the same event, client and reason, the
+    /// repeats are only counted; the first refusal after the window (or the server's stop) writes
+    /// one record for them with <c>"repeated": N</c> and the last request. Flushed like <see cref="Write"/>.
+    /// </summary>
+    public void WriteRefusal(string eventName, string client, string request, params ReadOnlySpan<(string Name, object? Value)> reason)
+    {
+        if (_file is null)
+        {
+            return;
+        }
+        request = Truncate(request);
+        var key = RefusalKey(eventName, client, reason);
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            if (_refusals.TryGetValue(key, out var pending))
+            {
+                if (now - pending.Since < RefusalWindow)
+                {
+                    pending.Count++;
+                    pending.LastRequest = request;
+                    return;
+                }
+                _refusals.Remove(key);
+                WriteRepeats(pending);
+            }
+            WriteExpiredRepeats(now);
+            if (_refusals.Count >= MaxPendingRefusals)
+            {
+                WriteAllRepeats();
+            }
+            _refusals[key] = new PendingRefusal(eventName, client, reason.ToArray(), now);
+            Append(eventName, [("client", client), ("request", request), .. reason], flush: true);
+        }
+    }
+
+    /// <summary>The summary of one refusal's repeats, if there were any. Under the lock.</summary>
+    private void WriteRepeats(PendingRefusal pending)
+    {
+        if (pending.Count > 0)
+        {
+            Append(pending.EventName, [("client", pending.Client), ("request", pending.LastRequest), .. pending.Reason,
+                ("repeated", pending.Count), ("since", pending.Since.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture))], flush: true);
+        }
+    }
+
+    /// <summary>Writes and forgets the refusals whose window has passed (on the written path
+    /// only, so a counted repeat costs no scan). Under the lock.</summary>
+    private void WriteExpiredRepeats(DateTimeOffset now)
+    {
+        List<string>? expired = null;
+        foreach (var (key, pending) in _refusals)
+        {
+            if (now - pending.Since >= RefusalWindow)
+            {
+                (expired ??= []).Add(key);
+            }
+        }
+        foreach (var key in expired ?? [])
+        {
+            WriteRepeats(_refusals[key]);
+            _refusals.Remove(key);
+        }
+    }
+
+    private void WriteAllRepeats()
+    {
+        foreach (var pending in _refusals.Values)
+        {
+            WriteRepeats(pending);
+        }
+        _refusals.Clear();
+    }
+
+    private static string Truncate(string request) =>
+        request.Length <= MaxRequestLength ? request : string.Concat(request.AsSpan(0, MaxRequestLength), $"...(+{request.Length - MaxRequestLength})");
+
+    private static string RefusalKey(string eventName, string client, ReadOnlySpan<(string Name, object? Value)> reason)
+    {
+        var key = new StringBuilder(eventName).Append('\n').Append(client);
+        foreach (var (name, value) in reason)
+        {
+            key.Append('\n').Append(name).Append('=').Append(value);
+        }
+        return key.ToString();
+    }
 
     private void Append(string eventName, ReadOnlySpan<(string Name, object? Value)> fields, bool flush)
     {
@@ -173,10 +276,31 @@ internal sealed class AuditLog : IDisposable
             ?? throw new IOException($"the audit log {path} ends with a line that is not an audit record; move it aside or repair it");
     }
 
+    /// <summary>Repeats of one refusal counted since <see cref="Since"/> (when it was last
+    /// written); owned by the log and changed under its lock.</summary>
+    private sealed class PendingRefusal(string eventName, string client, (string Name, object? Value)[] reason, DateTimeOffset since)
+    {
+        public string EventName { get; } = eventName;
+
+        public string Client { get; } = client;
+
+        public (string Name, object? Value)[] Reason { get; } = reason;
+
+        public DateTimeOffset Since { get; } = since;
+
+        public long Count { get; set; }
+
+        public string LastRequest { get; set; } = "";
+    }
+
     public void Dispose()
     {
         lock (_gate)
         {
+            if (_file is not null)
+            {
+                WriteAllRepeats();
+            }
             _file?.Flush();
             _file?.Dispose();
         }

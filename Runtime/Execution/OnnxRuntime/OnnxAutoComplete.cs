@@ -25,7 +25,7 @@ internal static class OnnxAutoComplete
             return config;
         }
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
-        using var session = new InferenceSession(modelPath, options);
+        using var session = Open(modelPath, options);
         var all = session.InputMetadata.Values.Concat(session.OutputMetadata.Values).ToList();
         var batchable = all.Count > 0 && all.All(node => node.IsTensor && node.Dimensions.Length > 0 && node.Dimensions[0] == -1);
         var maxBatchSize = config.MaxBatchSizeSpecified ? config.MaxBatchSize : batchable ? DefaultMaxBatchSize : 0;
@@ -36,6 +36,18 @@ internal static class OnnxAutoComplete
             Inputs = config.Inputs.Length > 0 ? config.Inputs : Tensors(session.InputMetadata, maxBatchSize > 0),
             Outputs = config.Outputs.Length > 0 ? config.Outputs : Tensors(session.OutputMetadata, maxBatchSize > 0),
         };
+    }
+
+    private static InferenceSession Open(string modelPath, SessionOptions options)
+    {
+        try
+        {
+            return new InferenceSession(modelPath, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw OnnxLoadFailure.Describe(modelPath, e);
+        }
     }
 
     private static ImmutableArray<TensorConfig> Tensors(IReadOnlyDictionary<string, NodeMetadata> metadata, bool stripBatch) =>

@@ -58,10 +58,17 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
-                throw new InvalidOperationException($"the CUDA execution provider for GPU {gpu} could not be loaded: {e.Message}", e);
+                throw OnnxLoadFailure.NoCudaProvider(gpu, e);
             }
         }
-        _session = new InferenceSession(modelPath, options);
+        try
+        {
+            _session = new InferenceSession(modelPath, options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw OnnxLoadFailure.Describe(modelPath, e);
+        }
         try
         {
             ValidateAgainstSession(config, _session);

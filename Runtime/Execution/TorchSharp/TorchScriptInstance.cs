@@ -50,7 +50,7 @@ internal sealed class TorchScriptInstance : IModelInstance
         }
         catch (ExternalException e)
         {
-            throw new InvalidOperationException($"TorchScript file {modelPath} could not be loaded: {LibTorchMessage(e.Message)}", e);
+            throw TorchScriptLoadFailure.Describe(modelPath, e);
         }
         _module.eval();
         Device = device.ToString();
