@@ -3,7 +3,6 @@ using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Models;
-using Fabrik.Observability;
 using Fabrik.Observability.Metrics;
 using Fabrik.Tensors;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -68,7 +67,7 @@ internal sealed class EchoInstance(TensorMemoryPool pool) : IModelInstance
 {
     public string Device => "echo";
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
     {
         var input = inputs[0]!;
         var output = new TensorBuffer(pool, input.DataType, input.Shape, input.ElementCount, input.ByteLength);

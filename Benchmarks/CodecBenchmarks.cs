@@ -2,10 +2,10 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using BenchmarkDotNet.Attributes;
+using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Http;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
 namespace Fabrik.Benchmarks;

@@ -2,7 +2,6 @@ using BenchmarkDotNet.Attributes;
 using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
-using Fabrik.Observability;
 using Fabrik.Tensors;
 
 namespace Fabrik.Benchmarks;
@@ -46,7 +45,7 @@ public class OnnxRuntimeBenchmarks
     public int Run()
     {
         var timings = default(ExecutionTimings);
-        var outputs = _instance.Run(_inputs, ref timings);
+        var outputs = _instance.Run(_inputs, ref timings, timeLeft: null);
         foreach (var output in outputs)
         {
             output.Dispose();

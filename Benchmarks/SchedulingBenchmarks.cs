@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using BenchmarkDotNet.Attributes;
 using Fabrik.Configuration;
+using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;

@@ -1,4 +1,3 @@
-using Fabrik.Observability;
 using Fabrik.Tensors;
 
 namespace Fabrik.Execution;
@@ -17,15 +16,10 @@ internal interface IModelInstance : IDisposable
     /// Runs the model once. <paramref name="inputs"/> are in the model's input order (null for an
     /// omitted optional input) and stay owned by the caller. Returns every output in the model's
     /// output order; the caller owns and disposes them. <paramref name="timings"/> receives the
-    /// time spent preparing inputs, executing, and extracting outputs.
+    /// time spent preparing inputs, executing, and extracting outputs. The run is to be stopped
+    /// with <see cref="Errors.ErrorKind.DeadlineExceeded"/> once <paramref name="timeLeft"/> has
+    /// passed (the requests' own timeouts; zero or less: at once; null: they set none). A backend
+    /// that cannot stop a running call says so where it implements this (TorchSharp cannot).
     /// </summary>
-    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings);
-
-    /// <summary>
-    /// Runs the model once, to be stopped with <see cref="Errors.ErrorKind.DeadlineExceeded"/>
-    /// once <paramref name="timeLeft"/> has passed (the requests' own timeouts; zero or less: at
-    /// once; null: they set none). A backend that cannot stop a running call ignores it:
-    /// TorchSharp cannot.
-    /// </summary>
-    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft) => Run(inputs, ref timings);
+    TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft);
 }

@@ -6,6 +6,7 @@ using Fabrik.Observability.Tracing;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
+using Fabrik.Scheduling;
 using Fabrik.Security;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -116,7 +117,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton(services => new ServerIdentity
         {
             Name = options.Id,
-            Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>(), options.WatchdogSeconds),
+            Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>().LoadedModels.Select(model => model.Scheduler), options.WatchdogSeconds),
         });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(_ => GpuInventory.Query());

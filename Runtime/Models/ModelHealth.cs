@@ -1,7 +1,8 @@
+
 namespace Fabrik.Models;
 
 /// <summary>What readiness probes and the repository index report for a model: its lifecycle
-/// state, and whether each served version's backend still works (<see cref="Scheduling.BackendHealth"/>).</summary>
+/// state, and whether each served version's backend still works (<see cref="Execution.BackendHealth"/>).</summary>
 internal static class ModelHealth
 {
     /// <summary>READY and every served version healthy.</summary>

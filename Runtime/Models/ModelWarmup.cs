@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using Fabrik.Configuration;
 using Fabrik.Execution;
-using Fabrik.Observability;
 using Fabrik.Tensors;
 
 namespace Fabrik.Models;
@@ -29,7 +28,7 @@ internal static class ModelWarmup
                             inputs[i] = Input(config, config.Inputs[i], sample, source, pool);
                         }
                         var timings = default(ExecutionTimings);
-                        foreach (var output in instance.Run(inputs, ref timings))
+                        foreach (var output in instance.Run(inputs, ref timings, timeLeft: null))
                         {
                             output.Dispose();
                         }

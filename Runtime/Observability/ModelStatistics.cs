@@ -3,62 +3,6 @@ using Fabrik.Observability.Metrics;
 
 namespace Fabrik.Observability;
 
-/// <summary>Why a request failed, with Triton's names for the <c>reason</c> label.</summary>
-internal enum FailureReason
-{
-    /// <summary>Refused by the queue: full, or its queue timeout passed.</summary>
-    Rejected,
-
-    /// <summary>The client went away while the request waited.</summary>
-    Canceled,
-
-    /// <summary>The model's execution failed.</summary>
-    Backend,
-
-    /// <summary>Anything else, such as an input that failed validation.</summary>
-    Other,
-}
-
-/// <summary>A cumulative count and duration, as Triton's StatisticDuration.</summary>
-/// <remarks>Updated with Interlocked from any thread. A reader may see the count and the time
-/// from slightly different moments, as with Triton's own counters.</remarks>
-internal sealed class StatisticDuration(LatencyObserver? observer = null)
-{
-    private long _count;
-    private long _nanoseconds;
-
-    public long Count => Interlocked.Read(ref _count);
-
-    public long Nanoseconds => Interlocked.Read(ref _nanoseconds);
-
-    public void Record(long stopwatchTicks, long occurrences = 1)
-    {
-        Interlocked.Add(ref _count, occurrences);
-        Interlocked.Add(ref _nanoseconds, ModelStatistics.ToNanoseconds(stopwatchTicks) * occurrences);
-        observer?.Observe(stopwatchTicks, occurrences);
-    }
-}
-
-/// <summary>Compute time of the executions that ran with one batch size.</summary>
-internal sealed class BatchStatistics(int batchSize)
-{
-    public int BatchSize { get; } = batchSize;
-
-    public StatisticDuration ComputeInput { get; } = new();
-
-    public StatisticDuration ComputeInfer { get; } = new();
-
-    public StatisticDuration ComputeOutput { get; } = new();
-}
-
-/// <summary>Where one execution spent its time, in Stopwatch ticks; filled by the instance.</summary>
-internal struct ExecutionTimings
-{
-    public long InputTicks;
-    public long InferTicks;
-    public long OutputTicks;
-}
-
 /// <summary>
 /// The statistics extension's counters for one model version: requests that succeeded or failed,
 /// time in the queue and in the three compute phases, rows inferred and executions run, and the
@@ -124,22 +68,23 @@ internal sealed class ModelStatistics
     public IEnumerable<BatchStatistics> ExecutedBatches => _batches.Skip(1).Where(batch => batch.ComputeInfer.Count > 0);
 
     /// <summary>Records one execution of <paramref name="batchSize"/> rows made of
-    /// <paramref name="requestCount"/> requests. Triton counts the compute phases per request.</summary>
-    public void RecordExecution(int batchSize, int requestCount, in ExecutionTimings timings)
+    /// <paramref name="requestCount"/> requests, with the Stopwatch ticks of its three compute
+    /// phases. Triton counts the compute phases per request.</summary>
+    public void RecordExecution(int batchSize, int requestCount, long inputTicks, long inferTicks, long outputTicks)
     {
         Interlocked.Add(ref _inferenceCount, batchSize);
         Interlocked.Increment(ref _executionCount);
         Interlocked.Exchange(ref _lastInferenceMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        ComputeInput.Record(timings.InputTicks, requestCount);
-        ComputeInfer.Record(timings.InferTicks, requestCount);
-        ComputeOutput.Record(timings.OutputTicks, requestCount);
-        _instruments?.RecordExecution(batchSize, requestCount, timings.InputTicks + timings.InferTicks + timings.OutputTicks);
+        ComputeInput.Record(inputTicks, requestCount);
+        ComputeInfer.Record(inferTicks, requestCount);
+        ComputeOutput.Record(outputTicks, requestCount);
+        _instruments?.RecordExecution(batchSize, requestCount, inputTicks + inferTicks + outputTicks);
         if ((uint)batchSize < (uint)_batches.Length)
         {
             var batch = _batches[batchSize];
-            batch.ComputeInput.Record(timings.InputTicks);
-            batch.ComputeInfer.Record(timings.InferTicks);
-            batch.ComputeOutput.Record(timings.OutputTicks);
+            batch.ComputeInput.Record(inputTicks);
+            batch.ComputeInfer.Record(inferTicks);
+            batch.ComputeOutput.Record(outputTicks);
         }
     }
 

@@ -1,28 +1,6 @@
+using Fabrik.Inference;
+
 namespace Fabrik.Scheduling;
-
-/// <summary>What the batcher should do now: take the first <see cref="Take"/> queued requests as
-/// one batch, or (when <see cref="Take"/> is 0) wait <see cref="WaitTicks"/> for more.</summary>
-internal readonly record struct BatchPlan(int Take, long WaitTicks)
-{
-    public static BatchPlan Wait(long ticks) => new(0, ticks);
-}
-
-/// <summary>The batching rules a planner applies, in TimeProvider ticks.</summary>
-internal sealed record BatchingRules(int MaxBatchSize, IReadOnlyList<int> PreferredBatchSizes, long MaxQueueDelayTicks)
-{
-    /// <summary>Most bytes one gathered input of a batch may take: the tensor pool's largest
-    /// array, so that requests valid on their own never make a batch that cannot be gathered.</summary>
-    public long MaxTensorBytes { get; init; } = long.MaxValue;
-
-    /// <summary>Bytes per row of the largest output whose size the model fixes (0 when none
-    /// does): the batch's rows are capped so that output also fits in <see cref="MaxTensorBytes"/>.</summary>
-    public long OutputRowBytes { get; init; }
-
-    /// <summary>No dynamic batching: every request runs on its own.</summary>
-    public static readonly BatchingRules None = new(0, [], 0);
-
-    public bool Batches => MaxBatchSize > 0;
-}
 
 /// <summary>
 /// Triton's dynamic batching decision as a pure function of the queue and the clock, so it is

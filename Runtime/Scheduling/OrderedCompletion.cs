@@ -7,7 +7,7 @@ namespace Fabrik.Scheduling;
 /// <remarks>Thread-safe; completions run outside the lock, in sequence order.</remarks>
 internal sealed class OrderedCompletion
 {
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly SortedDictionary<long, (PendingRequest Pending, Action<PendingRequest> Complete)> _finished = [];
     private long _next;
     private bool _releasing;

@@ -1,4 +1,5 @@
 using Fabrik.Configuration;
+using Fabrik.Inference;
 
 namespace Fabrik.Scheduling;
 

@@ -24,7 +24,7 @@ public sealed class LayeringTests
     /// <summary>Shared by the layers; they use nothing of the layers themselves. Security (TLS,
     /// keys, audit, model signatures) is used by Hosting and Protocol, and the loader calls its
     /// signature check; it calls nothing back up.</summary>
-    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security"];
+    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security", "Fabrik.Inference"];
 
     public static TheoryData<string, string> UpwardReferences()
     {

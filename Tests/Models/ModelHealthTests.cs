@@ -1,9 +1,9 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Fabrik.Execution;
 using Fabrik.Hosting;
 using Fabrik.Models;
-using Fabrik.Scheduling;
 using Fabrik.Tests.Support;
 using Xunit;
 

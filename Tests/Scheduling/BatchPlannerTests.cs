@@ -1,3 +1,4 @@
+using Fabrik.Inference;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Xunit;

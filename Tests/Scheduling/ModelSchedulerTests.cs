@@ -1,6 +1,7 @@
 using Fabrik.Configuration;
 using Fabrik.Errors;
-using Fabrik.Scheduling;
+using Fabrik.Execution;
+using Fabrik.Inference;
 using Fabrik.Tensors;
 using Xunit;
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Hosting;
+using Fabrik.Inference;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Scheduling;
 using Fabrik.Tests.Support;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Fabrik.Configuration;
 using Fabrik.Execution;
+using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Observability;
 using Fabrik.Scheduling;
@@ -34,7 +35,7 @@ internal sealed class GatedInstance(TensorMemoryPool pool) : IModelInstance
     /// <summary>Batches that have started on this instance.</summary>
     public int StartedCount => Volatile.Read(ref _startedCount);
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
     {
         Interlocked.Increment(ref _startedCount);
         Threads.Enqueue(Environment.CurrentManagedThreadId);

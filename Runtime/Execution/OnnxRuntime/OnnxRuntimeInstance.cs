@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Errors;
-using Fabrik.Observability;
 using Fabrik.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -90,9 +89,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     /// <summary>Whether every output is written by ONNX Runtime straight into a pooled buffer.</summary>
     internal bool PreallocatesAllOutputs { get; }
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings) => Run(inputs, ref timings, null);
-
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? requestTimeLeft)
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
     {
         var start = Stopwatch.GetTimestamp();
         var names = _inputNames;
@@ -127,7 +124,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             }
             var inputsReady = Stopwatch.GetTimestamp();
             long copyTicks = 0;
-            _deadline.Start(requestTimeLeft);
+            _deadline.Start(timeLeft);
             if (PreallocatesAllOutputs)
             {
                 _session.Run(_runOptions, names, values, _outputNames, outputValues!);

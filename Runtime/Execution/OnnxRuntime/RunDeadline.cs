@@ -23,7 +23,7 @@ internal sealed class RunDeadline : IDisposable
 
     private readonly RunOptions _options;
     private Timer? _timer; // made on the first run that has a limit
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private TimeSpan _armedFor;
     private long _startedAt;
     private bool _running;

@@ -6,7 +6,6 @@ using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Errors;
 using Fabrik.Native.LibTorch;
-using Fabrik.Observability;
 using Fabrik.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -58,7 +57,9 @@ internal sealed class TorchScriptInstance : IModelInstance
 
     public string Device { get; }
 
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings)
+    // TorchSharp has no way to stop a running forward call, so timeLeft is not used: a run
+    // always finishes, and the scheduler answers the requests once it does.
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
     {
         var start = Stopwatch.GetTimestamp();
         using var inference = inference_mode();

@@ -4,18 +4,6 @@ using System.Diagnostics.Metrics;
 
 namespace Fabrik.Observability.Metrics;
 
-/// <summary>How an instrument appears on the metrics endpoint: its label names (in the order
-/// Prometheus prints them) and, for histograms, its buckets or that it is a summary.</summary>
-internal sealed record InstrumentShape(ImmutableArray<string> LabelNames)
-{
-    /// <summary>Histogram bucket bounds; default for instruments that are not histograms.</summary>
-    public ImmutableArray<double> Buckets { get; init; }
-
-    /// <summary>Exported as a Prometheus summary (quantiles over a sliding window) rather than a
-    /// histogram.</summary>
-    public bool Summary { get; init; }
-}
-
 /// <summary>
 /// One server's <see cref="System.Diagnostics.Metrics.Meter"/> and the export shape of each of
 /// its instruments. Each server owns its own meter, so two servers in one process (as in the

@@ -1,13 +1,6 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
 namespace Fabrik.Observability.Metrics;
-
-/// <summary>A served model version as the metrics see it: its labels and its statistics.</summary>
-internal readonly record struct ModelSeries(string Model, string Version, ModelStatistics Statistics);
-
-/// <summary>A model version in one lifecycle state (for fabrik_model_state).</summary>
-internal readonly record struct ModelStateSeries(string Model, string Version, string State);
 
 /// <summary>
 /// The per-model metrics: Triton's counters and gauges, observed from the statistics extension's
@@ -136,74 +129,4 @@ internal sealed class InferenceMetrics
     internal Histogram<double>? ComputeInferSummary => _computeInferSummary;
 
     internal Histogram<double>? ComputeOutputSummary => _computeOutputSummary;
-}
-
-/// <summary>The histograms and summaries of one model version, with its labels built once.</summary>
-internal sealed class ModelInstruments
-{
-    private readonly KeyValuePair<string, object?> _model;
-    private readonly KeyValuePair<string, object?> _version;
-    private readonly Histogram<double> _computeSeconds;
-    private readonly Histogram<int> _batchSize;
-
-    public ModelInstruments(InferenceMetrics metrics, string model, string version)
-    {
-        _model = new("model", model);
-        _version = new("version", version);
-        _computeSeconds = metrics.ComputeSeconds;
-        _batchSize = metrics.BatchSize;
-        Request = new LatencyObserver(metrics.RequestSeconds, metrics.RequestSummary, _model, _version);
-        Queue = new LatencyObserver(metrics.QueueSeconds, metrics.QueueSummary, _model, _version);
-        ComputeInput = LatencyObserver.SummaryOnly(metrics.ComputeInputSummary, _model, _version);
-        ComputeInfer = LatencyObserver.SummaryOnly(metrics.ComputeInferSummary, _model, _version);
-        ComputeOutput = LatencyObserver.SummaryOnly(metrics.ComputeOutputSummary, _model, _version);
-    }
-
-    /// <summary>Successful requests, from receipt to response.</summary>
-    public LatencyObserver Request { get; }
-
-    public LatencyObserver Queue { get; }
-
-    /// <summary>Null unless summaries are on: the compute phases have no histogram of their own.</summary>
-    public LatencyObserver? ComputeInput { get; }
-
-    public LatencyObserver? ComputeInfer { get; }
-
-    public LatencyObserver? ComputeOutput { get; }
-
-    /// <summary>One execution of <paramref name="batchSize"/> rows made of
-    /// <paramref name="requestCount"/> requests, whose three phases took
-    /// <paramref name="computeTicks"/> in all: the batch size once, the compute time per request.</summary>
-    public void RecordExecution(int batchSize, int requestCount, long computeTicks)
-    {
-        _batchSize.Record(batchSize, _model, _version);
-        if (_computeSeconds.Enabled)
-        {
-            var seconds = computeTicks / (double)Stopwatch.Frequency;
-            for (var i = 0; i < requestCount; i++)
-            {
-                _computeSeconds.Record(seconds, _model, _version);
-            }
-        }
-    }
-}
-
-/// <summary>Receives the durations a <see cref="StatisticDuration"/> records: into a histogram in
-/// seconds and, when summaries are on, Triton's summary in microseconds.</summary>
-internal sealed class LatencyObserver(Histogram<double>? seconds, Histogram<double>? summaryMicroseconds,
-    KeyValuePair<string, object?> model, KeyValuePair<string, object?> version)
-{
-    public static LatencyObserver? SummaryOnly(Histogram<double>? summaryMicroseconds, KeyValuePair<string, object?> model, KeyValuePair<string, object?> version) =>
-        summaryMicroseconds is null ? null : new LatencyObserver(null, summaryMicroseconds, model, version);
-
-    /// <summary><paramref name="occurrences"/> requests that each took <paramref name="stopwatchTicks"/>.</summary>
-    public void Observe(long stopwatchTicks, long occurrences)
-    {
-        var secondsValue = stopwatchTicks / (double)Stopwatch.Frequency;
-        for (long i = 0; i < occurrences; i++)
-        {
-            seconds?.Record(secondsValue, model, version);
-            summaryMicroseconds?.Record(secondsValue * 1e6, model, version);
-        }
-    }
 }

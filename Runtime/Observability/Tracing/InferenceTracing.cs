@@ -3,19 +3,6 @@ using System.Diagnostics;
 
 namespace Fabrik.Observability.Tracing;
 
-/// <summary>Where one traced request spent its time, filled by the scheduler when it runs the
-/// request; read by tracing once the request is answered. Stopwatch ticks. Only traced requests
-/// carry one, so untraced requests pay nothing for it.</summary>
-internal sealed class RequestTimeline
-{
-    /// <summary>When the execution the request ran in began (0 if it never ran).</summary>
-    public long ExecutionStartTimestamp { get; set; }
-
-    public long QueueTicks { get; set; }
-
-    public ExecutionTimings Compute { get; set; }
-}
-
 /// <summary>
 /// Traces of inference requests. In Triton's opentelemetry mode: a span per traced request
 /// (protocol, model, version, batch size, status) with children for queue, compute_input,
@@ -161,11 +148,11 @@ internal sealed class InferenceTracing
             DateTime At(long timestamp) => now - Stopwatch.GetElapsedTime(timestamp, nowTimestamp);
             var executionStart = timeline.ExecutionStartTimestamp;
             Phase(activity, "queue", At(executionStart - timeline.QueueTicks), At(executionStart));
-            var inputEnd = executionStart + timeline.Compute.InputTicks;
-            var inferEnd = inputEnd + timeline.Compute.InferTicks;
+            var inputEnd = executionStart + timeline.ComputeInputTicks;
+            var inferEnd = inputEnd + timeline.ComputeInferTicks;
             Phase(activity, "compute_input", At(executionStart), At(inputEnd));
             Phase(activity, "compute_infer", At(inputEnd), At(inferEnd));
-            Phase(activity, "compute_output", At(inferEnd), At(inferEnd + timeline.Compute.OutputTicks));
+            Phase(activity, "compute_output", At(inferEnd), At(inferEnd + timeline.ComputeOutputTicks));
         }
         activity.Dispose();
     }
@@ -184,13 +171,13 @@ internal sealed class InferenceTracing
         if (timeline is { ExecutionStartTimestamp: not 0 })
         {
             var executionStart = timeline.ExecutionStartTimestamp;
-            var inputEnd = executionStart + timeline.Compute.InputTicks;
-            var inferEnd = inputEnd + timeline.Compute.InferTicks;
+            var inputEnd = executionStart + timeline.ComputeInputTicks;
+            var inferEnd = inputEnd + timeline.ComputeInferTicks;
             timestamps[count++] = ("QUEUE_START", executionStart - timeline.QueueTicks);
             timestamps[count++] = ("COMPUTE_START", executionStart);
             timestamps[count++] = ("COMPUTE_INPUT_END", inputEnd);
             timestamps[count++] = ("COMPUTE_OUTPUT_START", inferEnd);
-            timestamps[count++] = ("COMPUTE_END", inferEnd + timeline.Compute.OutputTicks);
+            timestamps[count++] = ("COMPUTE_END", inferEnd + timeline.ComputeOutputTicks);
         }
         timestamps[count++] = ("REQUEST_END", requestEnd);
         trace.File.Write(trace.Model, trace.Version, timestamps[..count]);

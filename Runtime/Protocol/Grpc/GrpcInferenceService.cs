@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using Fabrik.Errors;
+using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Grpc.Core;
 

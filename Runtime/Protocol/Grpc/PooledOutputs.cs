@@ -1,4 +1,4 @@
-using Fabrik.Scheduling;
+using Fabrik.Inference;
 
 namespace Fabrik.Protocol.Grpc.Wire;
 

@@ -1,8 +1,8 @@
 using System.Buffers;
 using System.Text.Json;
 using Fabrik.Errors;
+using Fabrik.Inference;
 using Fabrik.Models;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
 using static Fabrik.Protocol.RequestValidation;

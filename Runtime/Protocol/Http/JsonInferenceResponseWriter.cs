@@ -2,8 +2,8 @@ using System.Buffers;
 using System.Text.Json;
 using System.Text.Unicode;
 using Fabrik.Errors;
+using Fabrik.Inference;
 using Fabrik.Models;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.Http;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Fabrik.Errors;
+using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
 using Fabrik.Scheduling;

@@ -2,8 +2,8 @@ using System.Buffers;
 using System.Buffers.Binary;
 using Fabrik.Configuration;
 using Fabrik.Errors;
+using Fabrik.Inference;
 using Fabrik.Models;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
 using static Fabrik.Protocol.RequestValidation;

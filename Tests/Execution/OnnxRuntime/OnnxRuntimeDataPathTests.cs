@@ -4,9 +4,8 @@ using System.Text.Json.Nodes;
 using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Execution.OnnxRuntime;
-using Fabrik.Observability;
+using Fabrik.Inference;
 using Fabrik.Protocol.Http;
-using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Fabrik.Tests.Support;
 using Xunit;
@@ -43,7 +42,7 @@ public sealed class OnnxRuntimeDataPathTests(ServerFixture fixture)
                 var body = Encoding.UTF8.GetBytes(new JsonObject { ["inputs"] = sample!["inputs"]!.DeepClone() }.ToJsonString());
                 using var request = JsonInferenceRequestReader.Read(new ReadOnlySequence<byte>(body), null, loaded, pool, CancellationToken.None);
                 var timings = default(ExecutionTimings);
-                using var response = new InferenceResponse(instance.Run(request.Inputs, ref timings));
+                using var response = new InferenceResponse(instance.Run(request.Inputs, ref timings, timeLeft: null));
 
                 var json = new ArrayBufferWriter<byte>();
                 JsonInferenceResponseWriter.Write(json, loaded, request, response);

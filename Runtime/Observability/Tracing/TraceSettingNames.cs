@@ -3,23 +3,6 @@ using Fabrik.Errors;
 
 namespace Fabrik.Observability.Tracing;
 
-/// <summary>One setting of a trace-setting request, as Triton's trace extension sends it (HTTP
-/// or gRPC): its name and its values. No values (JSON null, or an empty gRPC value list) clears
-/// the setting: a model's then follows the global one, a global one returns to its start-up value.</summary>
-internal readonly record struct TraceSettingChange(string Name, IReadOnlyList<string>? Values)
-{
-    public bool Clears => Values is null or { Count: 0 };
-}
-
-/// <summary>A model's own trace settings: each one it has set, or null where it follows the global
-/// setting (so a later global change reaches it, as in Triton).</summary>
-internal sealed record TraceOverrides(TraceLevel? Level, int? Rate)
-{
-    public bool IsEmpty => Level is null && Rate is null;
-
-    public TraceRuntimeSettings Over(TraceRuntimeSettings global) => new(Level ?? global.Level, Rate ?? global.Rate);
-}
-
 /// <summary>
 /// The names of Triton's trace settings and what may be done with each over the network. Both the
 /// HTTP endpoints and the gRPC TraceSetting RPC read requests through <see cref="Parse"/>, so the
@@ -94,26 +77,4 @@ internal static class TraceSettingNames
 
     /// <summary>A rate as the extension writes it.</summary>
     public static string RateText(int rate) => rate.ToString(CultureInfo.InvariantCulture);
-}
-
-/// <summary>A validated trace-setting request (see <see cref="TraceSettingNames.Parse"/>).</summary>
-internal sealed class ParsedChanges
-{
-    public TraceLevel? Level { get; set; }
-
-    public int? Rate { get; set; }
-
-    public bool ClearLevel { get; set; }
-
-    public bool ClearRate { get; set; }
-
-    /// <summary>A model's overrides after this request.</summary>
-    public TraceOverrides ApplyTo(TraceOverrides own) => new(
-        ClearLevel ? null : Level ?? own.Level,
-        ClearRate ? null : Rate ?? own.Rate);
-
-    /// <summary>The global settings after this request; a cleared one returns to <paramref name="startup"/>'s.</summary>
-    public TraceRuntimeSettings ApplyTo(TraceRuntimeSettings global, TraceRuntimeSettings startup) => new(
-        ClearLevel ? startup.Level : Level ?? global.Level,
-        ClearRate ? startup.Rate : Rate ?? global.Rate);
 }

@@ -1,6 +1,6 @@
 using Fabrik.Tensors;
 
-namespace Fabrik.Scheduling;
+namespace Fabrik.Inference;
 
 /// <summary>
 /// One decoded, validated inference request, independent of the protocol it came over. The
@@ -58,23 +58,6 @@ internal sealed class InferenceRequest : IDisposable
         foreach (var input in Inputs)
         {
             input?.Dispose();
-        }
-    }
-}
-
-/// <summary>The outputs of one request.</summary>
-/// <remarks>Ownership: the scheduler creates it and hands it to the protocol layer, which
-/// disposes it after writing the response (or on failure).</remarks>
-internal sealed class InferenceResponse(TensorBuffer[] outputs) : IDisposable
-{
-    /// <summary>Outputs in the model's configuration order.</summary>
-    public TensorBuffer[] Outputs { get; } = outputs;
-
-    public void Dispose()
-    {
-        foreach (var output in Outputs)
-        {
-            output.Dispose();
         }
     }
 }

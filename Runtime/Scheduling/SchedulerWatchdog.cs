@@ -1,4 +1,4 @@
-namespace Fabrik.Models;
+namespace Fabrik.Scheduling;
 
 /// <summary>
 /// Tells a wedged server from a busy one for the liveness probe: a run that has been in progress
@@ -8,8 +8,8 @@ namespace Fabrik.Models;
 /// </summary>
 internal static class SchedulerWatchdog
 {
-    /// <summary>True when some served version has a run older than <paramref name="limitSeconds"/>
-    /// (never when the limit is 0).</summary>
-    public static bool IsWedged(ModelManager models, int limitSeconds) =>
-        limitSeconds > 0 && models.LoadedModels.Any(model => model.Scheduler.LongestRun > TimeSpan.FromSeconds(limitSeconds));
+    /// <summary>True when one of <paramref name="schedulers"/> has a run older than
+    /// <paramref name="limitSeconds"/> (never when the limit is 0).</summary>
+    public static bool IsWedged(IEnumerable<ModelScheduler> schedulers, int limitSeconds) =>
+        limitSeconds > 0 && schedulers.Any(scheduler => scheduler.LongestRun > TimeSpan.FromSeconds(limitSeconds));
 }

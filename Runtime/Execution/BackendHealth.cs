@@ -1,7 +1,7 @@
 using System.Globalization;
 using Fabrik.Configuration;
 
-namespace Fabrik.Scheduling;
+namespace Fabrik.Execution;
 
 /// <summary>
 /// Whether a model version's backend still works: after <see cref="Threshold"/> consecutive

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+
+namespace Fabrik.Scheduling;
+
+/// <summary>
+/// The execution loop of one instance: while its slot is free it asks the
+/// <see cref="BatchPlanner"/> for the next batch, waits for an arrival or the batching delay when
+/// told to, and hands each batch it takes to the instance's <see cref="IBatchExecutor"/>. So a
+/// batch forms while the previous one runs. The loop ends once the scheduler is stopping and the
+/// queues are empty; while stopping, batches go out without waiting for the delay.
+/// </summary>
+/// <remarks>Locking: plans and takes requests under <see cref="RequestQueues.Gate"/>; executes and
+/// waits outside it. A request leaves its queue here exactly once, into one batch.</remarks>
+internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQueues queues, InstanceSlots slots, SchedulerSettings settings, TimeProvider time)
+{
+    private static readonly long SpinThresholdTicks = Stopwatch.Frequency / 1000;
+
+    public async Task RunAsync()
+    {
+        var batch = new List<PendingRequest>();
+        while (await NextBatchAsync(batch))
+        {
+            try
+            {
+                slots.BeginRun(slot);
+                executor.Execute(batch);
+            }
+            finally
+            {
+                slots.EndRun(slot);
+                batch.Clear();
+            }
+        }
+    }
+
+    /// <summary>Waits until the planner releases a batch, moves it into <paramref name="batch"/>
+    /// and claims the slot. Returns false once the scheduler is stopping and the queues are empty.</summary>
+    private async Task<bool> NextBatchAsync(List<PendingRequest> batch)
+    {
+        var limit = settings.Rules.Batches ? settings.Rules.MaxBatchSize + 1 : 1;
+        while (true)
+        {
+            Task wake;
+            var deadline = long.MaxValue;
+            lock (queues.Gate)
+            {
+                // While a caller runs an inline request on this instance, the loop only waits; the
+                // caller wakes it when done.
+                if (!slots.IsBusy(slot))
+                {
+                    var now = time.GetTimestamp();
+                    var candidates = queues.Candidates(limit);
+                    if (candidates.Count == 0 && queues.Stopping)
+                    {
+                        return false;
+                    }
+                    var plan = BatchPlanner.Plan(candidates, queues.Stopping ? settings.Rules with { MaxQueueDelayTicks = 0 } : settings.Rules, now);
+                    if (plan.Take > 0)
+                    {
+                        for (var i = 0; i < plan.Take; i++)
+                        {
+                            var pending = candidates[i];
+                            queues.Remove(pending);
+                            batch.Add(pending);
+                        }
+                        candidates.Clear();
+                        slots.Claim(slot);
+                        return true;
+                    }
+                    candidates.Clear();
+                    deadline = plan.WaitTicks == long.MaxValue ? long.MaxValue : now + plan.WaitTicks;
+                }
+                wake = queues.WakeTask();
+            }
+            await WaitAsync(wake, deadline);
+        }
+    }
+
+    /// <summary>Waits for a wake or until the clock reaches <paramref name="deadline"/>.
+    /// Timers fire with about 1 ms granularity on Linux (and may fire early), so the last
+    /// millisecond of a wait on the system clock is spent yielding and re-planning instead;
+    /// sub-millisecond delays stay honest. The deadline is absolute and the clock is read again
+    /// once the timer is armed, so a clock that moves meanwhile cannot strand the wait.</summary>
+    private async Task WaitAsync(Task wake, long deadline)
+    {
+        if (deadline == long.MaxValue)
+        {
+            await wake;
+            return;
+        }
+        var system = time == TimeProvider.System;
+        var timerDeadline = system ? deadline - SpinThresholdTicks : deadline;
+        var remaining = timerDeadline - time.GetTimestamp();
+        if (remaining <= 0)
+        {
+            if (system && time.GetTimestamp() < deadline)
+            {
+                Thread.Yield();
+            }
+            return;
+        }
+        using var cancel = new CancellationTokenSource();
+        var delay = Task.Delay(TimeSpan.FromSeconds((double)remaining / time.TimestampFrequency), time, cancel.Token);
+        if (time.GetTimestamp() < timerDeadline)
+        {
+            await Task.WhenAny(wake, delay);
+        }
+        await cancel.CancelAsync();
+    }
+}
