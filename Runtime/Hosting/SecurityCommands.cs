@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Fabrik.Security;
+using Fabrik.Security.ModelSigning;
 
 namespace Fabrik.Hosting;
 

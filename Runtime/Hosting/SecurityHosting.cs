@@ -2,6 +2,8 @@ using System.Net;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Security;
+using Fabrik.Security.Transport;
+using Fabrik.Security.Access;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Fabrik.Hosting;

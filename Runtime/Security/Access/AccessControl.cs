@@ -2,28 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.RateLimiting;
 
-namespace Fabrik.Security;
-
-/// <summary>What <see cref="AccessControl.Check"/> decided.</summary>
-internal enum AccessOutcome
-{
-    Allowed,
-
-    /// <summary>No key, or one the key file does not hold: HTTP 401, gRPC UNAUTHENTICATED.</summary>
-    Unauthenticated,
-
-    /// <summary>A known caller without the scope: HTTP 403, gRPC PERMISSION_DENIED.</summary>
-    Forbidden,
-
-    /// <summary>Too many failures from this client: HTTP 429, gRPC RESOURCE_EXHAUSTED.</summary>
-    RateLimited,
-}
-
-/// <summary>A decision and, when the caller is known, its key id (or certificate subject).</summary>
-internal readonly record struct AccessDecision(AccessOutcome Outcome, string? Caller, string? Message)
-{
-    public static readonly AccessDecision Open = new(AccessOutcome.Allowed, null, null);
-}
+namespace Fabrik.Security.Access;
 
 /// <summary>
 /// API keys and scopes (--auth-keys): who the caller is (a bearer key, else a mapped client
