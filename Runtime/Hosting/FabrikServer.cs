@@ -159,7 +159,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
-        SecurityHosting.ReleaseIdleBuffersPeriodically(app, app.Services.GetRequiredService<TensorMemoryPool>());
+        TensorPoolIdleRelease.Start(app, app.Services.GetRequiredService<TensorMemoryPool>());
 
         if (options.Logging.Access)
         {

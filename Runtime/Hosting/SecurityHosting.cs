@@ -60,13 +60,6 @@ internal static partial class SecurityHosting
         }
     }
 
-    /// <summary>Once a minute, drops pooled tensor buffers that sat idle for the whole minute.</summary>
-    public static void ReleaseIdleBuffersPeriodically(WebApplication app, Tensors.TensorMemoryPool pool)
-    {
-        var timer = new Timer(_ => pool.ReleaseIdle(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-        app.Lifetime.ApplicationStopping.Register(() => timer.Dispose());
-    }
-
     /// <summary>One warning naming every listener that serves a non-loopback address in cleartext.</summary>
     public static void WarnAboutCleartext(ILogger logger, ServerOptions options)
     {
