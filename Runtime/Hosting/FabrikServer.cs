@@ -8,6 +8,7 @@ using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Scheduling;
 using Fabrik.Security;
+using Fabrik.Security.ModelSigning;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -162,7 +163,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
-        SecurityHosting.ReleaseIdleBuffersPeriodically(app, app.Services.GetRequiredService<TensorMemoryPool>());
+        TensorPoolIdleRelease.Start(app, app.Services.GetRequiredService<TensorMemoryPool>());
 
         if (options.Logging.Access)
         {

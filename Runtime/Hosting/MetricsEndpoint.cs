@@ -1,6 +1,7 @@
 using Fabrik.Models;
 using Fabrik.Observability.Metrics;
 using Fabrik.Security;
+using Fabrik.Security.Access;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;

@@ -1,4 +1,5 @@
 using Fabrik.Execution;
+using Fabrik.Hosting.Commands;
 using Fabrik.Native.LibTorch;
 
 namespace Fabrik.Hosting;

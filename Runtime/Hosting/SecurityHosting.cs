@@ -2,6 +2,8 @@ using System.Net;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Security;
+using Fabrik.Security.Transport;
+using Fabrik.Security.Access;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Fabrik.Hosting;
@@ -56,13 +58,6 @@ internal static partial class SecurityHosting
             ListenerTls.Configure(listen, tls, services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Security"), services.GetRequiredService<AuditLog>(),
                 services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
         }
-    }
-
-    /// <summary>Once a minute, drops pooled tensor buffers that sat idle for the whole minute.</summary>
-    public static void ReleaseIdleBuffersPeriodically(WebApplication app, Tensors.TensorMemoryPool pool)
-    {
-        var timer = new Timer(_ => pool.ReleaseIdle(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-        app.Lifetime.ApplicationStopping.Register(() => timer.Dispose());
     }
 
     /// <summary>One warning naming every listener that serves a non-loopback address in cleartext.</summary>

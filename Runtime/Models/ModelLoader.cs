@@ -4,6 +4,7 @@ using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Native;
 using Fabrik.Security;
+using Fabrik.Security.ModelSigning;
 using Fabrik.Tensors;
 
 namespace Fabrik.Models;

@@ -19,5 +19,5 @@ internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories
     /// <summary>Where loaded versions record their latency histograms; null when metrics are off.</summary>
     public Observability.Metrics.InferenceMetrics? Metrics { get; init; }
     /// <summary>--model-trust-key: the keys a version's manifest must be signed with (none: unchecked).</summary>
-    public Security.ModelTrust Trust { get; init; } = Security.ModelTrust.None;
+    public Security.ModelSigning.ModelTrust Trust { get; init; } = Security.ModelSigning.ModelTrust.None;
 }

@@ -1,8 +1,7 @@
-namespace Fabrik.Security;
+using Fabrik.Security.Access;
+using Fabrik.Security.Transport;
 
-/// <summary>A certificate and key (PEM files) for one TLS listener, the CA that client
-/// certificates must chain to when mutual TLS is on, and the CRLs that revoke client certificates.</summary>
-internal sealed record TlsFiles(string CertificatePath, string KeyPath, string? ClientCaPath, string? ClientCrlPath = null);
+namespace Fabrik.Security;
 
 /// <summary>
 /// The security flags of the command line (TLS, API keys, audit, signed models, Triton's API

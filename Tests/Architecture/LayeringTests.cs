@@ -54,6 +54,60 @@ public sealed class LayeringTests
             .Because($"{user} sits below {forbidden}")
             .Check(Compiled);
 
+    /// <summary>Security's own layers: the listeners' transport (TLS, client certificates, CRLs),
+    /// request access (keys, scopes, restricted APIs) and model signing. Each stands alone; what
+    /// they share (the audit log, reloading files, redaction, the flags) sits in Fabrik.Security.</summary>
+    private static readonly string[] SecurityLayers = ["Fabrik.Security.Transport", "Fabrik.Security.Access", "Fabrik.Security.ModelSigning"];
+
+    public static TheoryData<string, string> SidewaysSecurityReferences()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var user in SecurityLayers)
+        {
+            foreach (var other in SecurityLayers.Where(other => other != user))
+            {
+                data.Add(user, other);
+            }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SidewaysSecurityReferences))]
+    public void SecurityLayer_NeverUsesAnotherSecurityLayer(string user, string forbidden) =>
+        Types().That().ResideInNamespaceOrBelow(user).Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow(forbidden))
+            .Because($"{user} and {forbidden} are separate layers of security")
+            .Check(Compiled);
+
+    /// <summary>The model layers verify signed models (ModelSigning) and write the audit log,
+    /// but requests are authorised and connections secured above them, in Protocol and Hosting.</summary>
+    [Theory]
+    [InlineData("Fabrik.Models", "Fabrik.Security.Transport")]
+    [InlineData("Fabrik.Models", "Fabrik.Security.Access")]
+    [InlineData("Fabrik.Scheduling", "Fabrik.Security.Transport")]
+    [InlineData("Fabrik.Scheduling", "Fabrik.Security.Access")]
+    [InlineData("Fabrik.Execution", "Fabrik.Security.Transport")]
+    [InlineData("Fabrik.Execution", "Fabrik.Security.Access")]
+    [InlineData("Fabrik.Devices", "Fabrik.Security.Transport")]
+    [InlineData("Fabrik.Devices", "Fabrik.Security.Access")]
+    public void ModelLayers_UseModelSigning_NeverTransportOrAccess(string user, string forbidden) =>
+        Types().That().ResideInNamespaceOrBelow(user).Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow(forbidden))
+            .Because($"{forbidden} belongs to the listeners and the protocols, above {user}")
+            .Check(Compiled);
+
+    /// <summary>What the security layers share uses none of them; only the flags' record names
+    /// their settings' types (TlsFiles, RestrictedApi).</summary>
+    [Fact]
+    public void SecurityShared_UsesNoSecurityLayer() =>
+        Types().That().ResideInNamespace("Fabrik.Security").And().DoNotHaveName(nameof(Fabrik.Security.SecuritySettings)).Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow(SecurityLayers[0])
+                .Or().ResideInNamespaceOrBelow(SecurityLayers[1])
+                .Or().ResideInNamespaceOrBelow(SecurityLayers[2]))
+            .Because("the layers build on the shared part, not the other way round")
+            .Check(Compiled);
+
     [Theory]
     [InlineData("Fabrik.Models")]
     [InlineData("Fabrik.Scheduling")]

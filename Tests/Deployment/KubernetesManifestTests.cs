@@ -142,7 +142,7 @@ public sealed partial class KubernetesManifestTests
         // The trust ConfigMap, and the model signed with its private half.
         using var signing = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         File.WriteAllText(Local(Value(args, "model-trust-key")!), signing.ExportSubjectPublicKeyInfoPem());
-        Fabrik.Security.ModelSignature.Sign(Path.Combine(repository.Path, "simple", "1"), signing);
+        Fabrik.Security.ModelSigning.ModelSignature.Sign(Path.Combine(repository.Path, "simple", "1"), signing);
 
         // Signed versions are copied under TMPDIR while they load: a disk volume, not the 64 MiB
         // memory /tmp, and the ephemeral-storage limit leaves room for every disk volume.

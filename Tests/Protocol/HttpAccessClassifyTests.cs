@@ -1,5 +1,5 @@
 using Fabrik.Protocol.Http;
-using Fabrik.Security;
+using Fabrik.Security.Access;
 using Xunit;
 
 namespace Fabrik.Tests.Protocol;

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Security;
+using Fabrik.Security.Transport;
 using Fabrik.Tests.Support;
 using Grpc.Core;
 using Grpc.Net.Client;

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Fabrik.Benchmarks.InMemory;
 using Fabrik.Models;
-using Fabrik.Security;
+using Fabrik.Security.ModelSigning;
 using Fabrik.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit;

@@ -1,5 +1,5 @@
 using Fabrik.Hosting;
-using Fabrik.Security;
+using Fabrik.Security.Transport;
 using Fabrik.Tests.Support;
 
 namespace Fabrik.Tests.Security;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Security;
+using Fabrik.Security.Access;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 

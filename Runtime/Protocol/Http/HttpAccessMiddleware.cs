@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Fabrik.Security;
+using Fabrik.Security.Access;
 
 namespace Fabrik.Protocol.Http;
 

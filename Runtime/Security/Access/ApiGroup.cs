@@ -1,4 +1,4 @@
-namespace Fabrik.Security;
+namespace Fabrik.Security.Access;
 
 /// <summary>
 /// The groups of endpoints that access rules talk about: Triton's restricted-API categories,

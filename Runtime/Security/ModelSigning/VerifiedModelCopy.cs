@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Fabrik.Security;
+namespace Fabrik.Security.ModelSigning;
 
 /// <summary>
 /// A private copy of a signed version folder, made from the very bytes that were hashed: each

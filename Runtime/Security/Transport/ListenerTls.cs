@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 
-namespace Fabrik.Security;
+namespace Fabrik.Security.Transport;
 
 /// <summary>
 /// TLS for one Kestrel listener from PEM files: TLS 1.2 or 1.3 only, the certificate picked per

@@ -1,38 +1,17 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
-using System.Threading.RateLimiting;
 
-namespace Fabrik.Security;
-
-/// <summary>What <see cref="AccessControl.Check"/> decided.</summary>
-internal enum AccessOutcome
-{
-    Allowed,
-
-    /// <summary>No key, or one the key file does not hold: HTTP 401, gRPC UNAUTHENTICATED.</summary>
-    Unauthenticated,
-
-    /// <summary>A known caller without the scope: HTTP 403, gRPC PERMISSION_DENIED.</summary>
-    Forbidden,
-
-    /// <summary>Too many failures from this client: HTTP 429, gRPC RESOURCE_EXHAUSTED.</summary>
-    RateLimited,
-}
-
-/// <summary>A decision and, when the caller is known, its key id (or certificate subject).</summary>
-internal readonly record struct AccessDecision(AccessOutcome Outcome, string? Caller, string? Message)
-{
-    public static readonly AccessDecision Open = new(AccessOutcome.Allowed, null, null);
-}
+namespace Fabrik.Security.Access;
 
 /// <summary>
 /// API keys and scopes (--auth-keys): who the caller is (a bearer key, else a mapped client
 /// certificate subject) and whether its scopes grant the endpoint. The key file reloads when it
 /// changes; one that fails to parse keeps the previous keys. Failures are counted per client
-/// address, and a client past the limit is answered 429 before its key is even looked at, so
-/// guessing keys cannot go faster than the limit. Thread-safe; one per server.
+/// address (<see cref="FailedAuthentications"/>), and a client past the limit is answered 429
+/// for a minute before its key is even looked at, so guessing keys cannot go faster than the
+/// limit. Thread-safe; one per server.
 /// </summary>
-internal sealed partial class AccessControl : IDisposable
+internal sealed partial class AccessControl
 {
     private const string BearerPrefix = "Bearer ";
 
@@ -40,11 +19,11 @@ internal sealed partial class AccessControl : IDisposable
     private readonly bool _authHealth;
     private readonly AuditLog _audit;
     private readonly ILogger _logger;
-    private readonly PartitionedRateLimiter<string> _failures;
+    private readonly FailedAuthentications _failures;
 
     /// <summary>Reads the key file now (a bad one fails start-up).</summary>
     /// <exception cref="InvalidOperationException">The key file is missing or malformed; the message says why.</exception>
-    public AccessControl(SecuritySettings settings, ILoggerFactory loggerFactory, AuditLog audit)
+    public AccessControl(SecuritySettings settings, ILoggerFactory loggerFactory, AuditLog audit, TimeProvider time)
     {
         _logger = loggerFactory.CreateLogger("Fabrik.Security");
         _authHealth = settings.AuthHealth;
@@ -70,15 +49,7 @@ internal sealed partial class AccessControl : IDisposable
                 throw new InvalidOperationException($"--auth-keys {path}: {e.Message}", e);
             }
         }
-        var limit = settings.AuthFailuresPerMinute;
-        _failures = PartitionedRateLimiter.Create<string, string>(client => RateLimitPartition.GetTokenBucketLimiter(client, _ => new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = limit,
-            TokensPerPeriod = limit,
-            ReplenishmentPeriod = TimeSpan.FromMinutes(1),
-            QueueLimit = 0,
-            AutoReplenishment = true,
-        }));
+        _failures = new FailedAuthentications(settings.AuthFailuresPerMinute, time);
     }
 
     /// <summary>Whether keys are required at all.</summary>
@@ -102,13 +73,10 @@ internal sealed partial class AccessControl : IDisposable
         var client = remote?.ToString() ?? "unknown";
         // What was asked, put together only on the refusal paths (an allowed request never needs it).
         string What() => verb is null ? target : $"{verb} {target}";
-        using (var probe = _failures.AttemptAcquire(client, 0))
+        if (_failures.BlockedFor(client) is not null)
         {
-            if (!probe.IsAcquired)
-            {
-                _audit.WriteRefusal("auth-rate-limited", client, What());
-                return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later");
-            }
+            _audit.WriteRefusal("auth-rate-limited", client, What());
+            return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later");
         }
 
         var keys = _keys.Current;
@@ -123,7 +91,7 @@ internal sealed partial class AccessControl : IDisposable
         }
         if (caller is null)
         {
-            _failures.AttemptAcquire(client, 1).Dispose();
+            _failures.RecordFailure(client);
             var reason = authorization is null ? "no credentials" : "unknown key";
             Log.Unauthenticated(_logger, client, What(), reason);
             _audit.WriteRefusal("auth-failure", client, What(), ("reason", reason));
@@ -141,8 +109,6 @@ internal sealed partial class AccessControl : IDisposable
         }
         return new AccessDecision(AccessOutcome.Allowed, caller.Id, null);
     }
-
-    public void Dispose() => _failures.Dispose();
 
     private static partial class Log
     {

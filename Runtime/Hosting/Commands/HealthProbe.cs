@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Fabrik.Hosting;
+namespace Fabrik.Hosting.Commands;
 
 /// <summary>
 /// <c>fabrik probe [url]</c>: exits 0 when the URL answers 200 and 1 otherwise. Container images

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Fabrik.Security;
+namespace Fabrik.Security.Access;
 
 /// <summary>Comparisons of secrets whose time does not depend on where they differ.</summary>
 internal static class SecretEquality

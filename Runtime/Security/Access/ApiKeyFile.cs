@@ -3,39 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace Fabrik.Security;
-
-/// <summary>
-/// One entry of the --auth-keys file: a key (by the SHA-256 of its text) or a client
-/// certificate subject, and the scopes it grants.
-/// </summary>
-internal sealed record ApiKey(string Id, byte[]? Sha256, string? Subject, ImmutableArray<string> Scopes)
-{
-    /// <summary>Whether the scopes grant <paramref name="group"/> (for inference, on <paramref name="model"/>).</summary>
-    public bool Grants(ApiGroup group, string? model)
-    {
-        foreach (var scope in Scopes)
-        {
-            var granted = scope switch
-            {
-                "admin" => true,
-                "metadata" => group is ApiGroup.Metadata or ApiGroup.ModelConfig,
-                "stats" => group is ApiGroup.Statistics,
-                "repository" => group is ApiGroup.Repository,
-                "metrics" => group is ApiGroup.Metrics,
-                _ when scope.StartsWith("infer:", StringComparison.Ordinal) =>
-                    group is ApiGroup.Inference && model is not null && Glob.Matches(scope.AsSpan(6), model),
-                _ => false,
-            };
-            if (granted)
-            {
-                return true;
-            }
-        }
-        // Health needs only a known caller (it is checked at all only with --auth-health=true).
-        return group is ApiGroup.Health;
-    }
-}
+namespace Fabrik.Security.Access;
 
 /// <summary>
 /// The parsed --auth-keys file: <c>{"keys": [{"id": "ci", "sha256": "&lt;hex&gt;", "scopes": [...]}]}</c>,
@@ -176,41 +144,4 @@ internal sealed class ApiKeyFile
 
     private static string Normalize(string subject) =>
         string.Join(",", subject.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
-}
-
-/// <summary>Shell-style globs for model names: <c>*</c> any run of characters, <c>?</c> one.</summary>
-internal static class Glob
-{
-    public static bool Matches(ReadOnlySpan<char> pattern, ReadOnlySpan<char> name)
-    {
-        // Iterative matching with one backtrack point: linear in practice, no recursion.
-        int p = 0, n = 0, star = -1, resume = 0;
-        while (n < name.Length)
-        {
-            if (p < pattern.Length && (pattern[p] == '?' || pattern[p] == name[n]))
-            {
-                p++;
-                n++;
-            }
-            else if (p < pattern.Length && pattern[p] == '*')
-            {
-                star = p++;
-                resume = n;
-            }
-            else if (star >= 0)
-            {
-                p = star + 1;
-                n = ++resume;
-            }
-            else
-            {
-                return false;
-            }
-        }
-        while (p < pattern.Length && pattern[p] == '*')
-        {
-            p++;
-        }
-        return p == pattern.Length;
-    }
 }

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace Fabrik.Security;
+namespace Fabrik.Security.ModelSigning;
 
 /// <summary>
 /// The keys of --model-trust-key: with any set, a model version loads only when its manifest is

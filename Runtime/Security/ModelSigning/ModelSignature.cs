@@ -1,10 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 
-namespace Fabrik.Security;
-
-/// <summary>Why a model version's signature does not hold, in the operator's terms (paths relative to the model).</summary>
-internal sealed class ModelSignatureException(string message) : Exception(message);
+namespace Fabrik.Security.ModelSigning;
 
 /// <summary>
 /// Signed model versions. <c>manifest.json</c> in the version folder lists the SHA-256 of every

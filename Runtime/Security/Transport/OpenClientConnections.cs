@@ -3,7 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace Fabrik.Security;
+namespace Fabrik.Security.Transport;
 
 /// <summary>
 /// The connections of one mutual-TLS listener that are open now, each with the certificate its

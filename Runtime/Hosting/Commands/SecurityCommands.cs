@@ -1,7 +1,8 @@
 using System.Security.Cryptography;
 using Fabrik.Security;
+using Fabrik.Security.ModelSigning;
 
-namespace Fabrik.Hosting;
+namespace Fabrik.Hosting.Commands;
 
 /// <summary>
 /// The security sub-commands of the fabrik executable:

@@ -1,4 +1,4 @@
-namespace Fabrik.Security;
+namespace Fabrik.Security.Access;
 
 /// <summary>
 /// Triton's <c>--http-restricted-api=&lt;api list&gt;:&lt;header&gt;=&lt;value&gt;</c> and

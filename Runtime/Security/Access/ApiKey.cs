@@ -1,0 +1,35 @@
+using System.Collections.Immutable;
+
+namespace Fabrik.Security.Access;
+
+/// <summary>
+/// One entry of the --auth-keys file: a key (by the SHA-256 of its text) or a client
+/// certificate subject, and the scopes it grants.
+/// </summary>
+internal sealed record ApiKey(string Id, byte[]? Sha256, string? Subject, ImmutableArray<string> Scopes)
+{
+    /// <summary>Whether the scopes grant <paramref name="group"/> (for inference, on <paramref name="model"/>).</summary>
+    public bool Grants(ApiGroup group, string? model)
+    {
+        foreach (var scope in Scopes)
+        {
+            var granted = scope switch
+            {
+                "admin" => true,
+                "metadata" => group is ApiGroup.Metadata or ApiGroup.ModelConfig,
+                "stats" => group is ApiGroup.Statistics,
+                "repository" => group is ApiGroup.Repository,
+                "metrics" => group is ApiGroup.Metrics,
+                _ when scope.StartsWith("infer:", StringComparison.Ordinal) =>
+                    group is ApiGroup.Inference && model is not null && Glob.Matches(scope.AsSpan(6), model),
+                _ => false,
+            };
+            if (granted)
+            {
+                return true;
+            }
+        }
+        // Health needs only a known caller (it is checked at all only with --auth-health=true).
+        return group is ApiGroup.Health;
+    }
+}
