@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// Counts the connections Kestrel has finished with on one port, from its own
