@@ -15,7 +15,7 @@ public static class Program
     {
         if (args is ["load", ..])
         {
-            return Load.LoadCommand.Run(args[1..]);
+            return Testing.Load.LoadCommand.Run(args[1..]);
         }
         if (args is ["inprocess", ..])
         {
@@ -32,7 +32,7 @@ public static class Program
         }
         if (args is ["compare", ..])
         {
-            return Regression.CompareCommand.Run(args[1..]);
+            return Testing.Regression.CompareCommand.Run(args[1..]);
         }
         if (args is ["--budgets", ..])
         {

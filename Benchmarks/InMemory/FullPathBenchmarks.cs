@@ -1,6 +1,7 @@
 using System.Text;
 using BenchmarkDotNet.Attributes;
 using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Testing;
 using Google.Protobuf;
 using Grpc.Net.Client;
 

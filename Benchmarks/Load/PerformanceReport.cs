@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
+using Fabrik.Testing.Load;
 
 namespace Fabrik.Benchmarks.Load;
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Fabrik.Hosting;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Deployment;

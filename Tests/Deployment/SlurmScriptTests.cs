@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Deployment;
@@ -33,7 +32,7 @@ public sealed class SlurmScriptTests
                 ["PATH"] = Path.Combine(RepositoryLayout.Root, "Tests", "Deployment", "SlurmStubs") + Path.PathSeparator + Environment.GetEnvironmentVariable("PATH"),
                 ["STUB_LOG"] = stubLog,
                 ["FABRIK_DLL"] = Path.Combine(AppContext.BaseDirectory, "fabrik.dll"),
-                ["BENCH_DLL"] = Path.Combine(AppContext.BaseDirectory, "Fabrik.Benchmarks.dll"),
+                ["BENCH_DLL"] = Path.Combine(AppContext.BaseDirectory, "Fabrik.Tests.dll"), // runs the load command too (Program.cs)
                 ["SLURM_JOB_ID"] = "4242",
                 ["SLURM_JOB_NODELIST"] = "localhost",
                 ["SLURM_SUBMIT_DIR"] = work.FullName,

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Native;
 using Fabrik.Tests.Support;

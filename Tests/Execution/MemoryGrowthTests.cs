@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Fabrik.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using Fabrik.Hosting;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Hosting;
@@ -17,7 +16,8 @@ public sealed class BoundedShutdownTests
         await using var fabrik = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false", "--exit-timeout-secs", "1");
         using var client = new HttpClient { BaseAddress = fabrik.Address, Timeout = Timeout.InfiniteTimeSpan };
         var hung = client.PostAsync("/v2/models/endless/infer", new StringContent("{\"inputs\":[]}", Encoding.UTF8, "application/json"));
-        await Task.Delay(500); // margin for the run to start; the run never ends either way
+        // The run has started once the request has left the queue (the statistics count it then).
+        await Eventually.UntilAsync(async () => hung.IsCompleted || await ModelProgress.RunsStartedAsync(client, "endless") > 0, "the endless run to start");
         if (hung.IsCompleted)
         {
             using var answer = await hung;

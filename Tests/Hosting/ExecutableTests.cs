@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Hosting;

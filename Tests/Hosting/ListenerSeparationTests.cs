@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Protocol.Grpc.Wire.Health;
-using Fabrik.Tests.Support;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Xunit;

@@ -3,7 +3,6 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Hosting;

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
-using Fabrik.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -31,10 +30,14 @@ public sealed class ShutdownTests(ITestOutputHelper output)
             response.Dispose();
         }
 
-        // 20 requests in flight, queued behind the 200 ms batching delay when the signal comes.
-        // A separate process has no clock to inject; the delay is the margin.
+        // 20 requests in flight, queued behind the 200 ms batching delay when the signal comes: the
+        // signal goes once the server holds all 20 (runs started, read first, plus still queued;
+        // a request moving between the two reads is missed, never counted twice).
+        var startedBefore = await ModelProgress.RunsStartedAsync(client, "simple");
         var accepted = Send();
-        await Task.Delay(80);
+        await Eventually.UntilAsync(
+            async () => await ModelProgress.RunsStartedAsync(client, "simple") - startedBefore + await ModelProgress.PendingAsync(fabrik.MetricsAddress!, "simple") >= accepted.Length,
+            "the server to hold the 20 requests");
         await fabrik.TerminateAsync();
 
         var statuses = new List<HttpStatusCode>();

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Hosting;

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.Load;
+using Fabrik.Testing.Load;
 using Fabrik.Tests.Support;
 using Xunit;
 

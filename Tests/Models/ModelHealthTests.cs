@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using Fabrik.Execution;
 using Fabrik.Hosting;
 using Fabrik.Models;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Models;

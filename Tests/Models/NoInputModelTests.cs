@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Models;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Models;

@@ -5,7 +5,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Tests.Support;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;

@@ -2,9 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Observability;

@@ -95,10 +95,7 @@ public sealed class HttpInferenceTests(ServerFixture fixture)
 
         // The server returns a response's buffers right after writing it; allow it a moment.
         var pool = fixture.Server.TensorPool;
-        for (var wait = 0; wait < 100 && pool.Outstanding != 0; wait++)
-        {
-            await Task.Delay(20);
-        }
+        await Eventually.HoldsAsync(() => pool.Outstanding == 0, TimeSpan.FromSeconds(10));
         Assert.Equal(0, pool.Outstanding);
     }
 

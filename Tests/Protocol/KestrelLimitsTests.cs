@@ -59,10 +59,7 @@ public sealed class KestrelLimitsTests(KestrelServerFixture fixture)
 
         await AssertStillServesAsync();
         var pool = fixture.Server.TensorPool;
-        for (var wait = 0; wait < 100 && pool.Outstanding != 0; wait++)
-        {
-            await Task.Delay(20);
-        }
+        await Eventually.HoldsAsync(() => pool.Outstanding == 0, TimeSpan.FromSeconds(10));
         Assert.Equal(0, pool.Outstanding);
     }
 

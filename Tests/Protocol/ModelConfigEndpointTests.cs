@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Protocol;

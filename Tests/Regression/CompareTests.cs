@@ -1,4 +1,4 @@
-using Fabrik.Benchmarks.Regression;
+using Fabrik.Testing.Regression;
 using Xunit;
 
 namespace Fabrik.Tests.Regression;

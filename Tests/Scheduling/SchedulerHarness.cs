@@ -7,7 +7,6 @@ using Fabrik.Models;
 using Fabrik.Observability;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
-using Fabrik.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Fabrik.Tests.Scheduling;

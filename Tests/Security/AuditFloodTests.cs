@@ -1,8 +1,6 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Security;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Security;

@@ -1,4 +1,3 @@
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Security;

@@ -1,12 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Security;
 using Fabrik.Security.Access;
-using Fabrik.Tests.Support;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;

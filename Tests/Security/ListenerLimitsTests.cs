@@ -1,7 +1,6 @@
 using System.Net.Sockets;
 using System.Text;
 using Fabrik.Hosting;
-using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Security;

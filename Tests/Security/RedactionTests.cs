@@ -1,8 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Tests.Support;
 using Grpc.Core;
 using Xunit;
 

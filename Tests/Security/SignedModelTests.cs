@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Models;
 using Fabrik.Security.ModelSigning;
 using Fabrik.Tests.Support;

@@ -1,6 +1,5 @@
 using Fabrik.Hosting;
 using Fabrik.Security.Transport;
-using Fabrik.Tests.Support;
 
 namespace Fabrik.Tests.Security;
 

@@ -6,7 +6,6 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Tests.Support;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Xunit;
@@ -165,10 +164,7 @@ public sealed class TlsTests : TlsServerTests
             }
         })).ToArray();
 
-        while (Volatile.Read(ref served) < 5)
-        {
-            await Task.Delay(10);
-        }
+        await Eventually.UntilAsync(() => Volatile.Read(ref served) >= 5, "5 requests served before the rotation");
         // Write the new pair beside the old and move it into place (as cert-manager swaps files);
         // the key first, then the certificate, so a handshake in between sees a mismatched pair
         // and keeps the previous certificate.
@@ -176,10 +172,7 @@ public sealed class TlsTests : TlsServerTests
         File.Copy(second.KeyPath, first.KeyPath, overwrite: true);
         File.Copy(second.CertificatePath, first.CertificatePath, overwrite: true);
         var servedAtRotation = Volatile.Read(ref served);
-        while (Volatile.Read(ref served) < servedAtRotation + 10)
-        {
-            await Task.Delay(10);
-        }
+        await Eventually.UntilAsync(() => Volatile.Read(ref served) >= servedAtRotation + 10, "10 requests served after the rotation");
         stop.Cancel();
         await Task.WhenAll(traffic);
         Assert.Equal(0, failures);
@@ -274,9 +267,9 @@ public sealed class TlsTests : TlsServerTests
         var keys = Path.Combine(Pki.Folder, "keys.json");
         File.WriteAllText(keys, AuthTests.KeyFile(("load", "load-key-1", ["infer:*", "metadata", "stats"])));
         await using var fabrik = await StartAsync("--http-tls-cert", server.CertificatePath, "--http-tls-key", server.KeyPath, "--auth-keys", keys);
-        var options = Fabrik.Benchmarks.Load.LoadOptions.Parse(["-m", "simple", "-u", fabrik.HttpAddress!.ToString(), "--ssl-https-ca-certificates-file", Pki.CaPath,
+        var options = Fabrik.Testing.Load.LoadOptions.Parse(["-m", "simple", "-u", fabrik.HttpAddress!.ToString(), "--ssl-https-ca-certificates-file", Pki.CaPath,
             "-H", "Authorization: Bearer load-key-1", "--concurrency-range", "2:2:1", "-p", "150", "-r", "3"]);
-        var results = await new Fabrik.Benchmarks.Load.LoadGenerator(options, TextWriter.Null).RunAsync(default);
+        var results = await new Fabrik.Testing.Load.LoadGenerator(options, TextWriter.Null).RunAsync(default);
         var result = Assert.Single(results);
         Assert.Equal(0, result.Errors);
         Assert.True(result.InferencesPerSecond > 0);

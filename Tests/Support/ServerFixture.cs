@@ -1,4 +1,3 @@
-using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
 using Grpc.Net.Client;

@@ -69,25 +69,5 @@ public static class TensorAssert
     public static long[] Longs(JsonNode array) => array.AsArray().Select(node => node!.GetValue<long>()).ToArray();
 
     /// <summary>Row-major flattening of nested JSON arrays.</summary>
-    public static List<JsonValue> Flatten(JsonNode node)
-    {
-        var values = new List<JsonValue>();
-        Add(node);
-        return values;
-
-        void Add(JsonNode? item)
-        {
-            if (item is JsonArray array)
-            {
-                foreach (var child in array)
-                {
-                    Add(child);
-                }
-            }
-            else
-            {
-                values.Add(item!.AsValue());
-            }
-        }
-    }
+    public static List<JsonValue> Flatten(JsonNode node) => JsonTensors.Flatten(node);
 }

@@ -1,4 +1,4 @@
-using Fabrik.Benchmarks.Load;
+using Fabrik.Testing.Load;
 using Xunit;
 
 namespace Fabrik.Tests.Support;

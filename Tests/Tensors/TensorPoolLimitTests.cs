@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Protocol.Grpc.Wire;
 using Fabrik.Tensors;
-using Fabrik.Tests.Support;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;

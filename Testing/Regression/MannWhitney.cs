@@ -1,4 +1,4 @@
-namespace Fabrik.Benchmarks.Regression;
+namespace Fabrik.Testing.Regression;
 
 /// <summary>
 /// The Mann-Whitney U test (Wilcoxon rank-sum): whether two samples come from the same

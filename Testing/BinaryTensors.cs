@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// The binary tensor layout (little-endian, row-major, BYTES with 4-byte length prefixes), written
@@ -14,7 +14,7 @@ public static class BinaryTensors
     /// <summary>Packs the flattened JSON data of a v2 tensor of <paramref name="datatype"/>.</summary>
     public static byte[] Pack(string datatype, JsonNode data)
     {
-        var values = TensorAssert.Flatten(data);
+        var values = JsonTensors.Flatten(data);
         using var stream = new MemoryStream();
         Span<byte> scratch = stackalloc byte[8];
         foreach (var value in values)

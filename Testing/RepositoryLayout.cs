@@ -1,4 +1,4 @@
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>Locates the repository checkout the tests run from.</summary>
 internal static class RepositoryLayout

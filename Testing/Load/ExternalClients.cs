@@ -5,7 +5,7 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
-namespace Fabrik.Benchmarks.Load;
+namespace Fabrik.Testing.Load;
 
 /// <summary>
 /// Load from clients written in C, so that the report does not rest on our own load generator

@@ -1,4 +1,4 @@
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// Fails a request whose answer carries server internals: the repository's absolute path,

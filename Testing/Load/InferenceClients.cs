@@ -7,7 +7,7 @@ using Fabrik.Protocol.Grpc.Wire;
 using Google.Protobuf;
 using Grpc.Net.Client;
 
-namespace Fabrik.Benchmarks.Load;
+namespace Fabrik.Testing.Load;
 
 /// <summary>Server-side cumulative counters for one model (from the statistics extension).</summary>
 public sealed record ServerCounters(long Success, long QueueNs, long InputNs, long InferNs, long OutputNs);

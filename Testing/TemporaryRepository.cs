@@ -1,4 +1,4 @@
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// A model repository in a temporary folder, made from the committed sample models with the

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// Counts the connections Kestrel has finished with on one port, from its own
@@ -40,17 +40,8 @@ public sealed class EndedConnections : IDisposable
 
     /// <summary>Waits until at least <paramref name="count"/> connections have ended (a minute at
     /// most, as a guard against a hang, not a timing assertion).</summary>
-    public async Task WaitForAsync(int count)
-    {
-        for (var waited = 0; Count < count; waited++)
-        {
-            if (waited > 3000)
-            {
-                throw new TimeoutException($"only {Count} of {count} connections ended within a minute");
-            }
-            await Task.Delay(20);
-        }
-    }
+    public Task WaitForAsync(int count) =>
+        Eventually.UntilAsync(() => Count >= count, $"{count} connections on port {_port} to end", TimeSpan.FromMinutes(1));
 
     public void Dispose() => _listener.Dispose();
 }

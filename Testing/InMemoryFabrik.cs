@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Fabrik.Benchmarks.InMemory;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// The whole server (routing, leases, decoders, scheduler, backends, encoders, gRPC) with an

@@ -1,6 +1,6 @@
 using Google.Protobuf;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// Small ONNX models written field by field from onnx.proto (no ONNX tooling needed), for cases

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Fabrik.Benchmarks.Load;
+namespace Fabrik.Testing.Load;
 
 /// <summary>How the request payload travels: v2 JSON, the binary tensor extension, or gRPC.</summary>
 public enum LoadProtocol

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace Fabrik.Benchmarks.Load;
+namespace Fabrik.Testing.Load;
 
 /// <summary>Writes a sweep as CSV (perf_analyzer's column names where it has them; times in µs),
 /// as JSON beside it, and as an SVG plot of latency against throughput.</summary>

@@ -1,4 +1,4 @@
-namespace Fabrik.Benchmarks.Load;
+namespace Fabrik.Testing.Load;
 
 /// <summary><c>dotnet run -c Release --project Benchmarks -- load -m MODEL ...</c></summary>
 public static class LoadCommand

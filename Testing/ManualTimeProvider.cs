@@ -1,4 +1,4 @@
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// A clock that moves only when a test calls <see cref="Advance"/>, so that batching delays and

@@ -1,4 +1,4 @@
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>Finds a command-line tool the way a shell would, for tests that run one.</summary>
 public static class ExecutablePath

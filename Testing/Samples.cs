@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// The requests and expected outputs that models/generate.py stored next to each model. The

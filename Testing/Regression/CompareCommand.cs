@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Fabrik.Benchmarks.Regression;
+namespace Fabrik.Testing.Regression;
 
 /// <summary>
 /// <c>-- compare OLD NEW [--threshold 5] [--alpha 0.05] [--kind suite|budgets] [--fail-on-regression]</c>:
@@ -43,8 +43,8 @@ public static class CompareCommand
         BenchmarkRun old, @new;
         try
         {
-            old = BenchmarkResults.Load(positional[0], kind);
-            @new = BenchmarkResults.Load(positional[1], kind ?? old.Kind);
+            old = BenchmarkRuns.Load(positional[0], kind);
+            @new = BenchmarkRuns.Load(positional[1], kind ?? old.Kind);
         }
         catch (Exception e) when (e is FileNotFoundException or ArgumentException)
         {
@@ -94,7 +94,7 @@ public static class CompareCommand
                 verdict += $", allocates {b - a} B/op more";
             }
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{current.Name,-62} {BenchmarkResults.Format(before),11} {BenchmarkResults.Format(after),11} {change,7:+0.0;-0.0;0.0}% {p,7:F3} {Bytes(previous, current),16}  {verdict}"));
+                $"{current.Name,-62} {BenchmarkRuns.Format(before),11} {BenchmarkRuns.Format(after),11} {change,7:+0.0;-0.0;0.0}% {p,7:F3} {Bytes(previous, current),16}  {verdict}"));
         }
         foreach (var gone in olds.Values)
         {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>Runs a fabrik sub-command (the built executable, as a user does) to its end.</summary>
 public static class FabrikCommand

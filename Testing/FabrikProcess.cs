@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// The built fabrik executable running as a separate process, the way a user runs it. Start-up
@@ -27,6 +27,10 @@ public sealed partial class FabrikProcess : IAsyncDisposable
 
     /// <summary>Everything it wrote to stdout and stderr so far.</summary>
     public IEnumerable<string> Log => _log;
+
+    /// <summary>The metrics listener's base address it logged, or null when it logged none.</summary>
+    public Uri? MetricsAddress =>
+        _log.Select(line => MetricsLine().Match(line)).FirstOrDefault(match => match.Success) is { } found ? new Uri(found.Groups[1].Value) : null;
 
     /// <summary>Starts fabrik with <paramref name="arguments"/> (add "--http-port 0") and waits
     /// until it serves.</summary>
@@ -127,4 +131,7 @@ public sealed partial class FabrikProcess : IAsyncDisposable
 
     [GeneratedRegex(@"HTTP service listening on (https?://[^\s""]+)")]
     private static partial Regex ListeningLine();
+
+    [GeneratedRegex(@"Metrics service listening on (https?://[^\s""]+)")]
+    private static partial Regex MetricsLine();
 }

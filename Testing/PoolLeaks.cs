@@ -1,6 +1,6 @@
 using Fabrik.Tensors;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>Fails when a tensor pool still has arrays out, naming where they were rented.</summary>
 internal static class PoolLeaks

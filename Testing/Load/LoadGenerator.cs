@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Fabrik.Benchmarks.Load;
+namespace Fabrik.Testing.Load;
 
 /// <summary>One measured step of a sweep: the load applied and what it achieved. Latencies and
 /// server times are in microseconds; server times are per request, from the statistics extension.</summary>

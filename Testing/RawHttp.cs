@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Fabrik.Tests.Support;
+namespace Fabrik.Testing;
 
 /// <summary>
 /// Reads one HTTP/1.1 response off a raw connection (status line, headers, then a body framed by
