@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Fabrik.Benchmarks.InMemory;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Tests.Support;
 using Xunit;
 

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Scheduling;
 using Fabrik.Tests.Support;
 using Google.Protobuf;

@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Tests.Support;
 using Grpc.Core;
 using Grpc.Net.Client;

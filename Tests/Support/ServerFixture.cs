@@ -1,6 +1,6 @@
 using Fabrik.Benchmarks.InMemory;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Grpc.Net.Client;
 using Xunit;
 

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Models;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 using Google.Protobuf;

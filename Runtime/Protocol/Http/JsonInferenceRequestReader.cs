@@ -119,9 +119,13 @@ internal static class JsonInferenceRequestReader
             {
                 throw InferenceException.ResourceExhausted(e.Message);
             }
-            if (e is JsonException or InvalidOperationException or FormatException)
+            if (e is JsonException syntax)
             {
-                throw Invalid($"malformed JSON in the request body: {e.Message}");
+                throw Invalid(JsonSyntaxError.Describe(json, syntax));
+            }
+            if (e is InvalidOperationException or FormatException)
+            {
+                throw Invalid(JsonSyntaxError.WrongValueKind());
             }
             throw;
         }
