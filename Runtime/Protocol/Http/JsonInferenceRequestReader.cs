@@ -119,13 +119,9 @@ internal static class JsonInferenceRequestReader
             {
                 throw InferenceException.ResourceExhausted(e.Message);
             }
-            if (e is JsonException syntax)
+            if (e is JsonException or InvalidOperationException or FormatException)
             {
-                throw Invalid(JsonSyntaxError.Describe(json, syntax));
-            }
-            if (e is InvalidOperationException or FormatException)
-            {
-                throw Invalid(JsonSyntaxError.WrongValueKind());
+                throw Invalid(e is JsonException syntax ? JsonSyntaxError.Describe(json, syntax) : JsonSyntaxError.WrongValueKind());
             }
             throw;
         }
