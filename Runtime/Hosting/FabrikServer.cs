@@ -138,6 +138,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<ModelLoader>();
         builder.Services.AddSingleton<ModelManager>();
         builder.Services.AddSingleton<RepositoryPoller>();
+        builder.Services.AddSingleton<InferencePipeline>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
         builder.Services.AddSingleton(tracing);
 
@@ -157,7 +158,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         }
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
-        app.MapGrpcService<GrpcInferenceService>();
+        app.MapGrpcService<GrpcInferenceService>().WithMetadata(GrpcBodyLimit.PerMessage);
         app.MapGrpcService<GrpcHealthService>();
         // SIGTERM: readiness turns false and new requests get 503 first; Kestrel then waits for the
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.

@@ -1,10 +1,10 @@
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Models;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
-using WireConfig = Fabrik.Protocol.Grpc.Wire.ModelConfig;
-using WireStatistics = Fabrik.Protocol.Grpc.Wire.ModelStatistics;
+using WireConfig = Fabrik.Protocol.Triton.ModelConfig;
+using WireStatistics = Fabrik.Protocol.Triton.ModelStatistics;
 
 namespace Fabrik.Protocol;
 
@@ -164,12 +164,12 @@ internal static class ServerViews
         return message;
     }
 
-    private static Grpc.Wire.ModelWarmup Warmup(WarmupSample sample)
+    private static Triton.ModelWarmup Warmup(WarmupSample sample)
     {
-        var message = new Grpc.Wire.ModelWarmup { Name = sample.Name, BatchSize = (uint)sample.BatchSize, Count = (uint)sample.Count };
+        var message = new Triton.ModelWarmup { Name = sample.Name, BatchSize = (uint)sample.BatchSize, Count = (uint)sample.Count };
         foreach (var input in sample.Inputs)
         {
-            var wire = new Grpc.Wire.ModelWarmup.Types.Input { DataType = WireType(input.DataType) };
+            var wire = new Triton.ModelWarmup.Types.Input { DataType = WireType(input.DataType) };
             wire.Dims.AddRange(input.Dims);
             switch (input.Data)
             {
@@ -189,23 +189,23 @@ internal static class ServerViews
     }
 
     /// <summary>Triton's config DataType enum; TYPE_STRING is BYTES.</summary>
-    private static Grpc.Wire.DataType WireType(Tensors.DataType type) => type switch
+    private static Triton.DataType WireType(Tensors.DataType type) => type switch
     {
-        Tensors.DataType.Bool => Grpc.Wire.DataType.TypeBool,
-        Tensors.DataType.UInt8 => Grpc.Wire.DataType.TypeUint8,
-        Tensors.DataType.UInt16 => Grpc.Wire.DataType.TypeUint16,
-        Tensors.DataType.UInt32 => Grpc.Wire.DataType.TypeUint32,
-        Tensors.DataType.UInt64 => Grpc.Wire.DataType.TypeUint64,
-        Tensors.DataType.Int8 => Grpc.Wire.DataType.TypeInt8,
-        Tensors.DataType.Int16 => Grpc.Wire.DataType.TypeInt16,
-        Tensors.DataType.Int32 => Grpc.Wire.DataType.TypeInt32,
-        Tensors.DataType.Int64 => Grpc.Wire.DataType.TypeInt64,
-        Tensors.DataType.Fp16 => Grpc.Wire.DataType.TypeFp16,
-        Tensors.DataType.Bf16 => Grpc.Wire.DataType.TypeBf16,
-        Tensors.DataType.Fp32 => Grpc.Wire.DataType.TypeFp32,
-        Tensors.DataType.Fp64 => Grpc.Wire.DataType.TypeFp64,
-        Tensors.DataType.Bytes => Grpc.Wire.DataType.TypeString,
-        _ => Grpc.Wire.DataType.TypeInvalid,
+        Tensors.DataType.Bool => Triton.DataType.TypeBool,
+        Tensors.DataType.UInt8 => Triton.DataType.TypeUint8,
+        Tensors.DataType.UInt16 => Triton.DataType.TypeUint16,
+        Tensors.DataType.UInt32 => Triton.DataType.TypeUint32,
+        Tensors.DataType.UInt64 => Triton.DataType.TypeUint64,
+        Tensors.DataType.Int8 => Triton.DataType.TypeInt8,
+        Tensors.DataType.Int16 => Triton.DataType.TypeInt16,
+        Tensors.DataType.Int32 => Triton.DataType.TypeInt32,
+        Tensors.DataType.Int64 => Triton.DataType.TypeInt64,
+        Tensors.DataType.Fp16 => Triton.DataType.TypeFp16,
+        Tensors.DataType.Bf16 => Triton.DataType.TypeBf16,
+        Tensors.DataType.Fp32 => Triton.DataType.TypeFp32,
+        Tensors.DataType.Fp64 => Triton.DataType.TypeFp64,
+        Tensors.DataType.Bytes => Triton.DataType.TypeString,
+        _ => Triton.DataType.TypeInvalid,
     };
 
     /// <summary>The statistics extension's counters for each of <paramref name="models"/>.</summary>

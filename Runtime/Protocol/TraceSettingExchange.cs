@@ -1,7 +1,7 @@
 using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 
 namespace Fabrik.Protocol;
 

@@ -7,7 +7,7 @@ using Fabrik.Models;
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Protocol.Grpc;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
 using Fabrik.Tests.Support;

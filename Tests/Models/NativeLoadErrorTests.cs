@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting;

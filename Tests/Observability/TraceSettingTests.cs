@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Grpc.Core;
 using StatusCode = Grpc.Core.StatusCode;
 using OpenTelemetry;

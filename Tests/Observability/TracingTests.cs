@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using Fabrik.Protocol.Grpc.Wire;
-using Fabrik.Protocol.Grpc.Wire.Health;
+using Fabrik.Protocol.Triton;
+using Fabrik.Protocol.Grpc.HealthCheck;
 using Fabrik.Tests.Support;
 using Google.Protobuf;
 using Grpc.Core;

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Xunit;
 
 namespace Fabrik.Tests.Protocol;

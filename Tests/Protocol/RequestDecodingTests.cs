@@ -3,7 +3,7 @@ using System.Text;
 using Fabrik.Errors;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Protocol.Http;
 using Fabrik.Tests.Support;
 using Xunit;

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Errors;
 using Fabrik.Protocol.Grpc;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Protocol.Http;
 using Fabrik.Tensors;
 using Fabrik.Tests.Support;

@@ -5,7 +5,7 @@ using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Hosting;
 using Fabrik.Inference;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Scheduling;
 using Fabrik.Tests.Support;
 using Google.Protobuf;

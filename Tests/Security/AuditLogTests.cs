@@ -118,8 +118,8 @@ public sealed class AuditLogTests : IDisposable
             using var load = new HttpRequestMessage(HttpMethod.Post, "/v2/repository/models/simple/load") { Headers = { Authorization = new("Bearer", Key) } };
             Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(load)).StatusCode);
             using var channel = host.CreateGrpcChannel();
-            await new Fabrik.Protocol.Grpc.Wire.GRPCInferenceService.GRPCInferenceServiceClient(channel).RepositoryModelUnloadAsync(
-                new Fabrik.Protocol.Grpc.Wire.RepositoryModelUnloadRequest { ModelName = "simple" }, new Grpc.Core.Metadata { { "authorization", $"Bearer {Key}" } });
+            await new Fabrik.Protocol.Triton.GRPCInferenceService.GRPCInferenceServiceClient(channel).RepositoryModelUnloadAsync(
+                new Fabrik.Protocol.Triton.RepositoryModelUnloadRequest { ModelName = "simple" }, new Grpc.Core.Metadata { { "authorization", $"Bearer {Key}" } });
         }
         var records = ReadRecords(log);
         Assert.Equal(["server-start", "model-load", "repository-request", "repository-request", "server-stop"], records.Select(record => (string)record["event"]!).ToArray());

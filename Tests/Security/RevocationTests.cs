@@ -2,7 +2,7 @@ using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Security.Transport;
 using Fabrik.Tests.Support;
 using Grpc.Core;

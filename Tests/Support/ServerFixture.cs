@@ -1,5 +1,5 @@
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Grpc.Net.Client;
 using Xunit;
 

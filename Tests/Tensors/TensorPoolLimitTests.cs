@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
 using Google.Protobuf;
 using Grpc.Core;

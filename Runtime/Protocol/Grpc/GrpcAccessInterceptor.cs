@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Security;
 using Fabrik.Security.Access;
 using Grpc.Core;

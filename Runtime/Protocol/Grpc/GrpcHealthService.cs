@@ -1,5 +1,5 @@
 using Fabrik.Models;
-using Fabrik.Protocol.Grpc.Wire.Health;
+using Fabrik.Protocol.Grpc.HealthCheck;
 using Grpc.Core;
 
 namespace Fabrik.Protocol.Grpc;

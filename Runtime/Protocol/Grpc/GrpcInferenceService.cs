@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using Fabrik.Errors;
-using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
 using Grpc.Core;
 
@@ -13,8 +11,8 @@ namespace Fabrik.Protocol.Grpc;
 /// <c>inference.GRPCInferenceService</c>, wire-compatible with Triton's. Errors become
 /// RpcExceptions with the matching status code (INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ...).
 /// </summary>
-[BindServiceMethod(typeof(GRPCInferenceService), nameof(GRPCInferenceService.BindServiceRejectingMalformedMessages))]
-internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool pool, ServerIdentity identity)
+[BindServiceMethod(typeof(GrpcServiceBinding), nameof(GrpcServiceBinding.BindServiceRejectingMalformedMessages))]
+internal sealed class GrpcInferenceService(ModelManager models, InferencePipeline pipeline, TensorMemoryPool pool, ServerIdentity identity)
     : GRPCInferenceService.GRPCInferenceServiceBase
 {
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
@@ -83,52 +81,9 @@ internal sealed class GrpcInferenceService(ModelManager models, TensorMemoryPool
         }
     }
 
-    private async Task<ModelInferResponse> InferAsync(ModelInferRequest message, ServerCallContext context)
-    {
-        var cancellation = context.CancellationToken;
-        var received = Stopwatch.GetTimestamp();
-        using var lease = models.Acquire(message.ModelName, message.ModelVersion);
-        var model = lease.Model;
-        var headers = context.GetHttpContext().Request.Headers;
-        var trace = context.GetHttpContext().RequestServices.GetService<InferenceTracing>()?.Start("GRPC", model.Name, model.VersionText, headers.TraceParent, headers.TraceState);
-        InferenceRequest request;
-        try
-        {
-            request = GrpcTensorCodec.Decode(message, model, pool, cancellation);
-        }
-        catch (InferenceException)
-        {
-            model.Statistics.RecordFailure(received);
-            InferenceTracing.Finish(trace, 0, null, "INVALID_ARGUMENT", failed: true);
-            throw;
-        }
-        using (request)
-        {
-            request.ReceivedTimestamp = received;
-            request.Timeline = trace is null ? null : new RequestTimeline();
-            var status = "ERROR";
-            try
-            {
-                var response = await model.Scheduler.InferAsync(request);
-                try
-                {
-                    // The message owns the response's buffers from here until it is serialized.
-                    var encoded = GrpcTensorCodec.Encode(model, request, response);
-                    status = "OK";
-                    return encoded;
-                }
-                catch
-                {
-                    response.Dispose();
-                    throw;
-                }
-            }
-            finally
-            {
-                InferenceTracing.Finish(trace, request.BatchSize, request.Timeline, status, failed: status != "OK");
-            }
-        }
-    }
+    private ValueTask<ModelInferResponse> InferAsync(ModelInferRequest message, ServerCallContext context) =>
+        pipeline.RunAsync<GrpcInferenceExchange, ModelInferResponse>(
+            message.ModelName, message.ModelVersion, new GrpcInferenceExchange(message, context, pool), context.CancellationToken);
 
     public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
         Task.FromResult(new ModelConfigResponse { Config = ServerViews.Config(Resolve(request.Name, request.Version)) });

@@ -1,23 +1,24 @@
+using Fabrik.Protocol.Triton;
 using Google.Protobuf;
 using Grpc.Core;
 
-namespace Fabrik.Protocol.Grpc.Wire;
+namespace Fabrik.Protocol.Grpc;
 
 /// <summary>
-/// Binds <see cref="Fabrik.Protocol.Grpc.GrpcInferenceService"/> with marshallers that turn a malformed protobuf
+/// Binds <see cref="GrpcInferenceService"/> with marshallers that turn a malformed protobuf
 /// message into INVALID_ARGUMENT naming the message, where the generated ones would fail the
 /// call with UNKNOWN and log a stack trace for every bad request.
 /// </summary>
-/// <remarks>Declared in the generated partial class, beside the generated BindService.</remarks>
-public static partial class GRPCInferenceService
+/// <remarks>Used in place of the generated <c>GRPCInferenceService.BindService</c>.</remarks>
+internal static class GrpcServiceBinding
 {
     private const string ServiceName = "inference.GRPCInferenceService";
 
     /// <summary>Called by Grpc.AspNetCore through <see cref="BindServiceMethodAttribute"/>, which
     /// needs it public and static. It passes no service instance: each handler is found by name
-    /// among the overrides of <see cref="GRPCInferenceServiceBase"/> and invoked on an instance
+    /// among the overrides of <see cref="GRPCInferenceService.GRPCInferenceServiceBase"/> and invoked on an instance
     /// resolved per call, so the handlers given here are null.</summary>
-    public static void BindServiceRejectingMalformedMessages(ServiceBinderBase binder, GRPCInferenceServiceBase? service)
+    public static void BindServiceRejectingMalformedMessages(ServiceBinderBase binder, GRPCInferenceService.GRPCInferenceServiceBase? service)
     {
         Unary<ServerLiveRequest, ServerLiveResponse>(binder, "ServerLive");
         Unary<ServerReadyRequest, ServerReadyResponse>(binder, "ServerReady");

@@ -4,7 +4,7 @@ using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Inference;
 using Fabrik.Models;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
 using Google.Protobuf;
 using static Fabrik.Protocol.RequestValidation;

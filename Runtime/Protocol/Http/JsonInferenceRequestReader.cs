@@ -121,7 +121,7 @@ internal static class JsonInferenceRequestReader
             }
             if (e is JsonException or InvalidOperationException or FormatException)
             {
-                throw Invalid($"malformed JSON in the request body: {e.Message}");
+                throw Invalid(e is JsonException syntax ? JsonSyntaxError.Describe(json, syntax) : JsonSyntaxError.WrongValueKind());
             }
             throw;
         }

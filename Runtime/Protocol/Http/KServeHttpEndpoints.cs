@@ -1,11 +1,8 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Fabrik.Errors;
-using Fabrik.Inference;
 using Fabrik.Models;
-using Fabrik.Observability.Tracing;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -15,7 +12,7 @@ namespace Fabrik.Protocol.Http;
 /// The KServe v2 HTTP/REST endpoints: health, server and model metadata, model readiness and
 /// inference. Every error answers <c>{"error": "..."}</c> with Triton's status code mapping.
 /// </summary>
-internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool pool, ServerIdentity identity)
+internal sealed class KServeHttpEndpoints(ModelManager models, InferencePipeline pipeline, TensorMemoryPool pool, ServerIdentity identity)
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -110,7 +107,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
                 }
                 catch (JsonException e)
                 {
-                    await WriteErrorAsync(context, 400, $"malformed JSON in the request body: {e.Message}");
+                    await WriteErrorAsync(context, 400, JsonSyntaxError.Describe(body.Buffer, e));
                     return;
                 }
             }
@@ -169,7 +166,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
         }
         catch (JsonException e)
         {
-            throw InferenceException.InvalidArgument($"malformed JSON in the request body: {e.Message}");
+            throw InferenceException.InvalidArgument(JsonSyntaxError.Describe(body, e));
         }
     }
 
@@ -177,62 +174,22 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
 
     private async Task InferAsync(HttpContext context)
     {
-        var cancellation = context.RequestAborted;
-        var received = Stopwatch.GetTimestamp();
-        LoadedModel? model = null;
-        ModelLease? lease = null;
-        InferenceRequest? request = null;
-        InferenceResponse? response = null;
-        Activity? trace = null;
-        var scheduled = false;
+        var routeValues = context.Request.RouteValues;
         try
         {
-            var routeValues = context.Request.RouteValues;
-            lease = models.Acquire(routeValues["model"] as string ?? "", routeValues["version"] as string);
-            model = lease.Value.Model;
-            trace = context.RequestServices.GetService<InferenceTracing>()?.Start("HTTP", model.Name, model.VersionText, context.Request.Headers.TraceParent, context.Request.Headers.TraceState);
-            var jsonLength = InferenceHeaderContentLength(context.Request);
-            using (var body = await RequestBody.ReadAsync(context.Request, pool, cancellation))
-            {
-                request = jsonLength == 0
-                    ? RawInferenceRequestReader.Read(body.Buffer, model, pool, cancellation)
-                    : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation);
-            }
-
-            request.ReceivedTimestamp = received;
-            request.Timeline = trace is null ? null : new RequestTimeline();
-            scheduled = true;
-            response = await model.Scheduler.InferAsync(request);
-            JsonInferenceResponseWriter.Validate(model, request, response);
-            if (request.BinaryOutputs is null)
-            {
-                context.Response.StatusCode = 200;
-                context.Response.ContentType = "application/json";
-                JsonInferenceResponseWriter.Write(context.Response.BodyWriter, model, request, response);
-            }
-            else
-            {
-                WriteBinaryResponse(context.Response, model, request, response);
-            }
-            // No flush here: Kestrel sends the buffered response in one write when the request
-            // ends (headers, body and, for JSON, the closing chunk), where a flush now would send
-            // the closing chunk in a second write and wake the client twice per response.
+            await pipeline.RunAsync<HttpInferenceExchange, bool>(
+                routeValues["model"] as string ?? "", routeValues["version"] as string, new HttpInferenceExchange(context, pool), context.RequestAborted);
         }
         catch (InferenceException e)
         {
-            if (!scheduled)
-            {
-                model?.Statistics.RecordFailure(received);
-            }
             await WriteErrorAsync(context, e);
         }
         catch (BadHttpRequestException e)
         {
             // Kestrel's own verdicts on the body: over the size limit (413), truncated, and so on.
-            model?.Statistics.RecordFailure(received);
             await WriteErrorAsync(context, e.StatusCode, e.Message);
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; there is nobody to answer.
         }
@@ -242,51 +199,8 @@ internal sealed class KServeHttpEndpoints(ModelManager models, TensorMemoryPool 
             // to answer. Aborting tells Kestrel so: it then neither drains the rest of the body
             // from the broken connection nor reads another request from it. (Kestrel's
             // BadHttpRequestException, also an IOException, is answered above.)
-            model?.Statistics.RecordFailure(received);
             context.Abort();
         }
-        finally
-        {
-            InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture), context.Response.StatusCode >= 400);
-            response?.Dispose();
-            request?.Dispose();
-            lease?.Dispose();
-        }
-    }
-
-    /// <summary>Binary tensor extension: the JSON header (its length in
-    /// Inference-Header-Content-Length), then each binary output's bytes in response order.</summary>
-    private static void WriteBinaryResponse(HttpResponse http, LoadedModel model, InferenceRequest request, InferenceResponse response)
-    {
-        using var header = new PooledBufferWriter();
-        var binaryLength = JsonInferenceResponseWriter.Write(header, model, request, response);
-        http.StatusCode = 200;
-        http.ContentType = "application/octet-stream";
-        http.Headers[InferenceHeaderContentLengthName] = header.WrittenCount.ToString(CultureInfo.InvariantCulture);
-        http.ContentLength = header.WrittenCount + binaryLength;
-        var body = http.BodyWriter;
-        body.Write(header.WrittenSpan);
-        foreach (var index in JsonInferenceResponseWriter.OutputOrder(request, response))
-        {
-            if (request.BinaryOutputs![index])
-            {
-                body.Write(response.Outputs[index].Bytes);
-            }
-        }
-    }
-
-    private const string InferenceHeaderContentLengthName = "Inference-Header-Content-Length";
-
-    /// <summary>The binary extension's header: null when absent (a plain JSON request).</summary>
-    private static long? InferenceHeaderContentLength(HttpRequest request)
-    {
-        if (!request.Headers.TryGetValue(InferenceHeaderContentLengthName, out var values))
-        {
-            return null;
-        }
-        return long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
-            ? length
-            : throw InferenceException.InvalidArgument($"{InferenceHeaderContentLengthName} must be a non-negative integer, got '{values}'");
     }
 
     private LoadedModel? Resolve(HttpContext context, out InferenceException? error)

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 using Google.Protobuf;
 
 namespace Fabrik.Protocol.Http;

@@ -1,8 +1,9 @@
+using System.Buffers;
 using System.Text.Json;
 using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
-using Fabrik.Protocol.Grpc.Wire;
+using Fabrik.Protocol.Triton;
 
 namespace Fabrik.Protocol.Http;
 
@@ -81,9 +82,14 @@ internal static class TraceSettingEndpoints
     {
         var request = new TraceSettingRequest { ModelName = model };
         string? error = null;
+        var body = ReadOnlySequence<byte>.Empty;
         try
         {
-            using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            // Read whole first (a settings body is small): an error names its byte offset in it.
+            var buffer = new MemoryStream();
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+            body = new ReadOnlySequence<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+            using var document = JsonDocument.Parse(body);
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 error = "the trace settings must be a JSON object";
@@ -113,7 +119,7 @@ internal static class TraceSettingEndpoints
         }
         catch (JsonException e)
         {
-            error = $"malformed JSON in the request body: {e.Message}";
+            error = JsonSyntaxError.Describe(body, e);
         }
         catch (ArgumentException e)
         {

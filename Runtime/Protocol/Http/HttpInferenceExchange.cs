@@ -1,0 +1,102 @@
+using System.Buffers;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Fabrik.Inference;
+using Fabrik.Errors;
+using Fabrik.Models;
+using Fabrik.Tensors;
+
+namespace Fabrik.Protocol.Http;
+
+/// <summary>
+/// The HTTP side of one inference (<see cref="InferencePipeline"/>): the body is JSON, or JSON
+/// then binary tensors (the binary tensor extension, announced by Inference-Header-Content-Length);
+/// the response answers in the same form.
+/// </summary>
+internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemoryPool pool) : IInferenceExchange<bool>
+{
+    public const string InferenceHeaderContentLengthName = "Inference-Header-Content-Length";
+
+    public string Protocol => "HTTP";
+
+    public string? TraceParent => context.Request.Headers.TraceParent;
+
+    public string? TraceState => context.Request.Headers.TraceState;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<InferenceRequest> DecodeAsync(LoadedModel model, CancellationToken cancellation)
+    {
+        var jsonLength = InferenceHeaderContentLength(context.Request);
+        using var body = await RequestBody.ReadAsync(context.Request, pool, cancellation);
+        return jsonLength == 0
+            ? RawInferenceRequestReader.Read(body.Buffer, model, pool, cancellation)
+            : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation);
+    }
+
+    public bool Encode(LoadedModel model, InferenceRequest request, InferenceResponse response)
+    {
+        // The writers copy the outputs into the response body, so the response is given back here.
+        using (response)
+        {
+            JsonInferenceResponseWriter.Validate(model, request, response);
+            if (request.BinaryOutputs is null)
+            {
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "application/json";
+                JsonInferenceResponseWriter.Write(context.Response.BodyWriter, model, request, response);
+            }
+            else
+            {
+                WriteBinaryResponse(context.Response, model, request, response);
+            }
+            // No flush here: Kestrel sends the buffered response in one write when the request
+            // ends (headers, body and, for JSON, the closing chunk), where a flush now would send
+            // the closing chunk in a second write and wake the client twice per response.
+            return true;
+        }
+    }
+
+    /// <summary>The HTTP status the request ends with: Triton's code for an error's kind, Kestrel's
+    /// own for a body it refused, 499 (the client closed the request) when the transport broke.</summary>
+    public string TraceStatus(Exception? error) => error switch
+    {
+        null => "200",
+        InferenceException e => HttpErrors.StatusCode(e.Kind).ToString(CultureInfo.InvariantCulture),
+        BadHttpRequestException e => e.StatusCode.ToString(CultureInfo.InvariantCulture),
+        OperationCanceledException or IOException => "499",
+        _ => "500",
+    };
+
+    /// <summary>Binary tensor extension: the JSON header (its length in
+    /// Inference-Header-Content-Length), then each binary output's bytes in response order.</summary>
+    private static void WriteBinaryResponse(HttpResponse http, LoadedModel model, InferenceRequest request, InferenceResponse response)
+    {
+        using var header = new PooledBufferWriter();
+        var binaryLength = JsonInferenceResponseWriter.Write(header, model, request, response);
+        http.StatusCode = 200;
+        http.ContentType = "application/octet-stream";
+        http.Headers[InferenceHeaderContentLengthName] = header.WrittenCount.ToString(CultureInfo.InvariantCulture);
+        http.ContentLength = header.WrittenCount + binaryLength;
+        var body = http.BodyWriter;
+        body.Write(header.WrittenSpan);
+        foreach (var index in JsonInferenceResponseWriter.OutputOrder(request, response))
+        {
+            if (request.BinaryOutputs![index])
+            {
+                body.Write(response.Outputs[index].Bytes);
+            }
+        }
+    }
+
+    /// <summary>The binary extension's header: null when absent (a plain JSON request).</summary>
+    private static long? InferenceHeaderContentLength(HttpRequest request)
+    {
+        if (!request.Headers.TryGetValue(InferenceHeaderContentLengthName, out var values))
+        {
+            return null;
+        }
+        return long.TryParse(values.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
+            ? length
+            : throw InferenceException.InvalidArgument($"{InferenceHeaderContentLengthName} must be a non-negative integer, got '{values}'");
+    }
+}

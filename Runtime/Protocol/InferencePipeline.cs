@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Fabrik.Inference;
+using Fabrik.Errors;
+using Fabrik.Models;
+using Fabrik.Observability;
+using Fabrik.Observability.Tracing;
+
+namespace Fabrik.Protocol;
+
+/// <summary>
+/// The one path every inference takes, whatever protocol it came in on: resolve the model and
+/// hold a lease on it, start the trace, let the protocol decode, hand the request to the model's
+/// scheduler, let the protocol encode, then record the outcome and give everything back.
+/// Protocols contribute only their decoding and encoding (<see cref="IInferenceExchange{TResult}"/>).
+/// </summary>
+/// <remarks>
+/// Failure bookkeeping, the same for every protocol:
+/// <list type="bullet">
+/// <item>an unknown model or version is not counted (there is no model to count it on);</item>
+/// <item>a request that fails before it reaches the scheduler (decoding, validation, the transport
+/// breaking while the body is read) counts as a failure of the model, reason
+/// <see cref="FailureReason.Canceled"/> when the caller went away and <see cref="FailureReason.Other"/> otherwise;</item>
+/// <item>from the scheduler on, the scheduler counts success and failure itself, so a failure while
+/// encoding an executed request is not counted twice.</item>
+/// </list>
+/// Thread-safe and stateless per request; one instance serves the whole server.
+/// </remarks>
+internal sealed class InferencePipeline(ModelManager models, InferenceTracing? tracing = null)
+{
+    /// <summary>Runs one inference of <paramref name="modelName"/> (version <paramref name="version"/>,
+    /// null or empty for the policy's choice).</summary>
+    /// <exception cref="InferenceException">What the client is to be told; the bookkeeping is done.</exception>
+    /// <remarks>Other exceptions (the transport's own) propagate after the bookkeeping, for the
+    /// protocol to answer. The state machine comes from a pool, so a request allocates none.</remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<TResult> RunAsync<TExchange, TResult>(string modelName, string? version, TExchange exchange, CancellationToken cancellation)
+        where TExchange : IInferenceExchange<TResult>
+    {
+        var received = Stopwatch.GetTimestamp();
+        using var lease = models.Acquire(modelName, version);
+        var model = lease.Model;
+        var trace = tracing?.Start(exchange.Protocol, model.Name, model.VersionText, exchange.TraceParent, exchange.TraceState);
+        InferenceRequest? request = null;
+        Exception? failure = null;
+        var scheduled = false;
+        try
+        {
+            request = await exchange.DecodeAsync(model, cancellation);
+            request.ReceivedTimestamp = received;
+            request.Timeline = trace is null ? null : new RequestTimeline();
+            scheduled = true;
+            var response = await model.Scheduler.InferAsync(request);
+            return exchange.Encode(model, request, response);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            if (!scheduled)
+            {
+                var reason = e is OperationCanceledException && cancellation.IsCancellationRequested ? FailureReason.Canceled : FailureReason.Other;
+                model.Statistics.RecordFailure(received, reason);
+            }
+            throw;
+        }
+        finally
+        {
+            InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline, exchange.TraceStatus(failure), failed: failure is not null);
+            request?.Dispose();
+        }
+    }
+}
