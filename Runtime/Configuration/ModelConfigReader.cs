@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
-using System.Globalization;
 using Fabrik.Tensors;
+using static Fabrik.Configuration.TextFieldValues;
 
 namespace Fabrik.Configuration;
 
@@ -412,39 +412,6 @@ internal static class ModelConfigReader
         }
     }
 
-    private static long NonNegative(TextField field)
-    {
-        var value = Int64(field);
-        return value >= 0 ? value : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must not be negative, got {value}");
-    }
-
-    private static void Parameter(TextField field, ImmutableDictionary<string, string>.Builder parameters)
-    {
-        string? key = null, value = null;
-        foreach (var child in Message(field).Fields)
-        {
-            if (child.Name == "key")
-            {
-                key = String(child);
-            }
-            else if (child.Name == "value")
-            {
-                foreach (var inner in Message(child).Fields)
-                {
-                    if (inner.Name == "string_value")
-                    {
-                        value = String(inner);
-                    }
-                }
-            }
-        }
-        if (key is null || value is null)
-        {
-            throw ConfigFormatException.At(field.Position, "parameters entries need a key and a value { string_value: ... }");
-        }
-        parameters[key] = value;
-    }
-
     private static void RejectDuplicates(ImmutableArray<TensorConfig>.Builder tensors, string kind)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -455,54 +422,5 @@ internal static class ModelConfigReader
                 throw new ConfigFormatException($"{kind} '{tensor.Name}' is declared twice");
             }
         }
-    }
-
-    private static TextMessage Message(TextField field) =>
-        field.Message ?? throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be a message {{ ... }}");
-
-    private static TextScalar Scalar(TextField field) =>
-        field.Scalar ?? throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be a value, not a message");
-
-    private static string String(TextField field)
-    {
-        var scalar = Scalar(field);
-        return scalar.Kind == TextScalarKind.String
-            ? scalar.Text
-            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be a quoted string, got {scalar.Text}");
-    }
-
-    private static string Identifier(TextField field)
-    {
-        var scalar = Scalar(field);
-        return scalar.Kind == TextScalarKind.Identifier
-            ? scalar.Text
-            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be an enum name, got {scalar.Text}");
-    }
-
-    private static long Int64(TextField field)
-    {
-        var scalar = Scalar(field);
-        return scalar.Kind == TextScalarKind.Number && TextFormatParser.TryParseInteger(scalar.Text, out var value)
-            ? value
-            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be an integer, got {scalar.Text}");
-    }
-
-    private static int Int32(TextField field)
-    {
-        var value = Int64(field);
-        return value is >= int.MinValue and <= int.MaxValue
-            ? (int)value
-            : throw ConfigFormatException.At(field.Position, $"field '{field.Name}' is out of range: {value.ToString(CultureInfo.InvariantCulture)}");
-    }
-
-    private static bool Bool(TextField field)
-    {
-        var scalar = Scalar(field);
-        return scalar.Text switch
-        {
-            "true" or "True" or "t" or "1" => true,
-            "false" or "False" or "f" or "0" => false,
-            _ => throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be true or false, got {scalar.Text}"),
-        };
     }
 }
