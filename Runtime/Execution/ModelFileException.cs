@@ -9,4 +9,31 @@ internal sealed class ModelFileException(string message, string nativeMessage, E
 {
     /// <summary>The native library's message, for the server log.</summary>
     public string NativeMessage { get; } = nativeMessage;
+
+    /// <summary>Whether the native message names any of <paramref name="phrases"/> (the backends
+    /// classify their libraries' failures by these).</summary>
+    public static bool Mentions(string nativeMessage, params ReadOnlySpan<string> phrases)
+    {
+        foreach (var phrase in phrases)
+        {
+            if (nativeMessage.Contains(phrase, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Whether the model file is empty (false when it cannot be read).</summary>
+    public static bool IsEmptyFile(string modelPath)
+    {
+        try
+        {
+            return new FileInfo(modelPath).Length == 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 }

@@ -136,6 +136,13 @@ public sealed class LayeringTests
             .Check(WithProtocolFrameworks.Value);
 
     [Fact]
+    public void Execution_NeverUsesObservability() =>
+        Types().That().ResideInNamespaceOrBelow("Fabrik.Execution").Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik.Observability"))
+            .Because("the scheduler records what an execution reports; backends record nothing themselves")
+            .Check(Compiled);
+
+    [Fact]
     public void Tensors_UseNoOtherPartOfTheServer() =>
         Types().That().ResideInNamespaceOrBelow("Fabrik.Tensors").Should()
             .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik").And().DoNotResideInNamespaceOrBelow("Fabrik.Tensors"))

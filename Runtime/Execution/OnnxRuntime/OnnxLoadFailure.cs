@@ -14,15 +14,15 @@ internal static class OnnxLoadFailure
     {
         var file = Path.GetFileName(modelPath);
         var native = e.Message;
-        var reason = IsEmpty(modelPath) ? $"{file} is not a valid ONNX model: the file is empty"
-            : Says(native, "No graph was found") ? $"{file} is not a valid ONNX model: it has no graph"
-            : Says(native, "Protobuf parsing failed") || Says(native, "Failed to load model because protobuf parsing failed")
+        var reason = ModelFileException.IsEmptyFile(modelPath) ? $"{file} is not a valid ONNX model: the file is empty"
+            : ModelFileException.Mentions(native, "No graph was found") ? $"{file} is not a valid ONNX model: it has no graph"
+            : ModelFileException.Mentions(native, "Protobuf parsing failed", "Failed to load model because protobuf parsing failed")
                 ? $"{file} is not a valid ONNX model: it is not an ONNX protobuf, or it is truncated"
-            : Says(native, "IR version") ? $"{file} uses an ONNX IR version that this server's ONNX Runtime does not support"
-            : Says(native, "opset") || Says(native, "Opset") ? $"{file} uses an ONNX operator set version that this server's ONNX Runtime does not support"
-            : Says(native, "Could not find an implementation") || Says(native, "No Op registered") || Says(native, "is not a registered function/op")
+            : ModelFileException.Mentions(native, "IR version") ? $"{file} uses an ONNX IR version that this server's ONNX Runtime does not support"
+            : ModelFileException.Mentions(native, "opset", "Opset") ? $"{file} uses an ONNX operator set version that this server's ONNX Runtime does not support"
+            : ModelFileException.Mentions(native, "Could not find an implementation", "No Op registered", "is not a registered function/op")
                 ? $"{file} uses an operator that this server's ONNX Runtime does not implement"
-            : Says(native, "ShapeInferenceError") || Says(native, "Type Error") || Says(native, "TypeInferenceError")
+            : ModelFileException.Mentions(native, "ShapeInferenceError", "Type Error", "TypeInferenceError")
                 ? $"{file} is not a valid ONNX model: its graph's types or shapes do not check"
             : $"{file} could not be loaded by ONNX Runtime (the server log has the library's message)";
         return new ModelFileException(reason, native, e);
@@ -31,18 +31,4 @@ internal static class OnnxLoadFailure
     /// <summary>Why the CUDA execution provider could not be added, without the library's text.</summary>
     public static ModelFileException NoCudaProvider(int gpu, Exception e) =>
         new($"the CUDA execution provider for GPU {gpu} could not be loaded (the server log has the library's message)", e.Message, e);
-
-    private static bool Says(string native, string phrase) => native.Contains(phrase, StringComparison.Ordinal);
-
-    private static bool IsEmpty(string modelPath)
-    {
-        try
-        {
-            return new FileInfo(modelPath).Length == 0;
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
 }

@@ -31,13 +31,14 @@ internal static class LibTorchSetup
     /// <summary>GPUs libtorch can run on: 0 without CUDA.</summary>
     public static int CudaDeviceCount => CudaDevices.Value;
 
-    /// <summary>Why TorchScript cannot run on a GPU here, or null when it can.</summary>
+    /// <summary>Why TorchScript cannot run on a GPU here, or null when it can. It becomes a model's
+    /// load failure, which network callers see: it names the setting, never the folder.</summary>
     public static string? NoCudaReason => CudaDeviceCount > 0 ? null : External switch
     {
         null => "this build's libtorch is the CPU one: point LIBTORCH at a CUDA libtorch or set LIBTORCH_USE_PYTORCH=1 "
             + "(or build with -p:Accelerator=cuda -p:TorchSharpCuda=true)",
-        { HasCudaLibraries: false } outside => $"the libtorch in {outside.Folder} ({outside.Variable}) has no CUDA libraries",
-        { } outside => $"the libtorch in {outside.Folder} ({outside.Variable}) has CUDA but sees no GPU",
+        { HasCudaLibraries: false } outside => $"the libtorch that {outside.Variable} names has no CUDA libraries",
+        { } outside => $"the libtorch that {outside.Variable} names has CUDA but sees no GPU",
     };
 
     /// <summary>A warning for the start-up log (an outside libtorch of another version than
