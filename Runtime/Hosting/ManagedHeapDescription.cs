@@ -11,7 +11,7 @@ internal static class ManagedHeapDescription
     {
         var variables = GC.GetConfigurationVariables();
         var collector = GCSettings.IsServerGC ? "server GC" : "workstation GC";
-        var limit = variables.TryGetValue("HeapHardLimit", out var hard) && Convert.ToUInt64(hard) is > 0 and var bytes
+        var limit = variables.TryGetValue("GCHeapHardLimit", out var hard) && Convert.ToUInt64(hard) is > 0 and var bytes
             ? $"heap limit {Mebibytes(bytes)} MiB"
             : $"no heap limit (memory {Mebibytes((ulong)GC.GetGCMemoryInfo().TotalAvailableMemoryBytes)} MiB)";
         var gen0 = variables.TryGetValue("GCGen0MaxBudget", out var budget) && Convert.ToUInt64(budget) is > 0 and var gen0Bytes
