@@ -2,6 +2,7 @@ using System.Net;
 using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Native;
+using Fabrik.Native.Memory;
 using Fabrik.Observability.Tracing;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
@@ -164,7 +165,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
-        TensorPoolIdleRelease.Start(app, app.Services.GetRequiredService<TensorMemoryPool>());
+        var idleRelease = new IdleMemoryRelease(app.Services.GetRequiredService<TensorMemoryPool>(), app.Services.GetRequiredService<TimeProvider>());
+        app.Lifetime.ApplicationStopping.Register(idleRelease.Dispose);
 
         if (options.Logging.Access)
         {
@@ -196,6 +198,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
             Log.LibTorch(server._logger, string.Join("; ", BackendRegistry.DescribeNativeLibraries()));
+            Log.Memory(server._logger, ManagedHeapDescription.Describe(), NativeHeap.ArenaSetting);
             if (BackendRegistry.NativeLibraryWarning is { } libTorchWarning)
             {
                 Log.LibTorchWarning(server._logger, libTorchWarning);
@@ -273,6 +276,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "TorchScript: {Warning}")]
         public static partial void LibTorchWarning(ILogger logger, string warning);
+
+        [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "memory: {ManagedHeap}; {NativeHeap}")]
+        public static partial void Memory(ILogger logger, string managedHeap, string nativeHeap);
 
         [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Shutdown gave up after {Seconds} s: a model run has not returned; exiting without it")]
         public static partial void ShutdownAbandoned(ILogger logger, double seconds);

@@ -1,6 +1,7 @@
 using Fabrik.Execution;
 using Fabrik.Hosting.Commands;
 using Fabrik.Native.LibTorch;
+using Fabrik.Native.Memory;
 
 namespace Fabrik.Hosting;
 
@@ -47,6 +48,8 @@ internal static class Program
             return 2;
         }
 
+        // Before the native libraries start their threads, each of which would get an arena.
+        NativeHeap.LimitArenas(NativeHeap.DefaultArenaLimit);
         if (!TryInitializeLibTorch())
         {
             return 1;

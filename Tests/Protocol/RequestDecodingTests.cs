@@ -5,6 +5,7 @@ using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Triton;
 using Fabrik.Protocol.Http;
+using Fabrik.Tensors;
 using Fabrik.Tests.Support;
 using Xunit;
 
@@ -45,6 +46,28 @@ public sealed class RequestDecodingTests(ServerFixture fixture)
             JsonInferenceRequestReader.Read(new ReadOnlySequence<byte>(Encoding.UTF8.GetBytes(body)), null, model, fixture.Server.TensorPool, default));
         Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
         Assert.Contains("parameter 'priority' must be a string, a number or a boolean", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void JsonRequest_BytesElementNotUtf8_IsInvalidArgument_AndReturnsItsBuffer()
+    {
+        var model = fixture.Server.Models.Resolve("strings", null);
+        // INPUT0's ninth element carries 0xFF, which no UTF-8 text contains; built as raw bytes
+        // because no .NET string can hold it.
+        var good = string.Join(",", Enumerable.Repeat("\"ab\"", 16));
+        var prefix = Encoding.UTF8.GetBytes("{\"inputs\":[{\"name\":\"INPUT0\",\"datatype\":\"BYTES\",\"shape\":[1,16],\"data\":["
+            + string.Join(",", Enumerable.Repeat("\"ab\"", 8)) + ",\"a");
+        var suffix = Encoding.UTF8.GetBytes("b\"," + string.Join(",", Enumerable.Repeat("\"ab\"", 7))
+            + "]},{\"name\":\"INPUT1\",\"datatype\":\"BYTES\",\"shape\":[1,16],\"data\":[" + good + "]}]}");
+        byte[] body = [.. prefix, 0xFF, .. suffix];
+        var pool = new TensorMemoryPool();
+
+        var error = Assert.Throws<InferenceException>(() =>
+            JsonInferenceRequestReader.Read(new ReadOnlySequence<byte>(body), null, model, pool, default));
+
+        Assert.Equal(ErrorKind.InvalidArgument, error.Kind);
+        Assert.Equal("input 'INPUT0': element 8 is not valid UTF-8 text", error.Message);
+        Assert.Equal(0, pool.Outstanding);
     }
 
     [Fact]

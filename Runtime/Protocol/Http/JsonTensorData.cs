@@ -173,19 +173,44 @@ internal static class JsonTensorData
         }
 
         var buffer = new TensorBuffer(pool, DataType.Bytes, shape, elementCount, bound);
-        var written = 0;
-        var destination = buffer.Array.AsSpan(0, (int)bound);
-        while (reader.Read() && reader.CurrentDepth > depth)
+        try
         {
-            if (reader.TokenType == JsonTokenType.String)
+            var written = 0;
+            var index = 0;
+            var destination = buffer.Array.AsSpan(0, (int)bound);
+            while (reader.Read() && reader.CurrentDepth > depth)
             {
-                var length = reader.CopyString(destination[(written + 4)..]);
-                BinaryPrimitives.WriteUInt32LittleEndian(destination[written..], (uint)length);
-                written += 4 + length;
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    var length = CopyUtf8(ref reader, destination[(written + 4)..], config.Name, index++);
+                    BinaryPrimitives.WriteUInt32LittleEndian(destination[written..], (uint)length);
+                    written += 4 + length;
+                }
             }
+            buffer.SetByteLength(written);
+            return buffer;
         }
-        buffer.SetByteLength(written);
-        return buffer;
+        catch
+        {
+            // The buffer is the pool's until it is handed out: a string that fails to decode
+            // (invalid UTF-8) must not keep it.
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Unescapes one JSON string into <paramref name="destination"/>; text that is not
+    /// UTF-8 is the client's error, said in our words rather than the JSON reader's.</summary>
+    private static int CopyUtf8(ref Utf8JsonReader reader, Span<byte> destination, string input, int index)
+    {
+        try
+        {
+            return reader.CopyString(destination);
+        }
+        catch (InvalidOperationException)
+        {
+            throw Invalid($"input '{input}': element {index} is not valid UTF-8 text");
+        }
     }
 
     private static long CountElements(Utf8JsonReader reader)
