@@ -10,20 +10,25 @@ namespace Fabrik.Tests.Execution.OnnxRuntime;
 /// Values a model cannot compute with (the text "abc" where the `strings` model casts its input to
 /// a number) are the request's fault: 400 naming the failed operation, never ONNX Runtime's own
 /// text, no effect on the model's health, and, when such a request shares a dynamic batch, only it
-/// fails.
+/// fails. The same holds for an input shape the configuration allows but the graph refuses.
 /// </summary>
 public sealed class DataRefusalTests : IAsyncLifetime
 {
     private readonly TemporaryRepository _repository = new TemporaryRepository()
         .Add("strings")
         // Batches of exactly two, waiting up to 20 s for the second: two requests sent together run together.
-        .Add("strings", "paired_strings", "dynamic_batching { preferred_batch_size: [ 2 ] max_queue_delay_microseconds: 20000000 }\ninstance_group [ { count: 1, kind: KIND_CPU } ]");
+        .Add("strings", "paired_strings", "dynamic_batching { preferred_batch_size: [ 2 ] max_queue_delay_microseconds: 20000000 }\ninstance_group [ { count: 1, kind: KIND_CPU } ]")
+        .Add("mlp")
+        .Add("mlp", "loose_mlp");
 
     private InMemoryFabrik _server = null!;
     private HttpClient _client = null!;
 
     public async Task InitializeAsync()
     {
+        // loose_mlp: mlp's graph fixes 16 columns; its configuration leaves the dimension free.
+        var config = Path.Combine(_repository.Path, "loose_mlp", "config.pbtxt");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("dims: [ 16 ]", "dims: [ -1 ]", StringComparison.Ordinal));
         _server = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path);
         _client = _server.CreateHttpClient();
     }
@@ -54,6 +59,33 @@ public sealed class DataRefusalTests : IAsyncLifetime
         using var ready = await _client.GetAsync("/v2/models/strings/ready");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         await AssertSampleServedAsync("strings");
+    }
+
+    [Fact]
+    public async Task Infer_ShapeTheConfigurationAllowsButTheGraphRefuses_Is400InOurWords_AndTheModelStaysReady()
+    {
+        // 15 columns where the graph takes 16, built here rather than from the model's samples.
+        var body = new JsonObject
+        {
+            ["inputs"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "INPUT0", ["datatype"] = "FP32", ["shape"] = new JsonArray(1, 15),
+                ["data"] = new JsonArray([.. Enumerable.Range(0, 15).Select(i => (JsonNode)(i * 0.25))]),
+            }),
+        }.ToJsonString();
+        for (var i = 0; i < 10; i++)
+        {
+            using var refused = await PostAsync("loose_mlp", body);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            var error = (string)JsonNode.Parse(await refused.Content.ReadAsStringAsync())!["error"]!;
+            Assert.Equal("model 'loose_mlp' expects dimension 1 of input 'INPUT0' to be 16, got 15", error);
+        }
+
+        using var ready = await _client.GetAsync("/v2/models/loose_mlp/ready");
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        var sample = Samples.Sample("mlp", 0);
+        using var served = await PostAsync("loose_mlp", new JsonObject { ["inputs"] = sample["inputs"]!.DeepClone() }.ToJsonString());
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
 
     [Fact]
