@@ -231,10 +231,37 @@ public sealed class GrpcTests(ServerFixture fixture)
             garbage[0] = 0xFF; // an invalid wire type, so the bytes can never parse
             var error = await Assert.ThrowsAsync<RpcException>(() => fixture.GrpcChannel.CreateCallInvoker().AsyncUnaryCall(method, null, new CallOptions(), garbage).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
-            Assert.Contains("malformed ModelInferRequest", error.Status.Detail, StringComparison.Ordinal);
+            Assert.StartsWith("malformed ModelInferRequest: ", error.Status.Detail, StringComparison.Ordinal);
+            Assert.DoesNotContain("CodedInputStream", error.Status.Detail, StringComparison.Ordinal);
+            Assert.DoesNotContain("Protocol message", error.Status.Detail, StringComparison.Ordinal);
         }
         var response = await _grpc.ModelInferAsync(SimpleRequest("after"));
         Assert.Equal("after", response.Id);
+    }
+
+    [Theory]
+    // A valid request cut short: its last field claims more bytes than follow.
+    [InlineData("truncated", "malformed ModelInferRequest: it ends in the middle of a field (truncated, or a field claims more bytes than follow)")]
+    // model_name (field 1, length-delimited) holding 0xC3 0x28, which is not UTF-8.
+    [InlineData("not utf-8", "malformed ModelInferRequest: a string field is not valid UTF-8")]
+    // Field number 0.
+    [InlineData("field zero", "malformed ModelInferRequest: a field has number 0")]
+    public async Task ModelInfer_MalformedProtobuf_IsDescribedInOurWords(string damage, string expected)
+    {
+        var method = new Method<byte[], byte[]>(MethodType.Unary, "inference.GRPCInferenceService", "ModelInfer",
+            Marshallers.Create(bytes => bytes, bytes => bytes), Marshallers.Create(bytes => bytes, bytes => bytes));
+        var valid = SimpleRequest("x").ToByteArray();
+        byte[] body = damage switch
+        {
+            "truncated" => valid[..^3],
+            "not utf-8" => [0x0A, 0x02, 0xC3, 0x28],
+            _ => [0x00, 0x01],
+        };
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => fixture.GrpcChannel.CreateCallInvoker().AsyncUnaryCall(method, null, new CallOptions(), body).ResponseAsync);
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(expected, error.Status.Detail);
     }
 
     private static ModelInferRequest SimpleRequest(string id)

@@ -83,9 +83,9 @@ internal static class GrpcServiceBinding
                 {
                     return parser.ParseFrom(context.PayloadAsReadOnlySequence());
                 }
-                catch (InvalidProtocolBufferException e)
+                catch (Exception e) when (MalformedMessage.Describe(typeof(T).Name, e) is { } problem)
                 {
-                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"malformed {typeof(T).Name}: {e.Message}"));
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, problem));
                 }
             });
 }
