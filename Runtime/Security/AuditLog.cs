@@ -152,7 +152,9 @@ internal sealed class AuditLog : IDisposable
         _refusals.Clear();
     }
 
-    private static string Truncate(string request) =>
+    /// <summary>A request as the audit and the server log show it: cut to <see cref="MaxRequestLength"/>
+    /// characters, so a flood of long paths cannot fill either.</summary>
+    public static string Truncate(string request) =>
         request.Length <= MaxRequestLength ? request : string.Concat(request.AsSpan(0, MaxRequestLength), $"...(+{request.Length - MaxRequestLength})");
 
     private static string RefusalKey(string eventName, string client, ReadOnlySpan<(string Name, object? Value)> reason)

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Fabrik.Hosting;
 using Fabrik.Security;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace Fabrik.Tests.Security;
@@ -55,6 +58,29 @@ public sealed class AuditFloodTests : IDisposable
         var (exit, output, error) = await FabrikCommand.RunAsync("audit", "verify", log);
         Assert.True(exit == 0, error);
         Assert.Contains("intact", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RefusedLongPaths_AreCutInTheServerLogToo()
+    {
+        using var repository = new TemporaryRepository().Add("simple");
+        var keys = Path.Combine(_folder, "log-keys.json");
+        File.WriteAllText(keys, AuthTests.KeyFile(("ci", "log-key-5be0", ["infer:simple"])));
+        var log = new CapturedLog(LogLevel.Information);
+        var options = ServerOptions.Parse(["--model-repository", repository.Path, "--auth-keys", keys, "--http-port", "0", "--allow-grpc=false", "--allow-metrics=false"]);
+        await using (var server = await FabrikServer.StartAsync(options, configureHost: web => web.ConfigureLogging(logging => logging.AddProvider(log))))
+        {
+            using var http = new HttpClient { BaseAddress = server.HttpAddress };
+            for (var i = 0; i < 5; i++)
+            {
+                using var response = await http.GetAsync("/v2/models/" + new string('y', 8000));
+                Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            }
+        }
+
+        var refusals = log.Entries.Where(entry => entry.Message.StartsWith("Authentication failed", StringComparison.Ordinal)).ToList();
+        Assert.Equal(5, refusals.Count);
+        Assert.All(refusals, entry => Assert.InRange(entry.Message.Length, 100, AuditLog.MaxRequestLength + 120));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Fabrik.Security;
 using Fabrik.Security.Access;
 
@@ -42,7 +43,8 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
                 await WriteRefusalAsync(context, StatusCodes.Status403Forbidden, decision.Message!);
                 return;
             case AccessOutcome.RateLimited:
-                context.Response.Headers.RetryAfter = "60";
+                // Whole seconds, rounded up, until the block ends (at least 1).
+                context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(decision.RetryAfter!.Value.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 await WriteRefusalAsync(context, StatusCodes.Status429TooManyRequests, decision.Message!);
                 return;
         }

@@ -72,11 +72,11 @@ internal sealed partial class AccessControl
         }
         var client = remote?.ToString() ?? "unknown";
         // What was asked, put together only on the refusal paths (an allowed request never needs it).
-        string What() => verb is null ? target : $"{verb} {target}";
-        if (_failures.BlockedFor(client) is not null)
+        string What() => AuditLog.Truncate(verb is null ? target : $"{verb} {target}");
+        if (_failures.BlockedFor(client) is { } blocked)
         {
             _audit.WriteRefusal("auth-rate-limited", client, What());
-            return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later");
+            return new AccessDecision(AccessOutcome.RateLimited, null, "too many failed authentication attempts from this client; retry later", blocked);
         }
 
         var keys = _keys.Current;
