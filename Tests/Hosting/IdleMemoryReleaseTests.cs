@@ -11,7 +11,7 @@ public sealed class IdleMemoryReleaseTests
     [Fact]
     public void FirstIdleMinute_AfterTraffic_ReturnsTheHeapsOnce()
     {
-        var pool = new TensorMemoryPool();
+        var pool = new TensorMemoryPool(clearOnReturn: false); // returns land at once, not after a background clear
         var clock = new ManualTimeProvider();
         using var release = new IdleMemoryRelease(pool, clock);
 
@@ -36,7 +36,7 @@ public sealed class IdleMemoryReleaseTests
     [Fact]
     public void ARequestStillRunning_IsNotIdle()
     {
-        var pool = new TensorMemoryPool();
+        var pool = new TensorMemoryPool(clearOnReturn: false); // returns land at once, not after a background clear
         var clock = new ManualTimeProvider();
         using var release = new IdleMemoryRelease(pool, clock);
         var inFlight = pool.Rent(1024);
@@ -53,7 +53,7 @@ public sealed class IdleMemoryReleaseTests
     [Fact]
     public void Tick_ReportsThePoolBytesItReleased()
     {
-        var pool = new TensorMemoryPool();
+        var pool = new TensorMemoryPool(clearOnReturn: false); // returns land at once, not after a background clear
         using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
         Serve(pool, 1 << 16);
 
@@ -64,7 +64,7 @@ public sealed class IdleMemoryReleaseTests
     [Fact]
     public void AfterDispose_TheTimerNoLongerFires()
     {
-        var pool = new TensorMemoryPool();
+        var pool = new TensorMemoryPool(clearOnReturn: false); // returns land at once, not after a background clear
         var clock = new ManualTimeProvider();
         var release = new IdleMemoryRelease(pool, clock);
         Serve(pool, 1024);
