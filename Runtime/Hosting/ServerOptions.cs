@@ -119,8 +119,9 @@ internal sealed record ServerOptions
           --allow-gpu-metrics=<bool>  Report GPU metrics (NVML). Default: true
           --allow-cpu-metrics=<bool>  Report CPU and memory metrics. Default: true
           --metrics-interval-ms=<n>   How often GPU and CPU metrics are sampled. Default: 2000
-          --metrics-config=<k>=<v>    counter_latencies, summary_latencies, summary_quantiles=q:e,...,
-                                      histogram_buckets=s,s,... (seconds); repeatable
+          --metrics-config=<k>=<v>    counter_latencies, histogram_latencies, summary_latencies,
+                                      summary_quantiles=q:e,..., histogram_buckets=s,s,... (seconds); repeatable;
+                                      a key or value that is not understood is logged and changes nothing
           --trace-config=<k>=<v>      Traces: mode=triton|opentelemetry (default triton), rate=N, level=TIMESTAMPS|OFF,
                                       triton,file=PATH, opentelemetry,url=host:port/v1/traces,
                                       opentelemetry,resource=key=value; repeatable
@@ -238,7 +239,7 @@ internal sealed record ServerOptions
                 "allow-gpu-metrics" => options with { Metrics = options.Metrics with { GpuMetrics = Flag() } },
                 "allow-cpu-metrics" => options with { Metrics = options.Metrics with { CpuMetrics = Flag() } },
                 "metrics-interval-ms" => options with { Metrics = options.Metrics with { IntervalMilliseconds = (int)Integer(name, Value(), 1, int.MaxValue) } },
-                "metrics-config" => options with { Metrics = options.Metrics.WithConfig(Value()) },
+                "metrics-config" => MetricsConfig(options, Value()),
                 "log-info" => options with { Logging = options.Logging with { Info = Flag() } },
                 "log-warning" => options with { Logging = options.Logging with { Warning = Flag() } },
                 "log-error" => options with { Logging = options.Logging with { Error = Flag() } },
@@ -285,6 +286,14 @@ internal sealed record ServerOptions
             options = options with { FlagWarnings = [.. options.FlagWarnings, "--trace-config: Triton's trace mode without triton,file=PATH writes no traces; name a file, or give mode=opentelemetry"] };
         }
         return options;
+    }
+
+    /// <summary>One --metrics-config setting; a Triton key or value Fabrik does not act on adds a
+    /// warning line instead of stopping the start.</summary>
+    private static ServerOptions MetricsConfig(ServerOptions options, string setting)
+    {
+        var metrics = options.Metrics.WithConfig(setting, out var warning);
+        return warning is null ? options with { Metrics = metrics } : options with { Metrics = metrics, FlagWarnings = [.. options.FlagWarnings, warning] };
     }
 
     private static bool IsBoolean(string text) =>
