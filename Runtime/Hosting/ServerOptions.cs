@@ -83,7 +83,7 @@ internal sealed record ServerOptions
     public int WatchdogSeconds { get; init; } = 600;
 
     /// <summary>--pinned-memory-pool-byte-size: most bytes of tensor memory the pool may hold at
-    /// once; a request that would pass it gets 503 / RESOURCE_EXHAUSTED. 0 (the default) for no limit.</summary>
+    /// once; a request that would pass it gets 503 / UNAVAILABLE. 0 (the default) for no limit.</summary>
     public long PinnedMemoryPoolByteSize { get; init; }
     /// <summary>TLS, API keys, audit and signed models (see docs/security.md).</summary>
     public Fabrik.Security.SecuritySettings Security { get; init; } = new();
@@ -146,7 +146,7 @@ internal sealed record ServerOptions
           --watchdog-secs=<n>         Liveness turns false when a run has lasted n seconds (0: off).
                                       Default: 600
           --pinned-memory-pool-byte-size=<n>  Most bytes of tensor memory held at once; past it,
-                                      requests get 503 / RESOURCE_EXHAUSTED. Default: 0 (no limit)
+                                      requests get 503 / UNAVAILABLE. Default: 0 (no limit)
           --http-tls-cert=<pem> --http-tls-key=<pem>   HTTPS on the HTTP port (TLS 1.2+)
           --http-tls-client-ca=<pem>  HTTP: require client certificates from this CA (mutual TLS)
           --grpc-use-ssl=<bool> --grpc-server-cert=<pem> --grpc-server-key=<pem>   TLS on gRPC
