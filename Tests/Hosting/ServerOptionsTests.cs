@@ -189,4 +189,16 @@ public sealed class ServerOptionsTests
         var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--allow-http=false", "--allow-grpc=false"]));
         Assert.Contains("leaves no protocol to serve", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Parse_AuditLogMaxFiles_NeedsARotatingAuditLog()
+    {
+        Assert.Equal(3, ServerOptions.Parse(["--audit-log=/tmp/a.jsonl", "--audit-log-max-files=3"]).Security.AuditLogMaxFiles);
+        Assert.Equal(0, ServerOptions.Parse(["--audit-log=/tmp/a.jsonl"]).Security.AuditLogMaxFiles);
+        Assert.Contains("--audit-log-max-files needs --audit-log", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--audit-log-max-files=3"])).Message, StringComparison.Ordinal);
+        Assert.Contains("--audit-log-max-files needs --audit-log", Assert.Throws<ArgumentException>(() =>
+            ServerOptions.Parse(["--audit-log=/tmp/a.jsonl", "--audit-log-max-size=0", "--audit-log-max-files=3"])).Message, StringComparison.Ordinal);
+        Assert.Contains("takes 0 (keep every rotated file)", Assert.Throws<ArgumentException>(() =>
+            ServerOptions.Parse(["--audit-log=/tmp/a.jsonl", "--audit-log-max-files=-1"])).Message, StringComparison.Ordinal);
+    }
 }
