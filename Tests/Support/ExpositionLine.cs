@@ -70,17 +70,6 @@ internal sealed partial class ExpositionLine(string text, int number, Exposition
 
     public bool Peek(char c) => !AtEnd && Current == c;
 
-    /// <summary>Whether the rest of the line starts with <paramref name="literal"/>; consumes it if so.</summary>
-    public bool Take(string literal)
-    {
-        if (string.CompareOrdinal(text, _position, literal, 0, literal.Length) != 0)
-        {
-            return false;
-        }
-        _position += literal.Length;
-        return true;
-    }
-
     /// <summary>A metric name: <c>[a-zA-Z_:][a-zA-Z0-9_:]*</c>.</summary>
     public string MetricName(string what = "a metric name")
     {
@@ -240,9 +229,9 @@ internal sealed partial class ExpositionLine(string text, int number, Exposition
         return text[start.._position];
     }
 
-    /// <summary>A sample value. 0.0.4 reads it as Go's ParseFloat does in decimal (NaN, Inf, +Inf,
-    /// -Inf and Infinity in any case); OpenMetrics as its <c>number</c> rule (the same, except that
-    /// NaN takes no sign).</summary>
+    /// <summary>A sample value: a decimal float, or NaN, Inf, +Inf, -Inf and Infinity in any case
+    /// (NaN without a sign), as 0.0.4 takes Go's ParseFloat in decimal and OpenMetrics its
+    /// <c>number</c> rule.</summary>
     public double Value(string what) => ParseNumber(Token(what), what);
 
     /// <summary>A timestamp: an int64 of milliseconds in 0.0.4, a real number of seconds in OpenMetrics.</summary>
