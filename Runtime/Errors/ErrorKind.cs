@@ -13,9 +13,10 @@ internal enum ErrorKind
     /// <summary>The model or server cannot take the request now (HTTP 503, UNAVAILABLE).</summary>
     Unavailable,
 
-    /// <summary>The server has no room for the request now: a full queue or an exhausted memory
-    /// pool (HTTP 503 with Retry-After, gRPC RESOURCE_EXHAUSTED).</summary>
-    ResourceExhausted,
+    /// <summary>The server has no room for the request now, and a retry shortly may find some: a
+    /// full queue or an exhausted tensor pool (HTTP 503 with Retry-After, gRPC UNAVAILABLE, which
+    /// is Triton's answer to a full queue and what its clients retry on).</summary>
+    Overloaded,
 
     /// <summary>The run took longer than its deadline and was stopped (HTTP 504, gRPC
     /// DEADLINE_EXCEEDED).</summary>

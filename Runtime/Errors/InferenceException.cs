@@ -12,5 +12,5 @@ internal sealed class InferenceException(ErrorKind kind, string message, Excepti
 
     public static InferenceException Unavailable(string message) => new(ErrorKind.Unavailable, message);
 
-    public static InferenceException ResourceExhausted(string message) => new(ErrorKind.ResourceExhausted, message);
+    public static InferenceException Overloaded(string message) => new(ErrorKind.Overloaded, message);
 }

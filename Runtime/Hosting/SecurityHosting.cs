@@ -19,7 +19,7 @@ internal static partial class SecurityHosting
     /// (off when --audit-log is not given), which the server closes last.</summary>
     public static AuditLog AddSecurity(WebApplicationBuilder builder, SecuritySettings settings)
     {
-        var audit = new AuditLog(settings.AuditLogPath, settings.AuditLogMaxBytes);
+        var audit = new AuditLog(settings.AuditLogPath, settings.AuditLogMaxBytes, maxFiles: settings.AuditLogMaxFiles);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(audit);
         builder.Services.AddSingleton<AccessControl>();

@@ -83,7 +83,7 @@ internal sealed record ServerOptions
     public int WatchdogSeconds { get; init; } = 600;
 
     /// <summary>--pinned-memory-pool-byte-size: most bytes of tensor memory the pool may hold at
-    /// once; a request that would pass it gets 503 / RESOURCE_EXHAUSTED. 0 (the default) for no limit.</summary>
+    /// once; a request that would pass it gets 503 / UNAVAILABLE. 0 (the default) for no limit.</summary>
     public long PinnedMemoryPoolByteSize { get; init; }
     /// <summary>TLS, API keys, audit and signed models (see docs/security.md).</summary>
     public Fabrik.Security.SecuritySettings Security { get; init; } = new();
@@ -119,8 +119,9 @@ internal sealed record ServerOptions
           --allow-gpu-metrics=<bool>  Report GPU metrics (NVML). Default: true
           --allow-cpu-metrics=<bool>  Report CPU and memory metrics. Default: true
           --metrics-interval-ms=<n>   How often GPU and CPU metrics are sampled. Default: 2000
-          --metrics-config=<k>=<v>    counter_latencies, summary_latencies, summary_quantiles=q:e,...,
-                                      histogram_buckets=s,s,... (seconds); repeatable
+          --metrics-config=<k>=<v>    counter_latencies, histogram_latencies, summary_latencies,
+                                      summary_quantiles=q:e,..., histogram_buckets=s,s,... (seconds); repeatable;
+                                      a key or value that is not understood is logged and changes nothing
           --trace-config=<k>=<v>      Traces: mode=triton|opentelemetry (default triton), rate=N, level=TIMESTAMPS|OFF,
                                       triton,file=PATH, opentelemetry,url=host:port/v1/traces,
                                       opentelemetry,resource=key=value; repeatable
@@ -145,7 +146,7 @@ internal sealed record ServerOptions
           --watchdog-secs=<n>         Liveness turns false when a run has lasted n seconds (0: off).
                                       Default: 600
           --pinned-memory-pool-byte-size=<n>  Most bytes of tensor memory held at once; past it,
-                                      requests get 503 / RESOURCE_EXHAUSTED. Default: 0 (no limit)
+                                      requests get 503 / UNAVAILABLE. Default: 0 (no limit)
           --http-tls-cert=<pem> --http-tls-key=<pem>   HTTPS on the HTTP port (TLS 1.2+)
           --http-tls-client-ca=<pem>  HTTP: require client certificates from this CA (mutual TLS)
           --grpc-use-ssl=<bool> --grpc-server-cert=<pem> --grpc-server-key=<pem>   TLS on gRPC
@@ -156,6 +157,7 @@ internal sealed record ServerOptions
           --auth-health=<bool>        Health endpoints need a key too. Default: false
           --audit-log=<file>          Hash-chained JSON Lines audit log (fabrik audit verify <file>)
           --audit-log-max-size=<n>    Rotate the audit log at n bytes, keeping the chain (0: never). Default: 104857600
+          --audit-log-max-files=<n>   Keep n rotated audit files, deleting older ones at rotation (0: all). Default: 0
           --audit-inference=<bool>    One audit record per inference. Default: false
           --metrics-tls-cert=<pem> --metrics-tls-key=<pem> (--metrics-tls-client-ca=<pem>)   TLS on metrics
           --model-trust-key=<pem>     Only load model versions signed by this key; repeatable
@@ -238,7 +240,7 @@ internal sealed record ServerOptions
                 "allow-gpu-metrics" => options with { Metrics = options.Metrics with { GpuMetrics = Flag() } },
                 "allow-cpu-metrics" => options with { Metrics = options.Metrics with { CpuMetrics = Flag() } },
                 "metrics-interval-ms" => options with { Metrics = options.Metrics with { IntervalMilliseconds = (int)Integer(name, Value(), 1, int.MaxValue) } },
-                "metrics-config" => options with { Metrics = options.Metrics.WithConfig(Value()) },
+                "metrics-config" => MetricsConfig(options, Value()),
                 "log-info" => options with { Logging = options.Logging with { Info = Flag() } },
                 "log-warning" => options with { Logging = options.Logging with { Warning = Flag() } },
                 "log-error" => options with { Logging = options.Logging with { Error = Flag() } },
@@ -285,6 +287,14 @@ internal sealed record ServerOptions
             options = options with { FlagWarnings = [.. options.FlagWarnings, "--trace-config: Triton's trace mode without triton,file=PATH writes no traces; name a file, or give mode=opentelemetry"] };
         }
         return options;
+    }
+
+    /// <summary>One --metrics-config setting; a Triton key or value Fabrik does not act on adds a
+    /// warning line instead of stopping the start.</summary>
+    private static ServerOptions MetricsConfig(ServerOptions options, string setting)
+    {
+        var metrics = options.Metrics.WithConfig(setting, out var warning);
+        return warning is null ? options with { Metrics = metrics } : options with { Metrics = metrics, FlagWarnings = [.. options.FlagWarnings, warning] };
     }
 
     private static bool IsBoolean(string text) =>

@@ -168,7 +168,7 @@ internal sealed partial class BatchExecutor(
     private InferenceException ToClientError(Exception e, bool inBackend)
     {
         var error = e as InferenceException
-            ?? (e is TensorPoolExhaustedException ? InferenceException.ResourceExhausted(e.Message) : null)
+            ?? (e is TensorPoolExhaustedException ? InferenceException.Overloaded(e.Message) : null)
             ?? new InferenceException(ErrorKind.Internal, $"model '{modelName}' failed: {e.Message}", e);
         if (e is not (InferenceException or TensorPoolExhaustedException))
         {

@@ -135,7 +135,7 @@ internal sealed class ModelScheduler : IAsyncDisposable
             if (_queues.Refusal(level, policy.MaxQueueSize, ModelName) is { } refusal)
             {
                 _statistics.RecordFailure(request.ReceivedTimestamp, FailureReason.Rejected);
-                throw InferenceException.ResourceExhausted(refusal);
+                throw InferenceException.Overloaded(refusal);
             }
             pending = new PendingRequest(request, now, _queues.NextSequence())
             {

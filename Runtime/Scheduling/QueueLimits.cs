@@ -3,7 +3,7 @@ namespace Fabrik.Scheduling;
 /// <summary>
 /// How many requests a model's queue may hold. Triton leaves a queue unbounded unless the
 /// queue policy sets <c>max_queue_size</c>; Fabrik bounds every queue, so overload answers at once
-/// (503 with Retry-After, or RESOURCE_EXHAUSTED) instead of growing memory and latency without
+/// (HTTP 503 with Retry-After, gRPC UNAVAILABLE) instead of growing memory and latency without
 /// limit. A <c>max_queue_size</c> in the configuration overrides the default.
 /// </summary>
 internal static class QueueLimits

@@ -21,6 +21,7 @@ internal sealed class AuditLog : IDisposable
 
     private readonly Lock _gate = new();
     private readonly long _maxBytes;
+    private readonly int _maxFiles;
     private FileStream? _file;
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly TimeProvider _time;
@@ -42,17 +43,25 @@ internal sealed class AuditLog : IDisposable
     /// <summary>The event that starts a file after a rotation; its <c>prev</c> is the last hash of the file before.</summary>
     public const string ContinuedEvent = "log-continued";
 
+    /// <summary>The event that records a rotated file deleted by retention: its name and the hash
+    /// of its last record (which the next file's first record links to).</summary>
+    public const string RetentionEvent = "log-retention";
+
     /// <summary>Opens (creating or appending to) the log at <paramref name="path"/>; with no
     /// path the log is off and writes do nothing.</summary>
     /// <param name="path">The log file.</param>
     /// <param name="maxBytes">Rotate when the file reaches this size (0: never): the file becomes
-    /// PATH.1 (then .2, ...) and a new PATH continues the chain.</param>
+    /// PATH.1 (then .2, ...; always one past the highest there is) and a new PATH continues the chain.</param>
     /// <param name="time">The clock for the records' times.</param>
+    /// <param name="maxFiles">Rotated files kept beside PATH (0: all): at each rotation the oldest
+    /// beyond this many are deleted, each with a <see cref="RetentionEvent"/> record.</param>
     /// <exception cref="IOException">The file cannot be opened.</exception>
-    public AuditLog(string? path, long maxBytes = 0, TimeProvider? time = null)
+    public AuditLog(string? path, long maxBytes = 0, TimeProvider? time = null, int maxFiles = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxFiles);
         _time = time ?? TimeProvider.System;
         _maxBytes = maxBytes;
+        _maxFiles = maxFiles;
         _previous = Genesis;
         if (path is not null)
         {
@@ -197,28 +206,55 @@ internal sealed class AuditLog : IDisposable
                 _file.Flush();
             }
             _previous = hash;
-            if (_maxBytes > 0 && _file.Length >= _maxBytes && eventName != ContinuedEvent)
+            if (_maxBytes > 0 && _file.Length >= _maxBytes && eventName is not (ContinuedEvent or RetentionEvent))
             {
                 Rotate();
             }
         }
     }
 
-    /// <summary>Moves the full file aside as the next PATH.N and starts PATH with a record that
-    /// links back to it. Under the lock.</summary>
+    /// <summary>Moves the full file aside as the next PATH.N, starts PATH with a record that
+    /// links back to it, and applies the retention bound. Under the lock.</summary>
     private void Rotate()
     {
         _file!.Flush();
         _file.Dispose();
-        var number = 1;
-        while (File.Exists($"{Path}.{number}"))
-        {
-            number++;
-        }
-        var rotated = $"{Path}.{number}";
+        var rotated = AuditLogFiles.Next(Path!);
         File.Move(Path!, rotated);
         _file = new FileStream(Path!, FileMode.Append, FileAccess.Write, FileShare.Read, 4096);
         Append(ContinuedEvent, [("previous_file", System.IO.Path.GetFileName(rotated))], flush: true);
+        DeleteBeyondRetention();
+    }
+
+    /// <summary>Deletes the oldest rotated files beyond <see cref="_maxFiles"/>, oldest first, and
+    /// records each deletion in the chain with the hash the deleted file ended with: verification
+    /// then starts at the first kept record and can tell this from files removed behind the log's
+    /// back. A file that cannot be deleted is recorded as such and tried again at the next
+    /// rotation. Under the lock.</summary>
+    private void DeleteBeyondRetention()
+    {
+        if (_maxFiles == 0)
+        {
+            return;
+        }
+        var rotated = AuditLogFiles.Rotated(Path!);
+        for (var i = 0; i < rotated.Count - _maxFiles; i++)
+        {
+            var file = rotated[i].Path;
+            var name = System.IO.Path.GetFileName(file);
+            // The deleted file's last hash is the prev of the record that follows it.
+            var lastHash = AuditChain.FirstPrev(i + 1 < rotated.Count ? rotated[i + 1].Path : Path!);
+            try
+            {
+                File.Delete(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Append(RetentionEvent, [("file", name), ("deleted", false), ("reason", e.Message)], flush: true);
+                continue;
+            }
+            Append(RetentionEvent, [("file", name), ("last_hash", lastHash)], flush: true);
+        }
     }
 
     private static void WriteValue(Utf8JsonWriter json, string name, object? value)

@@ -37,6 +37,10 @@ internal sealed record SecuritySettings
     /// <summary>--audit-log-max-size: rotate the audit log at this many bytes (0: never).</summary>
     public long AuditLogMaxBytes { get; init; } = 100L * 1024 * 1024;
 
+    /// <summary>--audit-log-max-files: rotated audit files kept beside the log; at each rotation
+    /// the oldest beyond this many are deleted (0: keep all).</summary>
+    public int AuditLogMaxFiles { get; init; }
+
     /// <summary>--metrics-tls-cert / --metrics-tls-key / --metrics-tls-client-ca: TLS for the metrics listener.</summary>
     public string? MetricsTlsCertificate { get; init; }
     public string? MetricsTlsKey { get; init; }
@@ -73,7 +77,7 @@ internal sealed record SecuritySettings
     public static bool Owns(string name) => name is "http-tls-cert" or "http-tls-key" or "http-tls-client-ca" or "http-tls-client-crl"
         or "grpc-use-ssl" or "grpc-server-cert" or "grpc-server-key" or "grpc-root-cert" or "grpc-use-ssl-mutual" or "grpc-client-crl"
         or "metrics-tls-cert" or "metrics-tls-key" or "metrics-tls-client-ca" or "metrics-tls-client-crl"
-        or "auth-keys" or "auth-health" or "audit-log" or "audit-log-max-size" or "audit-inference" or "model-trust-key"
+        or "auth-keys" or "auth-health" or "audit-log" or "audit-log-max-size" or "audit-log-max-files" or "audit-inference" or "model-trust-key"
         or "http-restricted-api" or "grpc-restricted-protocol";
 
     /// <summary>Applies one flag; <paramref name="value"/> and <paramref name="flag"/> read its value.</summary>
@@ -94,6 +98,7 @@ internal sealed record SecuritySettings
         "metrics-tls-key" => this with { MetricsTlsKey = value() },
         "metrics-tls-client-ca" => this with { MetricsTlsClientCa = value() },
         "audit-log-max-size" => this with { AuditLogMaxBytes = Bytes(name, value()) },
+        "audit-log-max-files" => this with { AuditLogMaxFiles = FileCount(name, value()) },
         "auth-keys" => this with { AuthKeysPath = value() },
         "auth-health" => this with { AuthHealth = flag() },
         "audit-log" => this with { AuditLogPath = value() },
@@ -108,6 +113,11 @@ internal sealed record SecuritySettings
         long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value) && (value == 0 || value >= 4096)
             ? value
             : throw new ArgumentException($"option --{name} takes 0 (never rotate) or a size of at least 4096 bytes, got '{text}'");
+
+    private static int FileCount(string name, string text) =>
+        int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value
+            : throw new ArgumentException($"option --{name} takes 0 (keep every rotated file) or how many to keep, got '{text}'");
 
     /// <summary>Checks that the flags given make a whole.</summary>
     /// <exception cref="ArgumentException">Which flag is missing.</exception>
@@ -148,6 +158,10 @@ internal sealed record SecuritySettings
         if (AuditInference && AuditLogPath is null)
         {
             throw new ArgumentException("--audit-inference needs --audit-log");
+        }
+        if (AuditLogMaxFiles > 0 && (AuditLogPath is null || AuditLogMaxBytes == 0))
+        {
+            throw new ArgumentException("--audit-log-max-files needs --audit-log and rotation (--audit-log-max-size other than 0)");
         }
     }
 }

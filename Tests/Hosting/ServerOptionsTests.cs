@@ -46,6 +46,9 @@ public sealed class ServerOptionsTests
         Assert.False(options.Metrics.CounterLatencies);
         Assert.Equal([(0.5, 0.05), (0.99, 0.001)], options.Metrics.SummaryQuantiles.ToArray());
         Assert.Equal([0.001, 0.01, 1], options.Metrics.LatencyBuckets.ToArray());
+        Assert.False(options.Metrics.HistogramLatencies);
+        Assert.True(ServerOptions.Parse(["--metrics-config", "histogram_latencies=true"]).Metrics.HistogramLatencies);
+        Assert.Empty(options.FlagWarnings);
         Assert.False(options.Logging.Info);
         Assert.True(options.Logging.Warning);
         Assert.Equal(Fabrik.Observability.Logging.LogFormat.Iso8601, options.Logging.Format);
@@ -85,8 +88,9 @@ public sealed class ServerOptionsTests
     [InlineData("--trace-config=triton,file=", "triton,file takes a path")]
     [InlineData("--trace-config=rate=0", "trace rate takes an integer of at least 1")]
     [InlineData("--metrics-config=histogram_buckets=0.1,0.01", "histogram_buckets must ascend")]
-    [InlineData("--metrics-config=summary_quantiles=1.5:0.1", "summary_quantiles takes <quantile>:<error> pairs")]
-    [InlineData("--metrics-config=colour=blue", "unknown key 'colour'")]
+    [InlineData("--metrics-config=histogram_buckets=0,1", "histogram_buckets takes positive numbers of seconds")]
+    [InlineData("--metrics-config=histogram_latencies", "--metrics-config takes key=value")]
+    [InlineData("--metrics-config=histogram_latencies=", "--metrics-config takes key=value")]
     [InlineData("--log-format=xml", "--log-format takes default, ISO8601 or json")]
     [InlineData("--no-such-flag", "unknown option '--no-such-flag'")]
     [InlineData("--http-port=70000", "--http-port takes an integer from 0 to 65535")]
@@ -98,6 +102,32 @@ public sealed class ServerOptionsTests
     {
         var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse([argument]));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Triton reads any --metrics-config key and ignores what it does not use; a
+    /// true/false key changes only on the value that turns it (core's MetricReporterConfig). Each
+    /// of these starts Fabrik with one warning and the setting as it was.</summary>
+    [Theory]
+    [InlineData("colour=blue", "--metrics-config colour has no effect here")]
+    [InlineData("summary_max_age=60", "--metrics-config summary_max_age has no effect here")]
+    [InlineData("counter_latencies=False", "counter_latencies takes true or false, got 'False'; it stays true")]
+    [InlineData("histogram_latencies=1", "histogram_latencies takes true or false, got '1'; it stays false")]
+    [InlineData("summary_latencies=yes", "summary_latencies takes true or false, got 'yes'; it stays false")]
+    [InlineData("summary_quantiles=1.5:0.1", "ignored '1.5:0.1'")]
+    public void Parse_MetricsConfigKeyOrValueNotActedOn_StartsWithOneWarning(string setting, string warning)
+    {
+        var options = ServerOptions.Parse(["--metrics-config", setting, "--http-port=9"]);
+        Assert.Equal(9, options.HttpPort);
+        Assert.Contains(warning, Assert.Single(options.FlagWarnings), StringComparison.Ordinal);
+        Assert.Equal(new Fabrik.Observability.Metrics.MetricsSettings(), options.Metrics);
+    }
+
+    [Fact]
+    public void Parse_SummaryQuantilesWithSomeBadPairs_KeepsTheGoodOnesAndWarns()
+    {
+        var options = ServerOptions.Parse(["--metrics-config", "summary_quantiles=0.5:0.05,0.9,0.99:0.001"]);
+        Assert.Equal([(0.5, 0.05), (0.99, 0.001)], options.Metrics.SummaryQuantiles.ToArray());
+        Assert.Contains("ignored '0.9'", Assert.Single(options.FlagWarnings), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -158,5 +188,17 @@ public sealed class ServerOptionsTests
     {
         var error = Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--allow-http=false", "--allow-grpc=false"]));
         Assert.Contains("leaves no protocol to serve", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_AuditLogMaxFiles_NeedsARotatingAuditLog()
+    {
+        Assert.Equal(3, ServerOptions.Parse(["--audit-log=/tmp/a.jsonl", "--audit-log-max-files=3"]).Security.AuditLogMaxFiles);
+        Assert.Equal(0, ServerOptions.Parse(["--audit-log=/tmp/a.jsonl"]).Security.AuditLogMaxFiles);
+        Assert.Contains("--audit-log-max-files needs --audit-log", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--audit-log-max-files=3"])).Message, StringComparison.Ordinal);
+        Assert.Contains("--audit-log-max-files needs --audit-log", Assert.Throws<ArgumentException>(() =>
+            ServerOptions.Parse(["--audit-log=/tmp/a.jsonl", "--audit-log-max-size=0", "--audit-log-max-files=3"])).Message, StringComparison.Ordinal);
+        Assert.Contains("takes 0 (keep every rotated file)", Assert.Throws<ArgumentException>(() =>
+            ServerOptions.Parse(["--audit-log=/tmp/a.jsonl", "--audit-log-max-files=-1"])).Message, StringComparison.Ordinal);
     }
 }

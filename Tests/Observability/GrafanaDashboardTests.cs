@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Fabrik.Hosting;
 using Fabrik.Observability.Metrics;
-using Fabrik.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -11,7 +10,7 @@ namespace Fabrik.Tests.Observability;
 /// <summary>docs/grafana/fabrik.json queries only metrics the server exports.</summary>
 public sealed partial class GrafanaDashboardTests(ITestOutputHelper output)
 {
-    [PrometheusFact]
+    [Fact]
     public async Task Dashboard_EveryMetricItsQueriesUse_IsExported()
     {
         var dashboard = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(RepositoryLayout.Root, "docs", "grafana", "fabrik.json")))!;

@@ -8,8 +8,9 @@ using Xunit;
 
 namespace Fabrik.Tests.Observability;
 
-/// <summary>The metrics port through the real server: scraped over HTTP and parsed by the
-/// Prometheus Python client's parser, never by the exporter's own code.</summary>
+/// <summary>The metrics port through the real server: scraped over HTTP and parsed by the strict
+/// exposition parser (and the Prometheus Python client's, where it is installed), never by the
+/// exporter's own code.</summary>
 public sealed class MetricsEndpointTests
 {
     /// <summary>Triton's names, types and help text (src/metrics.cc), the contract dashboards rely on.</summary>
@@ -37,7 +38,7 @@ public sealed class MetricsEndpointTests
         { "nv_pinned_memory_pool_used_bytes", "gauge", "Pinned memory pool used memory size, in bytes" },
     };
 
-    [PrometheusFact]
+    [Fact]
     public async Task Metrics_SuccessesFailuresAndABatch_MoveEachCounterExactly()
     {
         // A 60 s batching delay on a manual clock: requests wait until the test moves the clock,
@@ -125,7 +126,7 @@ public sealed class MetricsEndpointTests
         Assert.Equal(1, Value(Family(families, "fabrik_model_state"), "fabrik_model_state", ("state", "READY")));
     }
 
-    [PrometheusFact]
+    [Fact]
     public async Task Metrics_TritonFamilies_HaveTritonsNamesTypesHelpAndLabels()
     {
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
@@ -161,14 +162,19 @@ public sealed class MetricsEndpointTests
         openMetrics.Headers.Accept.ParseAdd("application/openmetrics-text; version=1.0.0");
         using var negotiated = await metrics.SendAsync(openMetrics);
         Assert.Equal("application/openmetrics-text", negotiated.Content.Headers.ContentType!.MediaType);
-        Assert.EndsWith("# EOF\n", await negotiated.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var openFamilies = PrometheusText.Parse(await negotiated.Content.ReadAsStringAsync(), ExpositionFormat.OpenMetrics);
+        // OpenMetrics requires _total on a counter's sample: Triton's bare counter names are typed unknown there.
+        Assert.Equal("unknown", Family(openFamilies, "nv_inference_request_success").Type);
+        Assert.Equal(1, Value(Family(openFamilies, "nv_inference_request_success"), "nv_inference_request_success", ("model", "simple")));
+        Assert.Equal("histogram", Family(openFamilies, "fabrik_inference_request_duration_seconds").Type);
+        Assert.Equal("summary", Family(openFamilies, "nv_inference_request_summary_us").Type);
 
         // Only /metrics is served there.
         using var other = await metrics.GetAsync("/v2/health/ready");
         Assert.Equal(HttpStatusCode.NotFound, other.StatusCode);
     }
 
-    [PrometheusFact]
+    [Fact]
     public async Task Metrics_UnloadedVersion_ItsSeriesLeaveTheEndpointAndOthersStay()
     {
         using var repository = new TemporaryRepository().Add("simple").Add("mlp");
@@ -192,8 +198,8 @@ public sealed class MetricsEndpointTests
                 .Select(sample => sample.Name)];
         string[] perVersion =
         [
-            "nv_inference_request_success_total", "nv_inference_request_failure_total", "nv_inference_count_total",
-            "nv_inference_request_duration_us_total", "nv_inference_pending_request_count", "nv_inference_request_summary_us_count",
+            "nv_inference_request_success", "nv_inference_request_failure", "nv_inference_count",
+            "nv_inference_request_duration_us", "nv_inference_pending_request_count", "nv_inference_request_summary_us_count",
             "fabrik_inference_request_duration_seconds_count", "fabrik_inference_queue_duration_seconds_bucket",
             "fabrik_inference_compute_duration_seconds_sum", "fabrik_inference_batch_size_count", "fabrik_model_state",
         ];
@@ -248,14 +254,9 @@ public sealed class MetricsEndpointTests
     internal static PrometheusFamily Family(IReadOnlyDictionary<string, PrometheusFamily> families, string name) =>
         families.TryGetValue(name, out var family) ? family : throw new Xunit.Sdk.XunitException($"{name} is not exported; exported: {string.Join(", ", families.Keys)}");
 
-    /// <summary>The one sample named <paramref name="sample"/> whose labels include <paramref name="labels"/>.
-    /// The Python client names a counter's sample with a _total suffix whatever the text said
-    /// (the text itself is checked for Triton's bare names).</summary>
-    private static double Value(PrometheusFamily family, string sample, params (string Name, string Value)[] labels)
-    {
-        var name = family.Type == "counter" && sample == family.Name ? sample + "_total" : sample;
-        return family.Samples.Single(s => s.Name == name && labels.All(label => s.Labels.GetValueOrDefault(label.Name) == label.Value)).Value;
-    }
+    /// <summary>The one sample named <paramref name="sample"/> whose labels include <paramref name="labels"/>.</summary>
+    internal static double Value(PrometheusFamily family, string sample, params (string Name, string Value)[] labels) =>
+        family.Samples.Single(s => s.Name == sample && labels.All(label => s.Labels.GetValueOrDefault(label.Name) == label.Value)).Value;
 
     private static int FreePort()
     {

@@ -108,7 +108,7 @@ public sealed partial class ProtocolParityTests : IDisposable
             var waiting = PostAsync(http, "batched", Json("INT32", 16));
             var scheduler = server.Models.Resolve("batched", null).Scheduler;
             Assert.True(SpinWait.SpinUntil(() => scheduler.QueuedCount == 1, TimeSpan.FromSeconds(10)));
-            var full = new Case("full queue", "batched", "1", 503, StatusCode.ResourceExhausted, 0, "REJECTED");
+            var full = new Case("full queue", "batched", "1", 503, StatusCode.Unavailable, 0, "REJECTED");
             await CheckAsync(full, () => PostAsync(http, "batched", Json("INT32", 16)), () => grpc.ModelInferAsync(Grpc("batched", "INT32", 16)).ResponseAsync);
             time.Advance(TimeSpan.FromSeconds(61));
             using (var released = await waiting)

@@ -238,7 +238,7 @@ public sealed class ModelSchedulerTests
         tasks.Add(harness.Scheduler.InferAsync(requests[2]));
 
         var error = Assert.Throws<InferenceException>(() => { _ = harness.Scheduler.InferAsync(requests[3]); });
-        Assert.Equal(ErrorKind.ResourceExhausted, error.Kind);
+        Assert.Equal(ErrorKind.Overloaded, error.Kind);
         Assert.StartsWith("Exceeds maximum queue size", error.Message, StringComparison.Ordinal);
 
         harness.Instances[0].Release(3);

@@ -17,7 +17,7 @@ namespace Fabrik.Tests.Scheduling;
 
 /// <summary>
 /// Every queue is bounded (by max_queue_size, or by a default derived from the model), a full
-/// queue answers at once with 503 + Retry-After or RESOURCE_EXHAUSTED, queue timeouts cost a heap
+/// queue answers at once with 503 + Retry-After or gRPC UNAVAILABLE (as Triton does), queue timeouts cost a heap
 /// operation per request rather than a walk of the queue, and a cancelled request never runs.
 /// </summary>
 public sealed class QueueBoundsTests
@@ -41,7 +41,7 @@ public sealed class QueueBoundsTests
 
         var error = Assert.Throws<InferenceException>(() => { _ = harness.Scheduler.InferAsync(requests[^1]); });
 
-        Assert.Equal(ErrorKind.ResourceExhausted, error.Kind);
+        Assert.Equal(ErrorKind.Overloaded, error.Kind);
         Assert.StartsWith("Exceeds maximum queue size", error.Message, StringComparison.Ordinal);
         harness.Instances[0].Release(bound + 1);
         foreach (var response in await Task.WhenAll(tasks).WaitAsync(Wait))
@@ -117,7 +117,7 @@ public sealed class QueueBoundsTests
     }
 
     [Fact]
-    public async Task FullQueue_OverHttpIs503WithRetryAfter_AndOverGrpcResourceExhausted()
+    public async Task FullQueue_OverHttpIs503WithRetryAfter_AndOverGrpcUnavailable()
     {
         // One queued request fills the queue: with a 60 s batching delay and room for 8 rows, it
         // waits there until the test cancels it.
@@ -151,8 +151,10 @@ public sealed class QueueBoundsTests
             message.Inputs.Add(tensor);
             message.RawInputContents.Add(ByteString.CopyFrom(BinaryTensors.Pack("INT32", input["data"]!)));
         }
+        // Triton answers a full queue with UNAVAILABLE, which its clients retry on.
         var error = await Assert.ThrowsAsync<RpcException>(() => grpc.ModelInferAsync(message).ResponseAsync);
-        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("Exceeds maximum queue size", error.Status.Detail, StringComparison.Ordinal);
 
         await firstCancel.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => firstTask);

@@ -134,13 +134,7 @@ public sealed class AuditLogTests : IDisposable
     public async Task Rotation_KeepsTheChainAcrossFiles_AndVerifyNamesTheBrokenFile()
     {
         var log = Path.Combine(_folder, "rotating.jsonl");
-        using (var audit = new Fabrik.Security.AuditLog(log, maxBytes: 4096))
-        {
-            for (var i = 0; i < 100; i++)
-            {
-                audit.Write("auth-failure", ("client", "127.0.0.1"), ("request", $"GET /v2/{i}"), ("reason", "unknown key"));
-            }
-        }
+        WriteFailures(log, 100);
         Assert.True(File.Exists(log + ".1") && File.Exists(log + ".2"), "the log did not rotate");
         var (exit, _, error) = await FabrikCommand.RunAsync("audit", "verify", log);
         Assert.True(exit == 0, error);
@@ -155,6 +149,72 @@ public sealed class AuditLogTests : IDisposable
         (exit, _, error) = await FabrikCommand.RunAsync("audit", "verify", log);
         Assert.Equal(1, exit);
         Assert.Contains("rotating.jsonl.2: line 1:", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Retention_KeepsTheNewestRotatedFiles_AndVerifyStartsFromTheFirstKeptRecord()
+    {
+        var log = Path.Combine(_folder, "kept.jsonl");
+        WriteFailures(log, 300, maxFiles: 2);
+
+        // About 25 records fill 4 KiB, so 300 rotate more than ten times; two rotated files are left,
+        // the two newest, numbered on from the ones deleted.
+        var kept = Directory.GetFiles(_folder).Select(Path.GetFileName).Where(name => name!.StartsWith("kept.jsonl.", StringComparison.Ordinal))
+            .Select(name => int.Parse(name!["kept.jsonl.".Length..], System.Globalization.CultureInfo.InvariantCulture)).Order().ToList();
+        Assert.Equal(2, kept.Count);
+        Assert.True(kept[0] >= 10, $"only {kept[1]} rotations");
+        Assert.Equal(kept[0] + 1, kept[1]);
+        var first = $"{log}.{kept[0]}";
+        Assert.Equal("log-continued", (string?)ReadRecords(first)[0]["event"]);
+        var deletions = ReadRecords(log).Concat(ReadRecords($"{log}.{kept[1]}")).Where(record => (string?)record["event"] == "log-retention").ToList();
+        Assert.Contains(deletions, record => (string?)record["file"] == $"kept.jsonl.{kept[0] - 1}");
+
+        var (exit, output, error) = await FabrikCommand.RunAsync("audit", "verify", log);
+        Assert.True(exit == 0, error);
+        var keptRecords = new[] { first, $"{log}.{kept[1]}", log }.Sum(file => File.ReadAllLines(file).Length);
+        Assert.Contains($"intact, {keptRecords} records, verified from the first kept record", output, StringComparison.Ordinal);
+        Assert.Contains($"kept.jsonl.{kept[0] - 1}", output, StringComparison.Ordinal);
+
+        // An edit to a kept record is still found.
+        var lines = File.ReadAllLines(first);
+        var request = Array.FindIndex(lines, line => line.Contains("GET /v2/", StringComparison.Ordinal));
+        lines[request] = lines[request].Replace("GET /v2/", "GET /v3/", StringComparison.Ordinal);
+        File.WriteAllLines(first, lines);
+        (exit, _, error) = await FabrikCommand.RunAsync("audit", "verify", log);
+        Assert.Equal(1, exit);
+        Assert.Contains($"kept.jsonl.{kept[0]}: line {request + 1}: the record was changed", error, StringComparison.Ordinal);
+
+        // The oldest kept file removed by hand: the log recorded no such deletion, so the chain is broken.
+        File.Delete(first);
+        (exit, _, error) = await FabrikCommand.RunAsync("audit", "verify", log);
+        Assert.Equal(1, exit);
+        Assert.Contains($"kept.jsonl.{kept[1]}: line 1: the records before this file are gone", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Verify_AFileOnItsOwnThatContinuesAnother_IsIntactFromItsFirstRecord_AndSaysSo()
+    {
+        var log = Path.Combine(_folder, "alone.jsonl");
+        WriteFailures(log, 40);
+        var copy = Path.Combine(_folder, "copied", "alone.jsonl");
+        Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+        File.Copy(log, copy);
+
+        var (exit, output, error) = await FabrikCommand.RunAsync("audit", "verify", copy);
+        Assert.True(exit == 0, error);
+        Assert.Contains("verified from its first record", output, StringComparison.Ordinal);
+        Assert.Contains("which continues a file that is not here", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>Writes <paramref name="count"/> authentication failures to a log rotated at 4 KiB
+    /// (about 25 records a file), keeping <paramref name="maxFiles"/> rotated files (0: all).</summary>
+    private static void WriteFailures(string log, int count, int maxFiles = 0)
+    {
+        using var audit = new Fabrik.Security.AuditLog(log, maxBytes: 4096, maxFiles: maxFiles);
+        for (var i = 0; i < count; i++)
+        {
+            audit.Write("auth-failure", ("client", "127.0.0.1"), ("request", $"GET /v2/{i}"), ("reason", "unknown key"));
+        }
     }
 
     private async Task AssertBrokenAtAsync(string[] lines, int line)

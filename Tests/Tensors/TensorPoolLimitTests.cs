@@ -35,7 +35,7 @@ public sealed class TensorPoolLimitTests
     }
 
     [Fact]
-    public async Task Server_RequestPastThePoolLimit_Is503WithRetryAfterOrResourceExhausted_AndSmallOnesRun()
+    public async Task Server_RequestPastThePoolLimit_Is503WithRetryAfterOrUnavailable_AndSmallOnesRun()
     {
         const long limit = 256 << 10;
         await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
@@ -72,7 +72,7 @@ public sealed class TensorPoolLimitTests
             message.Inputs.Add(tensor);
         }
         var error = await Assert.ThrowsAsync<RpcException>(() => grpc.ModelInferAsync(message).ResponseAsync);
-        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
 
         using (var again = await client.PostAsync("/v2/models/mlp/infer", new StringContent(body, Encoding.UTF8, "application/json")))
         {

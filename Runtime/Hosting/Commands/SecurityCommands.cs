@@ -50,7 +50,15 @@ internal static class SecurityCommands
         var result = AuditChain.Verify(path);
         if (result.Intact)
         {
-            output.WriteLine($"{path}: intact, {result.Records} records");
+            output.WriteLine(result switch
+            {
+                { StartFile: null } => $"{path}: intact, {result.Records} records",
+                { DeletedByRetention: { } deleted } =>
+                    $"{path}: intact, {result.Records} records, verified from the first kept record ({result.StartFile}, line 1); "
+                    + $"the records before it were in {deleted} and earlier files, which --audit-log-max-files deleted, as the log records",
+                _ => $"{path}: intact, {result.Records} records, verified from its first record ({result.StartFile}, line 1), "
+                    + "which continues a file that is not here",
+            });
             return 0;
         }
         error.WriteLine($"{result.File}: line {result.BrokenLine}: {result.Reason}");

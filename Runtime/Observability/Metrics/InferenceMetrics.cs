@@ -5,7 +5,8 @@ namespace Fabrik.Observability.Metrics;
 /// <summary>
 /// The per-model metrics: Triton's counters and gauges, observed from the statistics extension's
 /// counters when the endpoint is scraped (so requests pay nothing for them), and the histograms
-/// (and, with summary_latencies, Triton's summaries) that requests record as they finish.
+/// (with histogram_latencies Triton's first-response histogram, with summary_latencies Triton's
+/// summaries) that requests record as they finish.
 /// </summary>
 /// <remarks>The model and state sources are set once by the host before the first scrape.</remarks>
 internal sealed class InferenceMetrics
@@ -15,6 +16,7 @@ internal sealed class InferenceMetrics
     private readonly Histogram<double> _queueSeconds;
     private readonly Histogram<double> _computeSeconds;
     private readonly Histogram<int> _batchSize;
+    private readonly Histogram<double>? _firstResponseMilliseconds;
     private readonly Histogram<double>? _requestSummary;
     private readonly Histogram<double>? _queueSummary;
     private readonly Histogram<double>? _computeInputSummary;
@@ -65,6 +67,15 @@ internal sealed class InferenceMetrics
         _batchSize = meter.Add(
             meterApi.CreateHistogram<int>("fabrik_inference_batch_size", description: "Batch sizes the model executed (rows per execution)"),
             model with { Buckets = MetricsSettings.BatchSizeBuckets });
+
+        if (settings.HistogramLatencies)
+        {
+            // Triton's family and default buckets (core's metrics.cc and MetricReporterConfig). A
+            // request here has one response, so its first response is its end-to-end time.
+            _firstResponseMilliseconds = meter.Add(
+                meterApi.CreateHistogram<double>("nv_inference_first_response_histogram_ms", description: "Duration from request to first response in milliseconds"),
+                model with { Buckets = MetricsSettings.FirstResponseBuckets });
+        }
 
         if (settings.SummaryLatencies)
         {
@@ -119,6 +130,8 @@ internal sealed class InferenceMetrics
     internal Histogram<double> ComputeSeconds => _computeSeconds;
 
     internal Histogram<int> BatchSize => _batchSize;
+
+    internal Histogram<double>? FirstResponseMilliseconds => _firstResponseMilliseconds;
 
     internal Histogram<double>? RequestSummary => _requestSummary;
 

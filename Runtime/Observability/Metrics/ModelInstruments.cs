@@ -17,14 +17,15 @@ internal sealed class ModelInstruments
         _version = new("version", version);
         _computeSeconds = metrics.ComputeSeconds;
         _batchSize = metrics.BatchSize;
-        Request = new LatencyObserver(metrics.RequestSeconds, metrics.RequestSummary, _model, _version);
+        Request = new LatencyObserver(metrics.RequestSeconds, metrics.RequestSummary, _model, _version, metrics.FirstResponseMilliseconds);
         Queue = new LatencyObserver(metrics.QueueSeconds, metrics.QueueSummary, _model, _version);
         ComputeInput = LatencyObserver.SummaryOnly(metrics.ComputeInputSummary, _model, _version);
         ComputeInfer = LatencyObserver.SummaryOnly(metrics.ComputeInferSummary, _model, _version);
         ComputeOutput = LatencyObserver.SummaryOnly(metrics.ComputeOutputSummary, _model, _version);
     }
 
-    /// <summary>Successful requests, from receipt to response.</summary>
+    /// <summary>Successful requests, from receipt to response (also Triton's first-response
+    /// histogram when it is on).</summary>
     public LatencyObserver Request { get; }
 
     public LatencyObserver Queue { get; }

@@ -10,8 +10,10 @@ internal static partial class GrpcErrors
     {
         ErrorKind.InvalidArgument => global::Grpc.Core.StatusCode.InvalidArgument,
         ErrorKind.NotFound => global::Grpc.Core.StatusCode.NotFound,
-        ErrorKind.Unavailable => global::Grpc.Core.StatusCode.Unavailable,
-        ErrorKind.ResourceExhausted => global::Grpc.Core.StatusCode.ResourceExhausted,
+        // A full queue is UNAVAILABLE in Triton, and its clients retry on it. RESOURCE_EXHAUSTED
+        // stays for what a retry does not cure soon: a message over the size limit, and a client
+        // over the failed-key limit (GrpcAccessInterceptor).
+        ErrorKind.Unavailable or ErrorKind.Overloaded => global::Grpc.Core.StatusCode.Unavailable,
         ErrorKind.Unsupported => global::Grpc.Core.StatusCode.Unimplemented,
         ErrorKind.DeadlineExceeded => global::Grpc.Core.StatusCode.DeadlineExceeded,
         _ => global::Grpc.Core.StatusCode.Internal,

@@ -109,7 +109,7 @@ internal static class GrpcTensorCodec
             }
             if (e is TensorPoolExhaustedException)
             {
-                throw InferenceException.ResourceExhausted(e.Message);
+                throw InferenceException.Overloaded(e.Message);
             }
             throw;
         }

@@ -15,7 +15,7 @@ internal static partial class HttpErrors
     {
         ErrorKind.InvalidArgument => 400,
         ErrorKind.NotFound => 404,
-        ErrorKind.Unavailable or ErrorKind.ResourceExhausted => 503,
+        ErrorKind.Unavailable or ErrorKind.Overloaded => 503,
         ErrorKind.Unsupported => 501,
         ErrorKind.DeadlineExceeded => 504,
         _ => 500,

@@ -117,7 +117,7 @@ internal static class JsonInferenceRequestReader
             }
             if (e is TensorPoolExhaustedException)
             {
-                throw InferenceException.ResourceExhausted(e.Message);
+                throw InferenceException.Overloaded(e.Message);
             }
             if (e is JsonException or InvalidOperationException or FormatException)
             {

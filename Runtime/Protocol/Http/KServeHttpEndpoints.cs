@@ -222,7 +222,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, InferencePipeline
 
     private static Task WriteErrorAsync(HttpContext context, InferenceException error)
     {
-        if (error.Kind == ErrorKind.ResourceExhausted && !context.Response.HasStarted)
+        if (error.Kind == ErrorKind.Overloaded && !context.Response.HasStarted)
         {
             context.Response.Headers.RetryAfter = QueueLimits.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
         }

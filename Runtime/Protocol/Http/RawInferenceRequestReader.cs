@@ -36,7 +36,7 @@ internal static class RawInferenceRequestReader
         }
         catch (TensorPoolExhaustedException e)
         {
-            throw InferenceException.ResourceExhausted(e.Message);
+            throw InferenceException.Overloaded(e.Message);
         }
         TensorBuffer?[] inputs = [buffer];
         var outputs = new bool[config.Outputs.Length];

@@ -37,7 +37,7 @@ internal readonly struct RequestBody : IDisposable
     /// it counts against the pool's limit like the tensors decoded from it.</summary>
     /// <exception cref="BadHttpRequestException">Kestrel's verdicts (over the size limit, cut
     /// short), or 413 for a body larger than the largest pooled array.</exception>
-    /// <exception cref="InferenceException">ResourceExhausted: the pool's byte limit is reached.</exception>
+    /// <exception cref="InferenceException">Overloaded: the pool's byte limit is reached.</exception>
     public static async ValueTask<RequestBody> ReadAsync(HttpRequest request, TensorMemoryPool pool, CancellationToken cancellation)
     {
         var pipe = request.BodyReader;
@@ -116,7 +116,7 @@ internal readonly struct RequestBody : IDisposable
         }
         catch (TensorPoolExhaustedException e)
         {
-            throw InferenceException.ResourceExhausted(e.Message);
+            throw InferenceException.Overloaded(e.Message);
         }
     }
 
