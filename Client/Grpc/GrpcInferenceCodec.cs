@@ -26,7 +26,10 @@ internal static class GrpcInferenceCodec
         foreach (var input in request.Inputs)
         {
             var tensor = new ModelInferRequest.Types.InferInputTensor { Name = input.Name, Datatype = input.Datatype.WireName() };
-            tensor.Shape.Add(input.ShapeSpan);
+            foreach (var dim in input.ShapeSpan)
+            {
+                tensor.Shape.Add(dim);
+            }
             message.Inputs.Add(tensor);
             message.RawInputContents.Add(UnsafeByteOperations.UnsafeWrap(input.Data));
         }

@@ -30,7 +30,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         });
         _client = new GRPCInferenceService.GRPCInferenceServiceClient(_channel);
         _authorization = options.ApiKey is { Length: > 0 } key ? "Bearer " + key : null;
-        _plain = [];
+        _plain = new Metadata();
         if (_authorization is not null)
         {
             _plain.Add("authorization", _authorization);

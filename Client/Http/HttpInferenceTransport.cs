@@ -22,7 +22,8 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
 
     public HttpInferenceTransport(FabrikClientOptions options, HttpMessageHandler handler, bool disposeHandler)
     {
-        _address = options.HttpAddress;
+        // Paths are relative to the address, which may carry a prefix of its own (a gateway's).
+        _address = options.HttpAddress.AbsolutePath.EndsWith('/') ? options.HttpAddress : new Uri(options.HttpAddress + "/");
         _format = options.HttpTensorFormat;
         _maxResponseBytes = options.MaxResponseBytes;
         _http = new HttpClient(handler, disposeHandler) { BaseAddress = _address, Timeout = Timeout.InfiniteTimeSpan };

@@ -12,21 +12,14 @@ internal static class ServerViewsReader
 {
     private static readonly JsonParser Parser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
 
-    public static ServerMetadata ServerMetadata(ReadOnlyMemory<byte> body) => Read(body, "server metadata", root =>
+    public static ServerMetadata ServerMetadata(ReadOnlyMemory<byte> body) => Read(body, "server metadata", JsonValueKind.Object, root =>
         new ServerMetadata(String(root, "name"), String(root, "version"), Strings(root, "extensions")));
 
-    public static ModelMetadata ModelMetadata(ReadOnlyMemory<byte> body) => Read(body, "model metadata", root =>
+    public static ModelMetadata ModelMetadata(ReadOnlyMemory<byte> body) => Read(body, "model metadata", JsonValueKind.Object, root =>
         new ModelMetadata(String(root, "name"), Strings(root, "versions"), String(root, "platform", required: false), Tensors(root, "inputs"), Tensors(root, "outputs")));
 
-    public static IReadOnlyList<RepositoryModel> RepositoryIndex(ReadOnlyMemory<byte> body) => Read(body, "repository index", root =>
-    {
-        if (root.ValueKind != JsonValueKind.Array)
-        {
-            throw HttpErrors.InvalidResponse("the repository index must be a JSON array");
-        }
-        return (IReadOnlyList<RepositoryModel>)[.. root.EnumerateArray().Select(row => new RepositoryModel(
-            String(row, "name"), Optional(row, "version"), Optional(row, "state"), Optional(row, "reason")))];
-    });
+    public static IReadOnlyList<RepositoryModel> RepositoryIndex(ReadOnlyMemory<byte> body) => Read<IReadOnlyList<RepositoryModel>>(body, "repository index", JsonValueKind.Array, root =>
+        root.EnumerateArray().Select(row => new RepositoryModel(String(row, "name"), Optional(row, "version"), Optional(row, "state"), Optional(row, "reason"))).ToArray());
 
     public static ModelConfig ModelConfig(ReadOnlyMemory<byte> body) => Protobuf<ModelConfig>(body, "model configuration");
 
@@ -45,14 +38,14 @@ internal static class ServerViewsReader
         }
     }
 
-    private static T Read<T>(ReadOnlyMemory<byte> body, string what, Func<JsonElement, T> read)
+    private static T Read<T>(ReadOnlyMemory<byte> body, string what, JsonValueKind kind, Func<JsonElement, T> read)
     {
         try
         {
             using var document = JsonDocument.Parse(body);
-            if (document.RootElement.ValueKind is not (JsonValueKind.Object or JsonValueKind.Array))
+            if (document.RootElement.ValueKind != kind)
             {
-                throw HttpErrors.InvalidResponse($"the {what} is not a JSON object");
+                throw HttpErrors.InvalidResponse($"the {what} is not a JSON {(kind == JsonValueKind.Array ? "array" : "object")}");
             }
             return read(document.RootElement);
         }
@@ -69,17 +62,17 @@ internal static class ServerViewsReader
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     private static string[] Strings(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
             ? [.. array.EnumerateArray().Select(item => item.ValueKind == JsonValueKind.String ? item.GetString()! : throw HttpErrors.InvalidResponse($"'{name}' must hold strings"))]
             : [];
 
     private static TensorMetadata[] Tensors(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
             ? [.. array.EnumerateArray().Select(tensor => new TensorMetadata(String(tensor, "name"), String(tensor, "datatype"), Shape(tensor, name)))]
             : [];
 
     private static long[] Shape(JsonElement tensor, string list) =>
-        tensor.TryGetProperty("shape", out var shape) && shape.ValueKind == JsonValueKind.Array
+        tensor.ValueKind == JsonValueKind.Object && tensor.TryGetProperty("shape", out var shape) && shape.ValueKind == JsonValueKind.Array
             ? [.. shape.EnumerateArray().Select(dim => dim.ValueKind == JsonValueKind.Number && dim.TryGetInt64(out var value) ? value
                 : throw HttpErrors.InvalidResponse($"a shape in '{list}' must hold integers"))]
             : throw HttpErrors.InvalidResponse($"a tensor in '{list}' lacks its 'shape'");

@@ -21,7 +21,8 @@ public sealed class FabrikClientInferTests(ClientHost host) : IClassFixture<Clie
     [InlineData(ClientMode.Grpc)]
     public async Task Infer_Simple_ReturnsSumAndDifference(ClientMode mode)
     {
-        using var client = host.Client(mode);
+        WireObserver? wire = null;
+        using var client = host.Client(mode, options => options.HttpHandler = wire = new WireObserver(options.HttpHandler!));
         var request = new InferRequest("simple") { Id = "simple-1" }
             .WithInput(InferInput.Create("INPUT0", Counting, 1, 16))
             .WithInput(InferInput.Create("INPUT1", Twos, 1, 16));
@@ -34,6 +35,13 @@ public sealed class FabrikClientInferTests(ClientHost host) : IClassFixture<Clie
         Assert.Equal(Counting.Select(i => i - 2), result.GetOutput("OUTPUT1").ToArray<int>());
         Assert.Equal([1L, 16L], result.GetOutput("OUTPUT1").Shape);
         Assert.Equal(TensorDataType.Int32, result.GetOutput("OUTPUT1").Datatype);
+        if (mode != ClientMode.Grpc)
+        {
+            // Plain JSON both ways, or the binary extension both ways.
+            var exchange = Assert.Single(wire!.Exchanges);
+            var binary = mode == ClientMode.HttpBinary;
+            Assert.Equal((binary ? "application/octet-stream" : "application/json", binary, binary), exchange);
+        }
     }
 
     [Theory]

@@ -60,7 +60,7 @@ public sealed class FabrikClientRetryTests
         var clock = new RecordingClock();
         var handler = new ScriptedHandler((_, _) => Busy(HttpStatusCode.TooManyRequests, retryAfterSeconds: 60), clock);
         using var client = Client(handler, clock, new RetryPolicy { MaxElapsed = TimeSpan.FromSeconds(10) });
-        var error = await Assert.ThrowsAsync<FabrikException>(() => client.InferAsync(Request));
+        var error = await Assert.ThrowsAsync<FabrikException>(() => clock.RunAsync(client.InferAsync(Request)));
         Assert.Equal(FabrikErrorKind.ResourceExhausted, error.Kind);
         Assert.Equal(TimeSpan.FromSeconds(60), error.RetryAfter);
         Assert.Equal(1, handler.Count);
@@ -74,7 +74,7 @@ public sealed class FabrikClientRetryTests
         var busy = new ScriptedHandler((_, _) => Busy(HttpStatusCode.ServiceUnavailable, retryAfterSeconds: 1), clock);
         using (var client = Client(busy, clock, retry: null))
         {
-            var error = await Assert.ThrowsAsync<FabrikException>(() => client.InferAsync(Request));
+            var error = await Assert.ThrowsAsync<FabrikException>(() => clock.RunAsync(client.InferAsync(Request)));
             Assert.True(error.IsTransient);
             Assert.Equal(TimeSpan.FromSeconds(1), error.RetryAfter);
             Assert.Equal(1, busy.Count);
@@ -82,7 +82,7 @@ public sealed class FabrikClientRetryTests
         var missing = new ScriptedHandler((_, _) => ScriptedHandler.Json("""{"error":"Request for unknown model: 'm' is not found"}""", HttpStatusCode.NotFound), clock);
         using (var client = Client(missing, clock, new RetryPolicy()))
         {
-            var error = await Assert.ThrowsAsync<FabrikException>(() => client.InferAsync(Request));
+            var error = await Assert.ThrowsAsync<FabrikException>(() => clock.RunAsync(client.InferAsync(Request)));
             Assert.Equal(FabrikErrorKind.NotFound, error.Kind);
             Assert.Equal(1, missing.Count);
         }
