@@ -10,7 +10,6 @@ public sealed class InferResult : IDisposable
 {
     private static readonly IReadOnlyDictionary<string, ParameterValue> NoParameters = new Dictionary<string, ParameterValue>();
 
-    private readonly Dictionary<string, InferOutput> _byName;
     private IDisposable? _buffer;
 
     /// <summary>A result, as a test or a caching layer builds one.</summary>
@@ -27,11 +26,6 @@ public sealed class InferResult : IDisposable
         Outputs = outputs;
         Parameters = parameters ?? NoParameters;
         _buffer = buffer;
-        _byName = new Dictionary<string, InferOutput>(outputs.Count, StringComparer.Ordinal);
-        foreach (var output in outputs)
-        {
-            _byName.TryAdd(output.Name, output);
-        }
     }
 
     /// <summary>The model that answered.</summary>
@@ -51,10 +45,18 @@ public sealed class InferResult : IDisposable
 
     /// <summary>The output named <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">The answer holds no such output; the message lists those it holds.</exception>
-    public InferOutput GetOutput(string name) =>
-        _byName.TryGetValue(name, out var output)
-            ? output
-            : throw new KeyNotFoundException($"the answer from '{ModelName}' has no output '{name}'; it has {string.Join(", ", _byName.Keys.Select(key => $"'{key}'"))}");
+    public InferOutput GetOutput(string name)
+    {
+        // A model has a handful of outputs: a scan costs less than a dictionary built for each answer.
+        for (var i = 0; i < Outputs.Count; i++)
+        {
+            if (string.Equals(Outputs[i].Name, name, StringComparison.Ordinal))
+            {
+                return Outputs[i];
+            }
+        }
+        throw new KeyNotFoundException($"the answer from '{ModelName}' has no output '{name}'; it has {string.Join(", ", Outputs.Select(output => $"'{output.Name}'"))}");
+    }
 
     /// <summary>The elements of the output named <paramref name="name"/> as <typeparamref name="T"/>, without copying.</summary>
     /// <exception cref="KeyNotFoundException">No such output.</exception>

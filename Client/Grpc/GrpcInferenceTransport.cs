@@ -90,7 +90,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
 
     public async Task<InferResult> InferAsync(InferRequest request, CancellationToken cancellation)
     {
-        var response = await UnaryAsync(_client.ModelInferAsync(GrpcInferenceCodec.Encode(request), Options(cancellation)), $"inference on '{request.ModelName}'", request.Id);
+        var response = await UnaryAsync(_client.ModelInferAsync(GrpcInferenceCodec.Encode(request), Options(cancellation)), "inference", request.Id, request.ModelName);
         return GrpcInferenceCodec.Decode(response);
     }
 
@@ -168,7 +168,9 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         }
     }
 
-    private static async Task<T> UnaryAsync<T>(AsyncUnaryCall<T> call, string operation, string? requestId)
+    /// <summary>Awaits a call; a failure becomes a <see cref="FabrikException"/> naming the
+    /// operation (and the model, put together only on failure).</summary>
+    private static async Task<T> UnaryAsync<T>(AsyncUnaryCall<T> call, string operation, string? requestId, string? model = null)
     {
         using (call)
         {
@@ -178,7 +180,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
             }
             catch (RpcException e)
             {
-                throw GrpcErrors.FromRpc(e, operation, requestId);
+                throw GrpcErrors.FromRpc(e, model is null ? operation : $"{operation} on '{model}'", requestId);
             }
         }
     }

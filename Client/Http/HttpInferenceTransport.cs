@@ -73,7 +73,7 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         {
             Content = InferRequestEncoder.Encode(request, _format),
         };
-        using var response = await SendAsync(message, $"inference on '{request.ModelName}'", request.Id, cancellation);
+        using var response = await SendAsync(message, "inference", request.Id, cancellation, request.ModelName);
         var headerLength = InferenceHeaderLength(response);
         var body = await ResponseBody.ReadAsync(response.Content, _maxResponseBytes, cancellation);
         return InferResponseDecoder.Decode(body, headerLength);
@@ -145,8 +145,9 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
     }
 
     /// <summary>Sends with the caller's trace context; a status that is not a success becomes
-    /// the server's error as a <see cref="FabrikException"/>.</summary>
-    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string what, string? requestId, CancellationToken cancellation)
+    /// the server's error as a <see cref="FabrikException"/>, whose text names <paramref name="what"/>
+    /// was asked (of <paramref name="model"/>: put together only on failure).</summary>
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, string what, string? requestId, CancellationToken cancellation, string? model = null)
     {
         AddTraceContext(request);
         HttpResponseMessage response;
@@ -156,7 +157,7 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         }
         catch (HttpRequestException e)
         {
-            throw HttpErrors.Unreachable(e, _address, what);
+            throw HttpErrors.Unreachable(e, _address, Describe(what, model));
         }
         if (response.IsSuccessStatusCode)
         {
@@ -164,9 +165,11 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         }
         using (response)
         {
-            throw await HttpErrors.FromResponseAsync(response, what, requestId, cancellation);
+            throw await HttpErrors.FromResponseAsync(response, Describe(what, model), requestId, cancellation);
         }
     }
+
+    private static string Describe(string what, string? model) => model is null ? what : $"{what} on '{model}'";
 
     private static void AddTraceContext(HttpRequestMessage request)
     {

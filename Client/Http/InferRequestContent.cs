@@ -50,6 +50,15 @@ internal sealed class InferRequestContent : HttpContent
         }
     }
 
+    protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        stream.Write(_header.WrittenMemory.Span);
+        foreach (var data in _binary)
+        {
+            stream.Write(data.Span);
+        }
+    }
+
     protected override bool TryComputeLength(out long length)
     {
         length = _length;
