@@ -51,6 +51,10 @@ public sealed class InferInput
         Fixed(name, TensorDataTypes.Of<T>(), data, shape);
 
     /// <inheritdoc cref="Create{T}(string, ReadOnlyMemory{T}, long[])"/>
+    public static InferInput Create<T>(string name, Memory<T> data, params long[] shape) where T : unmanaged =>
+        Create(name, (ReadOnlyMemory<T>)data, shape);
+
+    /// <inheritdoc cref="Create{T}(string, ReadOnlyMemory{T}, long[])"/>
     public static InferInput Create<T>(string name, T[] data, params long[] shape) where T : unmanaged =>
         Create(name, new ReadOnlyMemory<T>(data), shape);
 

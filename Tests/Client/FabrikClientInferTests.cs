@@ -62,7 +62,7 @@ public sealed class FabrikClientInferTests(ClientHost host) : IClassFixture<Clie
             SequenceStart = true,
             Parameters = { ["tenant"] = "team-a", ["weight"] = 0.5 },
         }
-            .WithInput(InferInput.Create("INPUT0", rows, 2, 16))
+            .WithInput(InferInput.Create("INPUT0", rows.AsMemory(), 2, 16))
             .WithInput(InferInput.Create("INPUT1", twos, 2, 16))
             .WithOutput("OUTPUT1", binary: mode != ClientMode.HttpJson);
         using var result = await client.InferAsync(request);
