@@ -15,6 +15,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
     private readonly GrpcChannel _channel;
     private readonly GRPCInferenceService.GRPCInferenceServiceClient _client;
     private readonly string? _authorization;
+    private readonly TimeSpan _timeout;
 
     // The metadata of a call without trace context: the same for every call, so shared (never changed).
     private readonly Metadata _plain;
@@ -30,6 +31,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         });
         _client = new GRPCInferenceService.GRPCInferenceServiceClient(_channel);
         _authorization = options.ApiKey is { Length: > 0 } key ? "Bearer " + key : null;
+        _timeout = options.Timeout;
         _plain = new Metadata();
         if (_authorization is not null)
         {
@@ -101,7 +103,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
     public async IAsyncEnumerable<StreamInferResponse> StreamAsync(IAsyncEnumerable<InferRequest> requests, [EnumeratorCancellation] CancellationToken cancellation)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        using var call = _client.ModelStreamInfer(Options(stop.Token));
+        using var call = _client.ModelStreamInfer(Options(stop.Token, stream: true));
         var writing = WriteAllAsync(call.RequestStream, requests, stop);
         try
         {
@@ -185,12 +187,15 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         }
     }
 
-    /// <summary>The call's metadata: the API key, and the caller's trace context when there is one.</summary>
-    private CallOptions Options(CancellationToken cancellation)
+    /// <summary>The call's metadata (the API key, and the caller's trace context when there is
+    /// one) and, but for the stream, the deadline the options' timeout gives, which the server
+    /// is told (grpc-timeout) so that it too can stop waiting.</summary>
+    private CallOptions Options(CancellationToken cancellation, bool stream = false)
     {
+        DateTime? deadline = stream || _timeout == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + _timeout;
         if (!TraceContext.TryGet(out var traceParent, out var traceState))
         {
-            return new CallOptions(_plain, cancellationToken: cancellation);
+            return new CallOptions(_plain, deadline, cancellation);
         }
         var headers = new Metadata { { TraceContext.TraceParent, traceParent } };
         if (traceState is { Length: > 0 })
@@ -201,7 +206,7 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         {
             headers.Add("authorization", _authorization);
         }
-        return new CallOptions(headers, cancellationToken: cancellation);
+        return new CallOptions(headers, deadline, cancellation);
     }
 
     private static TensorMetadata[] Tensors(IEnumerable<ModelMetadataResponse.Types.TensorMetadata> tensors) =>

@@ -106,18 +106,27 @@ public sealed class FabrikClientRetryTests
         Assert.Equal([TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(1500)], clock.Waits);
     }
 
-    [Fact]
-    public async Task Call_WithoutAnAnswerInTime_ThrowsDeadlineExceeded()
+    [Theory]
+    [InlineData(FabrikTransport.Http)]
+    [InlineData(FabrikTransport.Grpc)]
+    public async Task Call_WithoutAnAnswerInTime_ThrowsDeadlineExceeded(FabrikTransport transport)
     {
+        var handler = new HangingHandler();
         using var client = new FabrikClient(new FabrikClientOptions
         {
+            Transport = transport,
             HttpAddress = new Uri("http://stand-in/"),
-            HttpHandler = new HangingHandler(),
+            GrpcAddress = new Uri("http://stand-in/"),
+            HttpHandler = handler,
             Timeout = TimeSpan.FromMilliseconds(50),
         });
         var error = await Assert.ThrowsAsync<FabrikException>(() => client.GetServerMetadataAsync());
         Assert.Equal(FabrikErrorKind.DeadlineExceeded, error.Kind);
-        Assert.Contains("FabrikClientOptions.Timeout", error.Message, StringComparison.Ordinal);
+        if (transport == FabrikTransport.Grpc)
+        {
+            // The deadline went to the server too, as grpc-timeout.
+            Assert.True(handler.SawGrpcTimeout);
+        }
     }
 
     private static HttpResponseMessage Busy(HttpStatusCode status, int? retryAfterSeconds)
@@ -143,8 +152,11 @@ public sealed class FabrikClientRetryTests
     /// <summary>A server that never answers (until the call is cancelled).</summary>
     private sealed class HangingHandler : HttpMessageHandler
     {
+        public bool SawGrpcTimeout { get; private set; }
+
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
+            SawGrpcTimeout |= request.Headers.Contains("grpc-timeout");
             await Task.Delay(Timeout.Infinite, cancellationToken);
             throw new InvalidOperationException("unreachable");
         }
