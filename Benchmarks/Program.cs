@@ -7,7 +7,8 @@ namespace Fabrik.Benchmarks;
 /// <summary>
 /// The BenchmarkDotNet suite: <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c>.
 /// <c>-- --budgets</c> runs the short allocation-budget check that CI runs; <c>-- compare OLD NEW</c>
-/// compares two exported runs; <c>-- load ...</c> is the perf_analyzer-style load generator.
+/// compares two exported runs; <c>-- load ...</c> is the perf_analyzer-style load generator; <c>-- device-sim</c> measures
+/// how busy the GPU pipeline keeps a simulated device (Benchmarks/device-sim.sh).
 /// </summary>
 public static class Program
 {
@@ -20,6 +21,10 @@ public static class Program
         if (args is ["inprocess", ..])
         {
             return Load.InProcessCommand.Run(args[1..]);
+        }
+        if (args is ["device-sim", ..])
+        {
+            return DeviceSim.DeviceSimCommand.Run(args[1..]);
         }
         if (args is ["report", ..])
         {

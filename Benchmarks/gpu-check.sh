@@ -3,22 +3,44 @@
 # self-contained publish of the cuda build (ONNX Runtime GPU; TorchScript stays on the CPU).
 #
 #   Benchmarks/gpu-check.sh pack      # on a build machine (the SDK, python3-torch/onnx/torchvision)
-#   Benchmarks/gpu-check.sh parts     # on the GPU host: which parts of the carry have arrived
+#   Benchmarks/gpu-check.sh parts     # on the GPU host: stash the parts that arrived, list the missing
 #   Benchmarks/gpu-check.sh run       # on the GPU host, once all have: the check, results in $OUT
+#   Benchmarks/gpu-check.sh variants  # anywhere: the model variants a run would serve, and their config
+#
+# Parts are stashed outside the repository (GPU_CHECK_STASH, default /tmp/fabrik-gpu-check):
+# what one command carries into the repository may be gone by the next, so `parts` copies each
+# arrived part (checked against SHA256SUMS) to the stash, and `run` stashes the last one and
+# unpacks everything from there. The payload holds the published app, ResNet-50's graph, the
+# sample models and a Fabrik.slnx marker beside app/, so the Gpu tests find the sample models from
+# the published app wherever the stash is.
 #
 # What `run` does, in order, stopping at the first thing that is not there:
 #   1. a GPU (nvidia-smi lists one), every part of the carry with its checksum, and the CUDA 13
 #      libraries in the host's Python torch install; nothing is unpacked before all three hold;
 #   2. `fabrik devices`;
 #   3. the Gpu test category (Fabrik.Tests --category Gpu: outputs on the GPU against the stored
-#      samples, KIND_GPU TorchScript refused with its reason, placement through NVML);
-#   4. one server with cnn and resnet50 on the GPU (batching on and off, and batching on with two
-#      instances on the GPU) and on the CPU; its placement checked from outside with nvidia-smi:
-#      the server's memory is on the GPU its instance groups name (the last one) and nowhere else;
-#   5. throughput at concurrency 64 (and 1) with the load generator, ONNX Runtime in process on
-#      the GPU (one and two sessions) and the CPU, the server's /metrics after the runs (executed
-#      batch sizes), and $OUT/summary.md with the ratios against their goals (batching on ÷ off
-#      ≥ 4 on cnn at concurrency 64; served ÷ in process ≥ 0.9).
+#      samples through the pipeline, one and two staged instances, warm-up, CUDA graphs, KIND_GPU
+#      TorchScript refused with its reason, placement through NVML); left out by QUICK=1 unless TESTS=1;
+#   4. one server with cnn and resnet50 in every variant (VARIANTS, below); its placement checked
+#      from outside with nvidia-smi: the server's memory is on the GPU its instance groups name
+#      (the last one) and nowhere else;
+#   5. throughput at concurrency 64 (and 1, unless QUICK=1) with the load generator, ONNX Runtime in
+#      process on the GPU (one and two sessions) and the CPU, the server's /metrics after the runs
+#      (executed batch sizes), and $OUT/summary.md with the ratios against their goals (batching on
+#      ÷ off ≥ 4 on cnn at concurrency 64; served ÷ in process ≥ 0.9) and each variant against
+#      gpu_on (the pipeline at its default depth, one instance).
+#
+# Variants (VARIANTS, default: all below except the cpu_* ones in QUICK mode):
+#   gpu_on        dynamic batching, one GPU instance, the pipeline at its default depth (2)
+#   gpu_off       no dynamic batching
+#   gpu_on2       two GPU instances
+#   gpu_on_d1     pipeline_depth 1: gather, run, scatter in turn (the path before the pipeline)
+#   gpu_on_d3     pipeline_depth 3
+#   gpu_on_heur   cudnn_conv_algo_search 1 (HEURISTIC; ONNX Runtime's default is EXHAUSTIVE)
+#   gpu_on_arena  arena_extend_strategy 1 (kSameAsRequested)
+#   gpu_on_graph  enable_cuda_graph 1 (a graph per staging set and batch size)
+#   gpu_on_warm   model_warmup for every batch size 1 to max_batch_size
+#   cpu_on, cpu_off   the CPU, batching on and off
 #
 # The carry (what travels to the GPU host is limited to 64 MiB per command). The publish is about
 # 500 MB, most of it ONNX Runtime's CUDA provider (libonnxruntime_providers_cuda.so, 284 MB). It
@@ -37,22 +59,40 @@
 #
 # Settings (environment): OUT (results; default artifacts/gpu-check/out), PYTHON (the Python with
 # torch, default: the first of python3, python on PATH that imports it), SECONDS_PER_STEP (load
-# generator window in ms, default 2000), VARIANTS (which of gpu_on gpu_off gpu_on2 cpu_on cpu_off
-# to serve and measure; default all), WARMUP=1 (each model variant warms up every batch size from
-# 1 to max_batch_size before it is READY, so that cuDNN's per-shape algorithm search is not
-# measured; default 0), SERVER_FLAGS (extra server flags, e.g. --allow-gpu-metrics=false for an
-# A/B of the metrics' cost), GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only, to
-# check this script and the publish on a machine without a GPU).
+# generator window in ms, default 2000), VARIANTS (above), QUICK=1 (the A/B that matters in under
+# 4 minutes: gpu_on against gpu_on_d1 on cnn and resnet50 at concurrency 64, in-process runs of 5 s,
+# no Gpu tests), TESTS=1 (the Gpu tests even in QUICK mode), WARMUP=1 (every variant warms up every
+# batch size from 1 to max_batch_size before it is READY, as gpu_on_warm alone does otherwise),
+# SIX_MODELS=1 (five more warmed-up copies of resnet50 on the GPU in the same server, loaded but not
+# measured: the six-model case), METRICS=0 (the server without /metrics and NVML sampling; batch
+# sizes are then not reported), SERVER_FLAGS (extra server flags), GPU_CHECK_STASH (above),
+# GPU_CHECK_CPU_DRY_RUN=1 (run steps 2-5 on the CPU only, to check this script and the publish on a
+# machine without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WORK=$ROOT/artifacts/gpu-check
 CARRY=$WORK/carry
+STASH=${GPU_CHECK_STASH:-/tmp/fabrik-gpu-check}
+HOST=$STASH/host
 PART_BYTES=$((60 * 1024 * 1024))
 WINDOW_MS=${SECONDS_PER_STEP:-2000}
 DRY_RUN=${GPU_CHECK_CPU_DRY_RUN:-0}
-VARIANTS=${VARIANTS:-gpu_on gpu_off gpu_on2 cpu_on cpu_off}
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    VARIANTS=${VARIANTS:-gpu_on gpu_on_d1}
+    CONCURRENCIES="64"
+    INPROCESS_SECONDS=5
+    TESTS=${TESTS:-0}
+else
+    VARIANTS=${VARIANTS:-gpu_on gpu_off gpu_on2 gpu_on_d1 gpu_on_d3 gpu_on_heur gpu_on_arena gpu_on_graph gpu_on_warm cpu_on cpu_off}
+    CONCURRENCIES="1 64"
+    INPROCESS_SECONDS=10
+    TESTS=${TESTS:-1}
+fi
 WARMUP=${WARMUP:-0}
+SIX_MODELS=${SIX_MODELS:-0}
+METRICS=${METRICS:-1}
 
 fail() { echo "gpu-check: $*" >&2; exit 2; }
 
@@ -74,6 +114,11 @@ pack() {
     mkdir -p "$WORK/payload/resnet50/1"
     cp "$resnet/config.pbtxt" "$resnet/weights.json" "$WORK/payload/resnet50/"
     cp "$resnet/1/model.onnx" "$WORK/payload/resnet50/1/"
+    # The sample models and a Fabrik.slnx marker beside app/: the Gpu tests look for the
+    # repository above the published app, and find this layout wherever it is unpacked.
+    mkdir -p "$WORK/payload/models"
+    for model in cnn mlp mlp_torch simple strings identity; do cp -r "models/$model" "$WORK/payload/models/"; done
+    cp Fabrik.slnx "$WORK/payload/"
     git rev-parse HEAD > "$WORK/payload/COMMIT"
     tar -C "$WORK/payload" -cf - . | xz -T0 -9 > "$WORK/payload.tar.xz"
     split -b "$PART_BYTES" -d -a 2 "$WORK/payload.tar.xz" "$CARRY/part-"
@@ -92,13 +137,32 @@ pack() {
     done
 }
 
-# Which parts are here, and whether they match their checksums. Returns 1 when any is missing.
+# Stashes the parts that have arrived (each checked against SHA256SUMS) outside the repository and
+# lists which are in the stash. Returns 1 when any is missing.
 parts() {
-    [[ -f $CARRY/SHA256SUMS ]] || { echo "gpu-check: $CARRY/SHA256SUMS is not here (carry it with every part)" >&2; return 1; }
-    local missing=0 name
+    local stash=$STASH/carry name sum
+    mkdir -p "$stash"
+    if [[ -f $CARRY/SHA256SUMS ]]; then
+        if [[ -f $stash/SHA256SUMS ]] && ! cmp -s "$CARRY/SHA256SUMS" "$stash/SHA256SUMS"; then
+            echo "gpu-check: SHA256SUMS changed (a new pack): the stashed parts are dropped" >&2
+            rm -f "$stash"/part-*
+        fi
+        cp "$CARRY/SHA256SUMS" "$stash/SHA256SUMS"
+    fi
+    [[ -f $stash/SHA256SUMS ]] || { echo "gpu-check: SHA256SUMS is neither in $CARRY nor stashed in $stash (carry it with every part)" >&2; return 1; }
+    while read -r sum name; do
+        if [[ -f $CARRY/$name && ! -f $stash/$name ]]; then
+            if [[ $(sha256sum "$CARRY/$name" | cut -d' ' -f1) == "$sum" ]]; then
+                cp "$CARRY/$name" "$stash/$name.tmp" && mv "$stash/$name.tmp" "$stash/$name"
+            else
+                echo "gpu-check: $name does not match SHA256SUMS; not stashed" >&2
+            fi
+        fi
+    done < "$stash/SHA256SUMS"
+    local missing=0
     while read -r _ name; do
-        if [[ -f $CARRY/$name ]]; then echo "here:    $name"; else echo "missing: $name"; missing=1; fi
-    done < "$CARRY/SHA256SUMS"
+        if [[ -f $stash/$name ]]; then echo "here:    $name"; else echo "missing: $name"; missing=1; fi
+    done < "$stash/SHA256SUMS"
     return $missing
 }
 
@@ -130,9 +194,9 @@ cuda_libraries() {
 }
 
 unpack() {
-    rm -rf "$WORK/host" && mkdir -p "$WORK/host"
-    cat "$CARRY"/part-* | xz -d | tar -C "$WORK/host" -xf -
-    APP=$WORK/host/app
+    rm -rf "$HOST" && mkdir -p "$HOST"
+    cat "$STASH/carry"/part-* | xz -d | tar -C "$HOST" -xf -
+    APP=$HOST/app
     local unresolved
     unresolved=$(ldd "$APP/libonnxruntime_providers_cuda.so" | grep 'not found' || true)
     [[ -z $unresolved || $DRY_RUN == 1 ]] || fail "ONNX Runtime's CUDA provider cannot resolve: $unresolved"
@@ -140,7 +204,7 @@ unpack() {
 
 # ResNet-50's weights, refilled on this host from weights.json (seeded; He-normal by fan-in).
 refill_resnet() {
-    "$PYTHON_WITH_TORCH" - "$WORK/host/resnet50" <<'PY'
+    "$PYTHON_WITH_TORCH" - "$HOST/resnet50" <<'PY'
 import json, os, sys, torch
 folder = sys.argv[1]
 document = json.load(open(os.path.join(folder, "weights.json")))
@@ -168,30 +232,63 @@ warmup() {
 # Whether a variant is measured here: named in VARIANTS, and not a GPU one in a CPU dry run.
 wanted() { [[ " $VARIANTS " == *" $1 "* ]] && ! [[ $DRY_RUN == 1 && $1 == gpu_* ]]; }
 
-# A model repository: <model>_gpu_on/_gpu_off on the given GPU (one instance, Triton's default),
-# <model>_gpu_on2 with two instances there, <model>_cpu_on/_cpu_off.
+# The config.pbtxt lines a variant adds to its model's (the model's config.pbtxt is $2).
+variant_config() {
+    local variant=$1 gpu=$2 config=$3
+    parameter() { echo "parameters { key: \"$1\" value: { string_value: \"$2\" } }"; }
+    case $variant in
+        gpu_on2) echo "instance_group [ { count: 2, kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
+        gpu_*) echo "instance_group [ { kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
+        cpu_*) echo "instance_group [ { kind: KIND_CPU } ]" ;;
+    esac
+    [[ $variant == *_on* ]] && echo "dynamic_batching { }"
+    case $variant in
+        *_d1) parameter pipeline_depth 1 ;;
+        *_d3) parameter pipeline_depth 3 ;;
+        *_heur) parameter cudnn_conv_algo_search 1 ;;
+        *_arena) parameter arena_extend_strategy 1 ;;
+        *_graph) parameter enable_cuda_graph 1 ;;
+    esac
+    if [[ $WARMUP == 1 || $variant == *_warm ]]; then warmup "$config"; fi
+}
+
+# A model repository: <model>_<variant> for every wanted variant (see the header), and with
+# SIX_MODELS=1 five more warmed-up copies of resnet50 on the GPU.
 make_repository() {
-    local gpu=$1 repository=$WORK/host/repository model variant source extra
+    local gpu=$1 repository=$HOST/repository model variant source
     rm -rf "$repository" && mkdir -p "$repository"
     for model in cnn resnet50; do
-        source=$ROOT/models/$model
-        [[ $model == resnet50 ]] && source=$WORK/host/resnet50
+        source=$HOST/models/$model
+        [[ $model == resnet50 ]] && source=$HOST/resnet50
         for variant in $VARIANTS; do
             wanted "$variant" || continue
-            mkdir -p "$repository/${model}_$variant/1"
-            cp "$source/1/"* "$repository/${model}_$variant/1/" # copies: links out of a repository are refused
-            case $variant in
-                gpu_on2) extra="instance_group [ { count: 2, kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
-                gpu_*) extra="instance_group [ { kind: KIND_GPU, gpus: [ $gpu ] } ]" ;;
-                cpu_*) extra="instance_group [ { kind: KIND_CPU } ]" ;;
-            esac
-            [[ $variant == *_on* ]] && extra+=$'\n'"dynamic_batching { }"
-            [[ $WARMUP == 1 ]] && extra+=$'\n'$(warmup "$source/config.pbtxt")
-            sed "s/^name: \"$model\"/name: \"${model}_$variant\"/" "$source/config.pbtxt" > "$repository/${model}_$variant/config.pbtxt"
-            echo "$extra" >> "$repository/${model}_$variant/config.pbtxt"
+            add_model "$repository" "$source" "$model" "${model}_$variant" "$(variant_config "$variant" "$gpu" "$source/config.pbtxt")"
         done
     done
+    if [[ $SIX_MODELS == 1 && $DRY_RUN != 1 ]]; then
+        for copy in 1 2 3 4 5; do
+            add_model "$repository" "$HOST/resnet50" resnet50 "resnet50_extra$copy" \
+                "$(WARMUP=1 variant_config gpu_on "$gpu" "$HOST/resnet50/config.pbtxt")"
+        done
+    fi
     echo "$repository"
+}
+
+# Copies model $3 from folder $2 into repository $1 as $4 with the config lines $5 appended.
+add_model() {
+    mkdir -p "$1/$4/1"
+    cp "$2/1/"* "$1/$4/1/" # copies: links out of a repository are refused
+    sed "s/^name: \"$3\"/name: \"$4\"/" "$2/config.pbtxt" > "$1/$4/config.pbtxt"
+    echo "$5" >> "$1/$4/config.pbtxt"
+}
+
+# What a run would serve: each wanted variant's config lines (for cnn, on GPU 0).
+variants() {
+    local variant
+    for variant in $VARIANTS; do
+        echo "== cnn_$variant"
+        variant_config "$variant" 0 models/cnn/config.pbtxt
+    done
 }
 
 # Images per second from a load-generator CSV (the first step's Inferences/Second).
@@ -209,11 +306,11 @@ run() {
         require_gpu | tee "$OUT/nvidia-smi-L.txt"
     fi
     parts > "$OUT/parts.txt" || { cat "$OUT/parts.txt"; fail "parts of the carry are missing (see above). Nothing was run."; }
-    (cd "$CARRY" && sha256sum --quiet -c SHA256SUMS) || fail "a part of the carry does not match SHA256SUMS. Nothing was run."
+    (cd "$STASH/carry" && sha256sum --quiet -c SHA256SUMS) || fail "a part of the carry does not match SHA256SUMS. Nothing was run."
     [[ $DRY_RUN == 1 ]] || cuda_libraries
     unpack
     refill_resnet
-    echo "commit $(cat "$WORK/host/COMMIT")" | tee "$OUT/run.txt"
+    echo "commit $(cat "$HOST/COMMIT")" | tee "$OUT/run.txt"
     { date -u; uname -a; nproc; [[ $DRY_RUN == 1 ]] || nvidia-smi; } >> "$OUT/run.txt" 2>&1
 
     echo "== fabrik devices"
@@ -226,16 +323,20 @@ run() {
     fi
     LAST_GPU=$last
 
-    echo "== Gpu test category"
-    local tests=0
-    (cd "$APP" && ./Fabrik.Tests --category Gpu) 2>&1 | tee "$OUT/gpu-tests.txt" || tests=$?
-    # 3: every test skipped, which is what a CPU dry run expects.
-    [[ $tests == 0 || ($DRY_RUN == 1 && $tests == 3) ]] || echo "gpu-check: the Gpu tests failed ($tests); going on with the measurements" >&2
+    if [[ $TESTS == 1 ]]; then
+        echo "== Gpu test category"
+        local tests=0
+        (cd "$APP" && ./Fabrik.Tests --category Gpu) 2>&1 | tee "$OUT/gpu-tests.txt" || tests=$?
+        # 3: every test skipped, which is what a CPU dry run expects.
+        [[ $tests == 0 || ($DRY_RUN == 1 && $tests == 3) ]] || echo "gpu-check: the Gpu tests failed ($tests); going on with the measurements" >&2
+    fi
 
     echo "== server"
     local repository port=8000
     repository=$(make_repository "$last")
-    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false --metrics-port 8002 ${SERVER_FLAGS:-} \
+    local metrics_flags=(--metrics-port 8002)
+    [[ $METRICS == 1 ]] || metrics_flags=(--allow-metrics=false --allow-gpu-metrics=false)
+    "$APP/fabrik" --model-repository "$repository" --http-port $port --allow-grpc=false "${metrics_flags[@]}" ${SERVER_FLAGS:-} \
         > "$OUT/server.log" 2>&1 &
     local server=$!
     trap 'kill -TERM $server 2>/dev/null || true' EXIT
@@ -252,7 +353,7 @@ run() {
     for model in cnn resnet50; do
         for variant in $VARIANTS; do
             wanted "$variant" || continue
-            for concurrency in 1 64; do
+            for concurrency in $CONCURRENCIES; do
                 echo "== ${model}_$variant concurrency $concurrency"
                 local before
                 before=$(batch_totals "${model}_$variant")
@@ -264,7 +365,7 @@ run() {
         done
     done
 
-    scrape > "$OUT/metrics.txt" || echo "gpu-check: /metrics could not be read" >&2
+    [[ $METRICS != 1 ]] || scrape > "$OUT/metrics.txt" || echo "gpu-check: /metrics could not be read" >&2
     if [[ $DRY_RUN != 1 ]]; then
         echo "== placement (nvidia-smi): the server's memory must be on GPU $last ($uuid) only"
         nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader | tee "$OUT/placement.csv"
@@ -279,14 +380,14 @@ run() {
     echo "== ONNX Runtime in process"
     local max
     for model in cnn resnet50; do
-        local path=$ROOT/models/$model/1/model.onnx
-        [[ $model == resnet50 ]] && path=$WORK/host/resnet50/1/model.onnx
+        local path=$HOST/models/$model/1/model.onnx
+        [[ $model == resnet50 ]] && path=$HOST/resnet50/1/model.onnx
         max=$(awk '/^max_batch_size:/ { print $2 }' "$(dirname "$(dirname "$path")")/config.pbtxt")
         if [[ $DRY_RUN != 1 ]]; then
-            "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --seconds 10 | tee "$OUT/${model}_inprocess_gpu.txt"
-            ! wanted gpu_on2 || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --sessions 2 --seconds 10 | tee "$OUT/${model}_inprocess_gpu2.txt"
+            "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --seconds "$INPROCESS_SECONDS" | tee "$OUT/${model}_inprocess_gpu.txt"
+            ! wanted gpu_on2 || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --gpu "$last" --sessions 2 --seconds "$INPROCESS_SECONDS" | tee "$OUT/${model}_inprocess_gpu2.txt"
         fi
-        ! wanted cpu_on || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --sessions 2 --seconds 10 | tee "$OUT/${model}_inprocess_cpu.txt"
+        ! wanted cpu_on || "$APP/Fabrik.Benchmarks" inprocess --model "$path" --batch "$max" --sessions 2 --seconds "$INPROCESS_SECONDS" | tee "$OUT/${model}_inprocess_cpu.txt"
     done
 
     summary > "$OUT/summary.md"
@@ -299,7 +400,7 @@ summary() {
     row() { echo "| $1 | $2 | $3 | $([[ $3 == - ]] && echo - || met "$2" "${3#≥ }") |"; }
     echo "# GPU check"
     echo
-    echo "Commit $(cat "$WORK/host/COMMIT"), $(date -u '+%Y-%m-%d %H:%M') UTC. Host and GPU: run.txt, devices.txt. Load generator: HTTP binary, windows of $WINDOW_MS ms. Variants: $VARIANTS."
+    echo "Commit $(cat "$HOST/COMMIT"), $(date -u '+%Y-%m-%d %H:%M') UTC. Host and GPU: run.txt, devices.txt. Load generator: HTTP binary, windows of $WINDOW_MS ms. Variants: $VARIANTS. QUICK=$QUICK WARMUP=$WARMUP SIX_MODELS=$SIX_MODELS METRICS=$METRICS."
     echo
     echo "| Ratio | Measured | Goal | Met |"
     echo "|---|---:|---|---|"
@@ -317,6 +418,10 @@ summary() {
                     "$(ratio "$(served "${model}_gpu_on2")" "$(inprocess "${model}_inprocess_gpu2.txt")")" "≥ 0.9"
             fi
             wanted cpu_on && row "\`$model\` served, GPU ÷ CPU, batching on, concurrency 64" "$(ratio "$(served "${model}_gpu_on")" "$(served "${model}_cpu_on")")" -
+            local variant
+            for variant in gpu_on_d1 gpu_on_d3 gpu_on_heur gpu_on_arena gpu_on_graph gpu_on_warm; do
+                wanted "$variant" && row "\`$model\` on the GPU, c64: gpu_on (pipeline, depth 2) ÷ $variant" "$(ratio "$(served "${model}_gpu_on")" "$(served "${model}_$variant")")" -
+            done
         fi
         if wanted cpu_on && wanted cpu_off; then
             row "\`$model\` on the CPU, batching on ÷ off, concurrency 64" "$(ratio "$(served "${model}_cpu_on")" "$(served "${model}_cpu_off")")" -
@@ -362,5 +467,6 @@ case "${1:-}" in
     pack) pack ;;
     parts) parts ;;
     run) run ;;
-    *) echo "usage: $0 pack | parts | run   (see the header of this script)" >&2; exit 2 ;;
+    variants) variants ;;
+    *) echo "usage: $0 pack | parts | run | variants   (see the header of this script)" >&2; exit 2 ;;
 esac

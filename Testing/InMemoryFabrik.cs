@@ -1,3 +1,4 @@
+using Fabrik.Execution;
 using Fabrik.Hosting;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -33,6 +34,19 @@ public sealed class InMemoryFabrik : IAsyncDisposable
     internal static async Task<InMemoryFabrik> StartAsync(ServerOptions options, TimeProvider? time = null)
     {
         var server = await FabrikServer.StartAsync(options with { MetricsPort = 0 }, time, configureHost: host => host.UseTestServer());
+        return new InMemoryFabrik(server);
+    }
+
+    /// <summary>Starts the server in memory with backends beside the server's own (the simulated
+    /// device), which only tests and benchmarks register.</summary>
+    internal static async Task<InMemoryFabrik> StartWithBackendsAsync(ServerOptions options, params IModelBackend[] backends)
+    {
+        var register = BackendRegistration.With(backends);
+        var server = await FabrikServer.StartAsync(options with { MetricsPort = 0 }, time: null, configureHost: host =>
+        {
+            host.UseTestServer();
+            register(host);
+        });
         return new InMemoryFabrik(server);
     }
 

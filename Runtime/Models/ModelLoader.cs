@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
+using Fabrik.Execution.Pipeline;
 using Fabrik.Native;
 using Fabrik.Security;
 using Fabrik.Security.ModelSigning;
@@ -205,7 +206,7 @@ internal sealed partial class ModelLoader(
         {
             config = backend.AutoComplete(config, modelPath);
         }
-        if (backend.ConfigProblem(config) is { } problem)
+        if ((backend.ConfigProblem(config) ?? PipelineDepth.Problem(config)) is { } problem)
         {
             throw new InvalidOperationException(problem);
         }

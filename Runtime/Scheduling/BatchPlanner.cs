@@ -22,7 +22,7 @@ internal static class BatchPlanner
         }
         if (!rules.Batches)
         {
-            return new BatchPlan(1, 0);
+            return new BatchPlan(1, 0, Full: true);
         }
         var first = queued[0];
         var rows = first.Rows;
@@ -45,9 +45,10 @@ internal static class BatchPlanner
 
         // A request that cannot join this batch is waiting behind it: send what we have.
         var blocked = take < queued.Count;
-        if (rows >= rules.MaxBatchSize || blocked || rules.MaxQueueDelayTicks == 0 || Contains(rules.PreferredBatchSizes, rows))
+        var full = rows >= rules.MaxBatchSize || blocked || Contains(rules.PreferredBatchSizes, rows);
+        if (full || rules.MaxQueueDelayTicks == 0)
         {
-            return new BatchPlan(take, 0);
+            return new BatchPlan(take, 0, full);
         }
         var waited = now - first.EnqueuedTimestamp;
         return waited >= rules.MaxQueueDelayTicks

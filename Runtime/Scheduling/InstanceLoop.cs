@@ -5,8 +5,9 @@ namespace Fabrik.Scheduling;
 /// <summary>
 /// The execution loop of one instance: while its slot is free it asks the
 /// <see cref="BatchPlanner"/> for the next batch, waits for an arrival or the batching delay when
-/// told to, and hands each batch it takes to the instance's <see cref="IBatchExecutor"/>. So a
-/// batch forms while the previous one runs. The loop ends once the scheduler is stopping and the
+/// told to (or while a pipelined executor holds a batch that can still grow back, see
+/// <see cref="IBatchExecutor.HoldTicks"/>), and hands each batch it takes to the instance's
+/// <see cref="IBatchExecutor"/>. So a batch forms while the previous one runs. The loop ends once the scheduler is stopping and the
 /// queues are empty; while stopping, batches go out without waiting for the delay.
 /// </summary>
 /// <remarks>Locking: plans and takes requests under <see cref="RequestQueues.Gate"/>; executes and
@@ -55,7 +56,11 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQue
                         return false;
                     }
                     var plan = BatchPlanner.Plan(candidates, queues.Stopping ? settings.Rules with { MaxQueueDelayTicks = 0 } : settings.Rules, now);
-                    if (plan.Take > 0)
+                    // A pipelined executor whose device has batches ahead would only queue this one
+                    // behind them: while it can still grow, it waits until the device is about to
+                    // need it, and requests arriving meanwhile join it.
+                    var hold = plan.Take > 0 && !plan.Full && !queues.Stopping ? executor.HoldTicks(now) : 0;
+                    if (plan.Take > 0 && hold <= 0)
                     {
                         for (var i = 0; i < plan.Take; i++)
                         {
@@ -68,7 +73,8 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQue
                         return true;
                     }
                     candidates.Clear();
-                    deadline = plan.WaitTicks == long.MaxValue ? long.MaxValue : now + plan.WaitTicks;
+                    var wait = plan.Take > 0 ? hold : plan.WaitTicks;
+                    deadline = wait == long.MaxValue ? long.MaxValue : now + wait;
                 }
                 wake = queues.WakeTask();
             }

@@ -47,6 +47,10 @@ internal sealed class InstanceSlots(int count, RequestQueues queues)
         return slot;
     }
 
+    /// <summary>Gives back a slot claimed by <see cref="TryClaimIdle"/> that did not run after all.
+    /// Under the gate; the caller queues its request and wakes the loops itself.</summary>
+    public void Unclaim(int slot) => _busy[slot] = false;
+
     /// <summary>Claims <paramref name="slot"/> for its loop's batch. Under the gate.</summary>
     public void Claim(int slot) => _busy[slot] = true;
 

@@ -1,6 +1,7 @@
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Execution;
+using Fabrik.Execution.Pipeline;
 using Fabrik.Inference;
 using Fabrik.Observability;
 using Fabrik.Tensors;
@@ -26,7 +27,7 @@ namespace Fabrik.Scheduling;
 /// (to a batch, a timeout or a cancellation) exactly once. Each executor is used by one run at a
 /// time; the scheduler disposes them.
 /// </remarks>
-internal sealed class ModelScheduler : IAsyncDisposable
+internal sealed partial class ModelScheduler : IAsyncDisposable
 {
     private readonly RequestQueues _queues;
     private readonly DeadlineQueue _deadlines;
@@ -60,10 +61,29 @@ internal sealed class ModelScheduler : IAsyncDisposable
         _loops = new Task[instances.Length];
         for (var i = 0; i < instances.Length; i++)
         {
-            _executors[i] = new BatchExecutor(instances[i], ModelName, statistics, Health, _completion, pool, time, logger);
+            _executors[i] = CreateExecutor(config, instances[i], new BatchBookkeeping(instances[i], ModelName, statistics, Health, _completion, time, logger), pool, time, logger);
             var loop = new InstanceLoop(i, _executors[i], _queues, _slots, _settings, time);
             _loops[i] = Task.Run(loop.RunAsync);
         }
+    }
+
+    /// <summary>A pipeline for an instance with stages, unless pipeline_depth is 1 or its staging
+    /// does not fit under the tensor pool's limit (then, as for every other instance, one batch at
+    /// a time: Triton falls back to pageable memory when its pinned pool is full, much the same).</summary>
+    private static IBatchExecutor CreateExecutor(ModelConfig config, IModelInstance instance, BatchBookkeeping books, TensorMemoryPool pool, TimeProvider time, ILogger logger)
+    {
+        if (instance is IStagedModelInstance staged && PipelineDepth.For(config, staged: true) is var depth && depth > 1)
+        {
+            try
+            {
+                return new PipelinedBatchExecutor(staged, depth, books, pool, time);
+            }
+            catch (TensorPoolExhaustedException e)
+            {
+                Log.PipelineDoesNotFit(logger, config.Name, instance.Device, depth, e.Message);
+            }
+        }
+        return new BatchExecutor(instance, books, pool);
     }
 
     /// <summary>The model this scheduler serves.</summary>
@@ -82,9 +102,25 @@ internal sealed class ModelScheduler : IAsyncDisposable
     /// <summary>Consecutive backend failures, which decide readiness.</summary>
     public BackendHealth Health { get; }
 
-    /// <summary>How long the oldest run in progress has been running; zero when every instance
-    /// is idle. A watchdog reads it to tell a wedged backend from a busy one.</summary>
-    public TimeSpan LongestRun => _slots.LongestRun;
+    /// <summary>How long the oldest run in progress has been running (on an instance slot, or in
+    /// a pipeline's run stage); zero when every instance is idle. A watchdog reads it to tell a
+    /// wedged backend from a busy one.</summary>
+    public TimeSpan LongestRun
+    {
+        get
+        {
+            var longest = _slots.LongestRun;
+            foreach (var executor in _executors)
+            {
+                var run = executor.LongestRun;
+                longest = run > longest ? run : longest;
+            }
+            return longest;
+        }
+    }
+
+    /// <summary>Batches each instance keeps in flight (1: one at a time; more: a pipeline).</summary>
+    public IReadOnlyList<int> PipelineDepths => [.. _executors.Select(executor => executor.PipelineDepth)];
 
     /// <summary>The queue bound used when the configuration sets no max_queue_size.</summary>
     public int DefaultMaxQueueSize => _queues.DefaultMaxQueueSize;
@@ -111,7 +147,15 @@ internal sealed class ModelScheduler : IAsyncDisposable
         lock (_queues.Gate)
         {
             ThrowIfStopping();
-            if (_settings.Rules.MaxQueueDelayTicks == 0 && _queues.IsEmpty() && (inlineSlot = _slots.TryClaimIdle()) >= 0)
+            if (_settings.Rules.MaxQueueDelayTicks == 0 && _queues.IsEmpty() && (inlineSlot = _slots.TryClaimIdle()) >= 0
+                && _executors[inlineSlot].HoldTicks(now) > 0)
+            {
+                // The instance is free but its pipeline has batches ahead: the request waits in the
+                // queue, where followers can join it, rather than run alone behind them.
+                _slots.Unclaim(inlineSlot);
+                inlineSlot = -1;
+            }
+            if (inlineSlot >= 0)
             {
                 // Nothing waits and an instance is idle: run here, on the caller's thread, without
                 // the hop to the instance's loop. The batcher could not have done better: with no
@@ -216,7 +260,13 @@ internal sealed class ModelScheduler : IAsyncDisposable
         await _deadlines.DisposeAsync();
         foreach (var executor in _executors)
         {
-            executor.Dispose();
+            await executor.DisposeAsync();
         }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Model '{Model}' on {Device}: the staging of a pipeline of depth {Depth} does not fit the pinned memory pool ({Reason}); batches run one at a time")]
+        public static partial void PipelineDoesNotFit(ILogger logger, string model, string device, int depth, string reason);
     }
 }

@@ -46,6 +46,7 @@ internal sealed class TensorMemoryPool
     private long _rentedBytes;
     private long _outstandingBytes;
     private long _liveBytes;
+    private long _externalBytes;
     private long _scrubbing;
 
     // Returned arrays waiting to be cleared, with their written lengths. One thread-pool work item
@@ -85,7 +86,8 @@ internal sealed class TensorMemoryPool
     /// <summary>Bytes in arrays rented and not yet returned.</summary>
     public long OutstandingBytes => Interlocked.Read(ref _outstandingBytes);
 
-    /// <summary>Bytes of the arrays the pool owns now, rented or idle.</summary>
+    /// <summary>Bytes of the arrays the pool owns now, rented or idle, and of the memory counted
+    /// through <see cref="ReserveExternal"/>.</summary>
     public long LiveBytes => Interlocked.Read(ref _liveBytes);
 
     /// <summary>Most bytes of arrays the pool may own at once (rented or idle); 0 for no limit.</summary>
@@ -188,6 +190,31 @@ internal sealed class TensorMemoryPool
         {
             Interlocked.Add(ref _liveBytes, -array.Length); // dropped: the GC reclaims it
         }
+    }
+
+    /// <summary>Bytes of memory held outside the pool's arrays and counted against its limit: the
+    /// page-locked staging buffers of the GPU pipeline (see <see cref="ReserveExternal"/>).</summary>
+    public long ExternalBytes => Interlocked.Read(ref _externalBytes);
+
+    /// <summary>Counts <paramref name="bytes"/> of memory allocated elsewhere (page-locked staging
+    /// made through the CUDA driver, or a simulated device's) against the limit, letting idle arrays
+    /// go to make room, as Triton counts staging against its pinned memory pool. The caller
+    /// allocates only once this returns, and calls <see cref="ReleaseExternal"/> with the same
+    /// number when it frees the memory.</summary>
+    /// <exception cref="TensorPoolExhaustedException">The bytes do not fit under the limit.</exception>
+    public void ReserveExternal(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        Reserve(bytes);
+        Interlocked.Add(ref _externalBytes, bytes);
+    }
+
+    /// <summary>Gives back bytes counted by <see cref="ReserveExternal"/>.</summary>
+    public void ReleaseExternal(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytes);
+        Interlocked.Add(ref _externalBytes, -bytes);
+        Interlocked.Add(ref _liveBytes, -bytes);
     }
 
     /// <summary>Counts <paramref name="bytes"/> of a new array against the limit, letting idle

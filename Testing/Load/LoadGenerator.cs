@@ -16,9 +16,12 @@ public sealed record StepResult(
 /// measures windows of --measurement-interval; the step is stable once three consecutive windows
 /// agree within --stability-percentage on throughput and on p50 latency, and it reports those
 /// three windows together. Concurrency mode keeps N requests in flight; request-rate mode sends
-/// at a fixed rate whatever the responses do.
+/// at a fixed rate whatever the responses do. <paramref name="windowStarted"/> and
+/// <paramref name="windowEnded"/>, when given, are called at the edges of every measured window,
+/// so that a caller reads its own counters over exactly the window (the device-sim benchmark's
+/// device utilisation).
 /// </summary>
-public sealed class LoadGenerator(LoadOptions options, TextWriter progress)
+public sealed class LoadGenerator(LoadOptions options, TextWriter progress, Action? windowStarted = null, Action? windowEnded = null)
 {
     public async Task<IReadOnlyList<StepResult>> RunAsync(CancellationToken cancellation)
     {
@@ -49,10 +52,12 @@ public sealed class LoadGenerator(LoadOptions options, TextWriter progress)
             {
                 var before = await client.CountersAsync(cancellation);
                 recorder.Swap();
+                windowStarted?.Invoke();
                 var started = Stopwatch.GetTimestamp();
                 await Task.Delay(options.MeasurementIntervalMilliseconds, cancellation);
                 var (latencies, errors) = recorder.Swap();
                 var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                windowEnded?.Invoke();
                 var after = await client.CountersAsync(cancellation);
                 var window = new Window(latencies, errors, seconds, options.BatchSize, before, after);
                 windows.Add(window);

@@ -35,6 +35,25 @@ public sealed class TensorPoolLimitTests
     }
 
     [Fact]
+    public void ReserveExternal_CountsAgainstTheLimitLetsIdleArraysGoAndIsGivenBack()
+    {
+        var pool = new TensorMemoryPool(byteLimit: 4096);
+        pool.Return(pool.Rent(2048)); // idle, still owned
+
+        pool.ReserveExternal(3072); // fits once the idle array is let go
+        Assert.Equal(3072, pool.ExternalBytes);
+        Assert.Equal(3072, pool.LiveBytes);
+        Assert.Throws<TensorPoolExhaustedException>(() => pool.ReserveExternal(2048));
+        Assert.Throws<TensorPoolExhaustedException>(() => pool.Rent(2048));
+        Assert.Equal(3072, pool.LiveBytes); // a refusal counts nothing
+
+        pool.ReleaseExternal(3072);
+        Assert.Equal(0, pool.ExternalBytes);
+        Assert.Equal(0, pool.LiveBytes);
+        pool.Return(pool.Rent(4096));
+    }
+
+    [Fact]
     public async Task Server_RequestPastThePoolLimit_Is503WithRetryAfterOrUnavailable_AndSmallOnesRun()
     {
         const long limit = 256 << 10;

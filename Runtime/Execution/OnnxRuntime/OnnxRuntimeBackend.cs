@@ -1,5 +1,6 @@
 using Fabrik.Configuration;
 using Fabrik.Devices;
+using Fabrik.Execution.Pipeline;
 using Fabrik.Tensors;
 
 namespace Fabrik.Execution.OnnxRuntime;
@@ -38,6 +39,25 @@ internal sealed class OnnxRuntimeBackend : IModelBackend
         }
     }
 
-    public IModelInstance CreateInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, InstanceDevice device, int instanceCount) =>
-        new OnnxRuntimeInstance(config, modelPath, pool, OnnxRuntimeSettings.From(config, instanceCount), device);
+    /// <summary>A GPU instance runs in stages over page-locked staging and its own CUDA stream
+    /// (<see cref="OnnxCudaStagedInstance"/>) when the model's inputs and outputs have a fixed size
+    /// per row and its pipeline_depth is not 1; otherwise, and on the CPU, it is a plain session
+    /// over the pooled request buffers. A GPU instance whose own staging does not fit the pinned
+    /// memory pool is a plain session too.</summary>
+    public IModelInstance CreateInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, InstanceDevice device, int instanceCount)
+    {
+        var settings = OnnxRuntimeSettings.From(config, instanceCount);
+        if (device.IsGpu && PipelineDepth.For(config, staged: true) > 1 && StagingLayout.For(config, out _) is { } layout)
+        {
+            try
+            {
+                return new OnnxCudaStagedInstance(config, layout, modelPath, pool, settings, device);
+            }
+            catch (TensorPoolExhaustedException)
+            {
+                // its staging does not fit the pinned memory pool: a plain session instead
+            }
+        }
+        return new OnnxRuntimeInstance(config, modelPath, pool, settings, device);
+    }
 }

@@ -6,7 +6,6 @@ using Fabrik.Errors;
 using Fabrik.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using SessionOptions = Microsoft.ML.OnnxRuntime.SessionOptions;
 
 namespace Fabrik.Execution.OnnxRuntime;
 
@@ -15,16 +14,18 @@ namespace Fabrik.Execution.OnnxRuntime;
 /// the pinned request buffers (no copy). An output whose shape the model fixes apart from the
 /// batch dimension is pre-allocated: ONNX Runtime writes it straight into a pooled buffer. Other
 /// outputs (BYTES, or dimensions known only after the run) are copied once into pooled buffers.
-/// GPU sessions take the same path: ONNX Runtime copies each host input to the device once and
-/// each output back once, on the session's own stream.
+/// GPU sessions of models that cannot be staged, or whose pipeline_depth is 1, take the same
+/// path: ONNX Runtime copies each host input to the device once and each output back once, on
+/// the session's own stream. Staged GPU instances (<see cref="OnnxCudaStagedInstance"/>) bind
+/// device buffers instead, through <see cref="RunBound"/>.
 /// </summary>
 /// <remarks>
-/// Not thread-safe: the scheduler runs one batch at a time on each instance.
-/// GPU sessions do not use an IOBinding. With inputs and outputs in host memory it saves no copy,
-/// and its input and output synchronisation calls cudaDeviceSynchronize, which waits for every
-/// stream on the device and fails ("operation not permitted when stream is capturing") while
-/// another session in the process captures a CUDA graph: seen on an H100 with two instances of
-/// one model on the GPU, where a plain run synchronises its own stream only.
+/// Not thread-safe: one run at a time (the scheduler's loop, or a pipeline's run stage).
+/// Neither path calls an IOBinding's input or output synchronisation: it calls
+/// cudaDeviceSynchronize, which waits for every stream on the device and fails ("operation not
+/// permitted when stream is capturing") while another session in the process captures a CUDA
+/// graph: seen on an H100 with two instances of one model on the GPU, where a plain run
+/// synchronises its own stream only.
 /// </remarks>
 internal sealed class OnnxRuntimeInstance : IModelInstance
 {
@@ -42,18 +43,21 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
     /// <param name="pool">Where input and output buffers come from.</param>
     /// <param name="settings">Session threading and optimisation.</param>
     /// <param name="device">Where the session runs.</param>
-    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device)
+    /// <param name="computeStream">On a GPU, the CUstream every kernel and copy of the session runs
+    /// on (ONNX Runtime's user_compute_stream), owned by the caller and outliving the session; zero
+    /// for the CUDA provider's own.</param>
+    public OnnxRuntimeInstance(ModelConfig config, string modelPath, TensorMemoryPool pool, OnnxRuntimeSettings settings, InstanceDevice device, IntPtr computeStream = default)
     {
         _config = config;
         _pool = pool;
         _deadline = new RunDeadline(config, _runOptions);
         using var options = settings.CreateSessionOptions();
-        using var providers = new GpuProviders();
+        using var providers = new OnnxGpuProviders();
         if (device.GpuIndex is { } gpu)
         {
             try
             {
-                providers.Append(options, config, gpu);
+                providers.Append(options, config, gpu, computeStream);
             }
             catch (Exception e) when (e is OnnxRuntimeException or EntryPointNotFoundException or DllNotFoundException)
             {
@@ -145,15 +149,9 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             {
                 output?.Dispose();
             }
-            if (e is OnnxRuntimeException && _deadline.Stop())
-            {
-                throw new InferenceException(ErrorKind.DeadlineExceeded, _deadline.CutByRequestTimeout
-                    ? $"model '{_config.Name}': the request's timeout passed during the run, which was stopped"
-                    : $"model '{_config.Name}': the run took longer than its {RunDeadline.Parameter} of {_deadline.Limit!.Value.TotalMilliseconds} ms and was stopped", e);
-            }
             if (e is OnnxRuntimeException runtime)
             {
-                throw RunFailure.Classify(_config.Name, runtime);
+                throw Translate(runtime);
             }
             throw;
         }
@@ -170,6 +168,42 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
             }
         }
     }
+
+    /// <summary>The session, for an instance that binds device buffers to it (<see cref="OnnxCudaStagedInstance"/>).</summary>
+    internal InferenceSession Session => _session;
+
+    /// <summary>Runs the session on what <paramref name="binding"/> binds (device buffers on the
+    /// session's stream), with the same deadline and failure handling as <see cref="Run"/>.
+    /// <paramref name="graphId"/>, when set, names the CUDA graph this shape and binding replay
+    /// (ONNX Runtime's gpu_graph_id run option).</summary>
+    internal void RunBound(OrtIoBinding binding, TimeSpan? timeLeft, string? graphId)
+    {
+        try
+        {
+            if (graphId is not null)
+            {
+                _runOptions.AddRunConfigEntry("gpu_graph_id", graphId);
+            }
+            _deadline.Start(timeLeft);
+            _session.RunWithBinding(_runOptions, binding);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw Translate(e);
+        }
+        finally
+        {
+            _deadline.Stop();
+        }
+    }
+
+    /// <summary>A failed run in the client's terms: stopped at its deadline, refused, or broken.</summary>
+    private InferenceException Translate(OnnxRuntimeException e) =>
+        _deadline.Stop()
+            ? new InferenceException(ErrorKind.DeadlineExceeded, _deadline.CutByRequestTimeout
+                ? $"model '{_config.Name}': the request's timeout passed during the run, which was stopped"
+                : $"model '{_config.Name}': the run took longer than its {RunDeadline.Parameter} of {_deadline.Limit!.Value.TotalMilliseconds} ms and was stopped", e)
+            : RunFailure.Classify(_config.Name, e);
 
     /// <summary>Rents the output's buffer and wraps it, so that ONNX Runtime writes the result in
     /// place. The buffer belongs to the caller's output array from here on.</summary>
@@ -282,7 +316,7 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
         }
     }
 
-    private static TensorElementType ElementType(DataType type) => type switch
+    internal static TensorElementType ElementType(DataType type) => type switch
     {
         DataType.Bool => TensorElementType.Bool,
         DataType.UInt8 => TensorElementType.UInt8,
@@ -328,76 +362,6 @@ internal sealed class OnnxRuntimeInstance : IModelInstance
                 return new OutputBinding(config, elementType, null);
             }
             return new OutputBinding(config, elementType, dims.Select(d => (long)d).ToArray());
-        }
-    }
-
-    /// <summary>
-    /// The GPU execution providers of one session: TensorRT first when the configuration names it
-    /// (Triton's gpu_execution_accelerator "tensorrt"), then CUDA on the instance's device. CUDA
-    /// options come from the model's parameters and a "cuda" accelerator entry
-    /// (cudnn_conv_algo_search, gpu_mem_limit, arena_extend_strategy, enable_cuda_graph, use_tf32, ...).
-    /// ONNX Runtime's CUDA provider computes FP32 convolutions and matrix products in TF32 by
-    /// default on Ampere and later (as Triton's onnxruntime backend does): about 1e-4 relative
-    /// error. A model that needs full FP32 sets the parameter use_tf32 to "0".
-    /// The option objects must outlive the session's creation; disposing this frees them.
-    /// </summary>
-    private sealed class GpuProviders : IDisposable
-    {
-        private static readonly string[] CudaParameterKeys = ["cudnn_conv_algo_search", "gpu_mem_limit", "arena_extend_strategy", "enable_cuda_graph", "do_copy_in_default_stream", "use_tf32"];
-
-        private OrtTensorRTProviderOptions? _tensorRt;
-        private OrtCUDAProviderOptions? _cuda;
-
-        public void Append(SessionOptions options, ModelConfig config, int gpu)
-        {
-            var id = gpu.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            foreach (var accelerator in config.Optimization.GpuAccelerators.Where(a => a.Name == "tensorrt"))
-            {
-                var trt = new Dictionary<string, string> { ["device_id"] = id };
-                foreach (var (key, value) in accelerator.Parameters)
-                {
-                    switch (key)
-                    {
-                        case "precision_mode":
-                            trt["trt_fp16_enable"] = value == "FP16" ? "1" : "0";
-                            break;
-                        case "max_workspace_size_bytes":
-                            trt["trt_max_workspace_size"] = value;
-                            break;
-                        default:
-                            trt[key] = value;
-                            break;
-                    }
-                }
-                _tensorRt = new OrtTensorRTProviderOptions();
-                _tensorRt.UpdateOptions(trt);
-                options.AppendExecutionProvider_Tensorrt(_tensorRt);
-            }
-
-            var cuda = new Dictionary<string, string> { ["device_id"] = id };
-            foreach (var key in CudaParameterKeys)
-            {
-                if (config.Parameters.TryGetValue(key, out var value))
-                {
-                    cuda[key] = value;
-                }
-            }
-            foreach (var accelerator in config.Optimization.GpuAccelerators.Where(a => a.Name == "cuda"))
-            {
-                foreach (var (key, value) in accelerator.Parameters)
-                {
-                    cuda[key] = value;
-                }
-            }
-            _cuda = new OrtCUDAProviderOptions();
-            _cuda.UpdateOptions(cuda);
-            options.AppendExecutionProvider_CUDA(_cuda);
-        }
-
-        public void Dispose()
-        {
-            _tensorRt?.Dispose();
-            _cuda?.Dispose();
         }
     }
 }

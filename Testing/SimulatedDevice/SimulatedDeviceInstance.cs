@@ -1,0 +1,252 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Fabrik.Configuration;
+using Fabrik.Errors;
+using Fabrik.Execution;
+using Fabrik.Execution.Pipeline;
+using Fabrik.Tensors;
+
+namespace Fabrik.Testing.SimulatedDevice;
+
+/// <summary>
+/// A device simulated by waiting: a copy takes its bytes ÷ <c>copy_gb_per_s</c>, a run takes
+/// <c>run_ms_per_batch</c> whatever its rows, each on the thread that calls it (a pipeline gives
+/// every stage its own). It computes for real, on its own buffers, so answers can be checked:
+/// each output is its input plus one (FP32 or INT32). A row whose first input value is NaN is
+/// refused (InvalidArgument, as a model refuses bad values); a negative one fails the whole run
+/// as a device fault would. It counts the time its run stage is busy, which is the utilisation the
+/// device-sim benchmark reports.
+/// </summary>
+/// <remarks>Threading: as <see cref="IStagedModelInstance"/> requires; the counters are atomic.</remarks>
+internal sealed class SimulatedDeviceInstance : IStagedModelInstance
+{
+    private readonly ModelConfig _config;
+    private readonly SimulatedDeviceSettings _settings;
+    private readonly TensorMemoryPool _pool;
+    private readonly SimulatedStagingSet _direct;
+    private long _busyTicks;
+    private long _runStartedAt;
+    private long _runs;
+    private long _rowsRun;
+    private int _copyingIn;
+    private int _running;
+    private int _copyingOut;
+
+    public SimulatedDeviceInstance(ModelConfig config, StagingLayout layout, SimulatedDeviceSettings settings, TensorMemoryPool pool, string device)
+    {
+        _config = config;
+        _settings = settings;
+        _pool = pool;
+        Layout = layout;
+        Device = device;
+        _direct = new SimulatedStagingSet(layout, pool) { Index = -1 };
+    }
+
+    public string Device { get; }
+
+    public StagingLayout Layout { get; }
+
+    /// <summary>Whether each stage records the tag of every batch it handles (<see cref="CopyInOrder"/>...).</summary>
+    public bool RecordsOrder { get; set; }
+
+    /// <summary>The first input value of each batch, in the order its copy-in ended (when recording).</summary>
+    public ConcurrentQueue<float> CopyInOrder { get; } = new();
+
+    /// <summary>The same, in the order runs ended.</summary>
+    public ConcurrentQueue<float> RunOrder { get; } = new();
+
+    /// <summary>The same, in the order copy-outs ended.</summary>
+    public ConcurrentQueue<float> CopyOutOrder { get; } = new();
+
+    /// <summary>Time the run stage has been busy so far, the run in progress included.</summary>
+    public TimeSpan BusyTime
+    {
+        get
+        {
+            var started = Volatile.Read(ref _runStartedAt);
+            var current = started == 0 ? 0 : Stopwatch.GetTimestamp() - started;
+            return Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _busyTicks) + current);
+        }
+    }
+
+    /// <summary>Runs finished (staged or whole).</summary>
+    public long Runs => Interlocked.Read(ref _runs);
+
+    /// <summary>Rows of every finished run together.</summary>
+    public long RowsRun => Interlocked.Read(ref _rowsRun);
+
+    /// <summary>Batches in each stage now: copying in, running, copying out.</summary>
+    public (int CopyingIn, int Running, int CopyingOut) Occupancy => (Volatile.Read(ref _copyingIn), Volatile.Read(ref _running), Volatile.Read(ref _copyingOut));
+
+    public StagingSet CreateStagingSet() => new SimulatedStagingSet(Layout, _pool);
+
+    public void CopyIn(StagingSet set)
+    {
+        var staged = (SimulatedStagingSet)set;
+        Interlocked.Increment(ref _copyingIn);
+        var started = Stopwatch.GetTimestamp();
+        long bytes = 0;
+        for (var i = 0; i < Layout.Inputs.Length; i++)
+        {
+            var source = staged.Input(i);
+            source.CopyTo(staged.DeviceInputs[i]);
+            bytes += source.Length;
+        }
+        WaitUntil(started, _settings.CopyTime(bytes));
+        Record(CopyInOrder, staged.DeviceInputs[0]);
+        Interlocked.Decrement(ref _copyingIn);
+    }
+
+    public void Run(StagingSet set, TimeSpan? timeLeft)
+    {
+        var staged = (SimulatedStagingSet)set;
+        Interlocked.Increment(ref _running);
+        var started = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _runStartedAt, started);
+        try
+        {
+            if (timeLeft is { } left && left < _settings.RunTime)
+            {
+                WaitUntil(started, left < TimeSpan.Zero ? TimeSpan.Zero : left);
+                throw new InferenceException(ErrorKind.DeadlineExceeded, $"model '{_config.Name}': the request's timeout passed during the run, which was stopped");
+            }
+            WaitUntil(started, _settings.RunTime);
+            for (var i = 0; i < Layout.Inputs.Length; i++)
+            {
+                Compute(Layout.Inputs[i].DataType, staged.DeviceInputs[i].AsSpan(0, staged.Input(i).Length), staged.DeviceOutputs[i], i == 0 ? Layout.InputRowBytes[0] : 0);
+            }
+            Interlocked.Increment(ref _runs);
+            Interlocked.Add(ref _rowsRun, set.Rows);
+            Record(RunOrder, staged.DeviceInputs[0]);
+        }
+        finally
+        {
+            Volatile.Write(ref _runStartedAt, 0);
+            Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - started);
+            Interlocked.Decrement(ref _running);
+        }
+    }
+
+    public void CopyOut(StagingSet set)
+    {
+        var staged = (SimulatedStagingSet)set;
+        Interlocked.Increment(ref _copyingOut);
+        var started = Stopwatch.GetTimestamp();
+        long bytes = 0;
+        for (var o = 0; o < Layout.Outputs.Length; o++)
+        {
+            var length = (int)(Layout.OutputRowBytes[o] * set.Rows);
+            staged.DeviceOutputs[o].AsSpan(0, length).CopyTo(staged.HostOutput(o));
+            bytes += length;
+        }
+        WaitUntil(started, _settings.CopyTime(bytes));
+        Record(CopyOutOrder, staged.DeviceInputs[0]);
+        Interlocked.Decrement(ref _copyingOut);
+    }
+
+    /// <summary>One batch through the three steps in turn, on the caller's thread.</summary>
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var rows = Layout.Batched ? (int)inputs[0]!.Shape[0] : 1;
+        _direct.Rows = rows;
+        for (var i = 0; i < inputs.Length; i++)
+        {
+            inputs[i]!.Bytes.CopyTo(_direct.Input(i));
+        }
+        CopyIn(_direct);
+        var copiedIn = Stopwatch.GetTimestamp();
+        Run(_direct, timeLeft);
+        var ran = Stopwatch.GetTimestamp();
+        CopyOut(_direct);
+        var outputs = new TensorBuffer[Layout.Outputs.Length];
+        for (var o = 0; o < outputs.Length; o++)
+        {
+            var output = Layout.Outputs[o];
+            var source = _direct.Output(o);
+            outputs[o] = new TensorBuffer(_pool, output.DataType, Layout.Shape(output, rows), StagingLayout.Elements(output, rows), source.Length);
+            source.CopyTo(outputs[o].Bytes);
+        }
+        timings.InputTicks = copiedIn - start;
+        timings.InferTicks = ran - copiedIn;
+        timings.OutputTicks = Stopwatch.GetTimestamp() - ran;
+        return outputs;
+    }
+
+    /// <summary>output = input + 1; checks each row's first value of the first input.</summary>
+    private void Compute(DataType type, ReadOnlySpan<byte> input, Span<byte> output, long rowBytes)
+    {
+        if (type == DataType.Fp32)
+        {
+            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(input);
+            var results = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(output);
+            for (long row = 0; rowBytes > 0 && row * rowBytes < input.Length; row++)
+            {
+                Check(values[(int)(row * rowBytes / 4)], row);
+            }
+            for (var i = 0; i < values.Length; i++)
+            {
+                results[i] = values[i] + 1;
+            }
+        }
+        else
+        {
+            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(input);
+            var results = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(output);
+            for (long row = 0; rowBytes > 0 && row * rowBytes < input.Length; row++)
+            {
+                Check(values[(int)(row * rowBytes / 4)], row);
+            }
+            for (var i = 0; i < values.Length; i++)
+            {
+                results[i] = values[i] + 1;
+            }
+        }
+    }
+
+    private void Check(float first, long row)
+    {
+        if (float.IsNaN(first))
+        {
+            throw new InferenceException(ErrorKind.InvalidArgument, $"model '{_config.Name}' refuses row {row}: its first value is NaN");
+        }
+        if (first < 0)
+        {
+            throw new InvalidOperationException($"the simulated device faulted on row {row}, whose first value is negative");
+        }
+    }
+
+    private void Record(ConcurrentQueue<float> order, byte[] deviceInput)
+    {
+        if (RecordsOrder)
+        {
+            var first = Layout.Inputs[0].DataType == DataType.Fp32 ? BitConverter.ToSingle(deviceInput) : BitConverter.ToInt32(deviceInput);
+            order.Enqueue(first);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="duration"/> after <paramref name="started"/>: sleeps
+    /// while more than a millisecond is left (timers are that coarse), then yields.</summary>
+    private static void WaitUntil(long started, TimeSpan duration)
+    {
+        var end = started + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
+            if (left <= TimeSpan.Zero)
+            {
+                return;
+            }
+            if (left > TimeSpan.FromMilliseconds(1.5))
+            {
+                Thread.Sleep(left - TimeSpan.FromMilliseconds(1));
+            }
+            else
+            {
+                Thread.Yield();
+            }
+        }
+    }
+
+    public void Dispose() => _direct.Dispose();
+}
