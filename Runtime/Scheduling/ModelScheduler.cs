@@ -61,7 +61,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _loops = new Task[instances.Length];
         for (var i = 0; i < instances.Length; i++)
         {
-            _executors[i] = CreateExecutor(config, instances[i], new BatchBookkeeping(instances[i], ModelName, statistics, Health, _completion, time, logger), pool, time, logger);
+            _executors[i] = CreateExecutor(config, instances[i], new BatchBookkeeping(instances[i], ModelName, statistics, Health, _completion, time, logger), pool, time, WakeLoopsIfWaiting, logger);
             var loop = new InstanceLoop(i, _executors[i], _queues, _slots, _settings, time);
             _loops[i] = Task.Run(loop.RunAsync);
         }
@@ -70,13 +70,14 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     /// <summary>A pipeline for an instance with stages, unless pipeline_depth is 1 or its staging
     /// does not fit under the tensor pool's limit (then, as for every other instance, one batch at
     /// a time: Triton falls back to pageable memory when its pinned pool is full, much the same).</summary>
-    private static IBatchExecutor CreateExecutor(ModelConfig config, IModelInstance instance, BatchBookkeeping books, TensorMemoryPool pool, TimeProvider time, ILogger logger)
+    private static IBatchExecutor CreateExecutor(ModelConfig config, IModelInstance instance, BatchBookkeeping books, TensorMemoryPool pool, TimeProvider time,
+        Action deviceIdle, ILogger logger)
     {
         if (instance is IStagedModelInstance staged && PipelineDepth.For(config, staged: true) is var depth && depth > 1)
         {
             try
             {
-                return new PipelinedBatchExecutor(staged, depth, books, pool, time);
+                return new PipelinedBatchExecutor(staged, depth, books, pool, time, deviceIdle);
             }
             catch (TensorPoolExhaustedException e)
             {
@@ -84,6 +85,19 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
             }
         }
         return new BatchExecutor(instance, books, pool);
+    }
+
+    /// <summary>A pipeline's device ran out of work: loops holding a batch back plan again.
+    /// Takes the gate.</summary>
+    private void WakeLoopsIfWaiting()
+    {
+        lock (_queues.Gate)
+        {
+            if (!_queues.IsEmpty())
+            {
+                _queues.Wake();
+            }
+        }
     }
 
     /// <summary>The model this scheduler serves.</summary>

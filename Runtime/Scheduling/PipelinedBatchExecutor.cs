@@ -36,19 +36,30 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
     private readonly InstancePipeline _pipeline;
     private readonly InFlightBatch[] _batches;
     private readonly long _holdMargin;
+    private readonly Action _deviceIdle;
 
     // TimeProvider ticks. The run estimate is written by the run stage, the copy-in estimate by
-    // Execute's caller (one at a time); both are moving averages.
+    // Execute's caller (one at a time); see Estimate.
     private long _runEstimate;
     private long _copyInEstimate;
     private long _runStartedAt;          // TimeProvider timestamp of the run in progress; 0 when none
     private long _runStartedStopwatch;   // the same as a Stopwatch timestamp, for the watchdog
     private int _ahead;                  // batches handed to the run stage whose run has not ended
 
+    /// <param name="instance">The staged instance, the pipeline's from here on.</param>
+    /// <param name="depth">Staging sets: the most batches in flight.</param>
+    /// <param name="books">Statistics, health and answers.</param>
+    /// <param name="pool">Where the scattered outputs come from, and the staging is counted.</param>
+    /// <param name="time">The scheduler's clock, for the hold-back estimates.</param>
+    /// <param name="deviceIdle">Called from the run stage when the device has nothing left to run,
+    /// so that a loop holding a batch back on an estimate takes it now.</param>
+    /// <param name="stallTimeout">How long a batch waits for a staging set, and a drain for each stage.</param>
     /// <exception cref="TensorPoolExhaustedException">The staging sets do not fit under the pool's
     /// limit; the instance stays the caller's.</exception>
-    public PipelinedBatchExecutor(IStagedModelInstance instance, int depth, BatchBookkeeping books, TensorMemoryPool pool, TimeProvider time, TimeSpan? stallTimeout = null)
+    public PipelinedBatchExecutor(IStagedModelInstance instance, int depth, BatchBookkeeping books, TensorMemoryPool pool, TimeProvider time,
+        Action deviceIdle, TimeSpan? stallTimeout = null)
     {
+        _deviceIdle = deviceIdle;
         _instance = instance;
         _books = books;
         _pool = pool;
@@ -120,7 +131,7 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
             return;
         }
         flight.Timings.InputTicks = Stopwatch.GetTimestamp() - started;
-        Volatile.Write(ref _copyInEstimate, Average(_copyInEstimate, _time.GetTimestamp() - startedAt));
+        Volatile.Write(ref _copyInEstimate, Estimate(_copyInEstimate, _time.GetTimestamp() - startedAt));
         Interlocked.Increment(ref _ahead);
         if (!_pipeline.ToRun(set))
         {
@@ -140,7 +151,10 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
         }
         if (InFlightBatch.AllCancelled(flight.Requests))
         {
-            Interlocked.Decrement(ref _ahead);
+            if (Interlocked.Decrement(ref _ahead) == 0)
+            {
+                _deviceIdle();
+            }
             if (flight.TryClaim())
             {
                 Cancel(flight.Requests);
@@ -167,7 +181,7 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
             return;
         }
         flight.Timings.InferTicks = Stopwatch.GetTimestamp() - started;
-        Volatile.Write(ref _runEstimate, Average(_runEstimate, _time.GetTimestamp() - startedAt));
+        Volatile.Write(ref _runEstimate, Estimate(_runEstimate, _time.GetTimestamp() - startedAt));
         EndRun();
         if (!_pipeline.ToCopyOut(set) && flight.TryClaim())
         {
@@ -180,7 +194,10 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
     {
         Volatile.Write(ref _runStartedStopwatch, 0);
         Volatile.Write(ref _runStartedAt, 0);
-        Interlocked.Decrement(ref _ahead);
+        if (Interlocked.Decrement(ref _ahead) == 0)
+        {
+            _deviceIdle();
+        }
     }
 
     private void CopyOutStage(StagingSet set)
@@ -314,7 +331,10 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
     private InferenceException Stopped() =>
         InferenceException.Unavailable($"model '{_books.ModelName}' stopped before its batch went through the device");
 
-    private static long Average(long estimate, long sample) => estimate == 0 ? sample : estimate + ((sample - estimate) / 8);
+    /// <summary>A moving average over the last eight or so samples, each counted at most twice the
+    /// estimate, so that one slow run (a stall) moves it little. An estimate that is still too long
+    /// costs little: when the device runs out of work the loops are woken (<c>deviceIdle</c>).</summary>
+    private static long Estimate(long estimate, long sample) => estimate == 0 ? sample : estimate + ((Math.Min(sample, 2 * estimate) - estimate) / 8);
 
     /// <summary>Drains the stages; batches still inside once they ran out of time are answered
     /// with Unavailable. The instance is freed by the pipeline once its stages have ended.</summary>

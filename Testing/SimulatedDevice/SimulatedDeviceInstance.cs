@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Execution;
@@ -80,22 +83,7 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
 
     public StagingSet CreateStagingSet() => new SimulatedStagingSet(Layout, _pool);
 
-    public void CopyIn(StagingSet set)
-    {
-        var staged = (SimulatedStagingSet)set;
-        Interlocked.Increment(ref _copyingIn);
-        var started = Stopwatch.GetTimestamp();
-        long bytes = 0;
-        for (var i = 0; i < Layout.Inputs.Length; i++)
-        {
-            var source = staged.Input(i);
-            source.CopyTo(staged.DeviceInputs[i]);
-            bytes += source.Length;
-        }
-        WaitUntil(started, _settings.CopyTime(bytes));
-        Record(CopyInOrder, staged.DeviceInputs[0]);
-        Interlocked.Decrement(ref _copyingIn);
-    }
+    public void CopyIn(StagingSet set) => Copy((SimulatedStagingSet)set, toDevice: true, ref _copyingIn, CopyInOrder);
 
     public void Run(StagingSet set, TimeSpan? timeLeft)
     {
@@ -127,80 +115,65 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
         }
     }
 
-    public void CopyOut(StagingSet set)
+    public void CopyOut(StagingSet set) => Copy((SimulatedStagingSet)set, toDevice: false, ref _copyingOut, CopyOutOrder);
+
+    /// <summary>Copies the set's inputs to the device, or its outputs back, and waits as long as
+    /// that many bytes take at the configured rate.</summary>
+    private void Copy(SimulatedStagingSet set, bool toDevice, ref int stage, ConcurrentQueue<float> order)
     {
-        var staged = (SimulatedStagingSet)set;
-        Interlocked.Increment(ref _copyingOut);
+        Interlocked.Increment(ref stage);
         var started = Stopwatch.GetTimestamp();
         long bytes = 0;
-        for (var o = 0; o < Layout.Outputs.Length; o++)
+        var count = toDevice ? Layout.Inputs.Length : Layout.Outputs.Length;
+        for (var i = 0; i < count; i++)
         {
-            var length = (int)(Layout.OutputRowBytes[o] * set.Rows);
-            staged.DeviceOutputs[o].AsSpan(0, length).CopyTo(staged.HostOutput(o));
+            var length = (int)((toDevice ? Layout.InputRowBytes[i] : Layout.OutputRowBytes[i]) * set.Rows);
+            if (toDevice)
+            {
+                set.HostInput(i)[..length].CopyTo(set.DeviceInputs[i]);
+            }
+            else
+            {
+                set.DeviceOutputs[i].AsSpan(0, length).CopyTo(set.HostOutput(i));
+            }
             bytes += length;
         }
         WaitUntil(started, _settings.CopyTime(bytes));
-        Record(CopyOutOrder, staged.DeviceInputs[0]);
-        Interlocked.Decrement(ref _copyingOut);
+        Record(order, set.DeviceInputs[0]);
+        Interlocked.Decrement(ref stage);
     }
 
     /// <summary>One batch through the three steps in turn, on the caller's thread.</summary>
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
-    {
-        var start = Stopwatch.GetTimestamp();
-        var rows = Layout.Batched ? (int)inputs[0]!.Shape[0] : 1;
-        _direct.Rows = rows;
-        for (var i = 0; i < inputs.Length; i++)
-        {
-            inputs[i]!.Bytes.CopyTo(_direct.Input(i));
-        }
-        CopyIn(_direct);
-        var copiedIn = Stopwatch.GetTimestamp();
-        Run(_direct, timeLeft);
-        var ran = Stopwatch.GetTimestamp();
-        CopyOut(_direct);
-        var outputs = new TensorBuffer[Layout.Outputs.Length];
-        for (var o = 0; o < outputs.Length; o++)
-        {
-            var output = Layout.Outputs[o];
-            var source = _direct.Output(o);
-            outputs[o] = new TensorBuffer(_pool, output.DataType, Layout.Shape(output, rows), StagingLayout.Elements(output, rows), source.Length);
-            source.CopyTo(outputs[o].Bytes);
-        }
-        timings.InputTicks = copiedIn - start;
-        timings.InferTicks = ran - copiedIn;
-        timings.OutputTicks = Stopwatch.GetTimestamp() - ran;
-        return outputs;
-    }
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft) =>
+        WholeBatch.Run(this, _direct, inputs, _pool, _config.Name, ref timings, timeLeft);
 
-    /// <summary>output = input + 1; checks each row's first value of the first input.</summary>
+    /// <summary>output = input + 1; checks each row's first value when <paramref name="rowBytes"/>
+    /// is given (the first input).</summary>
     private void Compute(DataType type, ReadOnlySpan<byte> input, Span<byte> output, long rowBytes)
     {
         if (type == DataType.Fp32)
         {
-            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(input);
-            var results = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(output);
-            for (long row = 0; rowBytes > 0 && row * rowBytes < input.Length; row++)
-            {
-                Check(values[(int)(row * rowBytes / 4)], row);
-            }
-            for (var i = 0; i < values.Length; i++)
-            {
-                results[i] = values[i] + 1;
-            }
+            PlusOne<float>(input, output, rowBytes);
         }
         else
         {
-            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(input);
-            var results = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(output);
-            for (long row = 0; rowBytes > 0 && row * rowBytes < input.Length; row++)
-            {
-                Check(values[(int)(row * rowBytes / 4)], row);
-            }
-            for (var i = 0; i < values.Length; i++)
-            {
-                results[i] = values[i] + 1;
-            }
+            PlusOne<int>(input, output, rowBytes);
+        }
+    }
+
+    private void PlusOne<T>(ReadOnlySpan<byte> input, Span<byte> output, long rowBytes)
+        where T : unmanaged, INumber<T>
+    {
+        var values = MemoryMarshal.Cast<byte, T>(input);
+        var results = MemoryMarshal.Cast<byte, T>(output);
+        var rowElements = rowBytes / Unsafe.SizeOf<T>();
+        for (long row = 0; rowElements > 0 && row * rowElements < values.Length; row++)
+        {
+            Check(float.CreateTruncating(values[(int)(row * rowElements)]), row);
+        }
+        for (var i = 0; i < values.Length; i++)
+        {
+            results[i] = values[i] + T.One;
         }
     }
 

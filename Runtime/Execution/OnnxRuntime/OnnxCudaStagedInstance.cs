@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using Fabrik.Configuration;
 using Fabrik.Devices;
-using Fabrik.Errors;
 using Fabrik.Execution.Pipeline;
 using Fabrik.Native.Cuda;
 using Fabrik.Tensors;
@@ -109,51 +107,8 @@ internal sealed class OnnxCudaStagedInstance : IStagedModelInstance
     }
 
     /// <summary>One batch through the instance's own staging set: gather, copy in, run, copy out.</summary>
-    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft)
-    {
-        var start = Stopwatch.GetTimestamp();
-        var rows = Layout.Batched ? (int)(inputs[0]?.Shape[0] ?? 0) : 1;
-        if (rows < 1 || rows > Layout.MaxRows)
-        {
-            throw new InferenceException(ErrorKind.InvalidArgument, $"model '{_config.Name}' takes batches of 1 to {Layout.MaxRows} rows, not {rows}");
-        }
-        _direct.Rows = rows;
-        for (var i = 0; i < inputs.Length; i++)
-        {
-            var input = inputs[i] is { } present && present.ByteLength == Layout.InputRowBytes[i] * rows
-                ? present.Bytes
-                : throw new InferenceException(ErrorKind.InvalidArgument, $"input '{_inputNames[i]}' does not have the size its configuration fixes");
-            input.CopyTo(_direct.Input(i));
-        }
-        CopyIn(_direct);
-        var inputsReady = Stopwatch.GetTimestamp();
-        Run(_direct, timeLeft);
-        var ran = Stopwatch.GetTimestamp();
-        CopyOut(_direct);
-        var outputs = new TensorBuffer[Layout.Outputs.Length];
-        try
-        {
-            for (var o = 0; o < outputs.Length; o++)
-            {
-                var output = Layout.Outputs[o];
-                var source = _direct.Output(o);
-                outputs[o] = new TensorBuffer(_pool, output.DataType, Layout.Shape(output, rows), StagingLayout.Elements(output, rows), source.Length);
-                source.CopyTo(outputs[o].Bytes);
-            }
-        }
-        catch
-        {
-            foreach (var output in outputs)
-            {
-                output?.Dispose();
-            }
-            throw;
-        }
-        timings.InputTicks = inputsReady - start;
-        timings.InferTicks = ran - inputsReady;
-        timings.OutputTicks = Stopwatch.GetTimestamp() - ran;
-        return outputs;
-    }
+    public TensorBuffer[] Run(TensorBuffer?[] inputs, ref ExecutionTimings timings, TimeSpan? timeLeft) =>
+        WholeBatch.Run(this, _direct, inputs, _pool, _config.Name, ref timings, timeLeft);
 
     /// <summary>Binds the set's device buffers at its current rows, in the backend's shapes.</summary>
     private OrtIoBinding CreateBinding(CudaStagingSet set)

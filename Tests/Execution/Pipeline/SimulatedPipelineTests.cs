@@ -241,11 +241,19 @@ public sealed class SimulatedPipelineTests
     public Task Watchdog_SeesTheRunStageOfAPipeline() => Bounded(async () =>
     {
         await using var server = await SimulatedServer.StartAsync(Slow);
-        var request = server.InferAsync(server.Values(1));
-        await Eventually.UntilAsync(() => server.Instance.Occupancy.Running == 1, "a run");
+        using var stop = new CancellationTokenSource();
+        var load = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await server.InferAsync(server.Values(1))).Status);
+            }
+        });
 
-        Assert.True(server.Scheduler.LongestRun > TimeSpan.Zero);
-        Assert.Equal(HttpStatusCode.OK, (await request).Status);
+        await Eventually.UntilAsync(() => server.Instance.Occupancy.Running == 1 && server.Scheduler.LongestRun > TimeSpan.Zero,
+            "the watchdog's view of a run in progress");
+        await stop.CancelAsync();
+        await load;
         await Eventually.UntilAsync(() => server.Scheduler.LongestRun == TimeSpan.Zero, "the run stage idle again");
         await server.StopAndCheckNothingLeakedAsync();
     });
