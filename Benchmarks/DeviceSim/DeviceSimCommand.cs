@@ -39,6 +39,16 @@ internal static class DeviceSimCommand
 
     private static async Task<int> RunAsync(Settings settings)
     {
+        var result = await MeasureAsync(settings, Console.Out);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"device utilisation: {result.Utilisation.Min():F2} (served {result.Served:F0}/s, ideal {result.Ideal:F0}/s)"));
+        return result.Errors > 0 ? 1 : 0;
+    }
+
+    /// <summary>Serves the simulated model with <paramref name="settings"/>, drives it, and
+    /// reports each instance's busy fraction over the measured window; progress goes to <paramref name="log"/>.</summary>
+    public static async Task<DeviceSimResult> MeasureAsync(Settings settings, TextWriter log)
+    {
         using var repository = new TemporaryRepository();
         new SimulatedModel("device_sim")
         {
@@ -54,13 +64,10 @@ internal static class DeviceSimCommand
         var backend = new SimulatedDeviceBackend();
         var options = ServerOptions.Parse(["--model-repository", repository.Path, "--http-port", "0", "--allow-grpc=false", "--allow-metrics=false", "--log-info=false"]);
         var server = await FabrikServer.StartAsync(options, configureHost: BackendRegistration.With(backend));
-        double[] utilisation;
-        StepResult result;
-        double[] meanBatch;
         try
         {
             var scheduler = server.Models.Resolve("device_sim", null).Scheduler;
-            Console.WriteLine($"device-sim: {settings.Instances} instance(s) on {scheduler.InstanceDevices}, pipeline depth {string.Join(", ", scheduler.PipelineDepths)}, " +
+            log.WriteLine($"device-sim: {settings.Instances} instance(s) on {scheduler.InstanceDevices}, pipeline depth {string.Join(", ", scheduler.PipelineDepths)}, " +
                 $"{settings.Width * 4 / 1024} KiB a request, max batch {settings.MaxBatch}, {settings.RunMilliseconds} ms a run, {settings.CopyGigabytesPerSecond} GB/s copies, concurrency {settings.Concurrency}");
             var load = new LoadOptions
             {
@@ -78,7 +85,7 @@ internal static class DeviceSimCommand
             var runsBefore = new long[instances.Count];
             var rowsBefore = new long[instances.Count];
             var window = new Stopwatch();
-            var results = await new LoadGenerator(load with { MeasurementIntervalMilliseconds = settings.Seconds * 1000 }, Console.Out,
+            var results = await new LoadGenerator(load with { MeasurementIntervalMilliseconds = settings.Seconds * 1000 }, log,
                 windowStarted: () =>
                 {
                     for (var i = 0; i < instances.Count; i++)
@@ -95,33 +102,35 @@ internal static class DeviceSimCommand
                         busyAfter[i] = instances[i].BusyTime;
                     }
                 }).RunAsync(CancellationToken.None);
-            result = results[0];
-            utilisation = [.. instances.Select((_, i) => (busyAfter[i] - busyBefore[i]) / window.Elapsed)];
-            meanBatch = [.. instances.Select((instance, i) => (instance.RowsRun - rowsBefore[i]) / (double)Math.Max(1, instance.Runs - runsBefore[i]))];
+            var step = results[0];
+            double[] utilisation = [.. instances.Select((_, i) => (busyAfter[i] - busyBefore[i]) / window.Elapsed)];
+            double[] meanBatch = [.. instances.Select((instance, i) => (instance.RowsRun - rowsBefore[i]) / (double)Math.Max(1, instance.Runs - runsBefore[i]))];
             for (var i = 0; i < instances.Count; i++)
             {
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{instances[i].Device}: busy {utilisation[i]:F3} of the window, mean batch {meanBatch[i]:F1} rows"));
             }
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"latency p50 {result.P50 / 1000:F1} ms, p99 {result.P99 / 1000:F1} ms; server queue {result.ServerQueue / 1000:F1} ms, compute input {result.ServerComputeInput / 1000:F1} infer {result.ServerComputeInfer / 1000:F1} output {result.ServerComputeOutput / 1000:F1} ms per request; {result.Errors} errors"));
+            log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"latency p50 {step.P50 / 1000:F1} ms, p99 {step.P99 / 1000:F1} ms; server queue {step.ServerQueue / 1000:F1} ms, compute input {step.ServerComputeInput / 1000:F1} infer {step.ServerComputeInfer / 1000:F1} output {step.ServerComputeOutput / 1000:F1} ms per request; {step.Errors} errors"));
+            var ideal = settings.Instances * settings.MaxBatch / (settings.RunMilliseconds / 1000);
+            return new DeviceSimResult(utilisation, meanBatch, step.InferencesPerSecond, ideal, step.Errors);
         }
         finally
         {
             await server.DisposeAsync();
         }
-        var ideal = settings.Instances * settings.MaxBatch / (settings.RunMilliseconds / 1000);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"device utilisation: {utilisation.Min():F2} (served {result.InferencesPerSecond:F0}/s, ideal {ideal:F0}/s)"));
-        return result.Errors > 0 ? 1 : 0;
     }
 
-    private sealed record Settings(int Instances, int? PipelineDepth, int Seconds, int WarmupSeconds, int Concurrency, double RunMilliseconds,
+    /// <summary>What to simulate and how to drive it (the command's options).</summary>
+    public sealed record Settings(int Instances, int? PipelineDepth, int Seconds, int WarmupSeconds, int Concurrency, double RunMilliseconds,
         double CopyGigabytesPerSecond, int Width, int MaxBatch)
     {
+        /// <summary>The issue's case: 16 KiB a request, max batch 32, 8 ms a run, 0.25 GB/s, concurrency 64, 10 s.</summary>
+        public static Settings Default { get; } = new(1, null, 10, 3, 64, 8, 0.25, 4096, 32);
+
         public static Settings Parse(string[] args)
         {
-            var settings = new Settings(1, null, 10, 3, 64, 8, 0.25, 4096, 32);
+            var settings = Default;
             for (var i = 0; i < args.Length; i++)
             {
                 var name = args[i];

@@ -164,6 +164,20 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
             _notes.Add("ResNet-50 was not measured: generate it first (`/usr/bin/python3 models/generate.py --resnet50`, Debian's python3-torchvision; the script does this when it can).");
         }
 
+        // The GPU pipeline on the simulated device (Benchmarks/device-sim.sh): one batch at a time
+        // against the pipeline, one instance and two.
+        foreach (var instances in new[] { 1, 2 })
+        {
+            foreach (var depth in new int?[] { 1, null })
+            {
+                var settings = DeviceSim.DeviceSimCommand.Settings.Default with { Instances = instances, PipelineDepth = depth };
+                _deviceSim[(instances, depth is null)] = await DeviceSim.DeviceSimCommand.MeasureAsync(settings, log);
+            }
+        }
+        _notes.Add("Simulated device (`Benchmarks/device-sim.sh`, the real server and scheduler over a simulated device: 16 KiB a request, max batch 32, 8 ms a run, copies at 0.25 GB/s each way, HTTP binary at concurrency 64 for 10 s): " + string.Join("; ",
+            _deviceSim.Select(entry => string.Create(CultureInfo.InvariantCulture,
+                $"{entry.Key.Instances} instance(s), {(entry.Key.Pipeline ? "pipeline" : "one batch at a time")}: busy {string.Join(" and ", entry.Value.Utilisation.Select(u => u.ToString("F2", CultureInfo.InvariantCulture)))}, served {entry.Value.Served:F0}/s of an ideal {entry.Value.Ideal:F0}/s, mean batch {string.Join(" and ", entry.Value.MeanBatch.Select(b => b.ToString("F1", CultureInfo.InvariantCulture)))}"))) + ".");
+
         // What batching can give on this CPU at best: ONNX Runtime alone, one session with one
         // instance's threads, per image at batch 1 and at cnn's max_batch_size.
         var cnnPath = Path.Combine(models, "cnn", "1", "model.onnx");
@@ -183,6 +197,7 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
     private const int Rounds = 3;
 
     private readonly List<double> _inProcessCnn = [];
+    private readonly Dictionary<(int Instances, bool Pipeline), DeviceSim.DeviceSimResult> _deviceSim = [];
     private readonly List<double> _inProcessResnet = [];
     private int _resnetConcurrency;
     private int _bestCnnConcurrency;
@@ -445,6 +460,15 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         rows.Add(("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", (Ratio("batching on cnn", "batching off cnn", Throughput), null), "≥ 1.0", true, 1.0));
         rows.Add(("Metrics on ÷ off, throughput, concurrency 32, `simple`, binary", (Ratio("metrics on simple", "metrics off simple", Throughput), null), "≥ 0.97", true, 0.97));
         rows.Add(("TLS + API keys ÷ plain, throughput, concurrency 32, `simple`, binary", (Ratio("tls+auth on simple", "tls+auth off simple", Throughput), null), "≥ 0.9", true, 0.9));
+        foreach (var instances in new[] { 1, 2 })
+        {
+            if (_deviceSim.TryGetValue((instances, true), out var pipeline) && _deviceSim.TryGetValue((instances, false), out var serial))
+            {
+                rows.Add((string.Create(CultureInfo.InvariantCulture,
+                    $"Simulated device utilisation{(instances > 1 ? " per instance (the lowest)" : "")}, GPU pipeline, {instances} instance(s), concurrency 64 (`Benchmarks/device-sim.sh{(instances > 1 ? " --instances 2" : "")}`; one batch at a time, `--pipeline-depth 1`: {serial.Utilisation.Min():F2})"),
+                    (pipeline.Utilisation.Min(), null), "≥ 0.95", true, 0.95));
+            }
+        }
 
         var text = new StringBuilder();
         text.AppendLine("# Performance");
