@@ -22,6 +22,8 @@ internal sealed class BatchExecutor(IModelInstance instance, BatchBookkeeping bo
 
     public long HoldTicks(long now) => 0;
 
+    public bool DeviceIdle => true; // while it runs a batch, its instance slot is busy
+
     public void Execute(List<PendingRequest> batch)
     {
         var totalRows = books.Begin(batch);

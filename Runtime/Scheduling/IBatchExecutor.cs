@@ -28,6 +28,10 @@ internal interface IBatchExecutor : IAsyncDisposable
     /// when the instance slot's run covers it), for the liveness watchdog.</summary>
     TimeSpan LongestRun { get; }
 
+    /// <summary>Whether its device has nothing to run (no batch running or waiting to run).
+    /// Read under the scheduler's lock; must be cheap.</summary>
+    bool DeviceIdle { get; }
+
     /// <summary>Runs <paramref name="batch"/> (requests in batch order, at least one) and answers
     /// every request in it.</summary>
     void Execute(List<PendingRequest> batch);

@@ -83,6 +83,8 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
         }
     }
 
+    public bool DeviceIdle => Volatile.Read(ref _ahead) == 0;
+
     /// <summary>The device's work ahead (the batches handed to it, less what the current run has
     /// done) minus what gathering and copying in the next batch takes, and a millisecond to spare.</summary>
     public long HoldTicks(long now)
