@@ -36,9 +36,10 @@ internal interface IBatchExecutor : IAsyncDisposable
     /// every request in it.</summary>
     void Execute(List<PendingRequest> batch);
 
-    /// <summary>TimeProvider ticks a batch that could still grow is better held back at
-    /// <paramref name="now"/>: a pipelined executor whose device has work ahead asks for the next
-    /// batch only when the device is about to need it, so that requests arriving meanwhile join
-    /// it instead of waiting behind it. Zero to take the batch now.</summary>
-    long HoldTicks(long now);
+    /// <summary>TimeProvider ticks a batch of <paramref name="rows"/> rows that could still grow
+    /// is better held back at <paramref name="now"/>: a pipelined executor whose device has work
+    /// ahead asks for the next batch only when the device is about to need it (less the time the
+    /// batch takes to copy in), so that requests arriving meanwhile join it instead of waiting
+    /// behind it. Zero to take the batch now.</summary>
+    long HoldTicks(long now, int rows);
 }

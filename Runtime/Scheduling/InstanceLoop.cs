@@ -63,7 +63,7 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor[] executors, Request
                     // behind them: while it can still grow, it waits until the device is about to
                     // need it, and requests arriving meanwhile join it.
                     var growing = plan.Take > 0 && !plan.Full && !queues.Stopping;
-                    var hold = growing ? _executor.HoldTicks(now) : 0;
+                    var hold = growing ? _executor.HoldTicks(now, Rows(candidates, plan.Take)) : 0;
                     if (growing && hold <= 0 && !_executor.DeviceIdle && AnotherDeviceIdle())
                     {
                         // Another instance's device has nothing to run: these requests are for it
@@ -91,6 +91,16 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor[] executors, Request
             }
             await WaitAsync(wake, deadline, precise: !holding);
         }
+    }
+
+    private static int Rows(List<PendingRequest> candidates, int take)
+    {
+        var rows = 0;
+        for (var i = 0; i < take; i++)
+        {
+            rows += candidates[i].Rows;
+        }
+        return rows;
     }
 
     /// <summary>Whether another instance is free with nothing on its device. Under the gate.</summary>

@@ -165,7 +165,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             ThrowIfStopping();
             if (_settings.Rules.MaxQueueDelayTicks == 0 && _queues.IsEmpty() && (inlineSlot = _slots.TryClaimIdle()) >= 0
-                && _executors[inlineSlot].HoldTicks(now) > 0)
+                && _executors[inlineSlot].HoldTicks(now, request.BatchSize) > 0)
             {
                 // The instance is free but its pipeline has batches ahead: the request waits in the
                 // queue, where followers can join it, rather than run alone behind them.
