@@ -20,7 +20,9 @@ internal sealed class BatchExecutor(IModelInstance instance, BatchBookkeeping bo
 
     public TimeSpan LongestRun => TimeSpan.Zero; // the instance slot's run covers it
 
-    public long HoldTicks(long now) => 0;
+    public long HoldTicks(long now, int rows) => 0;
+
+    public bool DeviceIdle => true; // while it runs a batch, its instance slot is busy
 
     public void Execute(List<PendingRequest> batch)
     {

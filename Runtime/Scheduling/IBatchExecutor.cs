@@ -28,13 +28,18 @@ internal interface IBatchExecutor : IAsyncDisposable
     /// when the instance slot's run covers it), for the liveness watchdog.</summary>
     TimeSpan LongestRun { get; }
 
+    /// <summary>Whether its device has nothing to run (no batch running or waiting to run).
+    /// Read under the scheduler's lock; must be cheap.</summary>
+    bool DeviceIdle { get; }
+
     /// <summary>Runs <paramref name="batch"/> (requests in batch order, at least one) and answers
     /// every request in it.</summary>
     void Execute(List<PendingRequest> batch);
 
-    /// <summary>TimeProvider ticks a batch that could still grow is better held back at
-    /// <paramref name="now"/>: a pipelined executor whose device has work ahead asks for the next
-    /// batch only when the device is about to need it, so that requests arriving meanwhile join
-    /// it instead of waiting behind it. Zero to take the batch now.</summary>
-    long HoldTicks(long now);
+    /// <summary>TimeProvider ticks a batch of <paramref name="rows"/> rows that could still grow
+    /// is better held back at <paramref name="now"/>: a pipelined executor whose device has work
+    /// ahead asks for the next batch only when the device is about to need it (less the time the
+    /// batch takes to copy in), so that requests arriving meanwhile join it instead of waiting
+    /// behind it. Zero to take the batch now.</summary>
+    long HoldTicks(long now, int rows);
 }

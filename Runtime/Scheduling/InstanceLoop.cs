@@ -12,8 +12,10 @@ namespace Fabrik.Scheduling;
 /// </summary>
 /// <remarks>Locking: plans and takes requests under <see cref="RequestQueues.Gate"/>; executes and
 /// waits outside it. A request leaves its queue here exactly once, into one batch.</remarks>
-internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQueues queues, InstanceSlots slots, SchedulerSettings settings, TimeProvider time)
+internal sealed class InstanceLoop(int slot, IBatchExecutor[] executors, RequestQueues queues, InstanceSlots slots, SchedulerSettings settings, TimeProvider time)
 {
+    private readonly IBatchExecutor _executor = executors[slot];
+
     private static readonly long SpinThresholdTicks = Stopwatch.Frequency / 1000;
 
     public async Task RunAsync()
@@ -24,7 +26,7 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQue
             try
             {
                 slots.BeginRun(slot);
-                executor.Execute(batch);
+                _executor.Execute(batch);
             }
             finally
             {
@@ -43,6 +45,7 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQue
         {
             Task wake;
             var deadline = long.MaxValue;
+            var holding = false;
             lock (queues.Gate)
             {
                 // While a caller runs an inline request on this instance, the loop only waits; the
@@ -59,7 +62,14 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQue
                     // A pipelined executor whose device has batches ahead would only queue this one
                     // behind them: while it can still grow, it waits until the device is about to
                     // need it, and requests arriving meanwhile join it.
-                    var hold = plan.Take > 0 && !plan.Full && !queues.Stopping ? executor.HoldTicks(now) : 0;
+                    var growing = plan.Take > 0 && !plan.Full && !queues.Stopping;
+                    var hold = growing ? _executor.HoldTicks(now, Rows(candidates, plan.Take)) : 0;
+                    if (growing && hold <= 0 && !_executor.DeviceIdle && AnotherDeviceIdle())
+                    {
+                        // Another instance's device has nothing to run: these requests are for it
+                        // (its loop was woken too); look again in a millisecond.
+                        hold = time.TimestampFrequency / 1000;
+                    }
                     if (plan.Take > 0 && hold <= 0)
                     {
                         for (var i = 0; i < plan.Take; i++)
@@ -73,28 +83,54 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor executor, RequestQue
                         return true;
                     }
                     candidates.Clear();
-                    var wait = plan.Take > 0 ? hold : plan.WaitTicks;
+                    holding = plan.Take > 0;
+                    var wait = holding ? hold : plan.WaitTicks;
                     deadline = wait == long.MaxValue ? long.MaxValue : now + wait;
                 }
                 wake = queues.WakeTask();
             }
-            await WaitAsync(wake, deadline);
+            await WaitAsync(wake, deadline, precise: !holding);
         }
     }
 
+    private static int Rows(List<PendingRequest> candidates, int take)
+    {
+        var rows = 0;
+        for (var i = 0; i < take; i++)
+        {
+            rows += candidates[i].Rows;
+        }
+        return rows;
+    }
+
+    /// <summary>Whether another instance is free with nothing on its device. Under the gate.</summary>
+    private bool AnotherDeviceIdle()
+    {
+        for (var other = 0; other < executors.Length; other++)
+        {
+            if (other != slot && !slots.IsBusy(other) && executors[other].DeviceIdle)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /// <summary>Waits for a wake or until the clock reaches <paramref name="deadline"/>.
-    /// Timers fire with about 1 ms granularity on Linux (and may fire early), so the last
-    /// millisecond of a wait on the system clock is spent yielding and re-planning instead;
-    /// sub-millisecond delays stay honest. The deadline is absolute and the clock is read again
+    /// Timers fire with about 1 ms granularity on Linux (and may fire early), so when the wait is
+    /// <paramref name="precise"/> (a batching delay) the last millisecond on the system clock is
+    /// spent yielding and re-planning instead; sub-millisecond delays stay honest. A pipeline's
+    /// hold-back is an estimate with a millisecond to spare, so it waits on the timer alone and
+    /// leaves the cores to the requests. The deadline is absolute and the clock is read again
     /// once the timer is armed, so a clock that moves meanwhile cannot strand the wait.</summary>
-    private async Task WaitAsync(Task wake, long deadline)
+    private async Task WaitAsync(Task wake, long deadline, bool precise)
     {
         if (deadline == long.MaxValue)
         {
             await wake;
             return;
         }
-        var system = time == TimeProvider.System;
+        var system = precise && time == TimeProvider.System;
         var timerDeadline = system ? deadline - SpinThresholdTicks : deadline;
         var remaining = timerDeadline - time.GetTimestamp();
         if (remaining <= 0)

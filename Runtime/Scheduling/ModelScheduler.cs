@@ -62,7 +62,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         for (var i = 0; i < instances.Length; i++)
         {
             _executors[i] = CreateExecutor(config, instances[i], new BatchBookkeeping(instances[i], ModelName, statistics, Health, _completion, time, logger), pool, time, WakeLoopsIfWaiting, logger);
-            var loop = new InstanceLoop(i, _executors[i], _queues, _slots, _settings, time);
+        }
+        for (var i = 0; i < instances.Length; i++)
+        {
+            var loop = new InstanceLoop(i, _executors, _queues, _slots, _settings, time);
             _loops[i] = Task.Run(loop.RunAsync);
         }
     }
@@ -162,7 +165,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             ThrowIfStopping();
             if (_settings.Rules.MaxQueueDelayTicks == 0 && _queues.IsEmpty() && (inlineSlot = _slots.TryClaimIdle()) >= 0
-                && _executors[inlineSlot].HoldTicks(now) > 0)
+                && _executors[inlineSlot].HoldTicks(now, request.BatchSize) > 0)
             {
                 // The instance is free but its pipeline has batches ahead: the request waits in the
                 // queue, where followers can join it, rather than run alone behind them.

@@ -38,10 +38,10 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
     private readonly long _holdMargin;
     private readonly Action _deviceIdle;
 
-    // TimeProvider ticks. The run estimate is written by the run stage, the copy-in estimate by
-    // Execute's caller (one at a time); see Estimate.
+    // TimeProvider ticks. The run estimate (per batch) is written by the run stage, the copy-in
+    // estimate (per row) by Execute's caller (one at a time); see Estimate.
     private long _runEstimate;
-    private long _copyInEstimate;
+    private long _copyInPerRow;
     private long _runStartedAt;          // TimeProvider timestamp of the run in progress; 0 when none
     private long _runStartedStopwatch;   // the same as a Stopwatch timestamp, for the watchdog
     private int _ahead;                  // batches handed to the run stage whose run has not ended
@@ -83,9 +83,12 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
         }
     }
 
+    public bool DeviceIdle => Volatile.Read(ref _ahead) == 0;
+
     /// <summary>The device's work ahead (the batches handed to it, less what the current run has
-    /// done) minus what gathering and copying in the next batch takes, and a millisecond to spare.</summary>
-    public long HoldTicks(long now)
+    /// done) minus what gathering and copying in <paramref name="rows"/> rows takes, and a
+    /// millisecond to spare.</summary>
+    public long HoldTicks(long now, int rows)
     {
         var ahead = Volatile.Read(ref _ahead);
         var run = Volatile.Read(ref _runEstimate);
@@ -95,7 +98,7 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
         }
         var startedAt = Volatile.Read(ref _runStartedAt);
         var busy = ahead * run - (startedAt == 0 ? 0 : Math.Clamp(now - startedAt, 0, run));
-        return Math.Max(0, busy - Volatile.Read(ref _copyInEstimate) - _holdMargin);
+        return Math.Max(0, busy - (Volatile.Read(ref _copyInPerRow) * rows) - _holdMargin);
     }
 
     public void Execute(List<PendingRequest> batch)
@@ -131,7 +134,7 @@ internal sealed class PipelinedBatchExecutor : IBatchExecutor
             return;
         }
         flight.Timings.InputTicks = Stopwatch.GetTimestamp() - started;
-        Volatile.Write(ref _copyInEstimate, Estimate(_copyInEstimate, _time.GetTimestamp() - startedAt));
+        Volatile.Write(ref _copyInPerRow, Estimate(_copyInPerRow, (_time.GetTimestamp() - startedAt) / Math.Max(1, rows)));
         Interlocked.Increment(ref _ahead);
         if (!_pipeline.ToRun(set))
         {

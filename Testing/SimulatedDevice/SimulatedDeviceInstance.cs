@@ -198,28 +198,9 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
         }
     }
 
-    /// <summary>Waits until <paramref name="duration"/> after <paramref name="started"/>: sleeps
-    /// while more than a millisecond is left (timers are that coarse), then yields.</summary>
-    private static void WaitUntil(long started, TimeSpan duration)
-    {
-        var end = started + (long)(duration.TotalSeconds * Stopwatch.Frequency);
-        while (true)
-        {
-            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), end);
-            if (left <= TimeSpan.Zero)
-            {
-                return;
-            }
-            if (left > TimeSpan.FromMilliseconds(1.5))
-            {
-                Thread.Sleep(left - TimeSpan.FromMilliseconds(1));
-            }
-            else
-            {
-                Thread.Yield();
-            }
-        }
-    }
+    /// <summary>Waits until <paramref name="duration"/> after <paramref name="started"/>.</summary>
+    private static void WaitUntil(long started, TimeSpan duration) =>
+        DeviceClock.WaitUntil(started + (long)(duration.TotalSeconds * Stopwatch.Frequency));
 
     public void Dispose() => _direct.Dispose();
 }
