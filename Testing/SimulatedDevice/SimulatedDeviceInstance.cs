@@ -20,7 +20,8 @@ namespace Fabrik.Testing.SimulatedDevice;
 /// as a device fault would. It counts the time its run stage is busy, which is the utilisation the
 /// device-sim benchmark reports.
 /// </summary>
-/// <remarks>Threading: as <see cref="IStagedModelInstance"/> requires; the counters are atomic.</remarks>
+/// <remarks>Threading: as <see cref="IStagedModelInstance"/> requires; the run and row counters are
+/// atomic, the stage counts are kept under one lock with the freeze.</remarks>
 internal sealed class SimulatedDeviceInstance : IStagedModelInstance
 {
     private readonly ModelConfig _config;
@@ -34,6 +35,12 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
     private int _copyingIn;
     private int _running;
     private int _copyingOut;
+
+    // Guards the three stage counts and the freeze below, so that a freeze decided when every
+    // stage is occupied holds them all: no stage can end while frozen.
+    private readonly object _stages = new();
+    private bool _freezeArmed;
+    private bool _frozen;
 
     public SimulatedDeviceInstance(ModelConfig config, StagingLayout layout, SimulatedDeviceSettings settings, TensorMemoryPool pool, string device)
     {
@@ -79,7 +86,50 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
     public long RowsRun => Interlocked.Read(ref _rowsRun);
 
     /// <summary>Batches in each stage now: copying in, running, copying out.</summary>
-    public (int CopyingIn, int Running, int CopyingOut) Occupancy => (Volatile.Read(ref _copyingIn), Volatile.Read(ref _running), Volatile.Read(ref _copyingOut));
+    public (int CopyingIn, int Running, int CopyingOut) Occupancy
+    {
+        get
+        {
+            lock (_stages)
+            {
+                return (_copyingIn, _running, _copyingOut);
+            }
+        }
+    }
+
+    /// <summary>Makes the device stop every stage from ending as soon as a batch is copying in, one
+    /// running and one copying out, until <see cref="Thaw"/>: a test then acts (a client leaving,
+    /// an unload, a stop) with batches at every stage for certain, however the threads are timed.</summary>
+    public void FreezeAtEveryStage()
+    {
+        lock (_stages)
+        {
+            _freezeArmed = true;
+        }
+    }
+
+    /// <summary>Whether the freeze armed by <see cref="FreezeAtEveryStage"/> holds now.</summary>
+    public bool Frozen
+    {
+        get
+        {
+            lock (_stages)
+            {
+                return _frozen;
+            }
+        }
+    }
+
+    /// <summary>Lets the stages end again.</summary>
+    public void Thaw()
+    {
+        lock (_stages)
+        {
+            _freezeArmed = false;
+            _frozen = false;
+            Monitor.PulseAll(_stages);
+        }
+    }
 
     public StagingSet CreateStagingSet() => new SimulatedStagingSet(Layout, _pool);
 
@@ -88,7 +138,7 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
     public void Run(StagingSet set, TimeSpan? timeLeft)
     {
         var staged = (SimulatedStagingSet)set;
-        Interlocked.Increment(ref _running);
+        EnterStage(ref _running);
         var started = Stopwatch.GetTimestamp();
         Volatile.Write(ref _runStartedAt, started);
         try
@@ -111,7 +161,7 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
         {
             Volatile.Write(ref _runStartedAt, 0);
             Interlocked.Add(ref _busyTicks, Stopwatch.GetTimestamp() - started);
-            Interlocked.Decrement(ref _running);
+            LeaveStage(ref _running);
         }
     }
 
@@ -121,7 +171,7 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
     /// that many bytes take at the configured rate.</summary>
     private void Copy(SimulatedStagingSet set, bool toDevice, ref int stage, ConcurrentQueue<float> order)
     {
-        Interlocked.Increment(ref stage);
+        EnterStage(ref stage);
         var started = Stopwatch.GetTimestamp();
         long bytes = 0;
         var count = toDevice ? Layout.Inputs.Length : Layout.Outputs.Length;
@@ -140,7 +190,32 @@ internal sealed class SimulatedDeviceInstance : IStagedModelInstance
         }
         WaitUntil(started, _settings.CopyTime(bytes));
         Record(order, set.DeviceInputs[0]);
-        Interlocked.Decrement(ref stage);
+        LeaveStage(ref stage);
+    }
+
+    private void EnterStage(ref int stage)
+    {
+        lock (_stages)
+        {
+            stage++;
+            if (_freezeArmed && _copyingIn > 0 && _running > 0 && _copyingOut > 0)
+            {
+                _freezeArmed = false;
+                _frozen = true;
+            }
+        }
+    }
+
+    private void LeaveStage(ref int stage)
+    {
+        lock (_stages)
+        {
+            while (_frozen)
+            {
+                Monitor.Wait(_stages);
+            }
+            stage--;
+        }
     }
 
     /// <summary>One batch through the three steps in turn, on the caller's thread.</summary>

@@ -80,6 +80,7 @@ public sealed class SimulatedPipelineTests
     {
         await using var server = await SimulatedServer.StartAsync(Slow);
         const int count = 24;
+        server.Instance.FreezeAtEveryStage();
         var leaving = Enumerable.Range(0, count).Select(_ => new CancellationTokenSource()).ToArray();
         var requests = Enumerable.Range(0, count).Select(k => server.InferAsync(server.Values(k), leaving[k].Token)).ToArray();
         await AtEveryStageAsync(server);
@@ -88,6 +89,7 @@ public sealed class SimulatedPipelineTests
         {
             await client.CancelAsync();
         }
+        server.Instance.Thaw();
         foreach (var request in requests)
         {
             try
@@ -103,7 +105,7 @@ public sealed class SimulatedPipelineTests
         var statistics = server.Loaded.Statistics;
         await Eventually.UntilAsync(() => statistics.Success.Count + statistics.Fail.Count == count, "every request answered");
         Assert.Equal(count, statistics.Success.Count + statistics.Fail.Count);
-        Assert.InRange(server.Instance.Runs, 1, (count / Slow.MaxBatchSize) - 1); // batches whose clients had all gone did not run
+        Assert.InRange(server.Instance.RowsRun, 1, count - 1); // the queued rows whose clients had gone did not run
         await server.StopAndCheckNothingLeakedAsync();
     });
 
@@ -150,10 +152,18 @@ public sealed class SimulatedPipelineTests
         await using var server = await SimulatedServer.StartAsync(Slow, "--model-control-mode=explicit", "--load-model=sim");
         var pool = server.Fabrik.Server.TensorPool;
         var statistics = server.Loaded.Statistics;
+        server.Instance.FreezeAtEveryStage();
         var requests = Enumerable.Range(0, 20).Select(k => server.InferAsync(server.Values(k))).ToArray();
         await AtEveryStageAsync(server);
 
-        using var unload = await server.Client.PostAsync("/v2/repository/models/sim/unload", null);
+        var unloading = server.Client.PostAsync("/v2/repository/models/sim/unload", null);
+        await Eventually.UntilAsync(async () =>
+        {
+            using var ready = await server.Client.GetAsync("/v2/models/sim/ready");
+            return ready.StatusCode != HttpStatusCode.OK;
+        }, "the model no longer ready");
+        server.Instance.Thaw();
+        using var unload = await unloading;
         var answers = await Task.WhenAll(requests);
 
         Assert.Equal(HttpStatusCode.OK, unload.StatusCode);
@@ -172,10 +182,14 @@ public sealed class SimulatedPipelineTests
     {
         await using var server = await SimulatedServer.StartAsync(Slow);
         var statistics = server.Loaded.Statistics;
+        server.Instance.FreezeAtEveryStage();
         var requests = Enumerable.Range(0, 20).Select(k => server.InferAsync(server.Values(k))).ToArray();
         await AtEveryStageAsync(server);
 
+        var models = server.Fabrik.Server.Models;
         var stop = server.StopAndCheckNothingLeakedAsync();
+        await Eventually.UntilAsync(() => !models.AllModelsReady, "the server stopping");
+        server.Instance.Thaw();
         foreach (var request in requests)
         {
             try
@@ -258,11 +272,13 @@ public sealed class SimulatedPipelineTests
         await server.StopAndCheckNothingLeakedAsync();
     });
 
-    /// <summary>Waits until a batch is copying in, one running and one copying out, with more
-    /// requests still queued.</summary>
-    private static Task AtEveryStageAsync(SimulatedServer server) =>
-        Eventually.UntilAsync(() => server.Instance.Occupancy is { CopyingIn: > 0, Running: > 0, CopyingOut: > 0 } && server.Scheduler.QueuedCount > 0,
-            "batches in every stage and requests queued");
+    /// <summary>Waits until the device, armed with <see cref="SimulatedDeviceInstance.FreezeAtEveryStage"/>,
+    /// holds a batch copying in, one running and one copying out, with more requests queued.</summary>
+    private static async Task AtEveryStageAsync(SimulatedServer server)
+    {
+        await Eventually.UntilAsync(() => server.Instance.Frozen && server.Scheduler.QueuedCount > 0, "batches in every stage and requests queued");
+        Assert.True(server.Instance.Occupancy is { CopyingIn: > 0, Running: > 0, CopyingOut: > 0 });
+    }
 
     /// <summary>Fails a test that takes longer than <see cref="Limit"/> (a stage that never drains).</summary>
     private static Task Bounded(Func<Task> test) => test().WaitAsync(Limit);

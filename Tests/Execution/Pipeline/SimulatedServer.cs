@@ -96,6 +96,10 @@ internal sealed class SimulatedServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var instance in Backend.Instances)
+        {
+            instance.Thaw(); // a test that failed while the device was frozen still stops
+        }
         if (!_stopped)
         {
             Client.Dispose();
