@@ -30,9 +30,10 @@ public static class Program
         {
             return Load.PerformanceReport.Run(args[1..]);
         }
-        if (args is ["minimal", "--port", var port])
+        if (args is ["minimal", "--port", var port, ..] && args[3..] is [] or ["--tls-cert", _, "--tls-key", _])
         {
-            Peers.MinimalEndpoint.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), Path.Combine(BenchmarkModels.RepositoryRoot, "models"), ["simple", "mlp", "cnn"], CancellationToken.None).GetAwaiter().GetResult();
+            using var certificate = args.Length == 7 ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(args[4], args[6]) : null;
+            Peers.MinimalEndpoint.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), Path.Combine(BenchmarkModels.RepositoryRoot, "models"), ["simple", "mlp", "cnn"], CancellationToken.None, certificate).GetAwaiter().GetResult();
             return 0;
         }
         if (args is ["compare", ..])

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What TLS and API keys cost the server per request, with the client on another core: three
-# Fabrik servers (plain, TLS, TLS + API keys) pinned to one CPU, wrk (HTTP/1.1, binary `simple`,
-# concurrency 32) pinned to another, measured alternately over rounds. Prints, per round, each
+# Fabrik servers (plain, TLS, TLS + API keys) and the minimal Kestrel endpoint with the same
+# certificate (minimal-tls, the floor for a TLS listener) pinned to one CPU, wrk (HTTP/1.1, binary
+# `simple`, concurrency 32) pinned to another, measured alternately over rounds; then `cnn`'s
+# 48 KiB inputs on the plain and the TLS + API keys servers (cnn-plain, cnn-tls+keys). Prints, per round, each
 # server's throughput and the server's own CPU time per request (utime + stime from /proc over
 # the run, divided by the requests wrk completed), then the medians and the ratios to plain.
 # With perf available (and root), it also counts OpenSSL's SSL_read and SSL_write calls per
@@ -20,7 +22,8 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 FABRIK=Runtime/bin/Release/net10.0/fabrik.dll
-[[ -f $FABRIK ]] || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
+BENCHMARKS=Benchmarks/bin/Release/net10.0/Fabrik.Benchmarks.dll
+[[ -f $FABRIK && -f $BENCHMARKS ]] || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
 for tool in wrk openssl taskset python3; do
     command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 2; }
 done
@@ -54,10 +57,18 @@ wrk.headers["Inference-Header-Content-Length"] = "{len(header)}"
 '''
 open(f"{work}/plain.lua", "w").write(script)
 open(f"{work}/keyed.lua", "w").write(script + f'wrk.headers["Authorization"] = "Bearer {key}"\n')
+
+# cnn: one FP32[1,3,64,64] image (48 KiB), output back as raw bytes.
+cnn_header = json.dumps({"inputs": [{"name": "INPUT0", "shape": [1, 3, 64, 64], "datatype": "FP32", "parameters": {"binary_data_size": 3 * 64 * 64 * 4}}],
+                         "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": True}}]}).encode()
+open(f"{work}/cnn.bin", "wb").write(cnn_header + struct.pack(f"<{3 * 64 * 64}f", *[(i % 255) / 255.0 for i in range(3 * 64 * 64)]))
+cnn = script.replace("body.bin", "cnn.bin").replace(f'"{len(header)}"', f'"{len(cnn_header)}"')
+open(f"{work}/cnn-plain.lua", "w").write(cnn)
+open(f"{work}/cnn-keyed.lua", "w").write(cnn + f'wrk.headers["Authorization"] = "Bearer {key}"\n')
 PY
 
 TLS=(--http-tls-cert "$WORK/server.pem" --http-tls-key "$WORK/server.key")
-declare -A PORT=([plain]=18100 [tls]=18200 [tls+keys]=18300)
+declare -A PORT=([plain]=18100 [tls]=18200 [tls+keys]=18300 [minimal-tls]=18400)
 declare -A PID
 start() { # name flags...
     local name=$1; shift
@@ -68,32 +79,39 @@ start() { # name flags...
 start plain
 start tls "${TLS[@]}"
 start tls+keys "${TLS[@]}" --auth-keys "$WORK/keys.json"
-for name in plain tls tls+keys; do
-    scheme=http; [[ $name == plain ]] || scheme=https
-    for _ in $(seq 1 120); do curl -skf "$scheme://localhost:${PORT[$name]}/v2/health/ready" >/dev/null && break; sleep 0.5; done
+taskset -c "$SERVER_CPU" dotnet "$BENCHMARKS" minimal --port "${PORT[minimal-tls]}" --tls-cert "$WORK/server.pem" --tls-key "$WORK/server.key" \
+    > "$WORK/minimal-tls.log" 2>&1 &
+PID[minimal-tls]=$!
+for name in plain tls tls+keys minimal-tls; do
+    scheme=http path=/v2/health/ready
+    [[ $name == plain ]] || scheme=https
+    [[ $name == minimal-tls ]] && path=/v2/models/simple
+    for _ in $(seq 1 120); do curl -skf "$scheme://localhost:${PORT[$name]}$path" >/dev/null && break; sleep 0.5; done
 done
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 TICKS=$(getconf CLK_TCK)
 measure() { # name: appends "name rps us_per_request"
-    local name=$1 scheme=https lua=plain.lua
-    [[ $name == plain ]] && scheme=http
-    [[ $name == tls+keys ]] && lua=keyed.lua
+    local name=$1 server=${1#cnn-} model=simple scheme=https lua=plain.lua
+    [[ $name == cnn-* ]] && model=cnn lua=cnn-plain.lua
+    [[ $server == plain ]] && scheme=http
+    [[ $server == tls+keys ]] && lua=${lua/plain/keyed}
     local before after out rps
-    before=$(cpu_ticks "${PID[$name]}")
-    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" -s "$WORK/$lua" "$scheme://localhost:${PORT[$name]}/v2/models/simple/infer")
-    after=$(cpu_ticks "${PID[$name]}")
+    before=$(cpu_ticks "${PID[$server]}")
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" -s "$WORK/$lua" "$scheme://localhost:${PORT[$server]}/v2/models/$model/infer")
+    after=$(cpu_ticks "${PID[$server]}")
     if grep -q "Non-2xx" <<<"$out"; then echo "$name: non-2xx responses" >&2; exit 1; fi
     rps=$(awk '/Requests\/sec/ { print $2 }' <<<"$out")
     python3 -c "print('$name', $rps, ($after - $before) / $TICKS * 1e6 / ($rps * $SECONDS_PER_RUN))" | tee -a "$WORK/results"
 }
 
 # A warm-up run each, not counted.
-for name in plain tls tls+keys; do measure "$name" > /dev/null; done
+NAMES=(plain tls tls+keys minimal-tls cnn-plain cnn-tls+keys)
+for name in "${NAMES[@]}"; do measure "$name" > /dev/null; done
 : > "$WORK/results"
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round"
-    for name in plain tls tls+keys; do measure "$name"; done
+    for name in "${NAMES[@]}"; do measure "$name"; done
 done
 
 python3 - "$WORK/results" "$ROUNDS" <<'PY'
@@ -106,11 +124,15 @@ print(f"\nmedians over {sys.argv[2]} rounds (server on one CPU, wrk on another):
 for name, runs in by.items():
     print(f"  {name:9} {statistics.median(r for r, _ in runs):9.0f} requests/s  {statistics.median(u for _, u in runs):6.1f} µs server CPU per request")
 # Each round's own ratio (its runs are back to back), then the median of those.
-rounds = list(zip(*(by[name] for name in ("plain", "tls", "tls+keys"))))
-for name, index in (("tls", 1), ("tls+keys", 2)):
-    throughput = statistics.median(r[index][0] / r[0][0] for r in rounds)
-    cost = statistics.median(r[0][1] / r[index][1] for r in rounds)
-    print(f"  {name} ÷ plain: throughput {throughput:.2f}, server requests per CPU-second {cost:.2f}")
+def ratio(name, base):
+    rounds = list(zip(by[name], by[base]))
+    throughput = statistics.median(r[0][0] / r[1][0] for r in rounds)
+    cost = statistics.median(r[1][1] / r[0][1] for r in rounds)
+    print(f"  {name} ÷ {base}: throughput {throughput:.2f}, server requests per CPU-second {cost:.2f}")
+ratio("tls", "plain")
+ratio("tls+keys", "plain")
+ratio("tls+keys", "minimal-tls")
+ratio("cnn-tls+keys", "cnn-plain")
 PY
 
 # TLS records per request: OpenSSL calls in the TLS server while wrk runs (root and perf only).

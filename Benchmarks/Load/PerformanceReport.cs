@@ -17,7 +17,7 @@ namespace Fabrik.Benchmarks.Load;
 /// </summary>
 public sealed partial class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
 {
-    private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302, SecuredPort = 8400;
+    private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302, SecuredPort = 8400, MinimalTlsPort = 8500;
 
     /// <summary>Seconds of each wrk or h2load run (the measurements used 8).</summary>
     private int _externalSeconds = 8;
@@ -89,17 +89,25 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
                     "simple", "--http-format", "binary", "--concurrency-range", "32");
             }
 
-            // The hardened listener (TLS and API keys) against the plain one.
+            // The hardened listener (TLS and API keys) against the plain one, and against the
+            // floor for a TLS listener: the minimal endpoint with the same certificate.
             using (var secured = new SecuredListener())
             await using (var tls = await StartAsync("fabrik (TLS + API keys)", SecuredPort, "/v2/health/ready", SecuredArguments(models, secured), secured.CaPath))
+            await using (var minimalTls = await StartAsync("minimal (TLS)", MinimalTlsPort, "/v2/models/simple",
+                ["dotnet", BenchmarksDll(), "minimal", "--port", MinimalTlsPort.ToString(CultureInfo.InvariantCulture), "--tls-cert", secured.CertificatePath, "--tls-key", secured.KeyPath], secured.CaPath))
             {
-                log.WriteLine("** TLS + API keys simple binary c32");
-                string[] flags = ["--http-format", "binary", "--concurrency-range", "32"];
+                string[] Secured(int port, params string[] flags) =>
+                    [.. flags, "-u", $"https://localhost:{port}", "--ssl-https-ca-certificates-file", secured.CaPath, "-H", $"Authorization: Bearer {secured.Key}"];
+                string[] simple = ["--http-format", "binary", "--concurrency-range", "32"];
+                string[] cnn = ["--http-format", "binary", "--concurrency-range", "4"];
+                log.WriteLine("** TLS + API keys simple binary c32; cnn binary c4");
                 for (var round = 0; round < Rounds; round++)
                 {
-                    await MeasureAsync($"tls+auth on simple #{round + 1}", "simple", SecuredPort,
-                        [.. flags, "-u", $"https://localhost:{SecuredPort}", "--ssl-https-ca-certificates-file", secured.CaPath, "-H", $"Authorization: Bearer {secured.Key}"]);
-                    await MeasureAsync($"tls+auth off simple #{round + 1}", "simple", FabrikPort, flags);
+                    await MeasureAsync($"tls+auth on simple #{round + 1}", "simple", SecuredPort, Secured(SecuredPort, simple));
+                    await MeasureAsync($"tls+auth off simple #{round + 1}", "simple", FabrikPort, simple);
+                    await MeasureAsync($"minimal tls simple #{round + 1}", "simple", MinimalTlsPort, Secured(MinimalTlsPort, simple));
+                    await MeasureAsync($"tls+auth on cnn #{round + 1}", "cnn", SecuredPort, Secured(SecuredPort, cnn));
+                    await MeasureAsync($"tls+auth off cnn #{round + 1}", "cnn", FabrikPort, cnn);
                 }
             }
 
@@ -460,6 +468,8 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         rows.Add(("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", (Ratio("batching on cnn", "batching off cnn", Throughput), null), "≥ 1.0", true, 1.0));
         rows.Add(("Metrics on ÷ off, throughput, concurrency 32, `simple`, binary", (Ratio("metrics on simple", "metrics off simple", Throughput), null), "≥ 0.97", true, 0.97));
         rows.Add(("TLS + API keys ÷ plain, throughput, concurrency 32, `simple`, binary", (Ratio("tls+auth on simple", "tls+auth off simple", Throughput), null), "≥ 0.9", true, 0.9));
+        rows.Add(("Fabrik TLS + API keys ÷ minimal endpoint with the same certificate and TLS, throughput, concurrency 32, `simple`, binary", (Ratio("tls+auth on simple", "minimal tls simple", Throughput), null), "≥ 0.95", true, 0.95));
+        rows.Add(("TLS + API keys ÷ plain, throughput, concurrency 4, `cnn` (48 KiB inputs), binary", (Ratio("tls+auth on cnn", "tls+auth off cnn", Throughput), null), "≥ 0.95", true, 0.95));
         foreach (var instances in new[] { 1, 2 })
         {
             if (_deviceSim.TryGetValue((instances, true), out var pipeline) && _deviceSim.TryGetValue((instances, false), out var serial))

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -19,7 +20,9 @@ namespace Fabrik.Benchmarks.Peers;
 /// </summary>
 public static class MinimalEndpoint
 {
-    public static async Task RunAsync(int port, string repository, IReadOnlyList<string> models, CancellationToken cancellation)
+    /// <summary>Serves until cancelled; over TLS with <paramref name="certificate"/> when given (the
+    /// floor for Fabrik's TLS listener: the same certificate and Kestrel's own TLS, nothing else).</summary>
+    public static async Task RunAsync(int port, string repository, IReadOnlyList<string> models, CancellationToken cancellation, X509Certificate2? certificate = null)
     {
         var sessions = new Dictionary<string, InferenceSession>(StringComparer.Ordinal);
         foreach (var model in models)
@@ -30,7 +33,13 @@ public static class MinimalEndpoint
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen =>
+        {
+            if (certificate is not null)
+            {
+                listen.UseHttps(certificate);
+            }
+        }));
         var app = builder.Build();
         app.MapPost("/v2/models/{name}/infer", (HttpContext context) => InferAsync(context, sessions));
         app.MapGet("/v2/models/{name}", (HttpContext context) => WriteMetadataAsync(context, sessions[(string)context.Request.RouteValues["name"]!]));
