@@ -30,11 +30,9 @@ public static class Program
         {
             return Load.PerformanceReport.Run(args[1..]);
         }
-        if (args is ["minimal", "--port", var port, ..] && args[3..] is [] or ["--tls-cert", _, "--tls-key", _])
+        if (args is ["minimal", ..])
         {
-            using var certificate = args.Length == 7 ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(args[4], args[6]) : null;
-            Peers.MinimalEndpoint.RunAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture), Path.Combine(BenchmarkModels.RepositoryRoot, "models"), ["simple", "mlp", "cnn"], CancellationToken.None, certificate).GetAwaiter().GetResult();
-            return 0;
+            return Peers.MinimalCommand.Run(args[1..]);
         }
         if (args is ["compare", ..])
         {

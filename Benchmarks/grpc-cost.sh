@@ -4,7 +4,9 @@
 # `simple` over both protocols; h2load (gRPC, one length-prefixed ModelInferRequest) and wrk (HTTP
 # binary), each pinned to another CPU at concurrency 32, measured alternately over rounds; and the
 # same two clients on the cheapest call each protocol has (gRPC ServerLive, an empty message;
-# HTTP GET /v2/health/live), which is what the transport alone costs. Prints,
+# HTTP GET /v2/health/live), which is what the transport and our interceptors cost; and the same
+# two calls on the minimal Kestrel endpoint (pinned alike), whose ServerLive is written by hand
+# with no gRPC framework and no interceptor: Kestrel's own floor for each protocol. Prints,
 # per round, each protocol's throughput and the server's own CPU time per request (utime + stime
 # from /proc over the run, divided by the requests the client completed), then the medians and
 # the gRPC ÷ HTTP ratios. On a machine where client and server share the cores (the performance
@@ -26,7 +28,10 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 FABRIK=Runtime/bin/Release/net10.0/fabrik.dll
-[[ -f $FABRIK ]] || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
+BENCHMARKS=Benchmarks/bin/Release/net10.0/Fabrik.Benchmarks.dll
+MINIMAL_PORT=18502
+MINIMAL_H2C_PORT=18503
+[[ -f $FABRIK && -f $BENCHMARKS ]] || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
 for tool in wrk h2load taskset python3 curl; do
     command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 2; }
 done
@@ -71,33 +76,38 @@ PY
 taskset -c "$SERVER_CPU" dotnet "$FABRIK" --model-repository models --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" \
     --allow-metrics=false ${EXTRA_FLAGS:-} > "$WORK/server.log" 2>&1 &
 SERVER=$!
-for _ in $(seq 1 120); do curl -sf "http://localhost:$HTTP_PORT/v2/health/ready" >/dev/null && break; sleep 0.5; done
+taskset -c "$SERVER_CPU" dotnet "$BENCHMARKS" minimal --port "$MINIMAL_PORT" --h2c-port "$MINIMAL_H2C_PORT" > "$WORK/minimal.log" 2>&1 &
+MINIMAL=$!
+for _ in $(seq 1 120); do curl -sf "http://localhost:$HTTP_PORT/v2/health/ready" >/dev/null && curl -sf "http://localhost:$MINIMAL_PORT/v2/health/live" >/dev/null && break; sleep 0.5; done
 curl -sf "http://localhost:$HTTP_PORT/v2/health/ready" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+curl -sf "http://localhost:$MINIMAL_PORT/v2/health/live" >/dev/null || { cat "$WORK/minimal.log" >&2; exit 1; }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SERVER/stat"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/${1:-$SERVER}/stat"; }
 successes() { curl -s "http://localhost:$HTTP_PORT/v2/models/simple/stats" | python3 -c "import json, sys; print(json.load(sys.stdin)['model_stats'][0]['inference_stats']['success']['count'])"; }
 TICKS=$(getconf CLK_TCK)
-measure() { # variant (http, grpc, http-live, grpc-live): appends "variant rps us_per_request"
-    local variant=$1 before after out done served0 served1
+measure() { # variant (http, grpc, http-live, grpc-live, minimal-http-live, minimal-grpc-live): appends "variant rps us_per_request"
+    local variant=$1 before after out done served0 served1 pid=$SERVER http=$HTTP_PORT grpc=$GRPC_PORT
+    [[ $variant == minimal-* ]] && pid=$MINIMAL http=$MINIMAL_PORT grpc=$MINIMAL_H2C_PORT
     served0=$(successes)
-    before=$(cpu_ticks)
-    case $variant in
+    before=$(cpu_ticks "$pid")
+    case ${variant#minimal-} in
         grpc|grpc-live)
             local method=ModelInfer message=message
-            [[ $variant == grpc-live ]] && method=ServerLive message=empty
+            [[ $variant == *grpc-live ]] && method=ServerLive message=empty
             out=$(taskset -c "$CLIENT_CPU" h2load -t1 -c32 -m1 -D "$SECONDS_PER_RUN" -d "$WORK/$message" \
-                -H 'content-type: application/grpc' -H 'te: trailers' "http://localhost:$GRPC_PORT/inference.GRPCInferenceService/$method")
+                -H 'content-type: application/grpc' -H 'te: trailers' "http://localhost:$grpc/inference.GRPCInferenceService/$method")
+            grep -q ' 0 failed, 0 errored' <<<"$out" || { echo "$variant: failed calls: $out" >&2; exit 1; }
             done=$(awk '/^requests:/ { print $8 }' <<<"$out") ;;
         http)
-            out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" -s "$WORK/binary.lua" "http://localhost:$HTTP_PORT/v2/models/simple/infer") ;;
+            out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" -s "$WORK/binary.lua" "http://localhost:$http/v2/models/simple/infer") ;;
         http-live)
-            out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" "http://localhost:$HTTP_PORT/v2/health/live") ;;
+            out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c32 -d"${SECONDS_PER_RUN}s" "http://localhost:$http/v2/health/live") ;;
     esac
-    if [[ $variant == http* ]]; then
+    if [[ $variant == *http* ]]; then
         grep -q "Non-2xx" <<<"$out" && { echo "$variant: non-2xx responses" >&2; exit 1; }
         done=$(awk '/requests in/ { print $1 }' <<<"$out")
     fi
-    after=$(cpu_ticks)
+    after=$(cpu_ticks "$pid")
     served1=$(successes)
     # Every inference the client counts as done must be one the server counts as a success
     # (h2load counts a gRPC error, sent with HTTP status 200, as done).
@@ -107,7 +117,7 @@ measure() { # variant (http, grpc, http-live, grpc-live): appends "variant rps u
     python3 -c "print('$variant', $done / $SECONDS_PER_RUN, ($after - $before) / $TICKS * 1e6 / $done)" | tee -a "$WORK/results"
 }
 
-VARIANTS=(http grpc http-live grpc-live)
+VARIANTS=(http grpc http-live grpc-live minimal-http-live minimal-grpc-live)
 # A warm-up run each, not counted.
 for variant in "${VARIANTS[@]}"; do measure "$variant" > /dev/null; done
 : > "$WORK/results"
@@ -124,8 +134,9 @@ for name, rps, us in rows:
     by.setdefault(name, []).append((float(rps), float(us)))
 print(f"\nmedians over {sys.argv[2]} rounds (server on one CPU, the client on another):")
 for name, runs in by.items():
-    print(f"  {name:9} {statistics.median(r for r, _ in runs):9.0f} requests/s  {statistics.median(u for _, u in runs):6.1f} µs server CPU per request")
-for grpc, http, what in (("grpc", "http", "inference"), ("grpc-live", "http-live", "liveness (the transport alone)")):
+    print(f"  {name:17} {statistics.median(r for r, _ in runs):9.0f} requests/s  {statistics.median(u for _, u in runs):6.1f} µs server CPU per request")
+for grpc, http, what in (("grpc", "http", "inference"), ("grpc-live", "http-live", "liveness (transport and interceptors)"),
+                         ("minimal-grpc-live", "minimal-http-live", "minimal endpoint's liveness (Kestrel alone)")):
     rounds = list(zip(by[grpc], by[http]))
     print(f"  {what}, gRPC ÷ HTTP: throughput {statistics.median(g[0] / h[0] for g, h in rounds):.2f}, "
           f"server requests per CPU-second {statistics.median(h[1] / g[1] for g, h in rounds):.2f}, "

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
@@ -20,9 +21,15 @@ namespace Fabrik.Benchmarks.Peers;
 /// </summary>
 public static class MinimalEndpoint
 {
+    /// <summary>The whole gRPC response to ServerLive: a length-prefixed ServerLiveResponse whose
+    /// field 1 (live) is true.</summary>
+    private static readonly byte[] LiveResponse = [0, 0, 0, 0, 2, 0x08, 0x01];
+
     /// <summary>Serves until cancelled; over TLS with <paramref name="certificate"/> when given (the
-    /// floor for Fabrik's TLS listener: the same certificate and Kestrel's own TLS, nothing else).</summary>
-    public static async Task RunAsync(int port, string repository, IReadOnlyList<string> models, CancellationToken cancellation, X509Certificate2? certificate = null)
+    /// floor for Fabrik's TLS listener: the same certificate and Kestrel's own TLS, nothing else).
+    /// With <paramref name="h2cPort"/>, also answers gRPC's ServerLive over cleartext HTTP/2 by
+    /// hand, with no gRPC framework: the floor for a gRPC call on Kestrel.</summary>
+    public static async Task RunAsync(int port, string repository, IReadOnlyList<string> models, CancellationToken cancellation, X509Certificate2? certificate = null, int? h2cPort = null)
     {
         var sessions = new Dictionary<string, InferenceSession>(StringComparer.Ordinal);
         foreach (var model in models)
@@ -40,14 +47,28 @@ public static class MinimalEndpoint
                 listen.UseHttps(certificate);
             }
         }));
+        if (h2cPort is { } grpc)
+        {
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, grpc, listen => listen.Protocols = HttpProtocols.Http2));
+        }
         var app = builder.Build();
         app.MapPost("/v2/models/{name}/infer", (HttpContext context) => InferAsync(context, sessions));
         app.MapGet("/v2/models/{name}", (HttpContext context) => WriteMetadataAsync(context, sessions[(string)context.Request.RouteValues["name"]!]));
+        app.MapGet("/v2/health/live", (HttpContext context) => Task.CompletedTask);
+        app.MapPost("/inference.GRPCInferenceService/ServerLive", AnswerServerLiveAsync);
         await app.RunAsync(cancellation);
         foreach (var session in sessions.Values)
         {
             session.Dispose();
         }
+    }
+
+    private static async Task AnswerServerLiveAsync(HttpContext context)
+    {
+        await context.Request.Body.CopyToAsync(Stream.Null);
+        context.Response.ContentType = "application/grpc";
+        context.Response.AppendTrailer("grpc-status", "0");
+        await context.Response.Body.WriteAsync(LiveResponse);
     }
 
     private static async Task InferAsync(HttpContext context, Dictionary<string, InferenceSession> sessions)
