@@ -206,17 +206,20 @@ internal sealed partial class ModelLoader(
         {
             config = backend.AutoComplete(config, modelPath);
         }
-        if ((backend.ConfigProblem(config) ?? PipelineDepth.Problem(config)) is { } problem)
+        config = SequenceModelTensors.ForClients(config);
+        if ((SequenceModelTensors.Problem(config) ?? backend.ConfigProblem(SequenceModelTensors.ForBackend(config)) ?? PipelineDepth.Problem(config)) is { } problem)
         {
             throw new InvalidOperationException(problem);
         }
+        config = SequenceInitialStates.Read(config, source);
         var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount, backend.NoGpuReason is null, backend.NoGpuReason);
         foreach (var warning in placement.Warnings)
         {
             Log.PlacementWarning(_logger, source.Name, warning);
         }
         config = config with { InstanceGroups = placement.Groups };
-        var instances = ModelInstanceFactory.CreateInstances(config, backend, modelPath, pool, placement.Instances);
+        // The backend sees the sequence batcher's control and state tensors too; clients do not.
+        var instances = ModelInstanceFactory.CreateInstances(SequenceModelTensors.ForBackend(config), backend, modelPath, pool, placement.Instances);
         try
         {
             ModelWarmup.Run(config, instances, source, pool);

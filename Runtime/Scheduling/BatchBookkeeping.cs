@@ -38,7 +38,10 @@ internal sealed partial class BatchBookkeeping(
         foreach (var pending in batch)
         {
             var queueTicks = ToStopwatchTicks(start - pending.EnqueuedTimestamp);
-            statistics.Queue.Record(queueTicks);
+            if (!pending.Filler)
+            {
+                statistics.Queue.Record(queueTicks);
+            }
             if (pending.Request.Timeline is { } timeline)
             {
                 timeline.ExecutionStartTimestamp = startTimestamp;
