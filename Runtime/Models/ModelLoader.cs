@@ -202,12 +202,17 @@ internal sealed partial class ModelLoader(
         var backend = backends.Resolve(config);
         var modelPath = ModelRepository.Confine(root, ModelInstanceFactory.ModelFilePath(config, backend, versionDirectory));
         ConfineReferencedFiles(root, backend, modelPath);
+        // Sequence tensors that clash with what config.pbtxt declares are refused as written; those
+        // auto-complete found in the model are the batcher's, not the clients'.
+        if (SequenceModelTensors.Problem(config) is { } clash)
+        {
+            throw new InvalidOperationException(clash);
+        }
         if (options.AutoCompleteConfig)
         {
-            config = backend.AutoComplete(config, modelPath);
+            config = SequenceModelTensors.ForClients(backend.AutoComplete(config, modelPath));
         }
-        config = SequenceModelTensors.ForClients(config);
-        if ((SequenceModelTensors.Problem(config) ?? backend.ConfigProblem(SequenceModelTensors.ForBackend(config)) ?? PipelineDepth.Problem(config)) is { } problem)
+        if ((backend.ConfigProblem(SequenceModelTensors.ForBackend(config)) ?? PipelineDepth.Problem(config)) is { } problem)
         {
             throw new InvalidOperationException(problem);
         }
