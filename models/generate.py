@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+from typing import Tuple
 
 import numpy as np
 import onnx
@@ -63,6 +64,14 @@ class Cnn(torch.nn.Module):
         x = torch.relu(self.conv4(x))
         x = torch.mean(x, dim=(2, 3))
         return self.classifier(x)
+
+
+class Accumulator(torch.nn.Module):
+    """The TorchScript accumulator: the running sum is the state, given back as the next input."""
+
+    def forward(self, value: torch.Tensor, accumulator: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        total = accumulator + value
+        return total, total
 
 
 def model_dir(name):
@@ -438,6 +447,47 @@ sequence_batching {
             "tolerance": 0,
         })
     write_samples(path, "sequence_accumulator", samples)
+
+    # The same accumulator as TorchScript: forward(INPUT__0, ACCUMULATOR__1) returns
+    # (OUTPUT__0, the next ACCUMULATOR__1), positions as Triton's pytorch backend numbers them.
+    torch_path = model_dir("sequence_accumulator_torch")
+    torch.jit.script(Accumulator()).save(os.path.join(torch_path, "1", "model.pt"))
+    write_text(os.path.join(torch_path, "config.pbtxt"), """name: "sequence_accumulator_torch"
+platform: "pytorch_libtorch"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT__0"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT__0"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+instance_group [ { count: 1, kind: KIND_CPU } ]
+sequence_batching {
+  max_sequence_idle_microseconds: 5000000
+  direct { }
+  state [
+    {
+      input_name: "ACCUMULATOR__1"
+      output_name: "ACCUMULATOR_OUT__1"
+      data_type: TYPE_INT32
+      dims: [ 1 ]
+      initial_state: { data_type: TYPE_INT32 dims: [ 1 ] zero_data: true name: "zero" }
+    }
+  ]
+}
+""")
+    for sample in samples:
+        sample["inputs"][0]["name"] = "INPUT__0"
+        sample["outputs"][0]["name"] = "OUTPUT__0"
+    write_samples(torch_path, "sequence_accumulator_torch", samples)
 
     path = model_dir("sequence_controls")
     flags = ["START", "END", "READY"]

@@ -23,10 +23,12 @@ public sealed class SequenceServerTests
 
     [Theory]
     [InlineData("sequence_accumulator")]
+    [InlineData("sequence_accumulator_torch")]
     [InlineData("sequence_controls")]
     public async Task StoredSamples_AsOneSequence_ReturnTheStoredOutputs(string model)
     {
-        await using var host = await Start(Repository());
+        using var repository = new TemporaryRepository().Add(model);
+        await using var host = await Start(repository);
         using var client = host.CreateHttpClient();
         foreach (var sample in Samples.Load(model)["samples"]!.AsArray())
         {
@@ -44,7 +46,8 @@ public sealed class SequenceServerTests
     {
         // 24 sequences on 8 slots: 16 wait in the backlog until earlier ones end. Even clients use
         // HTTP with numeric ids, odd ones gRPC with string ids.
-        await using var host = await Start(Repository());
+        using var repository = Repository();
+        await using var host = await Start(repository);
         using var http = host.CreateHttpClient();
         using var channel = host.CreateGrpcChannel();
         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
@@ -73,7 +76,8 @@ public sealed class SequenceServerTests
     [Fact]
     public async Task GrpcStream_CarriesWholeSequences_InOrder()
     {
-        await using var host = await Start(Repository());
+        using var repository = Repository();
+        await using var host = await Start(repository);
         using var channel = host.CreateGrpcChannel();
         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
         using var call = grpc.ModelStreamInfer();
@@ -192,7 +196,8 @@ public sealed class SequenceServerTests
     [InlineData("\"sequence_id\": 424242", "must specify the START flag")]
     public async Task HostileSequenceParameters_Are400InTheClientsTerms(string parameters, string expected)
     {
-        await using var host = await Start(Repository());
+        using var repository = Repository();
+        await using var host = await Start(repository);
         using var client = host.CreateHttpClient();
         var body = $$"""{"parameters":{ {{parameters}} },"inputs":[{"name":"INPUT","datatype":"INT32","shape":[1,1],"data":[1]}]}""";
 
@@ -206,7 +211,8 @@ public sealed class SequenceServerTests
     [Fact]
     public async Task HostileInput_LongIdsBatchesAndGrpcTypes_AreRefused()
     {
-        await using var host = await Start(Repository());
+        using var repository = Repository();
+        await using var host = await Start(repository);
         using var client = host.CreateHttpClient();
         using var channel = host.CreateGrpcChannel();
         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);

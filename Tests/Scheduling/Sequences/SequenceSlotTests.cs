@@ -70,6 +70,7 @@ public sealed class SequenceSlotTests : IAsyncLifetime
         Assert.Equal<long[][]>([[0, 2, 3], [0, 1, 1], [0, 0, 0], [0, 1, 1], [0, 12, 13]], runs[1]);
         Assert.Equal<long[][]>([[0, 5], [0, 0], [0, 1], [0, 1], [0, 12]], runs[2]);
         Assert.Equal(4, _model.Statistics.Success.Count);
+        Assert.Equal((4L, 3L), (_model.Statistics.InferenceCount, _model.Statistics.ExecutionCount)); // the empty rows are nobody's inferences
     }
 
     [Fact]
