@@ -1,5 +1,3 @@
-using System.Net;
-using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting;
 using Fabrik.Models;
@@ -32,7 +30,7 @@ public sealed class SequenceModelConfigTests
             {
                 var value = (id * 31 + step * 7) % 50 - 25;
                 sum += value;
-                Assert.Equal(sum, await Accumulate(client, id, value, step == 0, step == 9));
+                Assert.Equal(sum, await SequenceRequests.Accumulate(client, (ulong)id, value, step == 0, step == 9));
             }
         }
 
@@ -51,9 +49,9 @@ public sealed class SequenceModelConfigTests
         await using var host = await InMemoryFabrik.StartAsync("--model-repository", repository.Path);
         using var client = host.CreateHttpClient();
 
-        Assert.Equal(103, await Accumulate(client, 1, 3, start: true, end: false));
-        Assert.Equal(108, await Accumulate(client, 1, 5, start: false, end: true));
-        Assert.Equal(101, await Accumulate(client, 2, 1, start: true, end: true));
+        Assert.Equal(103, await SequenceRequests.Accumulate(client, 1, 3, start: true, end: false));
+        Assert.Equal(108, await SequenceRequests.Accumulate(client, 1, 5, start: false, end: true));
+        Assert.Equal(101, await SequenceRequests.Accumulate(client, 2, 1, start: true, end: true));
         var config = JsonNode.Parse(await client.GetStringAsync("/v2/models/sequence_accumulator/config"))!;
         var state = config["sequence_batching"]!["state"]![0]!;
         Assert.Equal("ACCUMULATOR_IN", (string)state["input_name"]!);
@@ -106,15 +104,5 @@ public sealed class SequenceModelConfigTests
         var text = File.ReadAllText(path);
         Assert.Contains(find, text, StringComparison.Ordinal);
         File.WriteAllText(path, text.Replace(find, replace, StringComparison.Ordinal));
-    }
-
-    private static async Task<int> Accumulate(HttpClient client, int id, int value, bool start, bool end)
-    {
-        var json = $$"""{"parameters":{"sequence_id":{{id}},"sequence_start":{{(start ? "true" : "false")}},"sequence_end":{{(end ? "true" : "false")}}},"inputs":[{"name":"INPUT","datatype":"INT32","shape":[1,1],"data":[{{value}}]}]}""";
-        using var content = new StringContent(json, Encoding.UTF8, "application/json");
-        using var response = await client.PostAsync("/v2/models/sequence_accumulator/infer", content);
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
-        return (int)JsonNode.Parse(body)!["outputs"]![0]!["data"]![0]!;
     }
 }

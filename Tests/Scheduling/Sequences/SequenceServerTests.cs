@@ -34,7 +34,7 @@ public sealed class SequenceServerTests
         {
             var request = new JsonObject { ["parameters"] = sample!["parameters"]!.DeepClone(), ["inputs"] = sample["inputs"]!.DeepClone() };
 
-            var (status, body) = await Post(client, model, request.ToJsonString());
+            var (status, body) = await SequenceRequests.Post(client, model, request.ToJsonString());
 
             Assert.Equal(HttpStatusCode.OK, status);
             TensorAssert.OutputsMatch(sample["outputs"]!.AsArray(), JsonNode.Parse(body)!["outputs"]!.AsArray(), 0);
@@ -63,7 +63,7 @@ public sealed class SequenceServerTests
                 sum += value;
                 var (start, end) = (step == 0, step == Steps - 1);
                 var output = client % 2 == 0
-                    ? await HttpAccumulate(http, (ulong)(1000 + client), value, start, end)
+                    ? await SequenceRequests.Accumulate(http, (ulong)(1000 + client), value, start, end)
                     : await GrpcAccumulate(grpc, $"client-{client}", value, start, end);
                 Assert.Equal(sum, output);
             }
@@ -106,15 +106,15 @@ public sealed class SequenceServerTests
         using var repository = new TemporaryRepository().Add("sequence_accumulator", extraConfig: "max_batch_size: 1");
         await using var host = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]), time);
         using var client = host.CreateHttpClient();
-        Assert.Equal(5, await HttpAccumulate(client, 1, 5, start: true, end: false));
+        Assert.Equal(5, await SequenceRequests.Accumulate(client, 1, 5, start: true, end: false));
 
-        var waiting = HttpAccumulate(client, 2, 7, start: true, end: false);
+        var waiting = SequenceRequests.Accumulate(client, 2, 7, start: true, end: false);
         await Eventually.UntilAsync(() => Batcher(host).QueuedCount == 1, "the second sequence waits for the slot");
         Assert.False(waiting.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(6));
 
         Assert.Equal(7, await waiting.WaitAsync(Wait)); // the idle sequence's slot went to the waiting one
-        var (status, body) = await Post(client, "sequence_accumulator", AccumulatorJson(1, 1, start: false, end: false));
+        var (status, body) = await SequenceRequests.Post(client, "sequence_accumulator", SequenceRequests.AccumulatorJson(1, 1, start: false, end: false));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("must specify the START flag", body, StringComparison.Ordinal);
     }
@@ -129,7 +129,7 @@ public sealed class SequenceServerTests
         var sums = new int[6];
         for (var i = 0; i < sums.Length; i++)
         {
-            sums[i] = await HttpAccumulate(client, (ulong)(i + 1), i, start: true, end: false);
+            sums[i] = await SequenceRequests.Accumulate(client, (ulong)(i + 1), i, start: true, end: false);
         }
 
         async Task<(int Ok, int Refused)> Continue(int sequence)
@@ -137,7 +137,7 @@ public sealed class SequenceServerTests
             var (ok, refused) = (0, 0);
             for (var step = 1; step <= 30; step++)
             {
-                var (status, body) = await Post(client, "sequence_accumulator", AccumulatorJson((ulong)(sequence + 1), step, start: false, end: false));
+                var (status, body) = await SequenceRequests.Post(client, "sequence_accumulator", SequenceRequests.AccumulatorJson((ulong)(sequence + 1), step, start: false, end: false));
                 if (status == HttpStatusCode.OK)
                 {
                     sums[sequence] += step;
@@ -175,7 +175,7 @@ public sealed class SequenceServerTests
         using var client = host.CreateHttpClient();
         for (ulong id = 1; id <= 5; id++)
         {
-            Assert.Equal(3, await HttpAccumulate(client, id, 3, start: true, end: false));
+            Assert.Equal(3, await SequenceRequests.Accumulate(client, id, 3, start: true, end: false));
         }
 
         await host.DisposeAsync().AsTask().WaitAsync(Wait);
@@ -201,7 +201,7 @@ public sealed class SequenceServerTests
         using var client = host.CreateHttpClient();
         var body = $$"""{"parameters":{ {{parameters}} },"inputs":[{"name":"INPUT","datatype":"INT32","shape":[1,1],"data":[1]}]}""";
 
-        var (status, answer) = await Post(client, "sequence_accumulator", body);
+        var (status, answer) = await SequenceRequests.Post(client, "sequence_accumulator", body);
 
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains(expected, answer, StringComparison.Ordinal);
@@ -218,12 +218,12 @@ public sealed class SequenceServerTests
         var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
 
         var longId = new string('x', SequenceParameters.MaxIdLength + 1);
-        var (status, answer) = await Post(client, "sequence_accumulator",
+        var (status, answer) = await SequenceRequests.Post(client, "sequence_accumulator",
             $$"""{"parameters":{"sequence_id":"{{longId}}","sequence_start":true},"inputs":[{"name":"INPUT","datatype":"INT32","shape":[1,1],"data":[1]}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains($"at most {SequenceParameters.MaxIdLength}", answer, StringComparison.Ordinal);
 
-        (status, answer) = await Post(client, "sequence_accumulator",
+        (status, answer) = await SequenceRequests.Post(client, "sequence_accumulator",
             """{"parameters":{"sequence_id":9,"sequence_start":true},"inputs":[{"name":"INPUT","datatype":"INT32","shape":[2,1],"data":[1,2]}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("must specify batch-size 1", answer, StringComparison.Ordinal);
@@ -232,7 +232,7 @@ public sealed class SequenceServerTests
         Assert.Equal(StatusCode.InvalidArgument, wrongType.StatusCode);
         Assert.Contains("sequence_id", wrongType.Status.Detail, StringComparison.Ordinal);
 
-        var controls = await Post(client, "sequence_controls",
+        var controls = await SequenceRequests.Post(client, "sequence_controls",
             """{"parameters":{"sequence_id":"text","sequence_start":true},"inputs":[{"name":"INPUT","datatype":"INT32","shape":[1,1],"data":[1]}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, controls.Status); // its CORRID is TYPE_UINT64
         Assert.Contains("CONTROL_SEQUENCE_CORRID", controls.Body, StringComparison.Ordinal);
@@ -251,7 +251,7 @@ public sealed class SequenceServerTests
         using var client = host.CreateHttpClient();
         var bound = Fabrik.Scheduling.QueueLimits.DefaultMaxQueueSize(1, 8);
         var flood = Enumerable.Range(1, bound + 8 + 100).Select(id => client.PostAsync("/v2/models/sequence_accumulator/infer",
-            new StringContent(AccumulatorJson((ulong)id, 1, start: true, end: false), Encoding.UTF8, "application/json"))).ToList();
+            new StringContent(SequenceRequests.AccumulatorJson((ulong)id, 1, start: true, end: false), Encoding.UTF8, "application/json"))).ToList();
 
         await Eventually.UntilAsync(() => flood.Count(task => task.IsCompleted) + Batcher(host).QueuedCount == flood.Count, "every start answered or waiting");
         var refused = flood.Where(task => task.IsCompleted && task.Result.StatusCode == HttpStatusCode.ServiceUnavailable).ToList();
@@ -279,16 +279,6 @@ public sealed class SequenceServerTests
     private static SequenceBatcher Batcher(InMemoryFabrik host) =>
         host.Server.Models.Models["sequence_accumulator"].Loaded!.Scheduler.Sequences!;
 
-    private static string AccumulatorJson(ulong id, int value, bool start, bool end) =>
-        $$"""{"parameters":{"sequence_id":{{id}},"sequence_start":{{(start ? "true" : "false")}},"sequence_end":{{(end ? "true" : "false")}}},"inputs":[{"name":"INPUT","datatype":"INT32","shape":[1,1],"data":[{{value}}]}]}""";
-
-    private static async Task<int> HttpAccumulate(HttpClient client, ulong id, int value, bool start, bool end)
-    {
-        var (status, body) = await Post(client, "sequence_accumulator", AccumulatorJson(id, value, start, end));
-        Assert.True(status == HttpStatusCode.OK, body);
-        return (int)JsonNode.Parse(body)!["outputs"]![0]!["data"]![0]!;
-    }
-
     private static ModelInferRequest AccumulatorRequest(InferParameter id, int value, bool start, bool end)
     {
         var request = new ModelInferRequest { ModelName = "sequence_accumulator" };
@@ -308,12 +298,5 @@ public sealed class SequenceServerTests
     {
         var response = await grpc.ModelInferAsync(AccumulatorRequest(new InferParameter { StringParam = id }, value, start, end));
         return BinaryPrimitives.ReadInt32LittleEndian(response.RawOutputContents[0].Span);
-    }
-
-    private static async Task<(HttpStatusCode Status, string Body)> Post(HttpClient client, string model, string json)
-    {
-        using var content = new StringContent(json, Encoding.UTF8, "application/json");
-        using var response = await client.PostAsync($"/v2/models/{model}/infer", content);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 }
