@@ -8,7 +8,8 @@ namespace Fabrik.Benchmarks;
 /// The BenchmarkDotNet suite: <c>dotnet run -c Release --project Benchmarks -- --filter '*'</c>.
 /// <c>-- --budgets</c> runs the short allocation-budget check that CI runs; <c>-- compare OLD NEW</c>
 /// compares two exported runs; <c>-- load ...</c> is the perf_analyzer-style load generator; <c>-- device-sim</c> measures
-/// how busy the GPU pipeline keeps a simulated device (Benchmarks/device-sim.sh).
+/// how busy the GPU pipeline keeps a simulated device (Benchmarks/device-sim.sh); <c>-- sequences</c>
+/// compares the sequence batcher's strategies.
 /// </summary>
 public static class Program
 {
@@ -25,6 +26,10 @@ public static class Program
         if (args is ["device-sim", ..])
         {
             return DeviceSim.DeviceSimCommand.Run(args[1..]);
+        }
+        if (args is ["sequences", ..])
+        {
+            return Load.SequenceRatioCommand.Run(args[1..]);
         }
         if (args is ["report", ..])
         {

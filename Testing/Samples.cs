@@ -8,9 +8,17 @@ namespace Fabrik.Testing;
 /// </summary>
 public static class Samples
 {
+    /// <summary>The stateless sample models, whose samples are independent requests.</summary>
     public static readonly string[] ModelNames = ["simple", "mlp", "mlp_torch", "strings", "identity", "cnn"];
 
-    /// <summary>Every (model, sample index) pair, for xunit theories.</summary>
+    /// <summary>The stateful sample models (sequence_batching): each one's samples are one
+    /// sequence, sent in order with their request parameters.</summary>
+    public static readonly string[] SequenceModelNames = ["sequence_accumulator", "sequence_accumulator_torch", "sequence_controls"];
+
+    /// <summary>Every model in the sample repository.</summary>
+    public static IEnumerable<string> AllModelNames => ModelNames.Concat(SequenceModelNames);
+
+    /// <summary>Every (model, sample index) pair of the stateless models, for xunit theories.</summary>
     public static IEnumerable<object[]> All()
     {
         foreach (var model in ModelNames)

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import sys
+from typing import Tuple
 
 import numpy as np
 import onnx
@@ -63,6 +64,14 @@ class Cnn(torch.nn.Module):
         x = torch.relu(self.conv4(x))
         x = torch.mean(x, dim=(2, 3))
         return self.classifier(x)
+
+
+class Accumulator(torch.nn.Module):
+    """The TorchScript accumulator: the running sum is the state, given back as the next input."""
+
+    def forward(self, value: torch.Tensor, accumulator: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        total = accumulator + value
+        return total, total
 
 
 def model_dir(name):
@@ -373,6 +382,185 @@ def generate_identity():
 RESNET50_DIR = os.path.join(os.path.dirname(HERE), "artifacts", "models")
 
 
+def generate_sequences():
+    """Two stateful models for the sequence batcher (Triton's sequence_batching, `direct`).
+
+    `sequence_accumulator` keeps its running sum in implicit state: OUTPUT = ACCUMULATOR_IN + INPUT,
+    and ACCUMULATOR_OUT (the same sum) comes back as ACCUMULATOR_IN on the sequence's next request,
+    zero at its start. `sequence_controls` is stateless and shows what the batcher gives it, row by
+    row: START, END and READY (INT32 0/1) and CORRID (UINT64) come back as outputs, and OUTPUT is
+    INPUT * READY, so an empty slot's row reads 0.
+    """
+    dims = ["batch", 1]
+    path = model_dir("sequence_accumulator")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["ACCUMULATOR_IN", "INPUT"], ["OUTPUT"]),
+         helper.make_node("Identity", ["OUTPUT"], ["ACCUMULATOR_OUT"])],
+        "sequence_accumulator",
+        [helper.make_tensor_value_info("INPUT", TensorProto.INT32, dims),
+         helper.make_tensor_value_info("ACCUMULATOR_IN", TensorProto.INT32, dims)],
+        [helper.make_tensor_value_info("OUTPUT", TensorProto.INT32, dims),
+         helper.make_tensor_value_info("ACCUMULATOR_OUT", TensorProto.INT32, dims)])
+    save_onnx(graph, os.path.join(path, "1", "model.onnx"))
+    write_text(os.path.join(path, "config.pbtxt"), """name: "sequence_accumulator"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+instance_group [ { count: 1, kind: KIND_CPU } ]
+sequence_batching {
+  max_sequence_idle_microseconds: 5000000
+  direct { }
+  state [
+    {
+      input_name: "ACCUMULATOR_IN"
+      output_name: "ACCUMULATOR_OUT"
+      data_type: TYPE_INT32
+      dims: [ 1 ]
+      initial_state: { data_type: TYPE_INT32 dims: [ 1 ] zero_data: true name: "zero" }
+    }
+  ]
+}
+""")
+    # One sequence, as a client sends it: the running sums are the expected outputs.
+    values = [3, -1, 7, 10, -4]
+    samples = []
+    total = 0
+    for index, value in enumerate(values):
+        total += value
+        samples.append({
+            "parameters": {"sequence_id": 42, "sequence_start": index == 0, "sequence_end": index == len(values) - 1},
+            "inputs": [tensor_json("INPUT", "INT32", np.array([[value]], dtype=np.int32))],
+            "outputs": [tensor_json("OUTPUT", "INT32", np.array([[total]], dtype=np.int32))],
+            "tolerance": 0,
+        })
+    write_samples(path, "sequence_accumulator", samples)
+
+    # The same accumulator as TorchScript: forward(INPUT__0, ACCUMULATOR__1) returns
+    # (OUTPUT__0, the next ACCUMULATOR__1), positions as Triton's pytorch backend numbers them.
+    torch_path = model_dir("sequence_accumulator_torch")
+    torch.jit.script(Accumulator()).save(os.path.join(torch_path, "1", "model.pt"))
+    write_text(os.path.join(torch_path, "config.pbtxt"), """name: "sequence_accumulator_torch"
+platform: "pytorch_libtorch"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT__0"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT__0"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+instance_group [ { count: 1, kind: KIND_CPU } ]
+sequence_batching {
+  max_sequence_idle_microseconds: 5000000
+  direct { }
+  state [
+    {
+      input_name: "ACCUMULATOR__1"
+      output_name: "ACCUMULATOR_OUT__1"
+      data_type: TYPE_INT32
+      dims: [ 1 ]
+      initial_state: { data_type: TYPE_INT32 dims: [ 1 ] zero_data: true name: "zero" }
+    }
+  ]
+}
+""")
+    for sample in samples:
+        sample["inputs"][0]["name"] = "INPUT__0"
+        sample["outputs"][0]["name"] = "OUTPUT__0"
+    write_samples(torch_path, "sequence_accumulator_torch", samples)
+
+    path = model_dir("sequence_controls")
+    flags = ["START", "END", "READY"]
+    nodes = [helper.make_node("Mul", ["INPUT", "READY"], ["OUTPUT"]),
+             helper.make_node("Identity", ["CORRID"], ["CORRID_OUT"])]
+    nodes += [helper.make_node("Identity", [flag], [flag + "_OUT"]) for flag in flags]
+    graph = helper.make_graph(
+        nodes,
+        "sequence_controls",
+        [helper.make_tensor_value_info("INPUT", TensorProto.INT32, dims)]
+        + [helper.make_tensor_value_info(flag, TensorProto.INT32, dims) for flag in flags]
+        + [helper.make_tensor_value_info("CORRID", TensorProto.UINT64, dims)],
+        [helper.make_tensor_value_info("OUTPUT", TensorProto.INT32, dims)]
+        + [helper.make_tensor_value_info(flag + "_OUT", TensorProto.INT32, dims) for flag in flags]
+        + [helper.make_tensor_value_info("CORRID_OUT", TensorProto.UINT64, dims)])
+    save_onnx(graph, os.path.join(path, "1", "model.onnx"))
+    outputs = "".join(f"""  {{
+    name: "{flag}_OUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }},
+""" for flag in flags)
+    write_text(os.path.join(path, "config.pbtxt"), """name: "sequence_controls"
+platform: "onnxruntime_onnx"
+max_batch_size: 4
+input [
+  {
+    name: "INPUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT"
+    data_type: TYPE_INT32
+    dims: [ 1 ]
+  },
+""" + outputs + """  {
+    name: "CORRID_OUT"
+    data_type: TYPE_UINT64
+    dims: [ 1 ]
+  }
+]
+instance_group [ { count: 1, kind: KIND_CPU } ]
+sequence_batching {
+  max_sequence_idle_microseconds: 5000000
+  direct { }
+  control_input [
+    { name: "START" control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] },
+    { name: "END" control [ { kind: CONTROL_SEQUENCE_END int32_false_true: [ 0, 1 ] } ] },
+    { name: "READY" control [ { kind: CONTROL_SEQUENCE_READY int32_false_true: [ 0, 1 ] } ] },
+    { name: "CORRID" control [ { kind: CONTROL_SEQUENCE_CORRID data_type: TYPE_UINT64 } ] }
+  ]
+}
+""")
+    samples = []
+    values = [5, 6, 7]
+    for index, value in enumerate(values):
+        start, end = int(index == 0), int(index == len(values) - 1)
+        samples.append({
+            "parameters": {"sequence_id": 1001, "sequence_start": bool(start), "sequence_end": bool(end)},
+            "inputs": [tensor_json("INPUT", "INT32", np.array([[value]], dtype=np.int32))],
+            "outputs": [tensor_json("OUTPUT", "INT32", np.array([[value]], dtype=np.int32)),
+                        tensor_json("START_OUT", "INT32", np.array([[start]], dtype=np.int32)),
+                        tensor_json("END_OUT", "INT32", np.array([[end]], dtype=np.int32)),
+                        tensor_json("READY_OUT", "INT32", np.array([[1]], dtype=np.int32)),
+                        tensor_json("CORRID_OUT", "UINT64", np.array([[1001]], dtype=np.uint64))],
+            "tolerance": 0,
+        })
+    write_samples(path, "sequence_controls", samples)
+
+
 def generate_resnet50(repository):
     """ResNet-50 (torchvision's definition, random weights): FP32 [-1,3,224,224] -> logits [-1,1000],
     about 4.1 GFLOP per image and 100 MB of weights, so it is generated on demand and never
@@ -443,6 +631,7 @@ def main():
     generate_strings(rng)
     generate_identity()
     generate_cnn(rng)
+    generate_sequences()
     print("models written to", HERE, file=sys.stderr)
 
 

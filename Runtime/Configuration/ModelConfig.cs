@@ -37,6 +37,9 @@ internal sealed record ModelConfig
     /// <summary>Dynamic batching settings, or null when the model has none.</summary>
     public DynamicBatchingConfig? DynamicBatching { get; init; }
 
+    /// <summary>Sequence batching settings, or null when the model is not stateful.</summary>
+    public SequenceBatchingConfig? SequenceBatching { get; init; }
+
     /// <summary>Model file name inside a version folder; empty means the backend's default.</summary>
     public string DefaultModelFilename { get; init; } = "";
 

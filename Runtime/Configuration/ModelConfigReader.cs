@@ -29,6 +29,7 @@ internal static class ModelConfigReader
         var instanceGroups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
         var parameters = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
         DynamicBatchingConfig? dynamicBatching = null;
+        SequenceBatchingConfig? sequenceBatching = null;
 
         foreach (var field in root.Fields)
         {
@@ -49,6 +50,7 @@ internal static class ModelConfigReader
                 case "output": outputs.Add(Tensor(field, ignored)); break;
                 case "instance_group": instanceGroups.Add(InstanceGroup(field, instanceGroups.Count, ignored)); break;
                 case "dynamic_batching": dynamicBatching = DynamicBatching(field, ignored); break;
+                case "sequence_batching": sequenceBatching = SequenceBatchingReader.Read(field, ignored); break;
                 case "parameters": Parameter(field, parameters); break;
                 default: ignored.Add(field.Name); break;
             }
@@ -61,6 +63,10 @@ internal static class ModelConfigReader
         if (maxBatchSize < 0)
         {
             throw new ConfigFormatException($"max_batch_size must not be negative, got {maxBatchSize}");
+        }
+        if (dynamicBatching is not null && sequenceBatching is not null)
+        {
+            throw new ConfigFormatException("dynamic_batching and sequence_batching are both set; a model has one scheduler (Triton's scheduling_choice)");
         }
         RejectDuplicates(inputs, "input");
         RejectDuplicates(outputs, "output");
@@ -84,6 +90,7 @@ internal static class ModelConfigReader
             Outputs = outputs.ToImmutable(),
             InstanceGroups = instanceGroups.ToImmutable(),
             DynamicBatching = dynamicBatching,
+            SequenceBatching = sequenceBatching,
             Parameters = parameters.ToImmutable(),
             IgnoredFields = ignored.ToImmutable(),
         };

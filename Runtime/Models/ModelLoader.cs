@@ -202,21 +202,29 @@ internal sealed partial class ModelLoader(
         var backend = backends.Resolve(config);
         var modelPath = ModelRepository.Confine(root, ModelInstanceFactory.ModelFilePath(config, backend, versionDirectory));
         ConfineReferencedFiles(root, backend, modelPath);
+        // Sequence tensors that clash with what config.pbtxt declares are refused as written; those
+        // auto-complete found in the model are the batcher's, not the clients'.
+        if (SequenceModelTensors.Problem(config) is { } clash)
+        {
+            throw new InvalidOperationException(clash);
+        }
         if (options.AutoCompleteConfig)
         {
-            config = backend.AutoComplete(config, modelPath);
+            config = SequenceModelTensors.ForClients(backend.AutoComplete(config, modelPath));
         }
-        if ((backend.ConfigProblem(config) ?? PipelineDepth.Problem(config)) is { } problem)
+        if ((backend.ConfigProblem(SequenceModelTensors.ForBackend(config)) ?? PipelineDepth.Problem(config)) is { } problem)
         {
             throw new InvalidOperationException(problem);
         }
+        config = SequenceInitialStates.Read(config, source);
         var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount, backend.NoGpuReason is null, backend.NoGpuReason);
         foreach (var warning in placement.Warnings)
         {
             Log.PlacementWarning(_logger, source.Name, warning);
         }
         config = config with { InstanceGroups = placement.Groups };
-        var instances = ModelInstanceFactory.CreateInstances(config, backend, modelPath, pool, placement.Instances);
+        // The backend sees the sequence batcher's control and state tensors too; clients do not.
+        var instances = ModelInstanceFactory.CreateInstances(SequenceModelTensors.ForBackend(config), backend, modelPath, pool, placement.Instances);
         try
         {
             ModelWarmup.Run(config, instances, source, pool);

@@ -98,6 +98,10 @@ internal static class ServerViews
         {
             message.DynamicBatching = DynamicBatching(batching);
         }
+        if (config.SequenceBatching is { } sequences)
+        {
+            message.SequenceBatching = SequenceBatchingView.Of(sequences);
+        }
         foreach (var (key, value) in config.Parameters)
         {
             message.Parameters[key] = new ModelParameter { StringValue = value };
@@ -189,7 +193,7 @@ internal static class ServerViews
     }
 
     /// <summary>Triton's config DataType enum; TYPE_STRING is BYTES.</summary>
-    private static Triton.DataType WireType(Tensors.DataType type) => type switch
+    internal static Triton.DataType WireType(Tensors.DataType type) => type switch
     {
         Tensors.DataType.Bool => Triton.DataType.TypeBool,
         Tensors.DataType.UInt8 => Triton.DataType.TypeUint8,

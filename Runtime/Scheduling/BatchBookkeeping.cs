@@ -38,7 +38,10 @@ internal sealed partial class BatchBookkeeping(
         foreach (var pending in batch)
         {
             var queueTicks = ToStopwatchTicks(start - pending.EnqueuedTimestamp);
-            statistics.Queue.Record(queueTicks);
+            if (!pending.Filler)
+            {
+                statistics.Queue.Record(queueTicks);
+            }
             if (pending.Request.Timeline is { } timeline)
             {
                 timeline.ExecutionStartTimestamp = startTimestamp;
@@ -53,7 +56,13 @@ internal sealed partial class BatchBookkeeping(
     /// <summary>Records a successful execution in the statistics, the traces and the health.</summary>
     public void RecordSuccess(List<PendingRequest> batch, int rows, in ExecutionTimings timings)
     {
-        statistics.RecordExecution(rows, batch.Count, timings.InputTicks, timings.InferTicks, timings.OutputTicks);
+        // The sequence batcher's empty slots ran as rows but are nobody's inferences.
+        var fillers = 0;
+        foreach (var pending in batch)
+        {
+            fillers += pending.Filler ? 1 : 0;
+        }
+        statistics.RecordExecution(rows - fillers, batch.Count - fillers, timings.InputTicks, timings.InferTicks, timings.OutputTicks);
         health.RecordSuccess();
         foreach (var pending in batch)
         {

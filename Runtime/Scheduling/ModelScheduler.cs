@@ -4,6 +4,7 @@ using Fabrik.Execution;
 using Fabrik.Execution.Pipeline;
 using Fabrik.Inference;
 using Fabrik.Observability;
+using Fabrik.Scheduling.Sequences;
 using Fabrik.Tensors;
 
 namespace Fabrik.Scheduling;
@@ -16,7 +17,9 @@ namespace Fabrik.Scheduling;
 /// timeouts), <see cref="InstanceSlots"/> (which instance is busy), <see cref="BatchPlanner"/>
 /// (what to run now), <see cref="IBatchExecutor"/> (running a batch on an instance) and
 /// <see cref="RequestCompletion"/> (answers, statistics and ordering). Models without
-/// dynamic_batching run each request on its own, through the same queue.
+/// dynamic_batching run each request on its own, through the same queue. Stateful models
+/// (sequence_batching) are admitted and run by a <see cref="SequenceBatcher"/> over the same
+/// executors instead of the queues and loops.
 /// </summary>
 /// <remarks>
 /// Locking: one lock, <see cref="RequestQueues.Gate"/>, guards the queues, the deadline heap, the
@@ -38,6 +41,7 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     private readonly ModelStatistics _statistics;
     private readonly TimeProvider _time;
     private readonly SchedulerSettings _settings;
+    private readonly SequenceBatcher? _sequences;
 
     public ModelScheduler(ModelConfig config, IModelInstance[] instances, ModelStatistics statistics, TensorMemoryPool pool, TimeProvider time, ILogger logger)
     {
@@ -58,11 +62,18 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         _slots = new InstanceSlots(instances.Length, _queues);
         Health = new BackendHealth(config);
         _executors = new IBatchExecutor[instances.Length];
-        _loops = new Task[instances.Length];
         for (var i = 0; i < instances.Length; i++)
         {
             _executors[i] = CreateExecutor(config, instances[i], new BatchBookkeeping(instances[i], ModelName, statistics, Health, _completion, time, logger), pool, time, WakeLoopsIfWaiting, logger);
         }
+        if (config.SequenceBatching is not null)
+        {
+            _sequences = new SequenceBatcher(config, _executors, _slots, statistics, pool, time, logger);
+            _statistics.PendingRequests = () => _sequences.QueuedCount;
+            _loops = [];
+            return;
+        }
+        _loops = new Task[instances.Length];
         for (var i = 0; i < instances.Length; i++)
         {
             var loop = new InstanceLoop(i, _executors, _queues, _slots, _settings, time);
@@ -109,8 +120,11 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     /// <summary>Where the instances run, for example "CPU, CPU" or "GPU 0".</summary>
     public string InstanceDevices => string.Join(", ", _executors.Select(executor => executor.Device));
 
-    /// <summary>Requests waiting in the queues.</summary>
-    public int QueuedCount => _queues.Count;
+    /// <summary>Requests waiting in the queues (or, for a stateful model, in its sequences).</summary>
+    public int QueuedCount => _sequences?.QueuedCount ?? _queues.Count;
+
+    /// <summary>The sequence batcher of a stateful model; null for others.</summary>
+    public SequenceBatcher? Sequences => _sequences;
 
     /// <summary>Queue entries the timeout expiry has examined so far: one per request that timed
     /// out or left its queue, never a walk of the whole queue.</summary>
@@ -150,6 +164,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
     /// stopping, answers at once with Unavailable.</summary>
     public Task<InferenceResponse> InferAsync(InferenceRequest request)
     {
+        if (_sequences is not null)
+        {
+            return _sequences.InferAsync(request);
+        }
         var level = RequestParameters.PriorityLevel(request, _settings, ModelName);
         var policy = _settings.PolicyFor(level);
         var now = _time.GetTimestamp();
@@ -272,6 +290,10 @@ internal sealed partial class ModelScheduler : IAsyncDisposable
         {
             _queues.Stopping = true;
             _queues.Wake();
+        }
+        if (_sequences is not null)
+        {
+            await _sequences.DisposeAsync();
         }
         await Task.WhenAll(_loops);
         await _deadlines.DisposeAsync();

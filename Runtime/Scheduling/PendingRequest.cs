@@ -31,6 +31,10 @@ internal sealed class PendingRequest(InferenceRequest request, long enqueuedTime
 
     public CancellationTokenRegistration CancellationRegistration { get; set; }
 
+    /// <summary>An empty batch slot of the sequence batcher: run for its row, never a client's
+    /// request, so it is left out of the statistics.</summary>
+    public bool Filler { get; init; }
+
     /// <summary>Rows this request contributes to a batch.</summary>
     public int Rows => Request.BatchSize;
 }

@@ -25,7 +25,10 @@ internal sealed class RequestCompletion(ModelStatistics statistics, bool preserv
     public void Succeed(PendingRequest pending, TensorBuffer[] outputs)
     {
         var response = new InferenceResponse(outputs);
-        statistics.Success.Record(Stopwatch.GetTimestamp() - pending.Request.ReceivedTimestamp);
+        if (!pending.Filler)
+        {
+            statistics.Success.Record(Stopwatch.GetTimestamp() - pending.Request.ReceivedTimestamp);
+        }
         Complete(pending, p =>
         {
             if (!p.Completion.TrySetResult(response))
@@ -39,7 +42,10 @@ internal sealed class RequestCompletion(ModelStatistics statistics, bool preserv
     /// else as a backend failure.</summary>
     public void Fail(PendingRequest pending, InferenceException error)
     {
-        statistics.RecordFailure(pending.Request.ReceivedTimestamp, error.Kind == ErrorKind.InvalidArgument ? FailureReason.Other : FailureReason.Backend);
+        if (!pending.Filler)
+        {
+            statistics.RecordFailure(pending.Request.ReceivedTimestamp, error.Kind == ErrorKind.InvalidArgument ? FailureReason.Other : FailureReason.Backend);
+        }
         Complete(pending, p => p.Completion.TrySetException(error));
     }
 

@@ -128,7 +128,7 @@ public sealed class DecoderFuzzTests(ServerFixture fixture)
     [Fact]
     public void ConfigPbtxt_MutatedConfigs_ParseOrFailWithAFormatError()
     {
-        var configs = Samples.ModelNames.Select(name => File.ReadAllText(Path.Combine(RepositoryLayout.Models, name, "config.pbtxt"))).ToArray();
+        var configs = Samples.AllModelNames.Select(name => File.ReadAllText(Path.Combine(RepositoryLayout.Models, name, "config.pbtxt"))).ToArray();
         var gen =
             from index in Gen.Int[0, configs.Length - 1]
             from kind in Gen.Int[0, 3]

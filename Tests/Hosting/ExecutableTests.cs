@@ -15,7 +15,7 @@ public sealed class ExecutableTests
         using var ready = await client.GetAsync("/v2/health/ready");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
 
-        foreach (var model in Samples.ModelNames)
+        foreach (var model in Samples.AllModelNames)
         {
             Assert.Contains(fabrik.Log, line => line.Contains($"Loaded model '{model}' version 1", StringComparison.Ordinal));
         }

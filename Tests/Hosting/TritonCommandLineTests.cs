@@ -23,7 +23,7 @@ public sealed class TritonCommandLineTests
         using var client = new HttpClient { BaseAddress = fabrik.Address };
 
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v2/health/ready")).StatusCode);
-        foreach (var model in Samples.ModelNames)
+        foreach (var model in Samples.AllModelNames)
         {
             Assert.Equal(HttpStatusCode.OK, (await client.GetAsync($"/v2/models/{model}/ready")).StatusCode);
         }
