@@ -85,7 +85,7 @@ public sealed class ResponseCacheTests : IDisposable
     [Fact]
     public void Eviction_TakesTheLeastRecentlyUsedFirst()
     {
-        var entry = EntrySize(32, (2, 16));
+        var entry = EntrySize(32, (2, 4));
         var cache = new ResponseCache(2 * entry + entry / 2, clearRemoved: true);
         using var a = Key(1);
         using var b = Key(2);
