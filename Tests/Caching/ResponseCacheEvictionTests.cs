@@ -11,7 +11,8 @@ namespace Fabrik.Tests.Caching;
 /// Eviction and size as a client sees them: a cache sized for two and a half of <c>mlp</c>'s
 /// entries keeps the two most recently used, and reports exactly their bytes; a cache smaller than
 /// one entry stores nothing. One entry's size is read from a first server's utilisation after one
-/// response, so the test does not restate the key's layout.
+/// response, so the test does not restate the key's layout. An unloaded version's entries leave
+/// with it.
 /// </summary>
 public sealed class ResponseCacheEvictionTests : IDisposable
 {
@@ -60,7 +61,34 @@ public sealed class ResponseCacheEvictionTests : IDisposable
         Assert.Equal(0, Gauge(families, "nv_cache_util"));
     }
 
+    [Fact]
+    public async Task UnloadedVersion_TakesItsEntriesAlong_AndItsReloadStartsEmpty()
+    {
+        await using var host = await InMemoryFabrik.StartAsync(
+            "--model-repository", _repository.Path, "--model-control-mode=explicit", "--load-model=mlp", "--cache-config", $"local,size={ProbeBytes}");
+        using var http = host.CreateHttpClient();
+        await PostAsync(http, 'A');
+        await PostAsync(http, 'A');
+        Assert.Equal(1, Gauge(await MetricsEndpointTests.ScrapeAsync(host.Server), "nv_cache_num_entries"));
+
+        await PostOkAsync(http, "/v2/repository/models/mlp/unload");
+        await Eventually.UntilAsync(async () => Gauge(await MetricsEndpointTests.ScrapeAsync(host.Server), "nv_cache_num_entries") == 0,
+            "the unloaded version's entries to leave the cache");
+        await PostOkAsync(http, "/v2/repository/models/mlp/load");
+        await PostAsync(http, 'A');
+
+        // The reloaded version's counters start at zero: its first request ran.
+        var reloaded = await CacheCounts.ReadAsync(http, "mlp");
+        Assert.Equal((1L, 0L, 1L), (reloaded.Executions, reloaded.Hits, reloaded.Misses));
+    }
+
     public void Dispose() => _repository.Dispose();
+
+    private static async Task PostOkAsync(HttpClient http, string path)
+    {
+        using var response = await http.PostAsync(path, null);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
 
     /// <summary>The bytes one mlp entry takes, as a server with a large cache reports them.</summary>
     private async Task<long> EntryBytesAsync()
