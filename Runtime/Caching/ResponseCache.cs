@@ -159,7 +159,7 @@ internal sealed class ResponseCache(long sizeBytes, bool clearRemoved, Func<int,
         }
     }
 
-    // The helpers below run under _gate.
+    // The methods below run under _gate.
 
     private void Remove(CacheEntry entry)
     {
