@@ -17,7 +17,8 @@ namespace Fabrik.Benchmarks.Load;
 /// </summary>
 public sealed partial class PerformanceReport(string output, int intervalMilliseconds, TextWriter log)
 {
-    private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302, SecuredPort = 8400, MinimalTlsPort = 8500;
+    private const int FabrikPort = 8100, FabrikGrpcPort = 8101, MinimalPort = 8200, PeerPort = 9100, MeteredPort = 8300, MeteredMetricsPort = 8302, SecuredPort = 8400,
+        UncachedPort = 8500, MinimalTlsPort = 8600;
 
     /// <summary>Seconds of each wrk or h2load run (the issue's measurements used 8).</summary>
     private int _externalSeconds = 8;
@@ -145,6 +146,22 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
                     await MeasureAsync($"batching off {model} #{round + 1}", $"{model}_unbatched", FabrikPort, "--concurrency-range", "32");
                 }
                 _notes.Add($"Batch sizes formed for `{model}` at concurrency 32 over the three rounds (size x executions): {await BatchSizesAsync($"{model}_batched")}.");
+            }
+        }
+
+        // The response cache on mlp. The load generator sends one request over and over, so where
+        // the cache holds it every request after the first is a hit; where the cache is smaller
+        // than one entry every request is a miss (the key made and looked up, the model run, the
+        // store refused), on the same configuration otherwise.
+        using (var caching = new TemporaryModels(models))
+        {
+            caching.Add("mlp", "mlp_cached", "response_cache { enable: true }");
+            await using var hits = await StartAsync("fabrik (cache holds mlp)", FabrikPort, "/v2/health/ready", [.. FabrikArguments(caching.Path), "--cache-config", "local,size=1048576"]);
+            await using var misses = await StartAsync("fabrik (cache smaller than an entry)", UncachedPort, "/v2/health/ready", CacheMissArguments(caching.Path));
+            foreach (var concurrency in new[] { "1", "32" })
+            {
+                await CompareAsync($"cache mlp c{concurrency}", $"cache hit mlp c{concurrency}", FabrikPort, $"cache miss mlp c{concurrency}", UncachedPort,
+                    "mlp_cached", "--http-format", "binary", "--concurrency-range", concurrency);
             }
         }
 
@@ -278,6 +295,11 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
          "--model-repository", repository, "--http-port", SecuredPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false",
          "--http-tls-cert", secured.CertificatePath, "--http-tls-key", secured.KeyPath, "--auth-keys", secured.KeysPath];
+
+    private static string[] CacheMissArguments(string repository) =>
+        ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
+         "--model-repository", repository, "--http-port", UncachedPort.ToString(CultureInfo.InvariantCulture), "--allow-grpc=false", "--allow-metrics=false",
+         "--cache-config", "local,size=1"];
 
     private static string[] MeteredArguments(string repository) =>
         ["dotnet", Path.Combine(BenchmarkModels.RepositoryRoot, "Runtime", "bin", "Release", "net10.0", "fabrik.dll"),
@@ -466,6 +488,8 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         rows.Add(("Fabrik TorchSharp `mlp_torch` ÷ FastAPI peer, throughput, concurrency 32, JSON", (Ratio("fabrik mlp_torch json c32", "fastapi mlp_torch json c32", Throughput), null), "≥ 20", true, 20));
         rows.Add(("Dynamic batching on ÷ off, throughput, concurrency 32, `mlp`", (Ratio("batching on mlp", "batching off mlp", Throughput), null), "≥ 1.0", true, 1.0));
         rows.Add(("Dynamic batching on ÷ off, throughput, concurrency 32, `cnn`", (Ratio("batching on cnn", "batching off cnn", Throughput), null), "≥ 1.0", true, 1.0));
+        rows.Add(("Response cache hit ÷ miss, p50 latency, concurrency 1, `mlp`, binary", (Ratio("cache hit mlp c1", "cache miss mlp c1", P50), null), "≤ 1.0", false, 1.0));
+        rows.Add(("Response cache hit ÷ miss, throughput, concurrency 32, `mlp`, binary", (Ratio("cache hit mlp c32", "cache miss mlp c32", Throughput), null), "≥ 1.0", true, 1.0));
         rows.Add(("Metrics on ÷ off, throughput, concurrency 32, `simple`, binary", (Ratio("metrics on simple", "metrics off simple", Throughput), null), "≥ 0.97", true, 0.97));
         rows.Add(("TLS + API keys ÷ plain, throughput, concurrency 32, `simple`, binary", (Ratio("tls+auth on simple", "tls+auth off simple", Throughput), null), "≥ 0.9", true, 0.9));
         rows.Add(("Fabrik TLS + API keys ÷ minimal endpoint with the same certificate and TLS, throughput, concurrency 32, `simple`, binary", (Ratio("tls+auth on simple", "minimal tls simple", Throughput), null), "≥ 0.95", true, 0.95));

@@ -52,7 +52,19 @@ internal sealed record ModelConfig
     /// <summary>model_warmup: samples every instance runs before the model is READY.</summary>
     public ImmutableArray<WarmupSample> Warmup { get; init; } = [];
 
+    /// <summary><c>response_cache { enable: true }</c>: the model's responses may be served from the
+    /// server's response cache (when the server has one, <c>--cache-config local,size=N</c>).</summary>
+    public bool ResponseCache { get; init; }
+
+    /// <summary><c>model_transaction_policy { decoupled: true }</c>. Fabrik serves no decoupled
+    /// model; the flag is read so that such a model is never cached.</summary>
+    public bool Decoupled { get; init; }
+
     /// <summary>Fields present in the file that Fabrik does not act on.</summary>
     public ImmutableArray<string> IgnoredFields { get; init; } = [];
 
+    /// <summary>True when Triton would cache this model's responses if the server has a cache:
+    /// the config enables it, and the model is neither decoupled nor sequence-batched (Triton
+    /// caches neither).</summary>
+    public bool CachesResponses => ResponseCache && !Decoupled && SequenceBatching is null;
 }

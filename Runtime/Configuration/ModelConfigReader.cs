@@ -29,6 +29,7 @@ internal static class ModelConfigReader
         var instanceGroups = ImmutableArray.CreateBuilder<InstanceGroupConfig>();
         var parameters = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
         DynamicBatchingConfig? dynamicBatching = null;
+        bool responseCache = false, decoupled = false;
         SequenceBatchingConfig? sequenceBatching = null;
 
         foreach (var field in root.Fields)
@@ -52,6 +53,13 @@ internal static class ModelConfigReader
                 case "dynamic_batching": dynamicBatching = DynamicBatching(field, ignored); break;
                 case "sequence_batching": sequenceBatching = SequenceBatchingReader.Read(field, ignored); break;
                 case "parameters": Parameter(field, parameters); break;
+                case "response_cache": responseCache = BlockSwitch(field, "enable", ignored); break;
+                case "model_transaction_policy":
+                    // Still ignored (Fabrik serves no decoupled model), but read so that the
+                    // response cache leaves decoupled models alone.
+                    decoupled = BlockSwitch(field, "decoupled", ignored);
+                    ignored.Add(field.Name);
+                    break;
                 default: ignored.Add(field.Name); break;
             }
         }
@@ -92,6 +100,8 @@ internal static class ModelConfigReader
             DynamicBatching = dynamicBatching,
             SequenceBatching = sequenceBatching,
             Parameters = parameters.ToImmutable(),
+            ResponseCache = responseCache,
+            Decoupled = decoupled,
             IgnoredFields = ignored.ToImmutable(),
         };
     }

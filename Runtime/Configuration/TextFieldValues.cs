@@ -89,4 +89,24 @@ internal static class TextFieldValues
             _ => throw ConfigFormatException.At(field.Position, $"field '{field.Name}' must be true or false, got {scalar.Text}"),
         };
     }
+
+    /// <summary>The one boolean <paramref name="name"/> of a block such as <c>response_cache { enable: true }</c>
+    /// (false when the block leaves it out); any other field of the block is added to
+    /// <paramref name="ignored"/> as <c>block.field</c>.</summary>
+    public static bool BlockSwitch(TextField field, string name, ImmutableArray<string>.Builder ignored)
+    {
+        var value = false;
+        foreach (var child in Message(field).Fields)
+        {
+            if (child.Name == name)
+            {
+                value = Bool(child);
+            }
+            else
+            {
+                ignored.Add($"{field.Name}.{child.Name}");
+            }
+        }
+        return value;
+    }
 }

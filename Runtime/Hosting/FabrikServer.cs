@@ -1,4 +1,5 @@
 using System.Net;
+using Fabrik.Caching;
 using Fabrik.Execution;
 using Fabrik.Models;
 using Fabrik.Native;
@@ -115,6 +116,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         });
 
         var repositories = options.ModelRepositories.Select(Path.GetFullPath).ToArray();
+        var responseCache = options.ResponseCache.Enabled ? new ResponseCache(options.ResponseCache.LocalSizeBytes!.Value, options.ClearBuffers) : null;
         builder.Services.AddSingleton(new TensorMemoryPool(byteLimit: options.PinnedMemoryPoolByteSize, clearOnReturn: options.ClearBuffers));
         builder.Services.AddSingleton(services => new ServerIdentity
         {
@@ -133,6 +135,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             LoadThreadCount = options.ModelLoadThreadCount,
             Metrics = metrics?.Inference,
             Trust = trust,
+            ResponseCache = responseCache,
         };
         builder.Services.AddSingleton(repositoryOptions);
         builder.Services.AddSingleton(BackendRegistry.Default);
@@ -192,13 +195,17 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             }
             if (metrics is not null)
             {
-                await metrics.StartAsync(server.Models, server.TensorPool, app.Services, app.Services.GetRequiredService<ILoggerFactory>(), cancellation);
+                await metrics.StartAsync(server.Models, server.TensorPool, responseCache, app.Services, app.Services.GetRequiredService<ILoggerFactory>(), cancellation);
                 server.MetricsAddress = metrics.Address;
             }
             var gpus = app.Services.GetRequiredService<GpuInventory>();
             Log.Devices(server._logger, gpus.Devices.Count == 0 ? gpus.Unavailable ?? "no GPU" : string.Join("; ", gpus.Devices.Select(gpu => $"GPU {gpu.Index}: {gpu.Name}")));
             Log.LibTorch(server._logger, string.Join("; ", BackendRegistry.DescribeNativeLibraries()));
             Log.Memory(server._logger, ManagedHeapDescription.Describe(), NativeHeap.ArenaSetting);
+            if (responseCache is not null)
+            {
+                Log.ResponseCache(server._logger, responseCache.SizeBytes);
+            }
             if (BackendRegistry.NativeLibraryWarning is { } libTorchWarning)
             {
                 Log.LibTorchWarning(server._logger, libTorchWarning);
@@ -276,6 +283,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
 
         [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "TorchScript: {Warning}")]
         public static partial void LibTorchWarning(ILogger logger, string warning);
+
+        [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "Response cache: local, {Bytes} bytes")]
+        public static partial void ResponseCache(ILogger logger, long bytes);
 
         [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "memory: {ManagedHeap}; {NativeHeap}")]
         public static partial void Memory(ILogger logger, string managedHeap, string nativeHeap);

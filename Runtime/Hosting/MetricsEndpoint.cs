@@ -1,3 +1,4 @@
+using Fabrik.Caching;
 using Fabrik.Models;
 using Fabrik.Observability.Metrics;
 using Fabrik.Security;
@@ -27,7 +28,7 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
     private MetricsEndpoint(ServerOptions options)
     {
         _options = options;
-        Inference = new InferenceMetrics(_meter, options.Metrics);
+        Inference = new InferenceMetrics(_meter, options.Metrics, options.ResponseCache.Enabled);
         _exporter = new PrometheusExporter(_meter, options.Metrics);
     }
 
@@ -41,17 +42,23 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
     /// requests record nothing beyond the statistics extension).</summary>
     public static MetricsEndpoint? Create(ServerOptions options) => options.AllowMetrics ? new MetricsEndpoint(options) : null;
 
-    /// <summary>Starts listening. <paramref name="models"/> and <paramref name="pool"/> are what the
-    /// per-model, state and pinned-pool metrics observe; <paramref name="serverServices"/> lends the
+    /// <summary>Starts listening. <paramref name="models"/>, <paramref name="pool"/> and
+    /// <paramref name="responseCache"/> (null when the server has none) are what the per-model,
+    /// state, pinned-pool and cache metrics observe; <paramref name="serverServices"/> lends the
     /// main server's access rules and audit log, so the metrics port takes the same API keys (the
     /// <c>metrics</c> scope) and its own TLS (--metrics-tls-*).</summary>
-    public async Task StartAsync(ModelManager models, TensorMemoryPool pool, IServiceProvider serverServices, ILoggerFactory loggers, CancellationToken cancellation)
+    public async Task StartAsync(
+        ModelManager models, TensorMemoryPool pool, ResponseCache? responseCache, IServiceProvider serverServices, ILoggerFactory loggers, CancellationToken cancellation)
     {
         Inference.Observe(
             () => models.LoadedModels.Select(model => new ModelSeries(model.Name, model.VersionText, model.Statistics)),
             () => models.Models.Values.OrderBy(entry => entry.Name, StringComparer.Ordinal).SelectMany(entry => entry.Versions.IsEmpty
                 ? [new ModelStateSeries(entry.Name, "", ModelEntry.StateName(entry.State))]
                 : entry.Versions.Values.Select(version => new ModelStateSeries(entry.Name, version.VersionText, ModelEntry.StateName(entry.State)))));
+        if (responseCache is not null)
+        {
+            ResponseCacheGauges.Add(_meter, () => responseCache.Counters);
+        }
         _host = new HostMetrics(_meter, _options.Metrics, () => pool.LiveBytes, () => pool.OutstandingBytes, loggers.CreateLogger("Fabrik.Metrics"));
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });

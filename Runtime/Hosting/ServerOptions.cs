@@ -91,8 +91,12 @@ internal sealed record ServerOptions
     /// <summary>Connection, header, body-rate and stream limits of the listeners.</summary>
     public ListenerLimits Limits { get; init; } = new();
 
-    /// <summary>--clear-buffers: pooled tensor buffers are zeroed when returned. Default: true.</summary>
+    /// <summary>--clear-buffers: pooled tensor buffers are zeroed when returned, and so are the
+    /// response cache's entries when they leave it. Default: true.</summary>
     public bool ClearBuffers { get; init; } = true;
+
+    /// <summary>--cache-config (and Triton's older --response-cache-byte-size): the response cache.</summary>
+    public Fabrik.Caching.ResponseCacheSettings ResponseCache { get; init; } = new();
 
     /// <summary>The --help text.</summary>
     public const string Usage = """
@@ -163,7 +167,11 @@ internal sealed record ServerOptions
           --model-trust-key=<pem>     Only load model versions signed by this key; repeatable
           --http-restricted-api=<apis>:<header>=<value>     Triton's header restriction (HTTP)
           --grpc-restricted-protocol=<apis>:<header>=<value> Triton's header restriction (gRPC)
-          --clear-buffers=<bool>      Zero pooled tensor buffers when returned. Default: true
+          --clear-buffers=<bool>      Zero pooled tensor buffers when returned, and cached responses
+                                      when evicted. Default: true
+          --cache-config=local,size=<n>  A response cache of n bytes for the models whose config.pbtxt
+                                      sets response_cache { enable: true }; repeatable. Other caches
+                                      are accepted with a warning and not used. Default: none
           --http-max-connections=<n>  Open connections per listener (0: no limit). Default: 4096
           --http-max-header-size=<n>  Request headers in bytes. Default: 32768
           --http-headers-timeout-secs=<n>  Time to send the headers. Default: 30
@@ -272,6 +280,8 @@ internal sealed record ServerOptions
                 "watchdog-secs" => options with { WatchdogSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "pinned-memory-pool-byte-size" => options with { PinnedMemoryPoolByteSize = Integer(name, Value(), 0, long.MaxValue) },
                 "clear-buffers" => options with { ClearBuffers = Flag() },
+                "cache-config" => CacheConfig(options, Value()),
+                "response-cache-byte-size" => options with { ResponseCache = options.ResponseCache.WithLocalSize(Value()) },
                 _ when ListenerLimits.Owns(name) => options with { Limits = options.Limits.With(name, Value()) },
                 _ when Fabrik.Security.SecuritySettings.Owns(name) => options with { Security = options.Security.With(name, Value, Flag) },
                 _ => TritonFlags.Accept(options, name, OptionalValue()),
@@ -295,6 +305,16 @@ internal sealed record ServerOptions
     {
         var metrics = options.Metrics.WithConfig(setting, out var warning);
         return warning is null ? options with { Metrics = metrics } : options with { Metrics = metrics, FlagWarnings = [.. options.FlagWarnings, warning] };
+    }
+
+    /// <summary>One --cache-config setting; another cache than the local one, or a key it does not
+    /// read, adds a warning line (once) instead of stopping the start.</summary>
+    private static ServerOptions CacheConfig(ServerOptions options, string setting)
+    {
+        var cache = options.ResponseCache.WithConfig(setting, out var warning);
+        return warning is null || options.FlagWarnings.Contains(warning)
+            ? options with { ResponseCache = cache }
+            : options with { ResponseCache = cache, FlagWarnings = [.. options.FlagWarnings, warning] };
     }
 
     private static bool IsBoolean(string text) =>

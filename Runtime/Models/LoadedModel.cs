@@ -1,4 +1,5 @@
 using System.Text;
+using Fabrik.Caching;
 using Fabrik.Configuration;
 using Fabrik.Execution;
 using Fabrik.Observability;
@@ -42,13 +43,21 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// <param name="loggerFactory">For the scheduler's log.</param>
     /// <param name="modelFileName">The model file loaded (reported by the config endpoint).</param>
     /// <param name="metrics">Where it records latency histograms; null when metrics are off.</param>
+    /// <param name="responseCache">The server's response cache, for a version whose configuration
+    /// enables it (<see cref="ModelConfig.CachesResponses"/>); null for none.</param>
     public static LoadedModel Create(
         ModelConfig config, long version, IModelInstance[] instances, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory,
-        string modelFileName = "", InferenceMetrics? metrics = null)
+        string modelFileName = "", InferenceMetrics? metrics = null, ResponseCache? responseCache = null)
     {
-        var statistics = new ModelStatistics(config.MaxBatchSize, metrics?.ForModel(config.Name, version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var cache = responseCache is not null && config.CachesResponses
+            ? new ModelResponseCache(responseCache, pool, config.Name, version, config.Inputs.Select(input => input.Name))
+            : null;
+        var statistics = new ModelStatistics(config.MaxBatchSize, metrics?.ForModel(config.Name, version.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+        {
+            CachesResponses = cache is not null,
+        };
         var scheduler = new ModelScheduler(config, instances, statistics, pool, time, loggerFactory.CreateLogger<ModelScheduler>());
-        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName };
+        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName, ResponseCache = cache };
     }
 
     public string Name => Config.Name;
@@ -64,6 +73,9 @@ internal sealed class LoadedModel : IAsyncDisposable
     public string VersionText { get; }
 
     public ModelScheduler Scheduler { get; }
+
+    /// <summary>Where this version's responses are cached; null when they are not.</summary>
+    public ModelResponseCache? ResponseCache { get; private init; }
 
     /// <summary>The statistics extension's counters for this version.</summary>
     public ModelStatistics Statistics { get; }
@@ -144,5 +156,7 @@ internal sealed class LoadedModel : IAsyncDisposable
         }
         await _drained.Task;
         await Scheduler.DisposeAsync();
+        // No request holds the version any more, so none can store an entry after this.
+        ResponseCache?.Clear();
     }
 }

@@ -237,7 +237,27 @@ internal sealed partial class ModelLoader(
             }
             throw;
         }
-        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics);
+        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics, ResponseCacheFor(config));
+    }
+
+    /// <summary>The server's response cache when <paramref name="config"/> enables it and Triton would
+    /// use it; otherwise null, saying why when the configuration asked for it.</summary>
+    private Caching.ResponseCache? ResponseCacheFor(ModelConfig config)
+    {
+        if (!config.ResponseCache)
+        {
+            return null;
+        }
+        if (!config.CachesResponses)
+        {
+            Log.NotCached(_logger, config.Name, config.Decoupled ? "decoupled" : "sequence-batched");
+            return null;
+        }
+        if (options.ResponseCache is null)
+        {
+            Log.NoServerCache(_logger, config.Name);
+        }
+        return options.ResponseCache;
     }
 
     /// <summary>Every file the backend will open beside the model must lie inside the repository.</summary>
@@ -262,6 +282,12 @@ internal sealed partial class ModelLoader(
 
         [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Model '{Model}': {Warning}")]
         public static partial void PlacementWarning(ILogger logger, string model, string warning);
+
+        [LoggerMessage(EventId = 110, Level = LogLevel.Warning, Message = "Model '{Model}': response_cache is enabled but the server has no response cache (--cache-config local,size=<bytes>); responses are not cached")]
+        public static partial void NoServerCache(ILogger logger, string model);
+
+        [LoggerMessage(EventId = 111, Level = LogLevel.Warning, Message = "Model '{Model}': response_cache is enabled but the model is {Kind}, and such models are never cached")]
+        public static partial void NotCached(ILogger logger, string model, string kind);
 
         [LoggerMessage(EventId = 109, Level = LogLevel.Error, Message = "Model '{Model}' version {Version}: the backend's native library refused the model file: {NativeMessage}")]
         public static partial void NativeLoadFailure(ILogger logger, string model, long version, string nativeMessage);

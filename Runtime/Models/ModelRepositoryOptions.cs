@@ -18,6 +18,8 @@ internal sealed record ModelRepositoryOptions(IReadOnlyList<string> Repositories
     public int LoadThreadCount { get; init; } = 4;
     /// <summary>Where loaded versions record their latency histograms; null when metrics are off.</summary>
     public Observability.Metrics.InferenceMetrics? Metrics { get; init; }
+    /// <summary>The server's response cache (--cache-config local,size=N); null when it has none.</summary>
+    public Caching.ResponseCache? ResponseCache { get; init; }
     /// <summary>--model-trust-key: the keys a version's manifest must be signed with (none: unchecked).</summary>
     public Security.ModelSigning.ModelTrust Trust { get; init; } = Security.ModelSigning.ModelTrust.None;
 }

@@ -49,6 +49,18 @@ internal sealed class ModelStatistics
 
     public StatisticDuration ComputeOutput { get; }
 
+    /// <summary>Requests answered from the response cache, and the time spent looking up and
+    /// copying out their responses.</summary>
+    public StatisticDuration CacheHit { get; } = new();
+
+    /// <summary>Successful requests the response cache did not hold, and the time spent looking
+    /// them up and inserting their responses.</summary>
+    public StatisticDuration CacheMiss { get; } = new();
+
+    /// <summary>True when this version's responses go through the server's response cache, so the
+    /// metrics endpoint reports its cache counters (Triton reports them only for such models).</summary>
+    public bool CachesResponses { get; init; }
+
     /// <summary>Rows inferred: a request of batch size 8 counts 8.</summary>
     public long InferenceCount => Interlocked.Read(ref _inferenceCount);
 
@@ -86,6 +98,17 @@ internal sealed class ModelStatistics
             batch.ComputeInfer.Record(inferTicks);
             batch.ComputeOutput.Record(outputTicks);
         }
+    }
+
+    /// <summary>Records a request answered from the response cache, as Triton counts one: a success
+    /// (from its receipt) that waited in no queue and ran nothing, so the inference and execution
+    /// counts do not move.</summary>
+    public void RecordCacheHit(long receivedTimestamp, long lookupTicks)
+    {
+        Interlocked.Exchange(ref _lastInferenceMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        Queue.Record(0);
+        CacheHit.Record(lookupTicks);
+        Success.Record(Stopwatch.GetTimestamp() - receivedTimestamp);
     }
 
     /// <summary>Records a request that failed after reaching the model, from its receipt.</summary>

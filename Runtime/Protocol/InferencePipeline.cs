@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using Fabrik.Caching;
 using Fabrik.Inference;
 using Fabrik.Errors;
 using Fabrik.Models;
@@ -32,7 +33,10 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
     /// null or empty for the policy's choice).</summary>
     /// <exception cref="InferenceException">What the client is to be told; the bookkeeping is done.</exception>
     /// <remarks>Other exceptions (the transport's own) propagate after the bookkeeping, for the
-    /// protocol to answer. The state machine comes from a pool, so a request allocates none.</remarks>
+    /// protocol to answer. The state machine comes from a pool, so a request allocates none.
+    /// For a model whose responses are cached, a hit is answered here without queueing or running
+    /// anything (Triton's statistics: a success with no execution); a miss runs as usual and its
+    /// response is stored before it is encoded. Failed requests are never stored.</remarks>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<TResult> RunAsync<TExchange, TResult>(string modelName, string? version, TExchange exchange, CancellationToken cancellation)
         where TExchange : IInferenceExchange<TResult>
@@ -44,13 +48,36 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
         InferenceRequest? request = null;
         Exception? failure = null;
         var scheduled = false;
+        var key = default(CacheKey);
         try
         {
             request = await exchange.DecodeAsync(model, cancellation);
             request.ReceivedTimestamp = received;
             request.Timeline = trace is null ? null : new RequestTimeline();
+            // The cache is consulted here, past the access checks (which ran before the request was
+            // routed), and a hit never reaches the scheduler.
+            var cache = model.ResponseCache;
+            var lookupTicks = 0L;
+            if (cache is not null)
+            {
+                var lookupStart = Stopwatch.GetTimestamp();
+                key = cache.CreateKey(request);
+                if (cache.TryGet(key) is { } hit)
+                {
+                    model.Statistics.RecordCacheHit(received, Stopwatch.GetTimestamp() - lookupStart);
+                    scheduled = true; // counted: a failure to encode is not counted again
+                    return exchange.Encode(model, request, hit);
+                }
+                lookupTicks = Stopwatch.GetTimestamp() - lookupStart;
+            }
             scheduled = true;
             var response = await model.Scheduler.InferAsync(request);
+            if (cache is not null)
+            {
+                var insertStart = Stopwatch.GetTimestamp();
+                StoreOrDispose(cache, key, response);
+                model.Statistics.CacheMiss.Record(lookupTicks + Stopwatch.GetTimestamp() - insertStart);
+            }
             return exchange.Encode(model, request, response);
         }
         catch (Exception e)
@@ -66,7 +93,23 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
         finally
         {
             InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline, exchange.TraceStatus(failure), failed: failure is not null);
+            key.Dispose();
             request?.Dispose();
+        }
+    }
+
+    /// <summary>Copies <paramref name="response"/> into the cache; the caller keeps it, unless
+    /// storing fails, when it is given back before the failure propagates.</summary>
+    private static void StoreOrDispose(ModelResponseCache cache, in CacheKey key, InferenceResponse response)
+    {
+        try
+        {
+            cache.Store(key, response);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
         }
     }
 }

@@ -65,6 +65,7 @@ internal static class ServerViews
             DefaultModelFilename = model.ModelFileName,
             VersionPolicy = VersionPolicy(config.VersionPolicy),
             Optimization = Optimization(config.Optimization),
+            ResponseCache = new ModelResponseCache { Enable = config.ResponseCache },
         };
         foreach (var input in config.Inputs)
         {
@@ -241,8 +242,8 @@ internal static class ServerViews
                 ComputeInput = Duration(statistics.ComputeInput),
                 ComputeInfer = Duration(statistics.ComputeInfer),
                 ComputeOutput = Duration(statistics.ComputeOutput),
-                CacheHit = new StatisticDuration(),
-                CacheMiss = new StatisticDuration(),
+                CacheHit = Duration(statistics.CacheHit),
+                CacheMiss = Duration(statistics.CacheMiss),
             },
         };
         foreach (var batch in statistics.ExecutedBatches)

@@ -35,8 +35,9 @@ public sealed class LayeringTests
 
     /// <summary>Shared by the layers; they use nothing of the layers themselves. Security (TLS,
     /// keys, audit, model signatures) is used by Hosting and Protocol, and the loader calls its
-    /// signature check; it calls nothing back up.</summary>
-    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security", "Fabrik.Inference"];
+    /// signature check; it calls nothing back up. The response cache (Caching) is held by each
+    /// loaded version and consulted by the inference pipeline; it knows no model or scheduler.</summary>
+    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security", "Fabrik.Inference", "Fabrik.Caching"];
 
     public static TheoryData<string, string> UpwardReferences()
     {

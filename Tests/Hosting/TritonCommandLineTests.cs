@@ -79,10 +79,11 @@ public sealed class TritonCommandLineTests
     public async Task TuningFlagsWithSeparateValues_EachWarnOnceAndTheServerServes()
     {
         // The flags of a typical tuned deployment script, in the "--flag value" spelling; the --log-*
-        // flags among them are implemented, the others are accepted with one warning each.
+        // flags and --cache-config among them are implemented, the others are accepted with one
+        // warning each.
         string[] withoutEffect =
         [
-            "backend-directory", "backend-config", "cache-config",
+            "backend-directory", "backend-config",
             "http-thread-count", "reuse-http-port", "reuse-grpc-port", "rate-limit", "cuda-memory-pool-byte-size",
             "min-supported-compute-capability", "buffer-manager-thread-count", "grpc-infer-allocation-pool-size",
         ];
@@ -106,6 +107,8 @@ public sealed class TritonCommandLineTests
         {
             Assert.Single(fabrik.Log, line => line.Contains($"--{flag} has no effect here", StringComparison.Ordinal));
         }
+        Assert.Single(fabrik.Log, line => line.Contains("Response cache: local, 1048576 bytes", StringComparison.Ordinal));
+        Assert.DoesNotContain(fabrik.Log, line => line.Contains("--cache-config", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -44,15 +44,8 @@ public sealed class GrpcTests(ServerFixture fixture)
     public async Task ModelInfer_RawInputs_ReturnStoredOutputs(string model, int sampleIndex)
     {
         var sample = Samples.Sample(model, sampleIndex);
-        var request = new ModelInferRequest { ModelName = model, Id = $"grpc-{sampleIndex}" };
-        foreach (var input in sample["inputs"]!.AsArray())
-        {
-            var datatype = (string)input!["datatype"]!;
-            var tensor = new ModelInferRequest.Types.InferInputTensor { Name = (string)input["name"]!, Datatype = datatype };
-            tensor.Shape.AddRange(TensorAssert.Longs(input["shape"]!));
-            request.Inputs.Add(tensor);
-            request.RawInputContents.Add(ByteString.CopyFrom(BinaryTensors.Pack(datatype, input["data"]!)));
-        }
+        var request = GrpcSamples.RawRequest(model, sample);
+        request.Id = $"grpc-{sampleIndex}";
 
         var response = await _grpc.ModelInferAsync(request);
 

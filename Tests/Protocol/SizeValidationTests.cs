@@ -146,18 +146,5 @@ public sealed class SizeValidationTests(ServerFixture fixture)
         Assert.Contains("tensor limit", error.Message, StringComparison.Ordinal);
     }
 
-    private static ModelInferRequest IdentityRawRequest()
-    {
-        var sample = Samples.Sample("identity", 0);
-        var request = new ModelInferRequest { ModelName = "identity" };
-        foreach (var input in sample["inputs"]!.AsArray())
-        {
-            var datatype = (string)input!["datatype"]!;
-            var tensor = new ModelInferRequest.Types.InferInputTensor { Name = (string)input["name"]!, Datatype = datatype };
-            tensor.Shape.AddRange(TensorAssert.Longs(input["shape"]!));
-            request.Inputs.Add(tensor);
-            request.RawInputContents.Add(ByteString.CopyFrom(BinaryTensors.Pack(datatype, input["data"]!)));
-        }
-        return request;
-    }
+    private static ModelInferRequest IdentityRawRequest() => GrpcSamples.RawRequest("identity", Samples.Sample("identity", 0));
 }

@@ -6,7 +6,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Fabrik.Protocol.Triton;
 using Fabrik.Tests.Support;
-using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Xunit;
@@ -212,19 +211,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         }
     }
 
-    private static ModelInferRequest GrpcRequest(string model)
-    {
-        var message = new ModelInferRequest { ModelName = model };
-        foreach (var input in Sample(model)["inputs"]!.AsArray())
-        {
-            var datatype = (string)input!["datatype"]!;
-            var tensor = new ModelInferRequest.Types.InferInputTensor { Name = (string)input["name"]!, Datatype = datatype };
-            tensor.Shape.AddRange(TensorAssert.Longs(input["shape"]!));
-            message.Inputs.Add(tensor);
-            message.RawInputContents.Add(ByteString.CopyFrom(BinaryTensors.Pack(datatype, input["data"]!)));
-        }
-        return message;
-    }
+    private static ModelInferRequest GrpcRequest(string model) => GrpcSamples.RawRequest(model, Sample(model));
 
     private static long ResidentKib(Process process)
     {

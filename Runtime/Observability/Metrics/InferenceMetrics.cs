@@ -26,7 +26,11 @@ internal sealed class InferenceMetrics
     private volatile Func<IEnumerable<ModelSeries>> _models = () => [];
     private volatile Func<IEnumerable<ModelStateSeries>> _states = () => [];
 
-    public InferenceMetrics(FabrikMeter meter, MetricsSettings settings)
+    /// <param name="meter">Where the instruments are created.</param>
+    /// <param name="settings">Which latency families to export.</param>
+    /// <param name="responseCache">True when the server has a response cache: Triton's per-model
+    /// cache families are exported (for the versions whose responses are cached).</param>
+    public InferenceMetrics(FabrikMeter meter, MetricsSettings settings, bool responseCache = false)
     {
         _meter = meter;
         var model = new InstrumentShape(FabrikMeter.ModelLabels);
@@ -37,6 +41,9 @@ internal sealed class InferenceMetrics
             new InstrumentShape(["model", "reason", "version"]));
         Counter("nv_inference_count", "Number of inferences performed (does not include cached requests)", s => s.InferenceCount);
         Counter("nv_inference_exec_count", "Number of model executions performed (does not include cached requests)", s => s.ExecutionCount);
+        // Triton's per-model cache families, on the versions whose responses are cached.
+        CacheCounter("nv_cache_num_hits_per_model", "Number of cache hits per model", s => s.CacheHit.Count);
+        CacheCounter("nv_cache_num_misses_per_model", "Number of cache misses per model", s => s.CacheMiss.Count);
         if (settings.CounterLatencies)
         {
             Counter("nv_inference_request_duration_us", "Cumulative inference request duration in microseconds (includes cached requests)", s => s.Success.Nanoseconds / 1000);
@@ -44,6 +51,8 @@ internal sealed class InferenceMetrics
             Counter("nv_inference_compute_input_duration_us", "Cumulative compute input duration in microseconds (does not include cached requests)", s => s.ComputeInput.Nanoseconds / 1000);
             Counter("nv_inference_compute_infer_duration_us", "Cumulative compute inference duration in microseconds (does not include cached requests)", s => s.ComputeInfer.Nanoseconds / 1000);
             Counter("nv_inference_compute_output_duration_us", "Cumulative inference compute output duration in microseconds (does not include cached requests)", s => s.ComputeOutput.Nanoseconds / 1000);
+            CacheCounter("nv_cache_hit_duration_per_model", "Total cache hit duration per model, in microseconds", s => s.CacheHit.Nanoseconds / 1000);
+            CacheCounter("nv_cache_miss_duration_per_model", "Total cache miss (insert+lookup) duration per model, in microseconds", s => s.CacheMiss.Nanoseconds / 1000);
         }
         meter.Add(
             meterApi.CreateObservableGauge("nv_inference_pending_request_count", () => PerModel(s => s.PendingRequests?.Invoke() ?? 0),
@@ -89,6 +98,14 @@ internal sealed class InferenceMetrics
 
         void Counter(string name, string help, Func<ModelStatistics, long> value) =>
             meter.Add(meterApi.CreateObservableCounter(name, () => PerModel(value), description: help), model);
+
+        void CacheCounter(string name, string help, Func<ModelStatistics, long> value)
+        {
+            if (responseCache)
+            {
+                meter.Add(meterApi.CreateObservableCounter(name, () => PerModel(value, cachedOnly: true), description: help), model);
+            }
+        }
     }
 
     /// <summary>Sets where the served model versions and the lifecycle states come from. The served
@@ -103,8 +120,9 @@ internal sealed class InferenceMetrics
     /// <summary>The instruments one model version records into, labelled with its name and version.</summary>
     public ModelInstruments ForModel(string model, string version) => new(this, model, version);
 
-    private IEnumerable<Measurement<long>> PerModel(Func<ModelStatistics, long> value) =>
-        _models().Select(series => new Measurement<long>(value(series.Statistics), Tag("model", series.Model), Tag("version", series.Version)));
+    private IEnumerable<Measurement<long>> PerModel(Func<ModelStatistics, long> value, bool cachedOnly = false) =>
+        _models().Where(series => !cachedOnly || series.Statistics.CachesResponses)
+            .Select(series => new Measurement<long>(value(series.Statistics), Tag("model", series.Model), Tag("version", series.Version)));
 
     private IEnumerable<Measurement<long>> ObserveFailures()
     {
