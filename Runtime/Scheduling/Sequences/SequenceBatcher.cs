@@ -145,6 +145,14 @@ internal sealed partial class SequenceBatcher : IAsyncDisposable
                 throw InferenceException.InvalidArgument(
                     $"inference request for sequence {flags.Id} to model '{_model}' must specify the START flag on the first request of the sequence");
             }
+            if (sequence is not null && flags.Start)
+            {
+                // Triton ends the old sequence early and carries on; a client that starts a live
+                // id has lost track of it, so it is told (the old sequence still ends by its END
+                // or its idle limit).
+                throw InferenceException.InvalidArgument(
+                    $"sequence {flags.Id} of model '{_model}' is already in progress: end it (sequence_end) before starting it again");
+            }
             if (_queued >= _maxQueued)
             {
                 _statistics.RecordFailure(request.ReceivedTimestamp, FailureReason.Rejected);
@@ -155,12 +163,6 @@ internal sealed partial class SequenceBatcher : IAsyncDisposable
                 sequence = new Sequence(flags.Id, _stateCount);
                 _live[flags.Id] = sequence;
                 Bind(sequence);
-            }
-            else if (flags.Start)
-            {
-                // Triton does the same: a START on a live id is not refused; the old sequence did
-                // not end, so the new one continues in its slot, and START resets its state.
-                Log.Restarted(_logger, _model, flags.Id.ToString());
             }
             item = new SequenceRequest(new PendingRequest(view, now, _arrivals++), flags);
             sequence.Requests.Enqueue(item);
@@ -368,9 +370,6 @@ internal sealed partial class SequenceBatcher : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Model '{Model}': sequence {Sequence} started again before it ended; it continues in its slot from a new START")]
-        public static partial void Restarted(ILogger logger, string model, string sequence);
-
         [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Model '{Model}': sequence {Sequence} was idle past max_sequence_idle_microseconds and is released")]
         public static partial void IdleReleased(ILogger logger, string model, string sequence);
     }

@@ -120,6 +120,21 @@ public sealed class SequenceServerTests
     }
 
     [Fact]
+    public async Task SecondStart_OnALiveId_IsRefused_AndTheLiveSequenceKeepsItsSum()
+    {
+        using var repository = new TemporaryRepository().Add("sequence_accumulator");
+        await using var host = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", repository.Path]));
+        using var client = host.CreateHttpClient();
+        Assert.Equal(5, await SequenceRequests.Accumulate(client, 9, 5, start: true, end: false));
+
+        var (status, body) = await SequenceRequests.Post(client, "sequence_accumulator", SequenceRequests.AccumulatorJson(9, 100, start: true, end: false));
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("sequence 9 of model 'sequence_accumulator' is already in progress", body, StringComparison.Ordinal);
+        Assert.Equal(5 + 3, await SequenceRequests.Accumulate(client, 9, 3, start: false, end: true));
+    }
+
+    [Fact]
     public async Task Unload_WithOpenSequences_AnswersEveryAcceptedRequestCorrectly()
     {
         using var repository = Repository();
