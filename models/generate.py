@@ -423,16 +423,15 @@ up such used many can state about national out known university united then made
 large model models server serving inference search query document documents text embedding embeddings
 vector vectors retrieval question answer data batch token tokens fast slow quick brown fox jumps lazy dog
 hello world cat cats play played playing run running runs good bad day night open source language""".split()
-EMBEDDER_PIECES = ["s", "ed", "ing", "er", "ly", "es", "ion", "al", "en", "ity"]
+EMBEDDER_PIECES = ["ed", "ing", "er", "ly", "es", "ion", "al", "en", "ity"]
 
 
 def embedder_vocabulary():
     characters = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-_/&%$#@*+=<>[]{}")
     tokens = list(EMBEDDER_SPECIALS) + characters + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
-    tokens += ["##" + piece for piece in EMBEDDER_PIECES]
-    for word in EMBEDDER_WORDS:
-        if word not in tokens:
-            tokens.append(word)
+    for token in ["##" + piece for piece in EMBEDDER_PIECES] + EMBEDDER_WORDS:
+        if token not in tokens:  # a vocabulary holds each token once
+            tokens.append(token)
     return tokens
 
 

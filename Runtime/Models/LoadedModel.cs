@@ -1,6 +1,7 @@
 using System.Text;
 using Fabrik.Configuration;
 using Fabrik.Execution;
+using Fabrik.Models.Embeddings;
 using Fabrik.Observability;
 using Fabrik.Observability.Metrics;
 using Fabrik.Scheduling;
@@ -42,13 +43,14 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// <param name="loggerFactory">For the scheduler's log.</param>
     /// <param name="modelFileName">The model file loaded (reported by the config endpoint).</param>
     /// <param name="metrics">Where it records latency histograms; null when metrics are off.</param>
+    /// <param name="embedding">Its tokenizer and pooling when it is served as embeddings.</param>
     public static LoadedModel Create(
         ModelConfig config, long version, IModelInstance[] instances, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory,
-        string modelFileName = "", InferenceMetrics? metrics = null)
+        string modelFileName = "", InferenceMetrics? metrics = null, EmbeddingModel? embedding = null)
     {
         var statistics = new ModelStatistics(config.MaxBatchSize, metrics?.ForModel(config.Name, version.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         var scheduler = new ModelScheduler(config, instances, statistics, pool, time, loggerFactory.CreateLogger<ModelScheduler>());
-        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName };
+        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName, Embedding = embedding, LoadedAt = time.GetUtcNow() };
     }
 
     public string Name => Config.Name;
@@ -59,6 +61,13 @@ internal sealed class LoadedModel : IAsyncDisposable
     public string ModelFileName { get; init; } = "";
 
     public long Version { get; }
+
+    /// <summary>The tokenizer and pooling of an embedding model (config.pbtxt's <c>embedding_*</c>
+    /// parameters); null for any other model.</summary>
+    public EmbeddingModel? Embedding { get; private init; }
+
+    /// <summary>When the version was loaded (OpenAI's model listing reports it as <c>created</c>).</summary>
+    public DateTimeOffset LoadedAt { get; private init; }
 
     /// <summary>The version as the protocol writes it (a string).</summary>
     public string VersionText { get; }

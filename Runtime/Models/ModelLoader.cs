@@ -3,6 +3,7 @@ using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Execution.Pipeline;
+using Fabrik.Models.Embeddings;
 using Fabrik.Native;
 using Fabrik.Security;
 using Fabrik.Security.ModelSigning;
@@ -210,6 +211,8 @@ internal sealed partial class ModelLoader(
         {
             throw new InvalidOperationException(problem);
         }
+        // Before any instance exists: a wrong embedding setting or vocabulary fails the load cheaply.
+        var embedding = EmbeddingModel.Load(config, root, versionDirectory);
         var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount, backend.NoGpuReason is null, backend.NoGpuReason);
         foreach (var warning in placement.Warnings)
         {
@@ -229,7 +232,7 @@ internal sealed partial class ModelLoader(
             }
             throw;
         }
-        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics);
+        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics, embedding);
     }
 
     /// <summary>Every file the backend will open beside the model must lie inside the repository.</summary>
