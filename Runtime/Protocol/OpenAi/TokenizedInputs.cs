@@ -65,7 +65,8 @@ internal sealed class TokenizedInputs
         // more than the limit to refuse.
         var maxTokens = model.Settings.MaxTokens;
         var ids = model.Tokenizer.EncodeToIds(text, maxTokens + 1, addSpecialTokens: true, out var normalized, out var consumed);
-        truncated = consumed < (normalized ?? text).Length;
+        // What the tokenizer left unread: nothing, or whitespace (which gives no token), unless it stopped at the limit.
+        truncated = !(normalized ?? text).AsSpan(Math.Min(consumed, (normalized ?? text).Length)).IsWhiteSpace();
         return ids;
     }
 

@@ -26,7 +26,7 @@ internal sealed class EmbeddingReference : IDisposable
     public float[] Embed(string text, int dimensions = Dimensions) => Embed(Tokenize(text), dimensions);
 
     /// <summary>The unit-length embedding of token ids as given, cut to <paramref name="dimensions"/>.</summary>
-    public float[] Embed(int[] ids, int dimensions = Dimensions)
+    public float[] Embed(int[] ids, int dimensions = Dimensions, bool cls = false)
     {
         var shape = new[] { 1, ids.Length };
         var inputs = new[]
@@ -37,12 +37,14 @@ internal sealed class EmbeddingReference : IDisposable
         };
         using var outputs = _session.Run(inputs);
         var hidden = outputs[0].AsTensor<float>();
+        // Mean pooling over every token, or the first token's vector alone.
+        var pooled = cls ? 1 : ids.Length;
         var mean = new double[Dimensions];
-        for (var t = 0; t < ids.Length; t++)
+        for (var t = 0; t < pooled; t++)
         {
             for (var d = 0; d < Dimensions; d++)
             {
-                mean[d] += hidden[0, t, d] / ids.Length;
+                mean[d] += hidden[0, t, d] / pooled;
             }
         }
         var cut = mean.Take(dimensions).ToArray();

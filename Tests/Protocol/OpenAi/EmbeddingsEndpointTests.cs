@@ -75,6 +75,26 @@ public sealed class EmbeddingsEndpointTests(EmbeddingHost host)
         Assert.Equal(arrays.Sum(ids => ids.Length), collection.Usage.InputTokenCount);
     }
 
+    [Theory]
+    [InlineData("hello world  \n\t ")]
+    [InlineData("  hello world")]
+    [InlineData("?!")]
+    public async Task Sdk_WhitespaceAndPunctuation_AreEmbeddedAsTheReferenceTokenisesThem(string text)
+    {
+        var embedding = (await host.Sdk().GenerateEmbeddingAsync(text)).Value;
+        AssertClose(host.Reference.Embed(text), embedding.ToFloats().ToArray());
+    }
+
+    [Fact]
+    public async Task Sdk_InputOfExactlyMaxTokens_IsAccepted()
+    {
+        // 126 words and [CLS], [SEP]: the 128 tokens the sample model takes.
+        var text = string.Join(' ', Enumerable.Repeat("hello world", 63));
+        Assert.Equal(128, host.Reference.Tokenize(text).Length);
+        var embedding = (await host.Sdk().GenerateEmbeddingAsync(text)).Value;
+        AssertClose(host.Reference.Embed(text), embedding.ToFloats().ToArray());
+    }
+
     [Fact]
     public async Task Http_FloatFormat_HasOpenAisShape()
     {

@@ -63,6 +63,16 @@ public sealed class EmbeddingsHostileInputTests(EmbeddingHost host)
     }
 
     [Fact]
+    public async Task OneTokenOverTheLimit_Is400()
+    {
+        // 127 words and [CLS], [SEP]: one more than the 128 tokens the sample model takes.
+        var body = new JsonObject { ["model"] = "embedder", ["input"] = string.Join(' ', Enumerable.Repeat("hello world", 63)) + " dog" };
+        await AssertRefusedAsync(Encoding.UTF8.GetBytes(body.ToJsonString()), HttpStatusCode.BadRequest, "longer than the 128 tokens", "input");
+        var ids = new JsonArray([.. Enumerable.Repeat(10, 129).Select(id => (JsonNode)id)]);
+        await AssertRefusedAsync(Encoding.UTF8.GetBytes(new JsonObject { ["model"] = "embedder", ["input"] = ids }.ToJsonString()), HttpStatusCode.BadRequest, "longer than the 128 tokens", "input");
+    }
+
+    [Fact]
     public async Task TooManyTokensInAll_Is400()
     {
         // 300 inputs of about 100 tokens each: over the 32768 tokens a request may carry.
