@@ -10,6 +10,10 @@ public static class Samples
 {
     public static readonly string[] ModelNames = ["simple", "mlp", "mlp_torch", "strings", "identity", "cnn"];
 
+    /// <summary>Every model of the sample repository: those with samples, and <c>embedder</c>,
+    /// whose reference vectors the tests compute themselves.</summary>
+    public static readonly string[] RepositoryModelNames = [.. ModelNames, "embedder"];
+
     /// <summary>Every (model, sample index) pair, for xunit theories.</summary>
     public static IEnumerable<object[]> All()
     {

@@ -172,7 +172,7 @@ public sealed class GrpcTests(ServerFixture fixture)
         Assert.True(after.InferenceStats.ComputeInfer.Ns > before.InferenceStats.ComputeInfer.Ns);
 
         var index = await _grpc.RepositoryIndexAsync(new RepositoryIndexRequest { Ready = true });
-        Assert.Equal(Samples.ModelNames.Order(StringComparer.Ordinal), index.Models.Select(m => m.Name));
+        Assert.Equal(Samples.RepositoryModelNames.Order(StringComparer.Ordinal), index.Models.Select(m => m.Name));
         Assert.All(index.Models, m => Assert.Equal("READY", m.State));
 
         var load = await Assert.ThrowsAsync<RpcException>(() => _grpc.RepositoryModelLoadAsync(new RepositoryModelLoadRequest { ModelName = "simple" }).ResponseAsync);

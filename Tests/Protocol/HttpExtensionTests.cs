@@ -68,7 +68,7 @@ public sealed class HttpExtensionTests(ServerFixture fixture)
         Assert.True((long)after["last_inference"]! > DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeMilliseconds());
 
         var all = JsonNode.Parse(await _client.GetStringAsync("/v2/models/stats"))!["model_stats"]!.AsArray();
-        Assert.Equal(Samples.ModelNames.Order(StringComparer.Ordinal), all.Select(m => (string)m!["name"]!));
+        Assert.Equal(Samples.RepositoryModelNames.Order(StringComparer.Ordinal), all.Select(m => (string)m!["name"]!));
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class HttpExtensionTests(ServerFixture fixture)
         using var response = await _client.PostAsync("/v2/repository/index", new StringContent("{\"ready\": true}", Encoding.UTF8, "application/json"));
         var index = JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsArray();
 
-        Assert.Equal(Samples.ModelNames.Order(StringComparer.Ordinal), index.Select(m => (string)m!["name"]!));
+        Assert.Equal(Samples.RepositoryModelNames.Order(StringComparer.Ordinal), index.Select(m => (string)m!["name"]!));
         Assert.All(index, m => Assert.Equal("READY", (string)m!["state"]!));
         Assert.All(index, m => Assert.Equal("1", (string)m!["version"]!));
     }

@@ -38,6 +38,7 @@ internal sealed class OpenAiEndpoints(
     {
         var started = Stopwatch.GetTimestamp();
         string? model = null;
+        var version = "";
         string? caller = null;
         var authorized = false;
         try
@@ -53,6 +54,7 @@ internal sealed class OpenAiEndpoints(
             caller = Authorize(context, ApiGroup.Inference, model);
             authorized = true;
             using var lease = Acquire(model);
+            version = lease.Model.VersionText;
             var embedding = lease.Model.Embedding ?? throw OpenAiException.ModelNotFound(model);
             var dimensions = request.Dimensions ?? embedding.Settings.Dimensions;
             if (!embedding.Settings.DimensionsAllowed.Contains(dimensions))
@@ -77,7 +79,7 @@ internal sealed class OpenAiEndpoints(
             if (authorized && audit.Enabled && settings.AuditInference)
             {
                 audit.WriteBuffered("inference",
-                    ("protocol", "openai"), ("model", model), ("version", ""), ("caller", caller), ("client", context.Connection.RemoteIpAddress?.ToString()),
+                    ("protocol", "openai"), ("model", model), ("version", version), ("caller", caller), ("client", context.Connection.RemoteIpAddress?.ToString()),
                     ("request_id", context.TraceIdentifier), ("status", context.Response.StatusCode),
                     ("latency_us", (long)Stopwatch.GetElapsedTime(started).TotalMicroseconds),
                     ("bytes_in", context.Request.ContentLength ?? -1), ("bytes_out", context.Response.ContentLength ?? -1));

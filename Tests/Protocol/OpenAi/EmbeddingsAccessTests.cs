@@ -10,7 +10,7 @@ using Xunit;
 namespace Fabrik.Tests.Protocol.OpenAi;
 
 /// <summary>
-/// API keys on the OpenAI-compatible routes, on a real Kestrel listener: <c>infer:&lt;model&gt;</c>
+/// API keys on the OpenAI-compatible routes, on a real Kestrel listener with TLS: <c>infer:&lt;model&gt;</c>
 /// grants embeddings of that model, <c>metadata</c> the model list; a refusal is OpenAI's error
 /// object with 401 or 403; with --audit-inference each request leaves one audit record.
 /// </summary>
@@ -22,6 +22,7 @@ public sealed class EmbeddingsAccessTests : IAsyncLifetime
 
     private readonly TemporaryRepository _repository = new TemporaryRepository().Add(EmbeddingReference.Model).Add("simple");
     private readonly EmbeddingReference _reference = new();
+    private readonly TestCertificates _pki = new();
     private string _folder = "";
     private FabrikServer? _server;
     private HttpClient _http = null!;
@@ -31,11 +32,14 @@ public sealed class EmbeddingsAccessTests : IAsyncLifetime
         _folder = Directory.CreateTempSubdirectory("fabrik-openai-keys-").FullName;
         var keys = Path.Combine(_folder, "keys.json");
         File.WriteAllText(keys, AuthTests.KeyFile(("embed", EmbedKey, ["infer:embed*"]), ("simple", SimpleKey, ["infer:simple"]), ("reader", ReaderKey, ["metadata"])));
+        var certificate = _pki.Issue("CN=fabrik-server", server: true, "server");
         var options = ServerOptions.Parse([
             "--model-repository", _repository.Path, "--http-port", "0", "--allow-grpc=false", "--allow-metrics=false",
+            "--http-tls-cert", certificate.CertificatePath, "--http-tls-key", certificate.KeyPath,
             "--auth-keys", keys, "--audit-log", AuditPath, "--audit-inference=true"]);
         _server = await FabrikServer.StartAsync(options);
-        _http = new HttpClient { BaseAddress = _server.HttpAddress, Timeout = TimeSpan.FromSeconds(60) };
+        Assert.Equal("https", _server.HttpAddress!.Scheme);
+        _http = new HttpClient(_pki.Handler()) { BaseAddress = _server.HttpAddress, Timeout = TimeSpan.FromSeconds(60) };
     }
 
     private string AuditPath => Path.Combine(_folder, "audit.jsonl");
@@ -49,11 +53,12 @@ public sealed class EmbeddingsAccessTests : IAsyncLifetime
             await _server.DisposeAsync();
         }
         _repository.Dispose();
+        _pki.Dispose();
         Directory.Delete(_folder, recursive: true);
     }
 
     [Fact]
-    public async Task KeyWithTheModelsScope_GetsEmbeddings_OverKestrel_AndTheRequestIsAudited()
+    public async Task KeyWithTheModelsScope_GetsEmbeddings_OverTls_AndTheRequestIsAudited()
     {
         var sdk = new OpenAI.Embeddings.EmbeddingClient(EmbeddingReference.Model, new ApiKeyCredential(EmbedKey), EmbeddingHost.SdkOptions(_http));
         var collection = (await sdk.GenerateEmbeddingsAsync(EmbeddingsEndpointTests.Texts)).Value;
@@ -66,6 +71,7 @@ public sealed class EmbeddingsAccessTests : IAsyncLifetime
             .Single(line => (string?)line["event"] == "inference");
         Assert.Equal("openai", (string?)record["protocol"]);
         Assert.Equal("embedder", (string?)record["model"]);
+        Assert.Equal("1", (string?)record["version"]);
         Assert.Equal("embed", (string?)record["caller"]);
         Assert.Equal(200, (int)record["status"]!);
         Assert.DoesNotContain("quick brown fox", File.ReadAllText(AuditPath), StringComparison.Ordinal);
