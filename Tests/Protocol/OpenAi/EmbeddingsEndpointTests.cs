@@ -163,12 +163,18 @@ public sealed class EmbeddingsEndpointTests(EmbeddingHost host)
     }
 
     [Fact]
-    public async Task Statistics_CountTheBatchesTheEndpointRan()
+    public async Task InputsOfOneLengthBucket_RunAsOneBatch_EachBucketItsOwn()
     {
-        await host.Sdk().GenerateEmbeddingsAsync(["hello", "world"]);
-        var stats = JsonNode.Parse(await host.Http.GetStringAsync("v2/models/embedder/stats"))!;
-        Assert.True((long)stats["model_stats"]![0]!["inference_stats"]!["success"]!["count"]! >= 1);
+        // Three inputs of 3 tokens (bucket 8) and two of 58 (bucket 64): two inferences of 3 and 2 rows.
+        var before = await StatisticsAsync();
+        await host.Sdk().GenerateEmbeddingsAsync(["hello", Texts[3], "world", "dog", Texts[3]]);
+        var after = await StatisticsAsync();
+        Assert.Equal(2, (long)after["inference_stats"]!["success"]!["count"]! - (long)before["inference_stats"]!["success"]!["count"]!);
+        Assert.Equal(5, (long)after["inference_count"]! - (long)before["inference_count"]!);
     }
+
+    private async Task<JsonNode> StatisticsAsync() =>
+        JsonNode.Parse(await host.Http.GetStringAsync("v2/models/embedder/stats"))!["model_stats"]![0]!;
 
     private async Task<JsonNode> PostAsync(string body, HttpStatusCode expected)
     {
