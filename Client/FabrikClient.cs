@@ -20,6 +20,7 @@ public sealed partial class FabrikClient : IDisposable
     private readonly FabrikClientOptions _options;
     private readonly IInferenceTransport _transport;
     private readonly Lazy<GrpcInferenceTransport> _stream;
+    private readonly Lazy<HttpInferenceTransport> _http;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
 
@@ -37,7 +38,13 @@ public sealed partial class FabrikClient : IDisposable
         _transport = options.Transport == FabrikTransport.Grpc
             ? _stream.Value
             : new HttpInferenceTransport(options, options.HttpHandler ?? ClientHandlers.Create(options), ownHandler);
+        // Embeddings travel over HTTP whatever the transport: the gRPC client reaches them through a second pool.
+        _http = new Lazy<HttpInferenceTransport>(() => _transport as HttpInferenceTransport
+            ?? new HttpInferenceTransport(options, options.HttpHandler ?? ClientHandlers.Create(options), ownHandler));
     }
+
+    /// <summary>The HTTP/REST endpoint the client calls.</summary>
+    public Uri HttpAddress => _options.HttpAddress;
 
     /// <summary>The transport in use for calls other than the stream.</summary>
     public FabrikTransport Transport => _options.Transport;
@@ -110,10 +117,24 @@ public sealed partial class FabrikClient : IDisposable
         }
     }
 
+    /// <summary>An <see cref="Microsoft.Extensions.AI.IEmbeddingGenerator{TInput, TEmbedding}"/> over Fabrik's embeddings
+    /// endpoint for <paramref name="model"/> (see <see cref="FabrikEmbeddingGenerator"/>).</summary>
+    public FabrikEmbeddingGenerator AsEmbeddingGenerator(string model, int? dimensions = null) => new(this, model, dimensions);
+
+    /// <summary>Embeddings of <paramref name="values"/> from <c>POST /v1/embeddings</c>, with the
+    /// timeout and retry policy of every call.</summary>
+    internal Task<(float[][] Vectors, long? InputTokens, long? TotalTokens)> EmbedAsync(
+        string model, IReadOnlyList<string> values, int? dimensions, CancellationToken cancellationToken) =>
+        CallAsync("embeddings", (_, token) => _http.Value.EmbedAsync(Name(model), values, dimensions, token), null, cancellationToken);
+
     /// <summary>Closes the connections (or channel) the client opened.</summary>
     public void Dispose()
     {
         _transport.Dispose();
+        if (_http.IsValueCreated && !ReferenceEquals(_http.Value, _transport))
+        {
+            _http.Value.Dispose();
+        }
         if (_stream.IsValueCreated && !ReferenceEquals(_stream.Value, _transport))
         {
             _stream.Value.Dispose();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,26 @@ public static class FabrikClientServiceCollectionExtensions
         services.TryAddSingleton(provider => new FabrikClient(
             provider.GetRequiredService<IOptions<FabrikClientOptions>>().Value,
             provider.GetService<ILoggerFactory>()?.CreateLogger<FabrikClient>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Registers <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> of strings to float
+    /// embeddings over Fabrik's embeddings endpoint for <paramref name="model"/>, on the
+    /// <see cref="FabrikClient"/> that <see cref="AddFabrikClient"/> registers (added here too if
+    /// it is not yet).
+    /// <code>
+    /// services.AddFabrikClient(options => options.HttpAddress = new Uri("http://fabrik:8000"))
+    ///         .AddFabrikEmbeddingGenerator("embedder");
+    /// </code>
+    /// </summary>
+    public static IServiceCollection AddFabrikEmbeddingGenerator(this IServiceCollection services, string model, int? dimensions = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(model);
+        services.AddFabrikClient();
+        services.TryAddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(
+            provider => new FabrikEmbeddingGenerator(provider.GetRequiredService<FabrikClient>(), model, dimensions));
         return services;
     }
 }

@@ -74,6 +74,49 @@ class Accumulator(torch.nn.Module):
         return total, total
 
 
+class Encoder(torch.nn.Module):
+    """A small BERT-style encoder: token, position and segment embeddings, then two layers of
+    masked self-attention and a feed-forward block, each with a residual connection and layer
+    normalisation. Written out by hand (not torch.nn.TransformerEncoder) so that the export is
+    plain ONNX operators. Padding positions (attention_mask 0) are masked out of every attention,
+    so a row's outputs do not depend on how far it is padded."""
+
+    def __init__(self, vocabulary, hidden=32, heads=4, layers=2, positions=512):
+        super().__init__()
+        self.heads = heads
+        self.tokens = torch.nn.Embedding(vocabulary, hidden)
+        self.positions = torch.nn.Embedding(positions, hidden)
+        self.segments = torch.nn.Embedding(2, hidden)
+        self.norm = torch.nn.LayerNorm(hidden)
+        self.attention = torch.nn.ModuleList([torch.nn.Linear(hidden, 3 * hidden) for _ in range(layers)])
+        self.projection = torch.nn.ModuleList([torch.nn.Linear(hidden, hidden) for _ in range(layers)])
+        self.attention_norm = torch.nn.ModuleList([torch.nn.LayerNorm(hidden) for _ in range(layers)])
+        self.feed_forward = torch.nn.ModuleList([
+            torch.nn.Sequential(torch.nn.Linear(hidden, 2 * hidden), torch.nn.GELU(), torch.nn.Linear(2 * hidden, hidden))
+            for _ in range(layers)])
+        self.output_norm = torch.nn.ModuleList([torch.nn.LayerNorm(hidden) for _ in range(layers)])
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        batch, length = input_ids.shape
+        position_ids = torch.arange(length, dtype=torch.int64).unsqueeze(0)
+        x = self.norm(self.tokens(input_ids) + self.positions(position_ids) + self.segments(token_type_ids))
+        hidden = x.shape[-1]
+        size = hidden // self.heads
+        # -10000 where the key is padding: exp() of it is exactly 0 in float32.
+        bias = (1.0 - attention_mask.to(torch.float32)).unsqueeze(1).unsqueeze(2) * -10000.0
+        for attention, projection, attention_norm, feed_forward, output_norm in zip(
+                self.attention, self.projection, self.attention_norm, self.feed_forward, self.output_norm):
+            q, k, v = attention(x).split(hidden, dim=-1)
+            q = q.reshape(batch, length, self.heads, size).transpose(1, 2)
+            k = k.reshape(batch, length, self.heads, size).transpose(1, 2)
+            v = v.reshape(batch, length, self.heads, size).transpose(1, 2)
+            scores = torch.matmul(q, k.transpose(2, 3)) / (size ** 0.5) + bias
+            context = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(batch, length, hidden)
+            x = attention_norm(x + projection(context))
+            x = output_norm(x + feed_forward(x))
+        return x
+
+
 def model_dir(name):
     path = os.path.join(HERE, name)
     if os.path.isdir(path):
@@ -379,6 +422,83 @@ def generate_identity():
     write_samples(path, "identity", [{"inputs": request_inputs, "outputs": expected_outputs, "tolerance": 0}])
 
 
+# The sample embedding model's vocabulary: BERT's special tokens, then single characters, common
+# English words and word pieces ("##" continues a word), in a fixed order (a token's id is its line).
+EMBEDDER_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+EMBEDDER_WORDS = """the of and to in is was for on that with as by it at from his he an be are or
+which this also had first not but were have one their new after has who they two her she been other
+when there all during into school time may years more most only over city some world would where later
+up such used many can state about national out known university united then made these high small
+large model models server serving inference search query document documents text embedding embeddings
+vector vectors retrieval question answer data batch token tokens fast slow quick brown fox jumps lazy dog
+hello world cat cats play played playing run running runs good bad day night open source language""".split()
+EMBEDDER_PIECES = ["ed", "ing", "er", "ly", "es", "ion", "al", "en", "ity"]
+
+
+def embedder_vocabulary():
+    characters = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'\"()-_/&%$#@*+=<>[]{}")
+    tokens = list(EMBEDDER_SPECIALS) + characters + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    for token in ["##" + piece for piece in EMBEDDER_PIECES] + EMBEDDER_WORDS:
+        if token not in tokens:  # a vocabulary holds each token once
+            tokens.append(token)
+    return tokens
+
+
+def generate_embedder():
+    """`embedder` (ONNX): a BERT-style encoder with random weights and the generated vocab.txt
+    beside its model file. Inputs input_ids, attention_mask, token_type_ids (INT64 [-1, -1]),
+    output last_hidden_state (FP32 [-1, -1, 32]); its config.pbtxt makes it an embedding model
+    (mean pooling, normalised, at most 128 tokens, dimensions 8, 16 or 32). The reference
+    embeddings are computed by the tests themselves (ONNX Runtime, then their own pooling)."""
+    torch.manual_seed(SEED + 2)
+    vocabulary = embedder_vocabulary()
+    network = Encoder(len(vocabulary)).eval()
+    path = model_dir("embedder")
+    write_text(os.path.join(path, "1", "vocab.txt"), "\n".join(vocabulary) + "\n")
+    ids = torch.tensor([[2, 10, 11, 3]], dtype=torch.int64)
+    torch.onnx.export(network, (ids, torch.ones_like(ids), torch.zeros_like(ids)), os.path.join(path, "1", "model.onnx"),
+                      input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
+                      dynamic_axes={name: {0: "batch", 1: "sequence"} for name in
+                                    ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
+                      opset_version=OPSET, do_constant_folding=True)
+    write_text(os.path.join(path, "config.pbtxt"), """name: "embedder"
+platform: "onnxruntime_onnx"
+max_batch_size: 32
+input [
+  {
+    name: "input_ids"
+    data_type: TYPE_INT64
+    dims: [ -1 ]
+  },
+  {
+    name: "attention_mask"
+    data_type: TYPE_INT64
+    dims: [ -1 ]
+  },
+  {
+    name: "token_type_ids"
+    data_type: TYPE_INT64
+    dims: [ -1 ]
+  }
+]
+output [
+  {
+    name: "last_hidden_state"
+    data_type: TYPE_FP32
+    dims: [ -1, 32 ]
+  }
+]
+dynamic_batching {
+  max_queue_delay_microseconds: 500
+}
+parameters { key: "embedding_tokenizer" value: { string_value: "vocab.txt" } }
+parameters { key: "embedding_pooling" value: { string_value: "mean" } }
+parameters { key: "embedding_normalize" value: { string_value: "true" } }
+parameters { key: "embedding_max_tokens" value: { string_value: "128" } }
+parameters { key: "embedding_dimensions_allowed" value: { string_value: "8,16,32" } }
+""")
+
+
 RESNET50_DIR = os.path.join(os.path.dirname(HERE), "artifacts", "models")
 
 
@@ -632,6 +752,7 @@ def main():
     generate_identity()
     generate_cnn(rng)
     generate_sequences()
+    generate_embedder()
     print("models written to", HERE, file=sys.stderr)
 
 

@@ -79,6 +79,16 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         return InferResponseDecoder.Decode(body, headerLength);
     }
 
+    /// <summary>Fabrik's OpenAI-compatible embeddings (not KServe v2).</summary>
+    public async Task<(float[][] Vectors, long? InputTokens, long? TotalTokens)> EmbedAsync(
+        string model, IReadOnlyList<string> values, int? dimensions, CancellationToken cancellation)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/embeddings") { Content = EmbeddingsCodec.Encode(model, values, dimensions) };
+        using var response = await SendAsync(request, "embeddings", null, cancellation, model);
+        using var body = await ResponseBody.ReadAsync(response.Content, _maxResponseBytes, cancellation);
+        return EmbeddingsCodec.Decode(body.Memory, values.Count);
+    }
+
     public void Dispose() => _http.Dispose();
 
     private static ByteArrayContent JsonContent(byte[] json) => new(json) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } };

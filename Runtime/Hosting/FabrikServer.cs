@@ -8,6 +8,7 @@ using Fabrik.Observability.Tracing;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
+using Fabrik.Protocol.OpenAi;
 using Fabrik.Scheduling;
 using Fabrik.Security;
 using Fabrik.Security.ModelSigning;
@@ -144,6 +145,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<RepositoryPoller>();
         builder.Services.AddSingleton<InferencePipeline>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
+        builder.Services.AddSingleton<OpenAiEndpoints>();
         builder.Services.AddSingleton(tracing);
 
         configureHost?.Invoke(builder.WebHost);
@@ -161,6 +163,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             throw;
         }
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
+        app.Services.GetRequiredService<OpenAiEndpoints>().Map(app);
         TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
         app.MapGrpcService<GrpcInferenceService>().WithMetadata(GrpcBodyLimit.PerMessage);
         app.MapGrpcService<GrpcHealthService>();

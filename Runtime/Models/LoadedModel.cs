@@ -2,6 +2,7 @@ using System.Text;
 using Fabrik.Caching;
 using Fabrik.Configuration;
 using Fabrik.Execution;
+using Fabrik.Models.Embeddings;
 using Fabrik.Observability;
 using Fabrik.Observability.Metrics;
 using Fabrik.Scheduling;
@@ -45,9 +46,10 @@ internal sealed class LoadedModel : IAsyncDisposable
     /// <param name="metrics">Where it records latency histograms; null when metrics are off.</param>
     /// <param name="responseCache">The server's response cache, for a version whose configuration
     /// enables it (<see cref="ModelConfig.CachesResponses"/>); null for none.</param>
+    /// <param name="embedding">Its tokenizer and pooling when it is served as embeddings.</param>
     public static LoadedModel Create(
         ModelConfig config, long version, IModelInstance[] instances, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory,
-        string modelFileName = "", InferenceMetrics? metrics = null, ResponseCache? responseCache = null)
+        string modelFileName = "", InferenceMetrics? metrics = null, ResponseCache? responseCache = null, EmbeddingModel? embedding = null)
     {
         var cache = responseCache is not null && config.CachesResponses
             ? new ModelResponseCache(responseCache, pool, config.Name, version, config.Inputs.Select(input => input.Name))
@@ -57,7 +59,7 @@ internal sealed class LoadedModel : IAsyncDisposable
             CachesResponses = cache is not null,
         };
         var scheduler = new ModelScheduler(config, instances, statistics, pool, time, loggerFactory.CreateLogger<ModelScheduler>());
-        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName, ResponseCache = cache };
+        return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName, ResponseCache = cache, Embedding = embedding, LoadedAt = time.GetUtcNow() };
     }
 
     public string Name => Config.Name;
@@ -68,6 +70,13 @@ internal sealed class LoadedModel : IAsyncDisposable
     public string ModelFileName { get; init; } = "";
 
     public long Version { get; }
+
+    /// <summary>The tokenizer and pooling of an embedding model (config.pbtxt's <c>embedding_*</c>
+    /// parameters); null for any other model.</summary>
+    public EmbeddingModel? Embedding { get; private init; }
+
+    /// <summary>When the version was loaded (OpenAI's model listing reports it as <c>created</c>).</summary>
+    public DateTimeOffset LoadedAt { get; private init; }
 
     /// <summary>The version as the protocol writes it (a string).</summary>
     public string VersionText { get; }

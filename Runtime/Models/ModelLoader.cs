@@ -3,6 +3,7 @@ using Fabrik.Configuration;
 using Fabrik.Devices;
 using Fabrik.Execution;
 using Fabrik.Execution.Pipeline;
+using Fabrik.Models.Embeddings;
 using Fabrik.Native;
 using Fabrik.Security;
 using Fabrik.Security.ModelSigning;
@@ -217,6 +218,8 @@ internal sealed partial class ModelLoader(
             throw new InvalidOperationException(problem);
         }
         config = SequenceInitialStates.Read(config, source);
+        // Before any instance exists: a wrong embedding setting or vocabulary fails the load cheaply.
+        var embedding = EmbeddingModel.Load(config, root, versionDirectory);
         var placement = DevicePlacement.Place(config, gpus, backend.DefaultCpuInstanceCount, backend.NoGpuReason is null, backend.NoGpuReason);
         foreach (var warning in placement.Warnings)
         {
@@ -237,7 +240,7 @@ internal sealed partial class ModelLoader(
             }
             throw;
         }
-        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics, ResponseCacheFor(config));
+        return LoadedModel.Create(config, version, instances, pool, time, loggerFactory, Path.GetFileName(modelPath), options.Metrics, ResponseCacheFor(config), embedding);
     }
 
     /// <summary>The server's response cache when <paramref name="config"/> enables it and Triton would

@@ -12,7 +12,7 @@ public sealed class ClientDependencyTests
     {
         var references = typeof(FabrikClient).Assembly.GetReferencedAssemblies().Select(name => name.Name!).ToArray();
         Assert.DoesNotContain(references, name => name.StartsWith("fabrik", StringComparison.OrdinalIgnoreCase) || name.StartsWith("Microsoft.AspNetCore", StringComparison.Ordinal));
-        string[] allowed = ["Grpc.Net.Client", "Grpc.Core.Api", "Google.Protobuf", "Microsoft.Extensions.DependencyInjection.Abstractions", "Microsoft.Extensions.Logging.Abstractions", "Microsoft.Extensions.Options"];
+        string[] allowed = ["Grpc.Net.Client", "Grpc.Core.Api", "Google.Protobuf", "Microsoft.Extensions.DependencyInjection.Abstractions", "Microsoft.Extensions.Logging.Abstractions", "Microsoft.Extensions.Options", "Microsoft.Extensions.AI.Abstractions"];
         var outside = references.Where(name => !name.StartsWith("System", StringComparison.Ordinal) && name != "netstandard" && !allowed.Contains(name)).ToArray();
         Assert.True(outside.Length == 0, $"the client references {string.Join(", ", outside)}");
         // Its protobuf types are its own, not the server's.

@@ -22,6 +22,13 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             await next(context);
             return;
         }
+        if (request.Path.StartsWithSegments(OpenAi.OpenAiEndpoints.Prefix, StringComparison.OrdinalIgnoreCase))
+        {
+            // The OpenAI-compatible routes name the model in the body and answer in OpenAI's
+            // shape: they check access themselves once the body is read.
+            await next(context);
+            return;
+        }
         var (group, model) = Classify(request.Path.Value ?? "");
         var restrictedHeader = settings.HttpRestrictedApis.Count == 0 ? null
             : RestrictedApi.Refusal(settings.HttpRestrictedApis, group, header => request.Headers[header].FirstOrDefault());

@@ -21,6 +21,17 @@ internal static partial class HttpErrors
         _ => 500,
     };
 
+    /// <summary>The HTTP status a request ends with, for its trace: Triton's code for an error's
+    /// kind, Kestrel's own for a body it refused, 499 (the client closed the request) when the transport broke.</summary>
+    public static string TraceStatus(Exception? error) => error switch
+    {
+        null => "200",
+        InferenceException e => StatusCode(e.Kind).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        BadHttpRequestException e => e.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        OperationCanceledException or IOException => "499",
+        _ => "500",
+    };
+
     /// <summary>What the client is told: the message, or for an internal error (a backend's or
     /// native library's own words) a plain sentence; the detail goes to the server log under the request id.</summary>
     public static string ClientMessage(HttpContext context, InferenceException error)

@@ -56,16 +56,7 @@ internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemory
         }
     }
 
-    /// <summary>The HTTP status the request ends with: Triton's code for an error's kind, Kestrel's
-    /// own for a body it refused, 499 (the client closed the request) when the transport broke.</summary>
-    public string TraceStatus(Exception? error) => error switch
-    {
-        null => "200",
-        InferenceException e => HttpErrors.StatusCode(e.Kind).ToString(CultureInfo.InvariantCulture),
-        BadHttpRequestException e => e.StatusCode.ToString(CultureInfo.InvariantCulture),
-        OperationCanceledException or IOException => "499",
-        _ => "500",
-    };
+    public string TraceStatus(Exception? error) => HttpErrors.TraceStatus(error);
 
     /// <summary>Binary tensor extension: the JSON header (its length in
     /// Inference-Header-Content-Length), then each binary output's bytes in response order.</summary>
