@@ -7,6 +7,7 @@ using Fabrik.Observability.Tracing;
 using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Scheduling;
 using Fabrik.Security;
 using Fabrik.Security.ModelSigning;
@@ -119,6 +120,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton(services => new ServerIdentity
         {
             Name = options.Id,
+            Extensions = options.SharedMemory.Allowed ? [.. new ServerIdentity().Extensions, "system_shared_memory"] : new ServerIdentity().Extensions,
             Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>().LoadedModels.Select(model => model.Scheduler), options.WatchdogSeconds),
         });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
@@ -141,6 +143,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<RepositoryPoller>();
         builder.Services.AddSingleton<InferencePipeline>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
+        builder.Services.AddSingleton(options.SharedMemory);
+        builder.Services.AddSingleton<SharedMemoryRegistry>();
+        builder.Services.AddSingleton<SharedMemoryHttpEndpoints>();
         builder.Services.AddSingleton(tracing);
 
         configureHost?.Invoke(builder.WebHost);
@@ -157,6 +162,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             await app.DisposeAsync();
             throw;
         }
+        app.Services.GetRequiredService<SharedMemoryHttpEndpoints>().Map(app);
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
         app.MapGrpcService<GrpcInferenceService>().WithMetadata(GrpcBodyLimit.PerMessage);

@@ -94,6 +94,9 @@ internal sealed record ServerOptions
     /// <summary>--clear-buffers: pooled tensor buffers are zeroed when returned. Default: true.</summary>
     public bool ClearBuffers { get; init; } = true;
 
+    /// <summary>--allow-shared-memory and the shared-memory limits (see docs/shared-memory.md).</summary>
+    public Fabrik.Protocol.SharedMemory.SharedMemorySettings SharedMemory { get; init; } = new();
+
     /// <summary>The --help text.</summary>
     public const string Usage = """
         Usage: fabrik [options]
@@ -164,6 +167,11 @@ internal sealed record ServerOptions
           --http-restricted-api=<apis>:<header>=<value>     Triton's header restriction (HTTP)
           --grpc-restricted-protocol=<apis>:<header>=<value> Triton's header restriction (gRPC)
           --clear-buffers=<bool>      Zero pooled tensor buffers when returned. Default: true
+          --allow-shared-memory=<bool>  Triton's system shared-memory extension, for loopback clients
+                                      only (--allow-client-shm is the same). Default: false
+          --shared-memory-max-regions=<n>  Regions registered at once. Default: 64
+          --shared-memory-max-bytes=<n>    Bytes of all registered regions together. Default: 17179869184
+          --shared-memory-owner-uid=<n>    User that must own a region's object. Default: the server's user
           --http-max-connections=<n>  Open connections per listener (0: no limit). Default: 4096
           --http-max-header-size=<n>  Request headers in bytes. Default: 32768
           --http-headers-timeout-secs=<n>  Time to send the headers. Default: 30
@@ -272,6 +280,10 @@ internal sealed record ServerOptions
                 "watchdog-secs" => options with { WatchdogSeconds = (int)Integer(name, Value(), 0, int.MaxValue) },
                 "pinned-memory-pool-byte-size" => options with { PinnedMemoryPoolByteSize = Integer(name, Value(), 0, long.MaxValue) },
                 "clear-buffers" => options with { ClearBuffers = Flag() },
+                "allow-shared-memory" or "allow-client-shm" => options with { SharedMemory = options.SharedMemory with { Allowed = Flag() } },
+                "shared-memory-max-regions" => options with { SharedMemory = options.SharedMemory with { MaxRegions = (int)Integer(name, Value(), 1, 65536) } },
+                "shared-memory-max-bytes" => options with { SharedMemory = options.SharedMemory with { MaxTotalBytes = Integer(name, Value(), 1, long.MaxValue) } },
+                "shared-memory-owner-uid" => options with { SharedMemory = options.SharedMemory with { OwnerId = (uint)Integer(name, Value(), 0, uint.MaxValue) } },
                 _ when ListenerLimits.Owns(name) => options with { Limits = options.Limits.With(name, Value()) },
                 _ when Fabrik.Security.SecuritySettings.Owns(name) => options with { Security = options.Security.With(name, Value, Flag) },
                 _ => TritonFlags.Accept(options, name, OptionalValue()),
