@@ -13,7 +13,7 @@ internal static partial class NativeMethods
     public const int EPERM = 1;
     public const int ELOOP = 40;
     public const int ENOTDIR = 20;
-    public const int EINTR = 4;
+    public const int EISDIR = 21;
 
     /// <summary>statx: describe the descriptor itself (an empty path).</summary>
     public const int AtEmptyPath = 0x1000;

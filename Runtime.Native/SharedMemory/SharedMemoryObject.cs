@@ -140,6 +140,7 @@ public sealed class SharedMemoryObject : IDisposable
     {
         NativeMethods.ENOENT or NativeMethods.ENOTDIR => SharedMemoryOpenResult.NotFound,
         NativeMethods.ELOOP => SharedMemoryOpenResult.Link,
+        NativeMethods.EISDIR => SharedMemoryOpenResult.NotRegularFile,
         NativeMethods.EACCES or NativeMethods.EPERM => SharedMemoryOpenResult.Denied,
         _ => SharedMemoryOpenResult.Failed,
     };

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Fabrik.Errors;
 using Fabrik.Protocol.SharedMemory;
@@ -158,7 +159,8 @@ internal sealed class SharedMemoryHttpEndpoints(SharedMemoryRegistry registry, T
         using var body = await RequestBody.ReadAsync(context.Request, pool, context.RequestAborted);
         try
         {
-            var document = JsonDocument.Parse(body.Buffer);
+            // A copy: the document reads its input in place, and the body goes back to the pool here.
+            var document = JsonDocument.Parse(body.Buffer.ToArray());
             if (document.RootElement.ValueKind != JsonValueKind.Object)
             {
                 document.Dispose();
