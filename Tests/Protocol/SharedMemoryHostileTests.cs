@@ -10,7 +10,6 @@ using Fabrik.Security;
 using Fabrik.Tests.Security;
 using Fabrik.Tests.Support;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Xunit;
 
 namespace Fabrik.Tests.Protocol;
@@ -29,26 +28,20 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         .Add("simple", "batched", "dynamic_batching { max_queue_delay_microseconds: 60000000 }");
     private readonly List<IDisposable> _cleanup = [];
     private readonly ManualTimeProvider _time = new();
-    private InMemoryFabrik _host = null!;
-    private HttpClient _http = null!;
-    private GrpcChannel _channel = null!;
-    private GRPCInferenceService.GRPCInferenceServiceClient _grpc = null!;
+    private InMemoryClients _server = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await InMemoryFabrik.StartAsync(ServerOptions.Parse(["--model-repository", _repository.Path, "--allow-shared-memory=true"]), _time);
-        _http = _host.CreateHttpClient();
-        _channel = _host.CreateGrpcChannel();
-        _grpc = new GRPCInferenceService.GRPCInferenceServiceClient(_channel);
-    }
+    private InMemoryFabrik Host => _server.Host;
+
+    private HttpClient Http => _server.Http;
+
+    private GRPCInferenceService.GRPCInferenceServiceClient Rpc => _server.Grpc;
+
+    public async Task InitializeAsync() =>
+        _server = await InMemoryClients.StartAsync(ServerOptions.Parse(["--model-repository", _repository.Path, "--allow-shared-memory=true"]), _time);
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        _channel.Dispose();
-        var pool = _host.Server.TensorPool;
-        await _host.DisposeAsync();
-        PoolLeaks.AssertNoneOutstanding(pool);
+        await _server.DisposeAsync();
         foreach (var item in _cleanup)
         {
             item.Dispose();
@@ -75,7 +68,7 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
     }
 
     private Task<(HttpStatusCode Status, string Error)> RegisterAsync(string name, string key, object offset, object size) =>
-        PostAsync(_http, $"/v2/systemsharedmemory/region/{name}/register", new Dictionary<string, object> { ["key"] = key, ["offset"] = offset, ["byte_size"] = size });
+        PostAsync(Http, $"/v2/systemsharedmemory/region/{name}/register", new Dictionary<string, object> { ["key"] = key, ["offset"] = offset, ["byte_size"] = size });
 
     private static JsonObject Region(string name, long offset, long size) => new()
     {
@@ -105,7 +98,7 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
 
     private async Task AssertStillServingAsync()
     {
-        using var response = await _http.PostAsJsonAsync("/v2/models/simple/infer", new JsonObject
+        using var response = await Http.PostAsJsonAsync("/v2/models/simple/infer", new JsonObject
         {
             ["inputs"] = new JsonArray(
                 new JsonObject { ["name"] = "INPUT0", ["datatype"] = "INT32", ["shape"] = new JsonArray(1, 16), ["data"] = new JsonArray([.. Enumerable.Range(0, 16).Select(v => (JsonNode)v)]) },
@@ -146,7 +139,7 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
     public async Task RemoteClient_IsRefused()
     {
         var file = Object(64);
-        var context = await _host.SendAsync(http =>
+        var context = await Host.SendAsync(http =>
         {
             http.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.7");
             http.Request.Method = "POST";
@@ -174,7 +167,7 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         var (status, error) = await RegisterAsync("r", key, 0, 8);
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.StartsWith("shared memory key", error, StringComparison.Ordinal);
-        var refused = await Assert.ThrowsAsync<RpcException>(() => _grpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "r", Key = key, ByteSize = 8 }).ResponseAsync);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Rpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "r", Key = key, ByteSize = 8 }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         await AssertStillServingAsync();
     }
@@ -249,10 +242,10 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         Assert.Contains("overflows", error, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.BadRequest, (await RegisterAsync("r", file.Key, 1, ulong.MaxValue)).Status);
         Assert.Equal(HttpStatusCode.BadRequest, (await RegisterAsync("r", file.Key, (ulong)long.MaxValue, (ulong)long.MaxValue)).Status);
-        var refused = await Assert.ThrowsAsync<RpcException>(() => _grpc.SystemSharedMemoryRegisterAsync(
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Rpc.SystemSharedMemoryRegisterAsync(
             new SystemSharedMemoryRegisterRequest { Name = "r", Key = file.Key, Offset = ulong.MaxValue - 1, ByteSize = 2 }).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
-        Assert.Empty(JsonNode.Parse(await _http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray());
+        Assert.Empty(JsonNode.Parse(await Http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray());
     }
 
     [Fact]
@@ -262,24 +255,24 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         file.Write(0, Int32s(Enumerable.Range(0, 16)));
         Assert.Equal(HttpStatusCode.OK, (await RegisterAsync("in", file.Key, 0, 128)).Status);
 
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest(offset: 65))).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest(offset: long.MaxValue))).Status);
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest(size: 60))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest(offset: 65))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest(offset: long.MaxValue))).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest(size: 60))).Status);
         var request = SimpleRequest();
         request["inputs"]![0]!["parameters"]!["shared_memory_byte_size"] = JsonNode.Parse("18446744073709551615");
-        var (status, error) = await PostAsync(_http, "/v2/models/simple/infer", request);
+        var (status, error) = await PostAsync(Http, "/v2/models/simple/infer", request);
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("shared_memory_byte_size", error, StringComparison.Ordinal);
         request = SimpleRequest();
         request["inputs"]![0]!.AsObject().Add("data", new JsonArray([.. Enumerable.Repeat(1, 16).Select(v => (JsonNode)v)]));
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(_http, "/v2/models/simple/infer", request)).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(Http, "/v2/models/simple/infer", request)).Status);
         request = SimpleRequest();
         request["inputs"]![0]!["parameters"]!.AsObject().Remove("shared_memory_byte_size");
-        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(_http, "/v2/models/simple/infer", request)).Status);
-        (status, error) = await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest(output: Region("in", 0, 32)));
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(Http, "/v2/models/simple/infer", request)).Status);
+        (status, error) = await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest(output: Region("in", 0, 32)));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("OUTPUT0", error, StringComparison.Ordinal);
-        (status, error) = await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest(output: Region("nowhere", 0, 64)));
+        (status, error) = await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest(output: Region("nowhere", 0, 64)));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("no shared memory region named 'nowhere'", error, StringComparison.Ordinal);
 
@@ -291,7 +284,7 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
             input.Parameters.Add("shared_memory_byte_size", new InferParameter { Uint64Param = ulong.MaxValue });
             grpcRequest.Inputs.Add(input);
         }
-        var refused = await Assert.ThrowsAsync<RpcException>(() => _grpc.ModelInferAsync(grpcRequest).ResponseAsync);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Rpc.ModelInferAsync(grpcRequest).ResponseAsync);
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         await AssertStillServingAsync();
     }
@@ -303,13 +296,13 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         var expected = Enumerable.Range(0, 16).Select(i => i * 3).ToArray();
         file.Write(0, Int32s(expected));
         Assert.Equal(HttpStatusCode.OK, (await RegisterAsync("in", file.Key, 0, 4096)).Status);
-        Assert.Equal(HttpStatusCode.OK, (await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest())).Status);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest())).Status);
 
         file.Resize(32);
-        var (status, error) = await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest());
+        var (status, error) = await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest());
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("truncated", error, StringComparison.Ordinal);
-        (status, error) = await PostAsync(_http, "/v2/models/simple/infer", SimpleRequest(output: Region("in", 1024, 64)));
+        (status, error) = await PostAsync(Http, "/v2/models/simple/infer", SimpleRequest(output: Region("in", 1024, 64)));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("truncated", error, StringComparison.Ordinal);
         Assert.Equal(32, new FileInfo(file.Path).Length); // the refused write did not grow it back
@@ -317,7 +310,7 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         // Grown again, the region serves as before.
         file.Resize(4096);
         file.Write(0, Int32s(expected));
-        using var response = await _http.PostAsJsonAsync("/v2/models/simple/infer", SimpleRequest());
+        using var response = await Http.PostAsJsonAsync("/v2/models/simple/infer", SimpleRequest());
         var sums = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["outputs"]![0]!["data"]!.AsArray().Select(value => (int)value!);
         Assert.Equal(expected.Select(value => value + 1), sums);
     }
@@ -332,10 +325,10 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await RegisterAsync("out", output.Key, 0, 64)).Status);
 
         // The batched model holds the request in its queue (manual clock) after it was decoded.
-        var waiting = PostAsync(_http, "/v2/models/batched/infer", SimpleRequest(output: Region("out", 0, 64)));
-        var scheduler = _host.Server.Models.Resolve("batched", null).Scheduler;
+        var waiting = PostAsync(Http, "/v2/models/batched/infer", SimpleRequest(output: Region("out", 0, 64)));
+        var scheduler = Host.Server.Models.Resolve("batched", null).Scheduler;
         Assert.True(await Eventually.HoldsAsync(() => scheduler.QueuedCount == 1));
-        using (var unregister = await _http.PostAsync("/v2/systemsharedmemory/region/out/unregister", null))
+        using (var unregister = await Http.PostAsync("/v2/systemsharedmemory/region/out/unregister", null))
         {
             Assert.Equal(HttpStatusCode.OK, unregister.StatusCode);
         }
@@ -430,11 +423,11 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
     [NoGpuFact]
     public async Task CudaRegions_WithoutADevice_AreRefusedClearly()
     {
-        var (status, error) = await PostAsync(_http, "/v2/cudasharedmemory/region/g/register",
+        var (status, error) = await PostAsync(Http, "/v2/cudasharedmemory/region/g/register",
             new { raw_handle = new { b64 = Convert.ToBase64String(new byte[64]) }, device_id = 0, byte_size = 64 });
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Contains("CUDA device", error, StringComparison.Ordinal);
-        var refused = await Assert.ThrowsAsync<RpcException>(() => _grpc.CudaSharedMemoryRegisterAsync(
+        var refused = await Assert.ThrowsAsync<RpcException>(() => Rpc.CudaSharedMemoryRegisterAsync(
             new CudaSharedMemoryRegisterRequest { Name = "g", RawHandle = Google.Protobuf.ByteString.CopyFrom(new byte[64]), ByteSize = 64 }).ResponseAsync);
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.Contains("CUDA device", refused.Status.Detail, StringComparison.Ordinal);

@@ -4,7 +4,8 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Fabrik.Protocol.Triton;
 using Google.Protobuf;
-using Grpc.Net.Client;
+using Fabrik.Hosting;
+using Fabrik.Tests.Support;
 using Xunit;
 
 namespace Fabrik.Tests.Protocol;
@@ -21,26 +22,18 @@ public sealed class SharedMemoryTests : IAsyncLifetime
 
     private readonly TemporaryRepository _repository = new TemporaryRepository().Add("identity");
     private readonly List<SharedMemoryFile> _files = [];
-    private InMemoryFabrik _host = null!;
-    private HttpClient _http = null!;
-    private GrpcChannel _channel = null!;
-    private GRPCInferenceService.GRPCInferenceServiceClient _grpc = null!;
+    private InMemoryClients _server = null!;
 
-    public async Task InitializeAsync()
-    {
-        _host = await InMemoryFabrik.StartAsync("--model-repository", _repository.Path, "--allow-shared-memory=true");
-        _http = _host.CreateHttpClient();
-        _channel = _host.CreateGrpcChannel();
-        _grpc = new GRPCInferenceService.GRPCInferenceServiceClient(_channel);
-    }
+    private HttpClient Http => _server.Http;
+
+    private GRPCInferenceService.GRPCInferenceServiceClient Rpc => _server.Grpc;
+
+    public async Task InitializeAsync() =>
+        _server = await InMemoryClients.StartAsync(ServerOptions.Parse(["--model-repository", _repository.Path, "--allow-shared-memory=true"]));
 
     public async Task DisposeAsync()
     {
-        _http.Dispose();
-        _channel.Dispose();
-        var pool = _host.Server.TensorPool;
-        await _host.DisposeAsync();
-        PoolLeaks.AssertNoneOutstanding(pool);
+        await _server.DisposeAsync();
         foreach (var file in _files)
         {
             file.Dispose();
@@ -74,7 +67,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
 
     private async Task RegisterAsync(string name, SharedMemoryFile file, long offset, long size)
     {
-        using var response = await _http.PostAsJsonAsync($"/v2/systemsharedmemory/region/{name}/register", new { key = file.Key, offset, byte_size = size });
+        using var response = await Http.PostAsJsonAsync($"/v2/systemsharedmemory/region/{name}/register", new { key = file.Key, offset, byte_size = size });
         Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
     }
 
@@ -105,7 +98,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
             })]),
             ["outputs"] = new JsonArray([.. tensors.Select(t => new JsonObject { ["name"] = t.Output, ["parameters"] = Parameters("out", t.Offset, t.Packed.Length) })]),
         };
-        using var response = await _http.PostAsync("/v2/models/identity/infer", new StringContent(request.ToJsonString()));
+        using var response = await Http.PostAsync("/v2/models/identity/infer", new StringContent(request.ToJsonString()));
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.OK, text);
 
@@ -122,7 +115,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
             Assert.Equal(tensor.Packed, written);
             Assert.Equal(inBody[tensor.Output], written);
         }
-        var statistics = JsonNode.Parse(await _http.GetStringAsync("/v2/models/identity/stats"))!["model_stats"]![0]!["inference_stats"]!;
+        var statistics = JsonNode.Parse(await Http.GetStringAsync("/v2/models/identity/stats"))!["model_stats"]![0]!["inference_stats"]!;
         Assert.Equal(2, (int)statistics["success"]!["count"]!);
     }
 
@@ -192,8 +185,8 @@ public sealed class SharedMemoryTests : IAsyncLifetime
         var end = tensors[^1].Offset + tensors[^1].Packed.Length;
         var input = Region(end);
         var output = Region(end);
-        await _grpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "in", Key = input.Key, ByteSize = (ulong)end });
-        await _grpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "out", Key = output.Key, ByteSize = (ulong)end });
+        await Rpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "in", Key = input.Key, ByteSize = (ulong)end });
+        await Rpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "out", Key = output.Key, ByteSize = (ulong)end });
 
         var request = new ModelInferRequest { ModelName = "identity" };
         var inBody = new ModelInferRequest { ModelName = "identity" };
@@ -223,8 +216,8 @@ public sealed class SharedMemoryTests : IAsyncLifetime
             inBody.RawInputContents.Add(ByteString.CopyFrom(tensor.Packed));
         }
 
-        var response = await _grpc.ModelInferAsync(request);
-        var expected = await _grpc.ModelInferAsync(inBody);
+        var response = await Rpc.ModelInferAsync(request);
+        var expected = await Rpc.ModelInferAsync(inBody);
 
         Assert.Equal(tensors.Count, response.Outputs.Count);
         Assert.Equal(response.Outputs.Count, response.RawOutputContents.Count);
@@ -245,32 +238,32 @@ public sealed class SharedMemoryTests : IAsyncLifetime
     {
         var file = Region(4096);
         await RegisterAsync("a", file, 0, 1024);
-        await _grpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "b", Key = file.Key, Offset = 1024, ByteSize = 3072 });
+        await Rpc.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = "b", Key = file.Key, Offset = 1024, ByteSize = 3072 });
 
-        var all = JsonNode.Parse(await _http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray();
+        var all = JsonNode.Parse(await Http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray();
         Assert.Equal(["a", "b"], all.Select(region => (string)region!["name"]!));
         Assert.Equal(file.Key, (string)all[1]!["key"]!);
         Assert.Equal(1024, (long)all[1]!["offset"]!);
         Assert.Equal(3072, (long)all[1]!["byte_size"]!);
-        var one = await _grpc.SystemSharedMemoryStatusAsync(new SystemSharedMemoryStatusRequest { Name = "a" });
+        var one = await Rpc.SystemSharedMemoryStatusAsync(new SystemSharedMemoryStatusRequest { Name = "a" });
         Assert.Equal(1024UL, Assert.Single(one.Regions).Value.ByteSize);
-        Assert.Empty((await _grpc.CudaSharedMemoryStatusAsync(new CudaSharedMemoryStatusRequest())).Regions);
+        Assert.Empty((await Rpc.CudaSharedMemoryStatusAsync(new CudaSharedMemoryStatusRequest())).Regions);
 
-        using (var unregister = await _http.PostAsync("/v2/systemsharedmemory/region/a/unregister", null))
+        using (var unregister = await Http.PostAsync("/v2/systemsharedmemory/region/a/unregister", null))
         {
             Assert.Equal(HttpStatusCode.OK, unregister.StatusCode);
         }
-        Assert.Equal(["b"], (await _grpc.SystemSharedMemoryStatusAsync(new SystemSharedMemoryStatusRequest())).Regions.Keys);
-        await _grpc.SystemSharedMemoryUnregisterAsync(new SystemSharedMemoryUnregisterRequest());
-        Assert.Empty(JsonNode.Parse(await _http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray());
-        using var missing = await _http.GetAsync("/v2/systemsharedmemory/region/a/status");
+        Assert.Equal(["b"], (await Rpc.SystemSharedMemoryStatusAsync(new SystemSharedMemoryStatusRequest())).Regions.Keys);
+        await Rpc.SystemSharedMemoryUnregisterAsync(new SystemSharedMemoryUnregisterRequest());
+        Assert.Empty(JsonNode.Parse(await Http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray());
+        using var missing = await Http.GetAsync("/v2/systemsharedmemory/region/a/status");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
     [Fact]
     public async Task ServerMetadata_WithSharedMemoryOn_ListsTheExtension()
     {
-        var metadata = JsonNode.Parse(await _http.GetStringAsync("/v2"))!;
+        var metadata = JsonNode.Parse(await Http.GetStringAsync("/v2"))!;
         Assert.Contains("system_shared_memory", metadata["extensions"]!.AsArray().Select(extension => (string)extension!));
     }
 
@@ -310,7 +303,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
         using var content = new ByteArrayContent(request.Body);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         content.Headers.Add(HeaderName, request.HeaderLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        using var response = await _http.PostAsync("/v2/models/identity/infer", content);
+        using var response = await Http.PostAsync("/v2/models/identity/infer", content);
         var bytes = await response.Content.ReadAsByteArrayAsync();
         var jsonLength = response.Headers.TryGetValues(HeaderName, out var values) ? int.Parse(values.Single(), System.Globalization.CultureInfo.InvariantCulture) : bytes.Length;
         return (response.StatusCode, JsonNode.Parse(bytes.AsSpan(0, jsonLength)), bytes[jsonLength..]);

@@ -51,18 +51,8 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
 
     /// <summary><see cref="CheckAccess"/> for a registration, whose refusal is audited: the HTTP
     /// endpoints call it before they read the body.</summary>
-    public void CheckRegistration(string name, IPAddress? remote, string? caller)
-    {
-        try
-        {
-            CheckAccess(remote);
-        }
-        catch (InferenceException e)
-        {
-            AuditRefusal("shared-memory-register-refused", $"register shared memory region '{AuditLog.Truncate(name)}'", e, remote, caller);
-            throw;
-        }
-    }
+    public void CheckRegistration(string name, IPAddress? remote, string? caller) =>
+        CheckAccessAudited("shared-memory-register-refused", $"register shared memory region '{AuditLog.Truncate(name)}'", remote, caller);
 
     /// <summary>Registers system shared-memory region <paramref name="name"/>.</summary>
     /// <exception cref="InferenceException">Refused; the message says why, in the client's terms.</exception>
@@ -137,15 +127,7 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
     /// unknown name is not an error (Triton's answer). Requests holding a lease finish first.</summary>
     public void Unregister(string name, IPAddress? remote, string? caller)
     {
-        try
-        {
-            CheckAccess(remote);
-        }
-        catch (InferenceException e)
-        {
-            AuditRefusal("shared-memory-unregister-refused", $"unregister shared memory region '{AuditLog.Truncate(name)}'", e, remote, caller);
-            throw;
-        }
+        CheckAccessAudited("shared-memory-unregister-refused", $"unregister shared memory region '{AuditLog.Truncate(name)}'", remote, caller);
         List<SystemSharedMemoryRegion> removed = [];
         lock (_lock)
         {
@@ -282,6 +264,19 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
         {
             throw InferenceException.InvalidArgument(
                 $"registering {byteSize} more bytes would take the shared memory regions past {settings.MaxTotalBytes} bytes together (--shared-memory-max-bytes)");
+        }
+    }
+
+    private void CheckAccessAudited(string eventName, string what, IPAddress? remote, string? caller)
+    {
+        try
+        {
+            CheckAccess(remote);
+        }
+        catch (InferenceException e)
+        {
+            AuditRefusal(eventName, what, e, remote, caller);
+            throw;
         }
     }
 
