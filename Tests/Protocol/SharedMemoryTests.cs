@@ -4,9 +4,11 @@ using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Fabrik.Protocol.Triton;
 using Google.Protobuf;
+using Grpc.Core;
 using Fabrik.Hosting;
 using Fabrik.Tests.Support;
 using Xunit;
+using static Fabrik.Tests.Support.ProtobufWire;
 
 namespace Fabrik.Tests.Protocol;
 
@@ -258,6 +260,38 @@ public sealed class SharedMemoryTests : IAsyncLifetime
         Assert.Empty(JsonNode.Parse(await Http.GetStringAsync("/v2/systemsharedmemory/status"))!.AsArray());
         using var missing = await Http.GetAsync("/v2/systemsharedmemory/region/a/status");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task Grpc_HandEncodedRegisterAndStatus_UseTritonFieldNumbers()
+    {
+        var file = Region(4096);
+        // SystemSharedMemoryRegisterRequest: name = 1, key = 2, offset = 3, byte_size = 4.
+        var register = new MemoryStream();
+        WriteString(register, 1, "wire");
+        WriteString(register, 2, file.Key);
+        WriteVarintField(register, 3, 256);
+        WriteVarintField(register, 4, 1024);
+        await CallAsync("SystemSharedMemoryRegister", register.ToArray());
+
+        // SystemSharedMemoryStatusResponse: regions = 1, a map entry (key = 1, value = 2) whose
+        // RegionStatus has name = 1, key = 2, offset = 3, byte_size = 4.
+        var status = new MemoryStream();
+        WriteString(status, 1, "wire");
+        var entry = Assert.Single(ProtobufWire.ReadFields(await CallAsync("SystemSharedMemoryStatus", status.ToArray())));
+        Assert.Equal(1, entry.Number);
+        var mapEntry = ProtobufWire.ReadFields(entry.Value);
+        Assert.Equal("wire", System.Text.Encoding.UTF8.GetString(Assert.Single(mapEntry, field => field.Number == 1).Value));
+        var region = Assert.Single(mapEntry, field => field.Number == 2).Value;
+        Assert.Equal(["wire", file.Key], ProtobufWire.ReadFields(region).Select(field => System.Text.Encoding.UTF8.GetString(field.Value)));
+        Assert.Equal([(3, 256UL), (4, 1024UL)], ProtobufWire.ReadVarints(region));
+    }
+
+    private Task<byte[]> CallAsync(string method, byte[] request)
+    {
+        var call = new Method<byte[], byte[]>(MethodType.Unary, "inference.GRPCInferenceService", method,
+            Marshallers.Create(bytes => bytes, bytes => bytes), Marshallers.Create(bytes => bytes, bytes => bytes));
+        return _server.Channel.CreateCallInvoker().AsyncUnaryCall(call, null, new CallOptions(), request).ResponseAsync;
     }
 
     [Fact]

@@ -10,19 +10,19 @@ namespace Fabrik.Tests.Support;
 /// </summary>
 internal sealed class InMemoryClients : IAsyncDisposable
 {
-    private readonly GrpcChannel _channel;
-
     private InMemoryClients(InMemoryFabrik host)
     {
         Host = host;
         Http = host.CreateHttpClient();
-        _channel = host.CreateGrpcChannel();
-        Grpc = new GRPCInferenceService.GRPCInferenceServiceClient(_channel);
+        Channel = host.CreateGrpcChannel();
+        Grpc = new GRPCInferenceService.GRPCInferenceServiceClient(Channel);
     }
 
     public InMemoryFabrik Host { get; }
 
     public HttpClient Http { get; }
+
+    public GrpcChannel Channel { get; }
 
     public GRPCInferenceService.GRPCInferenceServiceClient Grpc { get; }
 
@@ -32,7 +32,7 @@ internal sealed class InMemoryClients : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        _channel.Dispose();
+        Channel.Dispose();
         var pool = Host.Server.TensorPool;
         await Host.DisposeAsync();
         PoolLeaks.AssertNoneOutstanding(pool);
