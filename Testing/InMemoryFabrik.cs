@@ -60,5 +60,9 @@ public sealed class InMemoryFabrik : IAsyncDisposable
     public GrpcChannel CreateGrpcChannel() =>
         GrpcChannel.ForAddress(_testServer.BaseAddress, new GrpcChannelOptions { HttpHandler = _testServer.CreateHandler(), DisposeHttpClient = true });
 
+    /// <summary>Sends one HTTP request whose connection and request <paramref name="configure"/>
+    /// sets up (the client's address among them); returns the context with the response.</summary>
+    public Task<Microsoft.AspNetCore.Http.HttpContext> SendAsync(Action<Microsoft.AspNetCore.Http.HttpContext> configure) => _testServer.SendAsync(configure);
+
     public ValueTask DisposeAsync() => Server.DisposeAsync();
 }

@@ -27,4 +27,8 @@ internal enum ErrorKind
 
     /// <summary>The request asks for something this server does not implement (HTTP 501, UNIMPLEMENTED).</summary>
     Unsupported,
+
+    /// <summary>The server is configured to refuse this request: a feature turned off by a flag,
+    /// or allowed only to local clients (HTTP 403, gRPC PERMISSION_DENIED).</summary>
+    PermissionDenied,
 }

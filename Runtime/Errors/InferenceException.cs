@@ -13,4 +13,8 @@ internal sealed class InferenceException(ErrorKind kind, string message, Excepti
     public static InferenceException Unavailable(string message) => new(ErrorKind.Unavailable, message);
 
     public static InferenceException Overloaded(string message) => new(ErrorKind.Overloaded, message);
+
+    public static InferenceException Unsupported(string message) => new(ErrorKind.Unsupported, message);
+
+    public static InferenceException PermissionDenied(string message) => new(ErrorKind.PermissionDenied, message);
 }

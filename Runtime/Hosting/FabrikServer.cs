@@ -9,6 +9,7 @@ using Fabrik.Protocol;
 using Fabrik.Protocol.Grpc;
 using Fabrik.Protocol.Http;
 using Fabrik.Protocol.OpenAi;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Scheduling;
 using Fabrik.Security;
 using Fabrik.Security.ModelSigning;
@@ -122,6 +123,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton(services => new ServerIdentity
         {
             Name = options.Id,
+            Extensions = options.SharedMemory.Allowed ? [.. new ServerIdentity().Extensions, "system_shared_memory"] : new ServerIdentity().Extensions,
             Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>().LoadedModels.Select(model => model.Scheduler), options.WatchdogSeconds),
         });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
@@ -146,6 +148,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<InferencePipeline>();
         builder.Services.AddSingleton<KServeHttpEndpoints>();
         builder.Services.AddSingleton<OpenAiEndpoints>();
+        builder.Services.AddSingleton(options.SharedMemory);
+        builder.Services.AddSingleton<SharedMemoryRegistry>();
+        builder.Services.AddSingleton<SharedMemoryHttpEndpoints>();
         builder.Services.AddSingleton(tracing);
 
         configureHost?.Invoke(builder.WebHost);
@@ -162,6 +167,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
             await app.DisposeAsync();
             throw;
         }
+        app.Services.GetRequiredService<SharedMemoryHttpEndpoints>().Map(app);
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         app.Services.GetRequiredService<OpenAiEndpoints>().Map(app);
         TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());

@@ -93,7 +93,8 @@ internal static partial class SecurityHosting
             ("auth_health", security.AuthHealth),
             ("audit_inference", security.AuditInference),
             ("model_trust_keys", security.ModelTrustKeys),
-            ("model_control_mode", options.ModelControlMode.ToString().ToLowerInvariant()));
+            ("model_control_mode", options.ModelControlMode.ToString().ToLowerInvariant()),
+            ("shared_memory", options.SharedMemory.Allowed));
     }
 
     private static partial class Log

@@ -97,6 +97,8 @@ internal sealed record ServerOptions
 
     /// <summary>--cache-config (and Triton's older --response-cache-byte-size): the response cache.</summary>
     public Fabrik.Caching.ResponseCacheSettings ResponseCache { get; init; } = new();
+    /// <summary>--allow-shared-memory and the shared-memory limits (see docs/shared-memory.md).</summary>
+    public Fabrik.Protocol.SharedMemory.SharedMemorySettings SharedMemory { get; init; } = new();
 
     /// <summary>The --help text.</summary>
     public const string Usage = """
@@ -172,6 +174,11 @@ internal sealed record ServerOptions
           --cache-config=local,size=<n>  A response cache of n bytes for the models whose config.pbtxt
                                       sets response_cache { enable: true }; repeatable. Other caches
                                       are accepted with a warning and not used. Default: none
+          --allow-shared-memory=<bool>  Triton's system shared-memory extension, for loopback clients
+                                      only (--allow-client-shm is the same). Default: false
+          --shared-memory-max-regions=<n>  Regions registered at once. Default: 64
+          --shared-memory-max-bytes=<n>    Bytes of all registered regions together. Default: 17179869184
+          --shared-memory-owner-uid=<n>    User that must own a region's object. Default: the server's user
           --http-max-connections=<n>  Open connections per listener (0: no limit). Default: 4096
           --http-max-header-size=<n>  Request headers in bytes. Default: 32768
           --http-headers-timeout-secs=<n>  Time to send the headers. Default: 30
@@ -282,6 +289,10 @@ internal sealed record ServerOptions
                 "clear-buffers" => options with { ClearBuffers = Flag() },
                 "cache-config" => CacheConfig(options, Value()),
                 "response-cache-byte-size" => options with { ResponseCache = options.ResponseCache.WithLocalSize(Value()) },
+                "allow-shared-memory" or "allow-client-shm" => options with { SharedMemory = options.SharedMemory with { Allowed = Flag() } },
+                "shared-memory-max-regions" => options with { SharedMemory = options.SharedMemory with { MaxRegions = (int)Integer(name, Value(), 1, 65536) } },
+                "shared-memory-max-bytes" => options with { SharedMemory = options.SharedMemory with { MaxTotalBytes = Integer(name, Value(), 1, long.MaxValue) } },
+                "shared-memory-owner-uid" => options with { SharedMemory = options.SharedMemory with { OwnerId = (uint)Integer(name, Value(), 0, uint.MaxValue) } },
                 _ when ListenerLimits.Owns(name) => options with { Limits = options.Limits.With(name, Value()) },
                 _ when Fabrik.Security.SecuritySettings.Owns(name) => options with { Security = options.Security.With(name, Value, Flag) },
                 _ => TritonFlags.Accept(options, name, OptionalValue()),

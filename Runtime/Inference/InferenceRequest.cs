@@ -36,6 +36,11 @@ internal sealed class InferenceRequest : IDisposable
     /// output in binary form; null when every output travels as JSON.</summary>
     public bool[]? BinaryOutputs { get; init; }
 
+    /// <summary>Per model output (configuration order): the shared-memory range the client asked
+    /// the output to be written into, or null where it travels in the response; null when no
+    /// output goes to shared memory.</summary>
+    public SharedMemoryRange?[]? OutputRegions { get; init; }
+
     /// <summary>Request-level parameters other than the protocol's own (such as binary_data_output),
     /// passed through to the scheduler and backends: each value is a bool, long, ulong, double or
     /// string. Empty when the client sent none.</summary>

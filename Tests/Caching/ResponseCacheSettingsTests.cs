@@ -108,7 +108,9 @@ public sealed class ResponseCacheSettingsTests
     public async Task SequenceBatchedModel_IsNeverCached()
     {
         using var repository = new TemporaryRepository().Add("mlp", extraConfig: Enable + "\nsequence_batching { }");
-        var (executions, log, _) = await RunTwiceAsync(repository, "mlp", "--cache-config", "local,size=1048576");
+        // Each request is a whole sequence (start and end), so the two are identical.
+        var sequence = new JsonObject { ["sequence_id"] = 7, ["sequence_start"] = true, ["sequence_end"] = true };
+        var (executions, log, _) = await RunTwiceAsync(repository, "mlp", sequence, "--cache-config", "local,size=1048576");
 
         Assert.Equal((2L, 0L, 0L), executions);
         Assert.Contains(log.Entries, entry => entry.Message == "Model 'mlp': response_cache is enabled but the model is sequence-batched, and such models are never cached");
@@ -116,7 +118,11 @@ public sealed class ResponseCacheSettingsTests
 
     /// <summary>Sends the same request twice; returns the executions, hits and misses it caused,
     /// the log, and the metric families exported.</summary>
-    private static async Task<((long, long, long) Counts, CapturedLog Log, IReadOnlyCollection<string> Families)> RunTwiceAsync(TemporaryRepository repository, string model, params string[] flags)
+    private static Task<((long, long, long) Counts, CapturedLog Log, IReadOnlyCollection<string> Families)> RunTwiceAsync(TemporaryRepository repository, string model, params string[] flags) =>
+        RunTwiceAsync(repository, model, null, flags);
+
+    /// <summary>The same, with <paramref name="parameters"/> as the request's parameters.</summary>
+    private static async Task<((long, long, long) Counts, CapturedLog Log, IReadOnlyCollection<string> Families)> RunTwiceAsync(TemporaryRepository repository, string model, JsonObject? parameters, params string[] flags)
     {
         var log = new CapturedLog();
         await using var server = await FabrikServer.StartAsync(
@@ -124,6 +130,10 @@ public sealed class ResponseCacheSettingsTests
             configureHost: web => web.ConfigureLogging(logging => logging.AddProvider(log)));
         using var http = new HttpClient { BaseAddress = server.HttpAddress };
         var body = new JsonObject { ["inputs"] = Samples.Sample("mlp", 0)["inputs"]!.DeepClone() };
+        if (parameters is not null)
+        {
+            body["parameters"] = parameters;
+        }
         var before = await CacheCounts.ReadAsync(http, model);
         for (var i = 0; i < 2; i++)
         {

@@ -6,6 +6,7 @@ using Fabrik.Tests.Support;
 using Google.Protobuf;
 using Grpc.Core;
 using Xunit;
+using static Fabrik.Tests.Support.ProtobufWire;
 
 namespace Fabrik.Tests.Protocol;
 
@@ -316,61 +317,5 @@ public sealed class GrpcTests(ServerFixture fixture)
             default:
                 throw new ArgumentException(caseName);
         }
-    }
-
-    private static void WriteVarint(Stream stream, ulong value)
-    {
-        while (value >= 0x80)
-        {
-            stream.WriteByte((byte)(value | 0x80));
-            value >>= 7;
-        }
-        stream.WriteByte((byte)value);
-    }
-
-    private static void WriteBytes(Stream stream, int field, byte[] value)
-    {
-        WriteVarint(stream, (ulong)(field << 3 | 2));
-        WriteVarint(stream, (ulong)value.Length);
-        stream.Write(value);
-    }
-
-    private static void WriteString(Stream stream, int field, string value) => WriteBytes(stream, field, Encoding.UTF8.GetBytes(value));
-
-    /// <summary>Top-level length-delimited fields of a protobuf message (others are skipped).</summary>
-    private static List<(int Number, byte[] Value)> ReadFields(byte[] message)
-    {
-        var fields = new List<(int, byte[])>();
-        var position = 0;
-        ulong Varint()
-        {
-            ulong result = 0;
-            for (var shift = 0; ; shift += 7)
-            {
-                var b = message[position++];
-                result |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    return result;
-                }
-            }
-        }
-        while (position < message.Length)
-        {
-            var key = Varint();
-            switch (key & 7)
-            {
-                case 0: Varint(); break;
-                case 1: position += 8; break;
-                case 5: position += 4; break;
-                case 2:
-                    var length = (int)Varint();
-                    fields.Add(((int)(key >> 3), message[position..(position + length)]));
-                    position += length;
-                    break;
-                default: throw new InvalidDataException($"wire type {key & 7}");
-            }
-        }
-        return fields;
     }
 }

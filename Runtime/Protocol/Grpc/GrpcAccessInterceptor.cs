@@ -110,6 +110,10 @@ internal sealed class GrpcAccessInterceptor(AccessControl access, SecuritySettin
         }
         var http = context.GetHttpContext();
         var decision = access.Check(group, model, context.RequestHeaders.GetValue("authorization"), http.Connection.ClientCertificate, http.Connection.RemoteIpAddress, null, context.Method);
+        if (group == ApiGroup.SharedMemory)
+        {
+            http.Items[SharedMemory.SharedMemoryRegistry.CallerItem] = decision.Caller;
+        }
         return decision.Outcome switch
         {
             AccessOutcome.Allowed => decision.Caller,
@@ -127,6 +131,8 @@ internal sealed class GrpcAccessInterceptor(AccessControl access, SecuritySettin
         "ModelInfer" or "ModelStreamInfer" => ApiGroup.Inference,
         "ModelStatistics" => ApiGroup.Statistics,
         "RepositoryIndex" or "RepositoryModelLoad" or "RepositoryModelUnload" => ApiGroup.Repository,
+        "SystemSharedMemoryStatus" or "SystemSharedMemoryRegister" or "SystemSharedMemoryUnregister"
+            or "CudaSharedMemoryStatus" or "CudaSharedMemoryRegister" or "CudaSharedMemoryUnregister" => ApiGroup.SharedMemory,
         _ => ApiGroup.Other,
     };
 

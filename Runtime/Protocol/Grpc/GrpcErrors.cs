@@ -16,6 +16,7 @@ internal static partial class GrpcErrors
         ErrorKind.Unavailable or ErrorKind.Overloaded => global::Grpc.Core.StatusCode.Unavailable,
         ErrorKind.Unsupported => global::Grpc.Core.StatusCode.Unimplemented,
         ErrorKind.DeadlineExceeded => global::Grpc.Core.StatusCode.DeadlineExceeded,
+        ErrorKind.PermissionDenied => global::Grpc.Core.StatusCode.PermissionDenied,
         _ => global::Grpc.Core.StatusCode.Internal,
     };
 

@@ -1,6 +1,7 @@
 using Fabrik.Inference;
 using Fabrik.Errors;
 using Fabrik.Models;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
 using Grpc.Core;
@@ -11,7 +12,8 @@ namespace Fabrik.Protocol.Grpc;
 /// The gRPC side of one inference (<see cref="InferencePipeline"/>): a <c>ModelInferRequest</c>
 /// in, a <c>ModelInferResponse</c> out whose outputs wrap the pooled buffers until it is sent.
 /// </summary>
-internal readonly struct GrpcInferenceExchange(ModelInferRequest message, ServerCallContext context, TensorMemoryPool pool) : IInferenceExchange<ModelInferResponse>
+internal readonly struct GrpcInferenceExchange(ModelInferRequest message, ServerCallContext context, TensorMemoryPool pool, SharedMemoryRegistry sharedMemory)
+    : IInferenceExchange<ModelInferResponse>
 {
     public string Protocol => "GRPC";
 
@@ -20,12 +22,15 @@ internal readonly struct GrpcInferenceExchange(ModelInferRequest message, Server
     public string? TraceState => context.GetHttpContext().Request.Headers.TraceState;
 
     public ValueTask<InferenceRequest> DecodeAsync(LoadedModel model, CancellationToken cancellation) =>
-        ValueTask.FromResult(GrpcTensorCodec.Decode(message, model, pool, cancellation));
+        ValueTask.FromResult(GrpcTensorCodec.Decode(message, model, pool, cancellation, Client));
+
+    private SharedMemoryClient Client => new(sharedMemory, context.GetHttpContext().Connection.RemoteIpAddress);
 
     public ModelInferResponse Encode(LoadedModel model, InferenceRequest request, InferenceResponse response)
     {
         try
         {
+            SharedMemoryTensors.WriteOutputs(Client, model, request, response);
             // The message owns the response's buffers from here until it is serialized.
             return GrpcTensorCodec.Encode(model, request, response);
         }
@@ -55,6 +60,7 @@ internal readonly struct GrpcInferenceExchange(ModelInferRequest message, Server
         StatusCode.Unimplemented => "UNIMPLEMENTED",
         StatusCode.DeadlineExceeded => "DEADLINE_EXCEEDED",
         StatusCode.Cancelled => "CANCELLED",
+        StatusCode.PermissionDenied => "PERMISSION_DENIED",
         _ => "INTERNAL",
     };
 }

@@ -1,6 +1,8 @@
+using System.Net;
 using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
 using Grpc.Core;
@@ -12,7 +14,7 @@ namespace Fabrik.Protocol.Grpc;
 /// RpcExceptions with the matching status code (INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE, ...).
 /// </summary>
 [BindServiceMethod(typeof(GrpcServiceBinding), nameof(GrpcServiceBinding.BindServiceRejectingMalformedMessages))]
-internal sealed class GrpcInferenceService(ModelManager models, InferencePipeline pipeline, TensorMemoryPool pool, ServerIdentity identity)
+internal sealed class GrpcInferenceService(ModelManager models, InferencePipeline pipeline, TensorMemoryPool pool, ServerIdentity identity, SharedMemoryRegistry sharedMemory)
     : GRPCInferenceService.GRPCInferenceServiceBase
 {
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
@@ -83,7 +85,7 @@ internal sealed class GrpcInferenceService(ModelManager models, InferencePipelin
 
     private ValueTask<ModelInferResponse> InferAsync(ModelInferRequest message, ServerCallContext context) =>
         pipeline.RunAsync<GrpcInferenceExchange, ModelInferResponse>(
-            message.ModelName, message.ModelVersion, new GrpcInferenceExchange(message, context, pool), context.CancellationToken);
+            message.ModelName, message.ModelVersion, new GrpcInferenceExchange(message, context, pool, sharedMemory), context.CancellationToken);
 
     public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
         Task.FromResult(new ModelConfigResponse { Config = ServerViews.Config(Resolve(request.Name, request.Version)) });
@@ -134,6 +136,72 @@ internal sealed class GrpcInferenceService(ModelManager models, InferencePipelin
         {
             var tracing = context.GetHttpContext().RequestServices.GetRequiredService<InferenceTracing>();
             return Task.FromResult(TraceSettingExchange.Answer(tracing, models, request));
+        }
+        catch (InferenceException e)
+        {
+            throw GrpcErrors.ToRpcException(e, context);
+        }
+    }
+
+    public override Task<SystemSharedMemoryStatusResponse> SystemSharedMemoryStatus(SystemSharedMemoryStatusRequest request, ServerCallContext context) =>
+        SharedMemoryCall(context, (remote, _) =>
+        {
+            var response = new SystemSharedMemoryStatusResponse();
+            foreach (var region in sharedMemory.Status(request.Name, remote))
+            {
+                response.Regions.Add(region.Name, new SystemSharedMemoryStatusResponse.Types.RegionStatus
+                {
+                    Name = region.Name, Key = region.Key, Offset = (ulong)region.Offset, ByteSize = (ulong)region.ByteSize,
+                });
+            }
+            return response;
+        });
+
+    public override Task<SystemSharedMemoryRegisterResponse> SystemSharedMemoryRegister(SystemSharedMemoryRegisterRequest request, ServerCallContext context) =>
+        SharedMemoryCall(context, (remote, caller) =>
+        {
+            sharedMemory.Register(request.Name, request.Key, request.Offset, request.ByteSize, remote, caller);
+            return new SystemSharedMemoryRegisterResponse();
+        });
+
+    public override Task<SystemSharedMemoryUnregisterResponse> SystemSharedMemoryUnregister(SystemSharedMemoryUnregisterRequest request, ServerCallContext context) =>
+        SharedMemoryCall(context, (remote, caller) =>
+        {
+            sharedMemory.Unregister(request.Name, remote, caller);
+            return new SystemSharedMemoryUnregisterResponse();
+        });
+
+    public override Task<CudaSharedMemoryStatusResponse> CudaSharedMemoryStatus(CudaSharedMemoryStatusRequest request, ServerCallContext context) =>
+        SharedMemoryCall(context, (remote, _) =>
+        {
+            sharedMemory.CudaStatus(request.Name, remote);
+            return new CudaSharedMemoryStatusResponse();
+        });
+
+    public override Task<CudaSharedMemoryRegisterResponse> CudaSharedMemoryRegister(CudaSharedMemoryRegisterRequest request, ServerCallContext context) =>
+        SharedMemoryCall<CudaSharedMemoryRegisterResponse>(context, (remote, caller) =>
+        {
+            sharedMemory.RegisterCuda(request.Name, request.RawHandle.Length, request.DeviceId, request.ByteSize, remote, caller);
+            return new CudaSharedMemoryRegisterResponse();
+        });
+
+    /// <summary>No CUDA region can be registered, so there is none to unregister; the extension's
+    /// own checks still apply.</summary>
+    public override Task<CudaSharedMemoryUnregisterResponse> CudaSharedMemoryUnregister(CudaSharedMemoryUnregisterRequest request, ServerCallContext context) =>
+        SharedMemoryCall(context, (remote, _) =>
+        {
+            sharedMemory.CheckAccess(remote);
+            return new CudaSharedMemoryUnregisterResponse();
+        });
+
+    /// <summary>Runs a shared-memory call for the client of <paramref name="context"/> (its address,
+    /// and its key's id when API keys are on), answering a refusal with its status.</summary>
+    private static Task<T> SharedMemoryCall<T>(ServerCallContext context, Func<IPAddress?, string?, T> call)
+    {
+        var http = context.GetHttpContext();
+        try
+        {
+            return Task.FromResult(call(http.Connection.RemoteIpAddress, http.Items[SharedMemoryRegistry.CallerItem] as string));
         }
         catch (InferenceException e)
         {

@@ -36,6 +36,12 @@ internal static class GrpcServiceBinding
         Unary<RepositoryModelLoadRequest, RepositoryModelLoadResponse>(binder, "RepositoryModelLoad");
         Unary<RepositoryModelUnloadRequest, RepositoryModelUnloadResponse>(binder, "RepositoryModelUnload");
         Unary<TraceSettingRequest, TraceSettingResponse>(binder, "TraceSetting");
+        Unary<SystemSharedMemoryStatusRequest, SystemSharedMemoryStatusResponse>(binder, "SystemSharedMemoryStatus");
+        Unary<SystemSharedMemoryRegisterRequest, SystemSharedMemoryRegisterResponse>(binder, "SystemSharedMemoryRegister");
+        Unary<SystemSharedMemoryUnregisterRequest, SystemSharedMemoryUnregisterResponse>(binder, "SystemSharedMemoryUnregister");
+        Unary<CudaSharedMemoryStatusRequest, CudaSharedMemoryStatusResponse>(binder, "CudaSharedMemoryStatus");
+        Unary<CudaSharedMemoryRegisterRequest, CudaSharedMemoryRegisterResponse>(binder, "CudaSharedMemoryRegister");
+        Unary<CudaSharedMemoryUnregisterRequest, CudaSharedMemoryUnregisterResponse>(binder, "CudaSharedMemoryUnregister");
     }
 
     private static void Unary<TRequest, TResponse>(ServiceBinderBase binder, string name)

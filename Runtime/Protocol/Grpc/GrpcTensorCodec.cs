@@ -4,6 +4,7 @@ using Fabrik.Configuration;
 using Fabrik.Errors;
 using Fabrik.Inference;
 using Fabrik.Models;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Protocol.Triton;
 using Fabrik.Tensors;
 using Google.Protobuf;
@@ -19,19 +20,25 @@ namespace Fabrik.Protocol.Grpc;
 /// </summary>
 internal static class GrpcTensorCodec
 {
-    /// <summary>Decodes and validates <paramref name="message"/>. The caller owns the request.</summary>
+    /// <summary>Decodes and validates <paramref name="message"/>. The caller owns the request.
+    /// Tensors in shared memory go through <paramref name="sharedMemory"/> (without a registry they
+    /// are refused); raw_input_contents then holds the other inputs only, in order, as Triton's
+    /// clients send it.</summary>
     /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
-    public static InferenceRequest Decode(ModelInferRequest message, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    public static InferenceRequest Decode(ModelInferRequest message, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, SharedMemoryClient sharedMemory = default)
     {
         var config = model.Config;
         var inputs = new TensorBuffer?[config.Inputs.Length];
         try
         {
             var raw = message.RawInputContents;
-            if (raw.Count > 0 && raw.Count != message.Inputs.Count)
+            var ranges = InputRanges(message);
+            var inBody = message.Inputs.Count - (ranges?.Count(range => range is not null) ?? 0);
+            if (raw.Count > 0 && raw.Count != inBody)
             {
-                throw Invalid($"raw_input_contents has {raw.Count} entries but the request has {message.Inputs.Count} inputs; give one per input");
+                throw Invalid($"raw_input_contents has {raw.Count} entries but the request has {inBody} inputs outside shared memory; give one per input");
             }
+            var rawIndex = 0;
             for (var i = 0; i < message.Inputs.Count; i++)
             {
                 var tensor = message.Inputs[i];
@@ -64,13 +71,21 @@ internal static class GrpcTensorCodec
                 }
                 CheckShape(config, inputConfig, shape);
                 var elementCount = Size(shape, dataType, tensor.Name, out var byteLength);
-                if (raw.Count > 0)
+                if (ranges?[i] is { } range)
+                {
+                    if (tensor.Contents is not null)
+                    {
+                        throw Invalid($"input '{tensor.Name}' has shared memory parameters and also contents; give one");
+                    }
+                    inputs[index] = SharedMemoryTensors.ReadInput(sharedMemory, inputConfig, shape, elementCount, byteLength, range, pool);
+                }
+                else if (raw.Count > 0)
                 {
                     if (tensor.Contents is not null)
                     {
                         throw Invalid($"input '{tensor.Name}' has contents although the request uses raw_input_contents");
                     }
-                    inputs[index] = FromRaw(inputConfig, shape, elementCount, byteLength, raw[i].Span, pool);
+                    inputs[index] = FromRaw(inputConfig, shape, elementCount, byteLength, raw[rawIndex++].Span, pool);
                 }
                 else
                 {
@@ -79,6 +94,7 @@ internal static class GrpcTensorCodec
             }
 
             var requested = new int[message.Outputs.Count];
+            SharedMemoryRange?[]? outputRegions = null;
             for (var i = 0; i < requested.Length; i++)
             {
                 var index = model.FindOutput(message.Outputs[i].Name);
@@ -91,12 +107,18 @@ internal static class GrpcTensorCodec
                     throw Invalid($"output '{message.Outputs[i].Name}' is requested more than once");
                 }
                 requested[i] = index;
+                if (Range(message.Outputs[i].Name, message.Outputs[i].Parameters) is { } range)
+                {
+                    SharedMemoryTensors.CheckOutput(sharedMemory, model.Config.Outputs[index].Name, range);
+                    (outputRegions ??= new SharedMemoryRange?[config.Outputs.Length])[index] = range;
+                }
             }
             var batchSize = CheckCompleteness(model, inputs);
             return new InferenceRequest(inputs, batchSize)
             {
                 Id = message.Id.Length > 0 ? message.Id : null,
                 RequestedOutputs = requested.Length > 0 ? requested : null,
+                OutputRegions = outputRegions,
                 Parameters = Parameters(message.Parameters),
                 Cancellation = cancellation,
             };
@@ -138,11 +160,66 @@ internal static class GrpcTensorCodec
             };
             tensor.Shape.AddRange(output.Shape);
             message.Outputs.Add(tensor);
+            if (request.OutputRegions?[index] is { } region)
+            {
+                // Written into the client's region already: an empty entry keeps raw_output_contents
+                // in step with outputs.
+                tensor.Parameters.Add("shared_memory_region", new InferParameter { StringParam = region.Region });
+                tensor.Parameters.Add("shared_memory_byte_size", new InferParameter { Int64Param = output.ByteLength });
+                message.RawOutputContents.Add(ByteString.Empty);
+                continue;
+            }
             // No copy: the message holds the pooled buffers until it is serialized.
             message.RawOutputContents.Add(UnsafeByteOperations.UnsafeWrap(output.Array.AsMemory(0, output.ByteLength)));
         }
         message.HoldPooledOutputs(response);
         return message;
+    }
+
+    /// <summary>Per input of the message, its shared-memory range; null when no input has one.</summary>
+    private static SharedMemoryRange?[]? InputRanges(ModelInferRequest message)
+    {
+        SharedMemoryRange?[]? ranges = null;
+        for (var i = 0; i < message.Inputs.Count; i++)
+        {
+            if (message.Inputs[i].Parameters.Count > 0 && Range(message.Inputs[i].Name, message.Inputs[i].Parameters) is { } range)
+            {
+                (ranges ??= new SharedMemoryRange?[message.Inputs.Count])[i] = range;
+            }
+        }
+        return ranges;
+    }
+
+    /// <summary>A tensor's shared_memory_region, shared_memory_offset and shared_memory_byte_size;
+    /// the numbers may come as int64 or uint64 parameters, as Triton's clients send either.</summary>
+    private static SharedMemoryRange? Range(string tensor, Google.Protobuf.Collections.MapField<string, InferParameter> parameters)
+    {
+        if (parameters.Count == 0)
+        {
+            return null;
+        }
+        string? region = null;
+        if (parameters.TryGetValue("shared_memory_region", out var name))
+        {
+            region = name.ParameterChoiceCase == InferParameter.ParameterChoiceOneofCase.StringParam
+                ? name.StringParam
+                : throw Invalid($"shared_memory_region of tensor '{tensor}' must be a string parameter");
+        }
+        return SharedMemoryTensors.Range(tensor, region, Integer(tensor, parameters, "shared_memory_offset"), Integer(tensor, parameters, "shared_memory_byte_size"));
+    }
+
+    private static long? Integer(string tensor, Google.Protobuf.Collections.MapField<string, InferParameter> parameters, string key)
+    {
+        if (!parameters.TryGetValue(key, out var value))
+        {
+            return null;
+        }
+        return value.ParameterChoiceCase switch
+        {
+            InferParameter.ParameterChoiceOneofCase.Int64Param when value.Int64Param >= 0 => value.Int64Param,
+            InferParameter.ParameterChoiceOneofCase.Uint64Param when value.Uint64Param <= long.MaxValue => (long)value.Uint64Param,
+            _ => throw Invalid($"{key} of tensor '{tensor}' must be an integer from 0 to {long.MaxValue}"),
+        };
     }
 
     private static IReadOnlyDictionary<string, object> Parameters(Google.Protobuf.Collections.MapField<string, InferParameter> wire)

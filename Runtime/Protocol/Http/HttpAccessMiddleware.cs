@@ -55,6 +55,11 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
                 await WriteRefusalAsync(context, StatusCodes.Status429TooManyRequests, decision.Message!);
                 return;
         }
+        if (group == ApiGroup.SharedMemory)
+        {
+            // The registry audits registrations under the caller's key id.
+            context.Items[SharedMemory.SharedMemoryRegistry.CallerItem] = decision.Caller;
+        }
         if (audit.Enabled && group == ApiGroup.Repository && request.Method == "POST" && !request.Path.StartsWithSegments("/v2/repository/index"))
         {
             // Who asked for a load or unload, and how it ended (the loader records what was loaded).
@@ -104,6 +109,7 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             ["v2", "models", _, "config"] or ["v2", "models", _, "versions", _, "config"] => (ApiGroup.ModelConfig, null),
             ["v2", "models", _, "stats"] or ["v2", "models", _, "versions", _, "stats"] => (ApiGroup.Statistics, null),
             ["v2", "repository", ..] => (ApiGroup.Repository, null),
+            ["v2", "systemsharedmemory", ..] or ["v2", "cudasharedmemory", ..] => (ApiGroup.SharedMemory, null),
             ["metrics"] => (ApiGroup.Metrics, null),
             _ => (ApiGroup.Other, null),
         };

@@ -18,6 +18,7 @@ internal static partial class HttpErrors
         ErrorKind.Unavailable or ErrorKind.Overloaded => 503,
         ErrorKind.Unsupported => 501,
         ErrorKind.DeadlineExceeded => 504,
+        ErrorKind.PermissionDenied => 403,
         _ => 500,
     };
 

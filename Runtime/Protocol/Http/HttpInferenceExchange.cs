@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using Fabrik.Inference;
 using Fabrik.Errors;
 using Fabrik.Models;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.Http;
@@ -13,7 +14,7 @@ namespace Fabrik.Protocol.Http;
 /// then binary tensors (the binary tensor extension, announced by Inference-Header-Content-Length);
 /// the response answers in the same form.
 /// </summary>
-internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemoryPool pool) : IInferenceExchange<bool>
+internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemoryPool pool, SharedMemoryRegistry sharedMemory) : IInferenceExchange<bool>
 {
     public const string InferenceHeaderContentLengthName = "Inference-Header-Content-Length";
 
@@ -30,7 +31,7 @@ internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemory
         using var body = await RequestBody.ReadAsync(context.Request, pool, cancellation);
         return jsonLength == 0
             ? RawInferenceRequestReader.Read(body.Buffer, model, pool, cancellation)
-            : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation);
+            : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation, Client);
     }
 
     public bool Encode(LoadedModel model, InferenceRequest request, InferenceResponse response)
@@ -39,6 +40,7 @@ internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemory
         using (response)
         {
             JsonInferenceResponseWriter.Validate(model, request, response);
+            SharedMemoryTensors.WriteOutputs(Client, model, request, response);
             if (request.BinaryOutputs is null)
             {
                 context.Response.StatusCode = 200;
@@ -55,6 +57,8 @@ internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemory
             return true;
         }
     }
+
+    private SharedMemoryClient Client => new(sharedMemory, context.Connection.RemoteIpAddress);
 
     public string TraceStatus(Exception? error) => HttpErrors.TraceStatus(error);
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Fabrik.Errors;
 using Fabrik.Inference;
 using Fabrik.Models;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Tensors;
 
 using static Fabrik.Protocol.RequestValidation;
@@ -26,14 +27,16 @@ internal static class JsonInferenceRequestReader
     /// <summary>Decodes <paramref name="body"/> for <paramref name="model"/>. With the binary
     /// tensor extension, <paramref name="jsonLength"/> (the Inference-Header-Content-Length header)
     /// splits the body into the JSON header and the binary tensor data that follows it. The caller
-    /// owns the returned request and disposes it.</summary>
+    /// owns the returned request and disposes it. Inputs and outputs in shared memory go through
+    /// <paramref name="sharedMemory"/> (without a registry they are refused).</summary>
     /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
-    public static InferenceRequest Read(ReadOnlySequence<byte> body, long? jsonLength, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    public static InferenceRequest Read(
+        ReadOnlySequence<byte> body, long? jsonLength, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, SharedMemoryClient sharedMemory = default)
     {
         var config = model.Config;
         var inputs = new TensorBuffer?[config.Inputs.Length];
         string? id = null;
-        List<(int Index, bool? Binary)>? requestedOutputs = null;
+        List<(int Index, bool? Binary, SharedMemoryRange? Region)>? requestedOutputs = null;
         var binaryDataOutput = false;
         Dictionary<string, object>? parameters = null;
         if (jsonLength > body.Length)
@@ -63,12 +66,12 @@ internal static class JsonInferenceRequestReader
                     ExpectArray(ref reader, "inputs");
                     while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                     {
-                        ReadInput(ref reader, model, inputs, pool, ref binary);
+                        ReadInput(ref reader, model, inputs, pool, ref binary, sharedMemory);
                     }
                 }
                 else if (reader.ValueTextEquals("outputs"u8))
                 {
-                    requestedOutputs = ReadRequestedOutputs(ref reader, model);
+                    requestedOutputs = ReadRequestedOutputs(ref reader, model, sharedMemory);
                 }
                 else if (reader.ValueTextEquals("parameters"u8))
                 {
@@ -98,6 +101,7 @@ internal static class JsonInferenceRequestReader
                 Id = id,
                 RequestedOutputs = requestedOutputs?.Select(output => output.Index).ToArray(),
                 BinaryOutputs = BinaryOutputFlags(config.Outputs.Length, requestedOutputs, binaryDataOutput),
+                OutputRegions = OutputRegions(config.Outputs.Length, requestedOutputs),
                 Parameters = parameters ?? InferenceRequest.NoParameters,
                 Cancellation = cancellation,
             };
@@ -112,7 +116,7 @@ internal static class JsonInferenceRequestReader
             {
                 using (quoted)
                 {
-                    return Read(quoted.Body, jsonLength is null ? null : quoted.JsonLength, model, pool, cancellation);
+                    return Read(quoted.Body, jsonLength is null ? null : quoted.JsonLength, model, pool, cancellation, sharedMemory);
                 }
             }
             if (e is TensorPoolExhaustedException)
@@ -127,20 +131,35 @@ internal static class JsonInferenceRequestReader
         }
     }
 
-    private static bool[]? BinaryOutputFlags(int outputCount, List<(int Index, bool? Binary)>? requested, bool binaryDataOutput)
+    /// <summary>Which outputs travel as binary data; an output written to shared memory never does.</summary>
+    private static bool[]? BinaryOutputFlags(int outputCount, List<(int Index, bool? Binary, SharedMemoryRange? Region)>? requested, bool binaryDataOutput)
     {
-        var explicitBinary = requested?.Any(output => output.Binary == true) == true;
+        var explicitBinary = requested?.Any(output => output.Binary == true && output.Region is null) == true;
         if (!binaryDataOutput && !explicitBinary)
         {
             return null;
         }
         var flags = new bool[outputCount];
         Array.Fill(flags, binaryDataOutput);
-        foreach (var (index, binary) in requested ?? [])
+        foreach (var (index, binary, region) in requested ?? [])
         {
-            flags[index] = binary ?? binaryDataOutput;
+            flags[index] = region is null && (binary ?? binaryDataOutput);
         }
         return flags;
+    }
+
+    private static SharedMemoryRange?[]? OutputRegions(int outputCount, List<(int Index, bool? Binary, SharedMemoryRange? Region)>? requested)
+    {
+        if (requested is null || !requested.Exists(output => output.Region is not null))
+        {
+            return null;
+        }
+        var regions = new SharedMemoryRange?[outputCount];
+        foreach (var (index, _, region) in requested)
+        {
+            regions[index] = region;
+        }
+        return regions;
     }
 
     /// <summary>Reads the request-level parameters; returns binary_data_output and collects the
@@ -202,7 +221,8 @@ internal static class JsonInferenceRequestReader
         }
     }
 
-    private static void ReadInput(ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, ref BinaryTensorSection binary)
+    private static void ReadInput(
+        ref Utf8JsonReader reader, LoadedModel model, TensorBuffer?[] inputs, TensorMemoryPool pool, ref BinaryTensorSection binary, SharedMemoryClient sharedMemory)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -214,7 +234,7 @@ internal static class JsonInferenceRequestReader
         long[]? shape = null;
         Utf8JsonReader data = default;
         var hasData = false;
-        long? binarySize = null;
+        JsonTensorParameters.InputParameters parameters = default;
 
         while (ReadProperty(ref reader))
         {
@@ -259,7 +279,7 @@ internal static class JsonInferenceRequestReader
             }
             else if (reader.ValueTextEquals("parameters"u8))
             {
-                binarySize = ReadInputParameters(ref reader, name);
+                parameters = JsonTensorParameters.ReadInput(ref reader, name);
             }
             else
             {
@@ -295,7 +315,16 @@ internal static class JsonInferenceRequestReader
         }
         CheckShape(model.Config, config, shape);
         var elementCount = Size(shape, dataType, name, out var byteLength);
-        if (binarySize is { } size)
+        if (parameters.Region is { } region)
+        {
+            if (hasData || parameters.BinarySize is not null)
+            {
+                throw Invalid($"input '{name}' has shared memory parameters and also 'data' or binary_data_size; give one");
+            }
+            inputs[index] = SharedMemoryTensors.ReadInput(sharedMemory, config, shape, elementCount, byteLength, region, pool);
+            return;
+        }
+        if (parameters.BinarySize is { } size)
         {
             if (hasData)
             {
@@ -309,35 +338,6 @@ internal static class JsonInferenceRequestReader
             throw Invalid($"input '{name}' has no 'data'");
         }
         inputs[index] = JsonTensorData.Decode(ref data, config, shape, elementCount, byteLength, pool);
-    }
-
-    /// <summary>Reads an input's parameters; returns binary_data_size when present.</summary>
-    private static long? ReadInputParameters(ref Utf8JsonReader reader, string? name)
-    {
-        reader.Read();
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            throw Invalid($"'parameters' of input '{name}' must be a JSON object");
-        }
-        long? binarySize = null;
-        while (ReadProperty(ref reader))
-        {
-            if (reader.ValueTextEquals("binary_data_size"u8))
-            {
-                reader.Read();
-                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var size) || size < 0)
-                {
-                    throw Invalid($"binary_data_size of input '{name}' must be a non-negative integer");
-                }
-                binarySize = size;
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip();
-            }
-        }
-        return binarySize;
     }
 
     private static long[] ReadShape(ref Utf8JsonReader reader, string? name)
@@ -364,10 +364,10 @@ internal static class JsonInferenceRequestReader
         return dims[..rank].ToArray();
     }
 
-    private static List<(int Index, bool? Binary)> ReadRequestedOutputs(ref Utf8JsonReader reader, LoadedModel model)
+    private static List<(int Index, bool? Binary, SharedMemoryRange? Region)> ReadRequestedOutputs(ref Utf8JsonReader reader, LoadedModel model, SharedMemoryClient sharedMemory)
     {
         ExpectArray(ref reader, "outputs");
-        var requested = new List<(int Index, bool? Binary)>();
+        var requested = new List<(int Index, bool? Binary, SharedMemoryRange? Region)>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
             if (reader.TokenType != JsonTokenType.StartObject)
@@ -376,6 +376,7 @@ internal static class JsonInferenceRequestReader
             }
             string? name = null;
             bool? binary = null;
+            SharedMemoryRange? region = null;
             while (ReadProperty(ref reader))
             {
                 if (reader.ValueTextEquals("name"u8))
@@ -385,7 +386,7 @@ internal static class JsonInferenceRequestReader
                 }
                 else if (reader.ValueTextEquals("parameters"u8))
                 {
-                    binary = ReadOutputParameters(ref reader, name);
+                    (binary, region) = JsonTensorParameters.ReadOutput(ref reader, name);
                 }
                 else
                 {
@@ -406,43 +407,12 @@ internal static class JsonInferenceRequestReader
             {
                 throw Invalid($"output '{name}' is requested more than once");
             }
-            requested.Add((index, binary));
+            if (region is { } range)
+            {
+                SharedMemoryTensors.CheckOutput(sharedMemory, model.Config.Outputs[index].Name, range);
+            }
+            requested.Add((index, binary, region));
         }
         return requested;
     }
-
-    /// <summary>Reads a requested output's parameters; returns binary_data when present.</summary>
-    private static bool? ReadOutputParameters(ref Utf8JsonReader reader, string? name)
-    {
-        reader.Read();
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            throw Invalid($"'parameters' of output '{name}' must be a JSON object");
-        }
-        bool? binary = null;
-        while (ReadProperty(ref reader))
-        {
-            if (reader.ValueTextEquals("binary_data"u8))
-            {
-                reader.Read();
-                binary = reader.TokenType switch
-                {
-                    JsonTokenType.True => true,
-                    JsonTokenType.False => false,
-                    _ => throw Invalid($"binary_data of output '{name}' must be true or false"),
-                };
-            }
-            else if (reader.ValueTextEquals("classification"u8))
-            {
-                throw Invalid($"output '{name}' asks for classification, which Fabrik does not support");
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip();
-            }
-        }
-        return binary;
-    }
-
 }

@@ -28,7 +28,7 @@ internal static class JsonInferenceResponseWriter
         foreach (var index in OutputOrder(request, response))
         {
             var output = response.Outputs[index];
-            if (output.DataType != DataType.Bytes || request.BinaryOutputs?[index] == true)
+            if (output.DataType != DataType.Bytes || request.BinaryOutputs?[index] == true || request.OutputRegions?[index] is not null)
             {
                 continue;
             }
@@ -64,7 +64,7 @@ internal static class JsonInferenceResponseWriter
             foreach (var index in OutputOrder(request, response))
             {
                 var binary = request.BinaryOutputs?[index] == true;
-                WriteOutput(json, model.OutputNamesUtf8[index], response.Outputs[index], binary);
+                WriteOutput(json, model.OutputNamesUtf8[index], response.Outputs[index], binary, request.OutputRegions?[index]);
                 binaryLength += binary ? response.Outputs[index].ByteLength : 0;
             }
             json.WriteEndArray();
@@ -82,7 +82,7 @@ internal static class JsonInferenceResponseWriter
     public static IEnumerable<int> OutputOrder(InferenceRequest request, InferenceResponse response) =>
         request.RequestedOutputs ?? Enumerable.Range(0, response.Outputs.Length);
 
-    private static void WriteOutput(Utf8JsonWriter json, byte[] name, TensorBuffer output, bool binary)
+    private static void WriteOutput(Utf8JsonWriter json, byte[] name, TensorBuffer output, bool binary, SharedMemoryRange? region)
     {
         json.WriteStartObject();
         json.WriteString("name"u8, name);
@@ -93,7 +93,15 @@ internal static class JsonInferenceResponseWriter
             json.WriteNumberValue(dim);
         }
         json.WriteEndArray();
-        if (binary)
+        if (region is { } written)
+        {
+            // Written into the client's region already (SharedMemoryTensors.WriteOutputs): no data here.
+            json.WriteStartObject("parameters"u8);
+            json.WriteString("shared_memory_region"u8, written.Region);
+            json.WriteNumber("shared_memory_byte_size"u8, output.ByteLength);
+            json.WriteEndObject();
+        }
+        else if (binary)
         {
             json.WriteStartObject("parameters"u8);
             json.WriteNumber("binary_data_size"u8, output.ByteLength);

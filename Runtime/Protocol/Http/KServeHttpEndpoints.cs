@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Fabrik.Errors;
 using Fabrik.Models;
+using Fabrik.Protocol.SharedMemory;
 using Fabrik.Scheduling;
 using Fabrik.Tensors;
 
@@ -12,7 +13,7 @@ namespace Fabrik.Protocol.Http;
 /// The KServe v2 HTTP/REST endpoints: health, server and model metadata, model readiness and
 /// inference. Every error answers <c>{"error": "..."}</c> with Triton's status code mapping.
 /// </summary>
-internal sealed class KServeHttpEndpoints(ModelManager models, InferencePipeline pipeline, TensorMemoryPool pool, ServerIdentity identity)
+internal sealed class KServeHttpEndpoints(ModelManager models, InferencePipeline pipeline, TensorMemoryPool pool, ServerIdentity identity, SharedMemoryRegistry sharedMemory)
 {
     private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -178,7 +179,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, InferencePipeline
         try
         {
             await pipeline.RunAsync<HttpInferenceExchange, bool>(
-                routeValues["model"] as string ?? "", routeValues["version"] as string, new HttpInferenceExchange(context, pool), context.RequestAborted);
+                routeValues["model"] as string ?? "", routeValues["version"] as string, new HttpInferenceExchange(context, pool, sharedMemory), context.RequestAborted);
         }
         catch (InferenceException e)
         {

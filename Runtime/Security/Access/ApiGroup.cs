@@ -27,6 +27,9 @@ internal enum ApiGroup
     /// <summary>The metrics endpoint (scope <c>metrics</c>).</summary>
     Metrics,
 
-    /// <summary>Triton's shared-memory, trace and logging categories, which Fabrik does not serve.</summary>
+    /// <summary>The shared-memory extensions' register, status and unregister (scope <c>shared-memory</c>).</summary>
+    SharedMemory,
+
+    /// <summary>Triton's trace and logging categories.</summary>
     Other,
 }

@@ -20,6 +20,7 @@ internal sealed record ApiKey(string Id, byte[]? Sha256, string? Subject, Immuta
                 "stats" => group is ApiGroup.Statistics,
                 "repository" => group is ApiGroup.Repository,
                 "metrics" => group is ApiGroup.Metrics,
+                "shared-memory" => group is ApiGroup.SharedMemory,
                 _ when scope.StartsWith("infer:", StringComparison.Ordinal) =>
                     group is ApiGroup.Inference && model is not null && Glob.Matches(scope.AsSpan(6), model),
                 _ => false,

@@ -11,7 +11,7 @@ namespace Fabrik.Security.Access;
 /// </summary>
 internal sealed class ApiKeyFile
 {
-    private static readonly string[] KnownScopes = ["metadata", "stats", "repository", "metrics", "admin"];
+    private static readonly string[] KnownScopes = ["metadata", "stats", "repository", "metrics", "shared-memory", "admin"];
 
     private ApiKeyFile(ImmutableArray<ApiKey> keys) => Keys = keys;
 
@@ -91,7 +91,7 @@ internal sealed class ApiKeyFile
             var text = scope.ValueKind == JsonValueKind.String ? scope.GetString()! : throw new FormatException($"key '{id}': scopes must be strings");
             if (!KnownScopes.Contains(text) && !(text.StartsWith("infer:", StringComparison.Ordinal) && text.Length > 6))
             {
-                throw new FormatException($"key '{id}': unknown scope '{text}' (infer:<model glob>, metadata, stats, repository, metrics, admin)");
+                throw new FormatException($"key '{id}': unknown scope '{text}' (infer:<model glob>, metadata, stats, repository, metrics, shared-memory, admin)");
             }
             granted.Add(text);
         }

@@ -20,7 +20,8 @@ internal sealed record RestrictedApi(IReadOnlySet<ApiGroup> Groups, string Heade
         "model-config" => ApiGroup.ModelConfig,
         "model-repository" => ApiGroup.Repository,
         "statistics" => ApiGroup.Statistics,
-        "shared-memory" or "trace" or "logging" => ApiGroup.Other,
+        "shared-memory" => ApiGroup.SharedMemory,
+        "trace" or "logging" => ApiGroup.Other,
         _ => null,
     };
 

@@ -1,0 +1,293 @@
+using System.Net;
+using Fabrik.Errors;
+using Fabrik.Native;
+using Fabrik.Native.SharedMemory;
+using Fabrik.Security;
+
+namespace Fabrik.Protocol.SharedMemory;
+
+/// <summary>
+/// The registered shared-memory regions, one namespace for system and CUDA regions as Triton has.
+/// Every call first checks that the extension is on (<c>--allow-shared-memory</c>) and that the
+/// client is local; both protocols' register, status and unregister calls and the tensor decoders
+/// come through here. Registrations and unregistrations, refused or not, go to the audit log.
+/// </summary>
+/// <remarks>Thread-safe: the table and the byte total change under one lock; a region's data moves
+/// outside it, under a lease (<see cref="SystemSharedMemoryRegion"/>).</remarks>
+internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditLog audit, GpuInventory gpus) : IDisposable
+{
+    /// <summary>Where the access checks leave the caller's key id for the shared-memory calls
+    /// (HttpContext.Items), so that the audit names who registered a region.</summary>
+    public const string CallerItem = "fabrik.shared-memory.caller";
+
+    /// <summary>Longest region name accepted.</summary>
+    public const int MaxNameLength = 256;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, SystemSharedMemoryRegion> _regions = new(StringComparer.Ordinal);
+    private long _totalBytes;
+
+    /// <summary>Whether --allow-shared-memory turned the extensions on.</summary>
+    public bool Allowed => settings.Allowed;
+
+    /// <summary>Whether a client at <paramref name="remote"/> counts as local: loopback, or no IP
+    /// peer at all (the in-process host).</summary>
+    public static bool IsLocal(IPAddress? remote) =>
+        remote is null || IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote);
+
+    /// <summary>Refuses a client when the extension is off or the client is not local.</summary>
+    /// <exception cref="InferenceException">PermissionDenied naming the flag or the rule.</exception>
+    public void CheckAccess(IPAddress? remote)
+    {
+        if (!settings.Allowed)
+        {
+            throw InferenceException.PermissionDenied("shared memory is turned off on this server; start it with --allow-shared-memory=true to use it");
+        }
+        if (!IsLocal(remote))
+        {
+            throw InferenceException.PermissionDenied("shared memory is served only to clients on the server's own host (loopback)");
+        }
+    }
+
+    /// <summary><see cref="CheckAccess"/> for a registration, whose refusal is audited: the HTTP
+    /// endpoints call it before they read the body.</summary>
+    public void CheckRegistration(string name, IPAddress? remote, string? caller) =>
+        CheckAccessAudited("shared-memory-register-refused", $"register shared memory region '{AuditLog.Truncate(name)}'", remote, caller);
+
+    /// <summary>Registers system shared-memory region <paramref name="name"/>.</summary>
+    /// <exception cref="InferenceException">Refused; the message says why, in the client's terms.</exception>
+    public void Register(string name, string key, ulong offset, ulong byteSize, IPAddress? remote, string? caller)
+    {
+        var what = $"register system shared memory region '{AuditLog.Truncate(name)}'";
+        try
+        {
+            CheckAccess(remote);
+            CheckName(name);
+            var fileName = SharedMemoryKey.FileName(key);
+            if (byteSize == 0)
+            {
+                throw InferenceException.InvalidArgument("byte_size of a shared memory region must be positive");
+            }
+            if (offset > long.MaxValue || byteSize > long.MaxValue || offset > (ulong)long.MaxValue - byteSize)
+            {
+                throw InferenceException.InvalidArgument($"offset {offset} + byte_size {byteSize} of shared memory region '{name}' overflows");
+            }
+            var region = Open(name, key, fileName, (long)offset, (long)byteSize);
+            lock (_lock)
+            {
+                try
+                {
+                    CheckLimits(name, region.ByteSize);
+                }
+                catch
+                {
+                    region.Release();
+                    throw;
+                }
+                _regions.Add(name, region);
+                _totalBytes += region.ByteSize;
+            }
+            audit.Write("shared-memory-register", ("kind", "system"), ("name", name), ("key", key), ("offset", (long)offset),
+                ("byte_size", (long)byteSize), ("caller", caller), ("client", remote?.ToString()));
+        }
+        catch (InferenceException e)
+        {
+            AuditRefusal("shared-memory-register-refused", what, e, remote, caller);
+            throw;
+        }
+    }
+
+    /// <summary>CUDA regions need a device and the CUDA IPC calls of the GPU build.</summary>
+    /// <exception cref="InferenceException">Always: PermissionDenied, InvalidArgument, Unavailable
+    /// (no CUDA device) or Unsupported.</exception>
+    public void RegisterCuda(string name, int rawHandleLength, long deviceId, ulong byteSize, IPAddress? remote, string? caller)
+    {
+        try
+        {
+            CheckAccess(remote);
+            CheckName(name);
+            if (gpus.Devices.Count == 0)
+            {
+                throw InferenceException.Unavailable("CUDA shared memory needs a CUDA device, and this server has none");
+            }
+            if (deviceId < 0 || deviceId >= gpus.Devices.Count)
+            {
+                throw InferenceException.InvalidArgument($"device_id {deviceId} is not a CUDA device of this server (0 to {gpus.Devices.Count - 1})");
+            }
+            throw InferenceException.Unsupported($"CUDA shared memory regions ({rawHandleLength}-byte handle, {byteSize} bytes) are not supported yet; use system shared memory");
+        }
+        catch (InferenceException e)
+        {
+            AuditRefusal("shared-memory-register-refused", $"register CUDA shared memory region '{AuditLog.Truncate(name)}'", e, remote, caller);
+            throw;
+        }
+    }
+
+    /// <summary>Unregisters <paramref name="name"/>, or every system region when it is empty. An
+    /// unknown name is not an error (Triton's answer). Requests holding a lease finish first.</summary>
+    public void Unregister(string name, IPAddress? remote, string? caller)
+    {
+        CheckAccessAudited("shared-memory-unregister-refused", $"unregister shared memory region '{AuditLog.Truncate(name)}'", remote, caller);
+        List<SystemSharedMemoryRegion> removed = [];
+        lock (_lock)
+        {
+            if (name.Length == 0)
+            {
+                removed.AddRange(_regions.Values);
+                _regions.Clear();
+            }
+            else if (_regions.Remove(name, out var region))
+            {
+                removed.Add(region);
+            }
+            foreach (var region in removed)
+            {
+                _totalBytes -= region.ByteSize;
+            }
+        }
+        foreach (var region in removed)
+        {
+            region.Release();
+            audit.Write("shared-memory-unregister", ("kind", "system"), ("name", region.Name), ("key", region.Key), ("caller", caller), ("client", remote?.ToString()));
+        }
+    }
+
+    /// <summary>The registered system regions, or the one named.</summary>
+    /// <exception cref="InferenceException">NotFound for an unknown name.</exception>
+    public IReadOnlyList<SystemSharedMemoryRegion> Status(string name, IPAddress? remote)
+    {
+        CheckAccess(remote);
+        lock (_lock)
+        {
+            if (name.Length == 0)
+            {
+                return [.. _regions.Values.OrderBy(region => region.Name, StringComparer.Ordinal)];
+            }
+            return _regions.TryGetValue(name, out var region)
+                ? [region]
+                : throw InferenceException.NotFound($"no system shared memory region named '{name}' is registered");
+        }
+    }
+
+    /// <summary>The CUDA regions: none can be registered (see <see cref="RegisterCuda"/>); a named
+    /// one is therefore unknown.</summary>
+    public void CudaStatus(string name, IPAddress? remote)
+    {
+        CheckAccess(remote);
+        if (name.Length > 0)
+        {
+            throw InferenceException.NotFound($"no CUDA shared memory region named '{name}' is registered");
+        }
+    }
+
+    /// <summary>Leases region <paramref name="name"/> for one tensor; release it when done.</summary>
+    /// <exception cref="InferenceException">PermissionDenied, or InvalidArgument for an unknown region.</exception>
+    public SystemSharedMemoryRegion Lease(string name, string tensor, IPAddress? remote)
+    {
+        CheckAccess(remote);
+        SystemSharedMemoryRegion? region;
+        lock (_lock)
+        {
+            _regions.TryGetValue(name, out region);
+        }
+        // A region unregistered between the look-up and the lease is as good as unknown.
+        return region is not null && region.TryAcquire()
+            ? region
+            : throw InferenceException.InvalidArgument($"tensor '{tensor}': no shared memory region named '{name}' is registered");
+    }
+
+    /// <summary>At shutdown: gives up every registration (requests still copying finish first).</summary>
+    public void Dispose()
+    {
+        List<SystemSharedMemoryRegion> regions;
+        lock (_lock)
+        {
+            regions = [.. _regions.Values];
+            _regions.Clear();
+            _totalBytes = 0;
+        }
+        foreach (var region in regions)
+        {
+            region.Release();
+        }
+    }
+
+    private SystemSharedMemoryRegion Open(string name, string key, string fileName, long offset, long byteSize)
+    {
+        var result = SharedMemoryObject.Open(fileName, out var opened);
+        if (result != SharedMemoryOpenResult.Opened)
+        {
+            throw InferenceException.InvalidArgument(result switch
+            {
+                SharedMemoryOpenResult.NotFound => $"no shared memory object '{key}' exists; create it (shm_open) before registering it",
+                SharedMemoryOpenResult.Link => $"shared memory key '{key}' names a symbolic link, which is never followed",
+                SharedMemoryOpenResult.NotRegularFile => $"shared memory key '{key}' does not name a shared memory object",
+                SharedMemoryOpenResult.OtherFileSystem => $"shared memory key '{key}' names something mounted over the shared memory directory",
+                SharedMemoryOpenResult.Denied => $"the server may not open shared memory object '{key}'",
+                SharedMemoryOpenResult.Unsupported => "system shared memory is not supported on this platform",
+                _ => $"shared memory object '{key}' could not be opened",
+            });
+        }
+        var owner = settings.OwnerId ?? SharedMemoryObject.EffectiveUserId;
+        try
+        {
+            if (opened!.OwnerId != owner)
+            {
+                throw InferenceException.InvalidArgument($"shared memory object '{key}' belongs to another user than the one this server accepts regions from");
+            }
+            var size = opened.CurrentSize();
+            if (size < offset + byteSize)
+            {
+                throw InferenceException.InvalidArgument($"shared memory object '{key}' holds {size} bytes, fewer than offset {offset} + byte_size {byteSize}");
+            }
+            return new SystemSharedMemoryRegion(name, key, offset, byteSize, opened);
+        }
+        catch
+        {
+            opened!.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Under the lock: the name is free and the limits leave room.</summary>
+    private void CheckLimits(string name, long byteSize)
+    {
+        if (_regions.ContainsKey(name))
+        {
+            throw InferenceException.InvalidArgument($"a shared memory region named '{name}' is already registered; unregister it first");
+        }
+        if (_regions.Count >= settings.MaxRegions)
+        {
+            throw InferenceException.InvalidArgument($"the server already holds {settings.MaxRegions} shared memory regions, its limit (--shared-memory-max-regions); unregister one first");
+        }
+        if (byteSize > settings.MaxTotalBytes - _totalBytes)
+        {
+            throw InferenceException.InvalidArgument(
+                $"registering {byteSize} more bytes would take the shared memory regions past {settings.MaxTotalBytes} bytes together (--shared-memory-max-bytes)");
+        }
+    }
+
+    private void CheckAccessAudited(string eventName, string what, IPAddress? remote, string? caller)
+    {
+        try
+        {
+            CheckAccess(remote);
+        }
+        catch (InferenceException e)
+        {
+            AuditRefusal(eventName, what, e, remote, caller);
+            throw;
+        }
+    }
+
+    private void AuditRefusal(string eventName, string what, InferenceException refusal, IPAddress? remote, string? caller) =>
+        audit.WriteRefusal(eventName, remote?.ToString() ?? "local", what, ("reason", refusal.Message), ("caller", caller));
+
+    private static void CheckName(string name)
+    {
+        if (name.Length is 0 or > MaxNameLength || name.Any(char.IsControl))
+        {
+            throw InferenceException.InvalidArgument($"a shared memory region name must be 1 to {MaxNameLength} printable characters");
+        }
+    }
+}
