@@ -126,19 +126,6 @@ for round in $(seq 1 "$ROUNDS"); do
     for variant in "${VARIANTS[@]}"; do measure "$variant"; done
 done
 
-python3 - "$WORK/results" "$ROUNDS" <<'PY'
-import statistics, sys
-rows = [line.split() for line in open(sys.argv[1])]
-by = {}
-for name, rps, us in rows:
-    by.setdefault(name, []).append((float(rps), float(us)))
-print(f"\nmedians over {sys.argv[2]} rounds (server on one CPU, the client on another):")
-for name, runs in by.items():
-    print(f"  {name:17} {statistics.median(r for r, _ in runs):9.0f} requests/s  {statistics.median(u for _, u in runs):6.1f} µs server CPU per request")
-for grpc, http, what in (("grpc", "http", "inference"), ("grpc-live", "http-live", "liveness (transport and interceptors)"),
-                         ("minimal-grpc-live", "minimal-http-live", "minimal endpoint's liveness (Kestrel alone)")):
-    rounds = list(zip(by[grpc], by[http]))
-    print(f"  {what}, gRPC ÷ HTTP: throughput {statistics.median(g[0] / h[0] for g, h in rounds):.2f}, "
-          f"server requests per CPU-second {statistics.median(h[1] / g[1] for g, h in rounds):.2f}, "
-          f"extra server CPU per gRPC call {statistics.median(g[1] - h[1] for g, h in rounds):+.1f} µs")
-PY
+python3 Benchmarks/cost-summary.py "$WORK/results" "$ROUNDS" "the client on another" \
+    "grpc:http:inference" "grpc-live:http-live:liveness (transport and interceptors)" \
+    "minimal-grpc-live:minimal-http-live:minimal endpoint's liveness (Kestrel alone)"

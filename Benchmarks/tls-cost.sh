@@ -114,26 +114,8 @@ for round in $(seq 1 "$ROUNDS"); do
     for name in "${NAMES[@]}"; do measure "$name"; done
 done
 
-python3 - "$WORK/results" "$ROUNDS" <<'PY'
-import statistics, sys
-rows = [line.split() for line in open(sys.argv[1])]
-by = {}
-for name, rps, us in rows:
-    by.setdefault(name, []).append((float(rps), float(us)))
-print(f"\nmedians over {sys.argv[2]} rounds (server on one CPU, wrk on another):")
-for name, runs in by.items():
-    print(f"  {name:9} {statistics.median(r for r, _ in runs):9.0f} requests/s  {statistics.median(u for _, u in runs):6.1f} µs server CPU per request")
-# Each round's own ratio (its runs are back to back), then the median of those.
-def ratio(name, base):
-    rounds = list(zip(by[name], by[base]))
-    throughput = statistics.median(r[0][0] / r[1][0] for r in rounds)
-    cost = statistics.median(r[1][1] / r[0][1] for r in rounds)
-    print(f"  {name} ÷ {base}: throughput {throughput:.2f}, server requests per CPU-second {cost:.2f}")
-ratio("tls", "plain")
-ratio("tls+keys", "plain")
-ratio("tls+keys", "minimal-tls")
-ratio("cnn-tls+keys", "cnn-plain")
-PY
+python3 Benchmarks/cost-summary.py "$WORK/results" "$ROUNDS" "wrk on another" \
+    tls:plain tls+keys:plain tls+keys:minimal-tls cnn-tls+keys:cnn-plain
 
 # TLS records per request: OpenSSL calls in the TLS server while wrk runs (root and perf only).
 if command -v perf >/dev/null && [[ $(id -u) == 0 ]]; then
