@@ -55,6 +55,10 @@ internal sealed class InferenceRequest : IDisposable
     /// <summary>Set on traced requests only: the scheduler fills in queue and compute times.</summary>
     public Observability.Tracing.RequestTimeline? Timeline { get; set; }
 
+    /// <summary>The tenant the request is charged to; null when the server declares no tenants
+    /// (every caller then shares the queue as one).</summary>
+    public RequestTenant? Tenant { get; init; }
+
     /// <summary>Signalled when the client goes away.</summary>
     public CancellationToken Cancellation { get; init; }
 
