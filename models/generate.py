@@ -735,6 +735,23 @@ output [
     print("resnet50 written to", path, file=sys.stderr)
 
 
+def record_sources_relative_to_repository():
+    """TorchScript's debug information in model.pt names the file its code came from, by absolute
+    path; name it relative to the repository so that model.pt is the same in every checkout."""
+    import torch._sources
+    import torch.jit.frontend
+    original = torch._sources.get_source_lines_and_file
+
+    def relative(obj, error_msg=None):
+        lines, line_number, filename = original(obj, error_msg)
+        if filename and os.path.isabs(filename):
+            filename = os.path.relpath(filename, os.path.dirname(HERE))
+        return lines, line_number, filename
+
+    torch._sources.get_source_lines_and_file = relative
+    torch.jit.frontend.get_source_lines_and_file = relative
+
+
 def main():
     if sys.argv[1:2] == ["--resnet50"]:
         generate_resnet50(sys.argv[2] if len(sys.argv) > 2 else RESNET50_DIR)
@@ -744,6 +761,7 @@ def main():
     if os.environ.get("PYTHONHASHSEED") != "0":
         os.environ["PYTHONHASHSEED"] = "0"
         os.execv(sys.executable, [sys.executable] + sys.argv)
+    record_sources_relative_to_repository()
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(SEED)
     generate_simple(rng)
