@@ -215,7 +215,7 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         // pays is measured apart (Benchmarks/tls-cost.sh) and explained in docs/security.md.
         _notes.Add("TLS + API keys ÷ plain: here the client's own TLS shares the cores with the server. `Benchmarks/tls-cost.sh` measures the server's own CPU per request with the client on another core, and docs/security.md (Cost) shows why ≥ 0.9 is out of reach on `simple`: .NET's `SslStream` alone costs the server about 2 µs of the 2 µs that 0.9 allows on an 18 µs request.");
 
-        await File.WriteAllTextAsync(output, Render());
+        await File.WriteAllTextAsync(output, Render(FeatureCosts.Kept(output)));
         log.WriteLine($"Wrote {output}");
     }
 
@@ -441,7 +441,7 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
         throw new TimeoutException($"nothing answered on port {port}");
     }
 
-    private string Render()
+    private string Render(string featureCosts)
     {
         // The median of the rounds' own ratios: the two sides of a round ran back to back, so the
         // machine's drift between rounds cancels within each ratio instead of landing on whichever
@@ -542,6 +542,7 @@ public sealed partial class PerformanceReport(string output, int intervalMillise
             text.AppendLine(note);
         }
         text.AppendLine();
+        text.Append(featureCosts);
         text.AppendLine("## Runs");
         text.AppendLine();
         text.AppendLine("Latencies in µs; the server columns are Fabrik's own split per request (statistics extension; zero for servers without it and for the C clients' runs). wrk gives p50, p90 and p99; h2load gives the mean only (in the p50 column's place it shows 0).");
