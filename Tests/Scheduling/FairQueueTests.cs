@@ -146,6 +146,47 @@ public sealed class FairQueueTests
     }
 
     [Fact]
+    public void Demote_TenantsTimedOutRequest_LeavesItsTurnAndRunsAfterEveryRequestThatDidNot()
+    {
+        var a = new TestTenant("a");
+        var b = new TestTenant("b");
+        var timedOut = Enqueue(Request(1, a));
+        var others = new[] { Enqueue(Request(1, a)), Enqueue(Request(1, b)), Enqueue(Request(1, b)) };
+        lock (_queues.Gate)
+        {
+            _queues.Demote(timedOut); // DELAY: as the deadline queue does when its timeout passes
+            Assert.False(_queues.WaitsForTimeout(timedOut));
+            Assert.True(_queues.WaitsForTimeout(others[0]));
+        }
+
+        var order = Drain().SelectMany(batch => batch).ToList();
+
+        // a's remaining request and b's alternate (a arrived first), then the delayed one.
+        Assert.Equal([others[0], others[1], others[2], timedOut], order);
+    }
+
+    [Fact]
+    public void Remove_CancelledRequestsOfATenant_LeaveTheOthersOrderAndTheRoundRobinIntact()
+    {
+        var a = new TestTenant("a");
+        var b = new TestTenant("b");
+        var ofA = Enumerable.Range(0, 4).Select(_ => Enqueue(Request(1, a))).ToList();
+        var ofB = Enumerable.Range(0, 2).Select(_ => Enqueue(Request(1, b))).ToList();
+        lock (_queues.Gate)
+        {
+            _queues.Remove(ofB[0]);
+            _queues.Remove(ofB[1]); // b has nothing left: its sub-queue goes
+            Assert.Equal(1, _queues.TenantQueuesHeld());
+        }
+        Assert.True(_queues.TryWithdraw(ofA[1])); // a client gone while queued
+        Assert.False(_queues.TryWithdraw(ofB[0])); // already out of its queue
+
+        var order = Drain().SelectMany(batch => batch).ToList();
+
+        Assert.Equal([ofA[0], ofA[2], ofA[3]], order);
+    }
+
+    [Fact]
     public void Plan_OldestRequestOfTheLevelListedAfterAnother_StillStartsTheDelay()
     {
         var a = new TestTenant("a");
