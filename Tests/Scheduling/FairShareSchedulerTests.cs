@@ -66,6 +66,46 @@ public sealed class FairShareSchedulerTests
     }
 
     [Fact]
+    public async Task Infer_HigherPriority_RunsBeforeAHeavierTenantsEarlierRequests()
+    {
+        var batching = new DynamicBatchingConfig([], 0, false)
+        {
+            PriorityLevels = 2,
+            DefaultPriorityLevel = 2,
+            DefaultQueuePolicy = QueuePolicyConfig.Default,
+        };
+        await using var harness = new SchedulerHarness(batching, maxBatchSize: 4);
+        var heavy = new TestTenant("heavy", weight: 1_000);
+        var light = new TestTenant("light", weight: 1);
+        var instance = harness.Instances[0];
+        var requests = new List<InferenceRequest> { harness.Request(1, 0, tenant: heavy) };
+        var tasks = new List<Task<InferenceResponse>> { harness.Infer(requests[0]) };
+        instance.WaitStarted();
+        for (var i = 0; i < 12; i++)
+        {
+            requests.Add(harness.Request(1, FloodFirst + 2 * i, SchedulerHarness.Priority(2), tenant: heavy));
+            tasks.Add(harness.Scheduler.InferAsync(requests[^1]));
+        }
+        for (var i = 0; i < 6; i++)
+        {
+            requests.Add(harness.Request(1, TrickleFirst + 2 * i, SchedulerHarness.Priority(1), tenant: light));
+            tasks.Add(harness.Scheduler.InferAsync(requests[^1]));
+        }
+        instance.Release(100);
+        foreach (var response in await Task.WhenAll(tasks).WaitAsync(Wait))
+        {
+            response.Dispose();
+        }
+        foreach (var request in requests)
+        {
+            request.Dispose();
+        }
+
+        var order = instance.Runs.Skip(1).SelectMany(run => Enumerable.Range(0, run.Length / 2).Select(j => run[2 * j]));
+        Assert.Equal(Enumerable.Range(0, 6).Select(i => TrickleFirst + 2 * i).Concat(Enumerable.Range(0, 12).Select(i => FloodFirst + 2 * i)), order);
+    }
+
+    [Fact]
     public async Task Infer_WeightsThreeToOne_RowsRunThreeToOne()
     {
         await using var harness = new SchedulerHarness(new DynamicBatchingConfig([], 0, false), maxBatchSize: 8);
