@@ -10,11 +10,19 @@ namespace Fabrik.Scheduling;
 /// <see cref="BatchingRules.MaxTensorBytes"/>; it never splits a request. (The first request is
 /// always taken: one that alone exceeds the limit was refused when it was decoded.) It is sent at
 /// once when it is full, when it reaches a preferred batch size, when max_queue_delay is 0, or
-/// when its oldest request has waited max_queue_delay; otherwise the planner says how long to wait.
+/// when the oldest request of its priority level has waited max_queue_delay; otherwise the planner
+/// says how long to wait. With tenants the queue comes in fair order (<see cref="FairQueue"/>), so
+/// that oldest request may be another tenant's, further back or not listed at all: its wait still
+/// sends the batch, and the batches after it, until it has gone.
 /// </summary>
 internal static class BatchPlanner
 {
-    public static BatchPlan Plan(IReadOnlyList<PendingRequest> queued, BatchingRules rules, long now)
+    /// <param name="queued">The queued requests in the order they are to be served.</param>
+    /// <param name="rules">The model's batching rules.</param>
+    /// <param name="now">The clock, in TimeProvider ticks.</param>
+    /// <param name="oldestEnqueued">Enqueue timestamp of the oldest request at the first request's
+    /// level, when fair order may not list it first; the first request's own otherwise.</param>
+    public static BatchPlan Plan(IReadOnlyList<PendingRequest> queued, BatchingRules rules, long now, long oldestEnqueued = long.MaxValue)
     {
         if (queued.Count == 0)
         {
@@ -50,7 +58,7 @@ internal static class BatchPlanner
         {
             return new BatchPlan(take, 0, full);
         }
-        var waited = now - first.EnqueuedTimestamp;
+        var waited = now - Math.Min(first.EnqueuedTimestamp, oldestEnqueued);
         return waited >= rules.MaxQueueDelayTicks
             ? new BatchPlan(take, 0)
             : BatchPlan.Wait(rules.MaxQueueDelayTicks - waited);

@@ -58,7 +58,7 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor[] executors, Request
                     {
                         return false;
                     }
-                    var plan = BatchPlanner.Plan(candidates, queues.Stopping ? settings.Rules with { MaxQueueDelayTicks = 0 } : settings.Rules, now);
+                    var plan = BatchPlanner.Plan(candidates, queues.Stopping ? settings.Rules with { MaxQueueDelayTicks = 0 } : settings.Rules, now, queues.CandidatesOldest);
                     // A pipelined executor whose device has batches ahead would only queue this one
                     // behind them: while it can still grow, it waits until the device is about to
                     // need it, and requests arriving meanwhile join it.
@@ -72,12 +72,7 @@ internal sealed class InstanceLoop(int slot, IBatchExecutor[] executors, Request
                     }
                     if (plan.Take > 0 && hold <= 0)
                     {
-                        for (var i = 0; i < plan.Take; i++)
-                        {
-                            var pending = candidates[i];
-                            queues.Remove(pending);
-                            batch.Add(pending);
-                        }
+                        queues.Take(plan.Take, batch);
                         candidates.Clear();
                         slots.Claim(slot);
                         return true;

@@ -5,7 +5,8 @@ namespace Fabrik.Scheduling;
 
 /// <summary>A request waiting in, or taken from, a model's queue.</summary>
 /// <remarks>Every field but <see cref="Completion"/> is read and written under the scheduler's
-/// lock. <see cref="Node"/> is non-null exactly while the request is queued.</remarks>
+/// lock. <see cref="Node"/> is non-null exactly while the request is queued;
+/// <see cref="TenantQueue"/> while it is queued at its priority level (not demoted by DELAY).</remarks>
 internal sealed class PendingRequest(InferenceRequest request, long enqueuedTimestamp, long sequence)
 {
     public InferenceRequest Request { get; } = request;
@@ -28,6 +29,15 @@ internal sealed class PendingRequest(InferenceRequest request, long enqueuedTime
 
     /// <summary>The request's place in its queue while queued.</summary>
     public LinkedListNode<PendingRequest>? Node { get; set; }
+
+    /// <summary>The sub-queue of its tenant that holds it at its priority level.</summary>
+    public TenantQueue? TenantQueue { get; set; }
+
+    /// <summary>The request queued just before this one at its level, in arrival order.</summary>
+    public PendingRequest? Older { get; set; }
+
+    /// <summary>The request queued just after this one at its level, in arrival order.</summary>
+    public PendingRequest? Newer { get; set; }
 
     public CancellationTokenRegistration CancellationRegistration { get; set; }
 

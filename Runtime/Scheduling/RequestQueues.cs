@@ -1,8 +1,9 @@
 namespace Fabrik.Scheduling;
 
 /// <summary>
-/// The waiting requests of one model version: one queue per priority level, the DELAY queue
-/// behind them, and the signal that makes waiting instance loops re-plan.
+/// The waiting requests of one model version: one queue per priority level, each shared fairly
+/// between tenants (<see cref="FairQueue"/>), the DELAY queue behind them (arrival order), and
+/// the signal that makes waiting instance loops re-plan.
 /// </summary>
 /// <remarks>
 /// Locking: <see cref="Gate"/> is the scheduler's one lock. It guards everything here, the
@@ -13,7 +14,8 @@ namespace Fabrik.Scheduling;
 /// </remarks>
 internal sealed class RequestQueues
 {
-    private readonly LinkedList<PendingRequest>[] _levels;
+    private readonly FairQueue[] _levels;
+    private readonly int[] _listed; // candidates listed from each level by the last Candidates
     private readonly LinkedList<PendingRequest> _delayed = new();
     private readonly List<PendingRequest> _candidates = [];
     private TaskCompletionSource _wake = NewWake();
@@ -22,10 +24,12 @@ internal sealed class RequestQueues
 
     public RequestQueues(int priorityLevels, int defaultMaxQueueSize)
     {
-        _levels = new LinkedList<PendingRequest>[Math.Max(1, priorityLevels)];
+        _levels = new FairQueue[Math.Max(1, priorityLevels)];
+        _listed = new int[_levels.Length];
+        var pool = new Stack<TenantQueue>();
         for (var i = 0; i < _levels.Length; i++)
         {
-            _levels[i] = new LinkedList<PendingRequest>();
+            _levels[i] = new FairQueue(pool);
         }
         DefaultMaxQueueSize = defaultMaxQueueSize;
     }
@@ -62,6 +66,18 @@ internal sealed class RequestQueues
         return count;
     }
 
+    /// <summary>Tenant sub-queues live across the priority levels: never more than the requests
+    /// queued at them.</summary>
+    public int TenantQueuesHeld()
+    {
+        var count = 0;
+        foreach (var queue in _levels)
+        {
+            count += queue.TenantCount;
+        }
+        return count;
+    }
+
     public bool IsEmpty()
     {
         foreach (var queue in _levels)
@@ -94,16 +110,21 @@ internal sealed class RequestQueues
             : null;
     }
 
-    /// <summary>Queues <paramref name="pending"/> at the back of its level's queue.</summary>
-    public void Add(PendingRequest pending) => pending.Node = _levels[pending.Queue].AddLast(pending);
+    /// <summary>Queues <paramref name="pending"/> at the back of its tenant's queue at its level.</summary>
+    public void Add(PendingRequest pending) => _levels[pending.Queue].Add(pending);
 
     /// <summary>Still in its priority queue: not batched, cancelled, or demoted by DELAY.</summary>
-    public bool WaitsForTimeout(PendingRequest pending) => pending.Node?.List == _levels[pending.Queue];
+    public bool WaitsForTimeout(PendingRequest pending) => pending.TenantQueue is not null;
 
     /// <summary>Takes a queued request out of whichever queue holds it.</summary>
     public void Remove(PendingRequest pending)
     {
-        pending.Node!.List!.Remove(pending.Node);
+        if (pending.TenantQueue is not null)
+        {
+            _levels[pending.Queue].Remove(pending);
+            return;
+        }
+        _delayed.Remove(pending.Node!);
         pending.Node = null;
     }
 
@@ -129,26 +150,51 @@ internal sealed class RequestQueues
         }
     }
 
-    /// <summary>The queued requests in scheduling order, priority levels first to last, then the
-    /// delayed ones, at most <paramref name="limit"/> of them: every request has at least one row,
-    /// so max_batch_size + 1 candidates are all the planner can use and a long queue is not
-    /// copied. The list is reused; it is valid until the next call.</summary>
+    /// <summary>The queued requests in scheduling order, priority levels first to last (each in
+    /// its fair order between tenants), then the delayed ones, at most <paramref name="limit"/> of
+    /// them: every request has at least one row, so max_batch_size + 1 candidates are all the
+    /// planner can use and a long queue is not copied. The list is reused; it is valid until the
+    /// next call, and <see cref="Take"/> takes from it under the same hold of the lock.</summary>
     public List<PendingRequest> Candidates(int limit)
     {
         _candidates.Clear();
-        foreach (var queue in _levels)
+        CandidatesOldest = long.MaxValue;
+        for (var i = 0; i < _levels.Length; i++)
         {
-            Collect(queue, limit);
+            var before = _candidates.Count;
+            _levels[i].List(_candidates, limit - before);
+            _listed[i] = _candidates.Count - before;
+            if (before == 0 && _listed[i] > 0)
+            {
+                CandidatesOldest = _levels[i].OldestEnqueued;
+            }
         }
-        Collect(_delayed, limit);
+        for (var node = _delayed.First; node is not null && _candidates.Count < limit; node = node.Next)
+        {
+            _candidates.Add(node.Value);
+        }
         return _candidates;
     }
 
-    private void Collect(LinkedList<PendingRequest> queue, int limit)
+    /// <summary>Enqueue timestamp of the oldest request at the level the last candidates start
+    /// from (which fair order may not list first): the batching delay is measured from it.</summary>
+    public long CandidatesOldest { get; private set; }
+
+    /// <summary>Moves the first <paramref name="count"/> of the last <see cref="Candidates"/> out
+    /// of their queues into <paramref name="batch"/>, in the same order.</summary>
+    public void Take(int count, List<PendingRequest> batch)
     {
-        for (var node = queue.First; node is not null && _candidates.Count < limit; node = node.Next)
+        for (var i = 0; i < _levels.Length && count > 0; i++)
         {
-            _candidates.Add(node.Value);
+            var take = Math.Min(count, _listed[i]);
+            _levels[i].Take(take, batch);
+            count -= take;
+        }
+        for (; count > 0; count--)
+        {
+            var pending = _delayed.First!.Value;
+            Remove(pending);
+            batch.Add(pending);
         }
     }
 

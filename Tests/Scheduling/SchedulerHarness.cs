@@ -111,8 +111,10 @@ internal sealed class SchedulerHarness : IAsyncDisposable
     public LoadedModel Model { get; }
 
     /// <summary>A request of <paramref name="rows"/> rows whose values start at <paramref name="first"/>,
-    /// its buffer rented from <paramref name="from"/> (the harness's pool unless given).</summary>
-    public InferenceRequest Request(int rows, int first, IReadOnlyDictionary<string, object>? parameters = null, CancellationToken cancellation = default, TensorMemoryPool? from = null)
+    /// its buffer rented from <paramref name="from"/> (the harness's pool unless given), charged to
+    /// <paramref name="tenant"/> (none unless given).</summary>
+    public InferenceRequest Request(int rows, int first, IReadOnlyDictionary<string, object>? parameters = null, CancellationToken cancellation = default, TensorMemoryPool? from = null,
+        RequestTenant? tenant = null)
     {
         var buffer = new TensorBuffer(from ?? Pool, DataType.Int32, Config.MaxBatchSize > 0 ? [rows, _width] : [_width], rows * _width, rows * _width * 4);
         var values = buffer.As<int>();
@@ -124,6 +126,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
         {
             Parameters = parameters ?? InferenceRequest.NoParameters,
             Cancellation = cancellation,
+            Tenant = tenant,
         };
     }
 

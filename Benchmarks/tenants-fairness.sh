@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Fair share between tenants on one model: two API keys naming tenants `a` and `b` (weight 1 each,
+# no quotas) call `mlp` over HTTP (binary) at concurrency 32 each, with Fabrik's load generator
+# (Benchmarks `load`, which sends each key as `-H "Authorization: Bearer KEY"`).
+# Each round measures B's latency alone, and B's latency while A floods the same model (A's
+# generator runs through the whole of B's measurement); the two alternate in order from round to
+# round so the machine's drift cancels. Prints each run, then the medians and the median of the
+# rounds' own ratios of B's p99 (flooded ÷ alone; the issue's target is at most 1.5) and throughput.
+# Needs a Release build with tenants in the key file (see docs/tenants.md) and python3.
+#
+# Both generators are closed loops: when B alone already saturates the model, B's fair half of
+# it under the flood costs B latency by Little's law (concurrency ÷ throughput) whatever the
+# order; A_CONCURRENCY above B's shows what the fair order protects B from.
+#
+#   Benchmarks/tenants-fairness.sh [ROUNDS]     (SECONDS_PER_WINDOW, default 5: each B run is three
+#                                                 windows of it; A_CONCURRENCY and B_CONCURRENCY,
+#                                                 default 32; PORT, default 18500; SERVER_CPUS and
+#                                                 CLIENT_CPUS, taskset lists, unset: no pinning;
+#                                                 FABRIK_DLL and BENCHMARKS_DLL run other builds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ROUNDS]  (ROUNDS a positive integer)" >&2; exit 2; }
+SECONDS_PER_WINDOW=${SECONDS_PER_WINDOW:-5}
+[[ $SECONDS_PER_WINDOW =~ ^[1-9][0-9]*$ ]] || { echo "SECONDS_PER_WINDOW must be a positive integer" >&2; exit 2; }
+A_CONCURRENCY=${A_CONCURRENCY:-32}
+B_CONCURRENCY=${B_CONCURRENCY:-32}
+[[ $A_CONCURRENCY =~ ^[1-9][0-9]*$ && $B_CONCURRENCY =~ ^[1-9][0-9]*$ ]] || { echo "A_CONCURRENCY and B_CONCURRENCY must be positive integers" >&2; exit 2; }
+PORT=${PORT:-18500}
+FABRIK=${FABRIK_DLL:-Runtime/bin/Release/net10.0/fabrik.dll}
+BENCHMARKS=${BENCHMARKS_DLL:-Benchmarks/bin/Release/net10.0/Fabrik.Benchmarks.dll}
+[[ -f $FABRIK && -f $BENCHMARKS ]] || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
+for tool in python3 sha256sum openssl curl; do
+    command -v $tool >/dev/null || { echo "$tool is not installed" >&2; exit 2; }
+done
+# Command prefixes pinning the server and the clients (empty: no pinning). A command run in the
+# background with them is one process, so $! is the process to stop.
+SERVER_PIN=() CLIENT_PIN=()
+[[ -n ${SERVER_CPUS:-} ]] && SERVER_PIN=(taskset -c "$SERVER_CPUS")
+[[ -n ${CLIENT_CPUS:-} ]] && CLIENT_PIN=(taskset -c "$CLIENT_CPUS")
+WORK=$(mktemp -d)
+SERVER=
+FLOOD=
+stop() { # PID: ends one of this script's processes and waits for it
+    [[ -n ${1:-} ]] || return 0
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+trap 'stop "$FLOOD"; stop "$SERVER"; rm -rf "$WORK"' EXIT
+
+# Two random keys, stored as their SHA-256, each naming its tenant.
+KEY_A=$(openssl rand -hex 32)
+KEY_B=$(openssl rand -hex 32)
+hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+cat > "$WORK/keys.json" <<JSON
+{"keys": [{"id": "a", "sha256": "$(hash "$KEY_A")", "scopes": ["infer:*", "metadata"], "tenant": "a"},
+          {"id": "b", "sha256": "$(hash "$KEY_B")", "scopes": ["infer:*", "metadata"], "tenant": "b"}],
+ "tenants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}
+JSON
+
+"${SERVER_PIN[@]}" dotnet "$FABRIK" --model-repository models --http-port "$PORT" --allow-grpc=false --allow-metrics=false \
+    --auth-keys "$WORK/keys.json" > "$WORK/server.log" 2>&1 &
+SERVER=$!
+ready=
+for _ in $(seq 1 120); do
+    if ! kill -0 "$SERVER" 2>/dev/null; then
+        echo "the server stopped while starting; its log ends:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1
+    fi
+    if curl -sf -H "Authorization: Bearer $KEY_B" "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null; then ready=1; break; fi
+    sleep 0.5
+done
+[[ -n $ready ]] || { echo "the server was not ready within 60 s; its log ends:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1; }
+for key in "$KEY_A" "$KEY_B"; do
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$PORT/v2/models/mlp")
+    [[ $status == 200 ]] || { echo "a tenant's key was refused on mlp's metadata (HTTP $status): is the key file's format supported?" >&2; exit 1; }
+done
+
+# load KEY CSV WINDOW_MS: one run of the load generator for B's key (three windows).
+LOAD=("${CLIENT_PIN[@]}" dotnet "$BENCHMARKS" load -m mlp -u "127.0.0.1:$PORT" -i http -r 3)
+load() { "${LOAD[@]}" --concurrency-range "$B_CONCURRENCY" -p "$3" -H "Authorization: Bearer $1" -f "$2"; }
+WINDOW_MS=$((SECONDS_PER_WINDOW * 1000))
+# measure NAME ROUND: B's run, alone or flooded; appends "name p99_us p50_us infer_per_s" to results.
+measure() {
+    local name=$1 csv="$WORK/$1-$2.csv"
+    if [[ $name == flooded ]]; then
+        # A's generator runs one long window, longer than B's three, and is stopped when B is done.
+        "${LOAD[@]}" --concurrency-range "$A_CONCURRENCY" -p $((4 * WINDOW_MS + 10000)) -H "Authorization: Bearer $KEY_A" -f "$WORK/flood-$2.csv" > "$WORK/flood-$2.log" 2>&1 &
+        FLOOD=$!
+        sleep 2 # A's workers are sending before B starts
+        kill -0 "$FLOOD" 2>/dev/null || { echo "A's load generator ended early:" >&2; tail -n 5 "$WORK/flood-$2.log" >&2; exit 1; }
+    fi
+    if ! load "$KEY_B" "$csv" "$WINDOW_MS" > "$WORK/$name-$2.log" 2>&1; then
+        echo "B's run ($name, round $2) failed or had errors:" >&2; tail -n 5 "$WORK/$name-$2.log" >&2; exit 1
+    fi
+    if [[ $name == flooded ]]; then
+        kill -0 "$FLOOD" 2>/dev/null || { echo "A's load generator ended before B's run did:" >&2; tail -n 5 "$WORK/flood-$2.log" >&2; exit 1; }
+        stop "$FLOOD"
+        FLOOD=
+        grep -q "errors" "$WORK/flood-$2.log" && { echo "A's requests had errors:" >&2; grep "errors" "$WORK/flood-$2.log" | tail -n 3 >&2; exit 1; }
+    fi
+    python3 - "$csv" "$name" <<'PY' | tee -a "$WORK/results"
+import csv, sys
+row = list(csv.DictReader(open(sys.argv[1])))[-1]
+if int(row["Errors"]) > 0:
+    sys.exit(f"{sys.argv[2]}: {row['Errors']} errors")
+print(sys.argv[2], row["p99 latency"], row["p50 latency"], row["Inferences/Second"])
+PY
+}
+
+load "$KEY_B" "$WORK/warm-up.csv" 2000 > /dev/null 2>&1 || { echo "the warm-up run failed" >&2; exit 1; }
+: > "$WORK/results"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round"
+    if (( round % 2 )); then order=(alone flooded); else order=(flooded alone); fi
+    for name in "${order[@]}"; do measure "$name" "$round"; done
+done
+
+python3 - "$WORK/results" "$ROUNDS" "$B_CONCURRENCY" "$A_CONCURRENCY" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, p99, p50, rps = line.split()
+    runs.setdefault(name, []).append((float(p99), float(p50), float(rps)))
+print(f"\nB on mlp at concurrency {sys.argv[3]} (A at {sys.argv[4]}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
+for name in ("alone", "flooded"):
+    p99s, p50s, rpss = zip(*runs[name])
+    print(f"  B {name:8} p99 {statistics.median(p99s):8.0f}  p50 {statistics.median(p50s):8.0f}  {statistics.median(rpss):8.0f} infer/s")
+pairs = list(zip(runs["flooded"], runs["alone"]))
+print(f"  B's p99 flooded ÷ alone: {statistics.median(f[0] / a[0] for f, a in pairs):.2f} (target ≤ 1.5); "
+      f"p50 {statistics.median(f[1] / a[1] for f, a in pairs):.2f}; throughput {statistics.median(f[2] / a[2] for f, a in pairs):.2f}")
+PY
