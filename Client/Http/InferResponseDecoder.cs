@@ -53,6 +53,11 @@ internal static class InferResponseDecoder
             {
                 var output = decoded.Outputs[i];
                 var data = output.Data;
+                if (output.Region is { } region && output.BinarySize is null && !output.HasData)
+                {
+                    outputs[i] = new InferOutput(output.Name, output.Datatype, output.Shape, region, output.RegionBytes);
+                    continue;
+                }
                 if (output.BinarySize is { } size)
                 {
                     if (size > binary.Length)
@@ -146,6 +151,8 @@ internal static class InferResponseDecoder
         string? datatype = null;
         long[]? shape = null;
         long? binarySize = null;
+        string? region = null;
+        long regionBytes = 0;
         var data = default(Utf8JsonReader);
         long dataLength = -1;
         while (NextProperty(ref reader))
@@ -172,6 +179,17 @@ internal static class InferResponseDecoder
                         ? size.AsInt64()
                         : throw HttpErrors.InvalidResponse($"outputs[{index}].parameters.binary_data_size must be a byte count, got {size}");
                 }
+                if (parameters.TryGetValue("shared_memory_region", out var named))
+                {
+                    // Written into a region: the parameters name it and the bytes written.
+                    region = named.Kind == ParameterKind.String && named.AsString().Length > 0
+                        ? named.AsString()
+                        : throw HttpErrors.InvalidResponse($"outputs[{index}].parameters.shared_memory_region must be a region name, got {named}");
+                    regionBytes = !parameters.TryGetValue("shared_memory_byte_size", out var written) ? 0
+                        : written.Kind is ParameterKind.Int64 or ParameterKind.UInt64 && written.AsDouble() is >= 0 and <= long.MaxValue
+                            ? written.AsInt64()
+                            : throw HttpErrors.InvalidResponse($"outputs[{index}].parameters.shared_memory_byte_size must be a byte count, got {written}");
+                }
             }
             else if (reader.ValueTextEquals("data"u8))
             {
@@ -196,7 +214,7 @@ internal static class InferResponseDecoder
         {
             throw HttpErrors.InvalidResponse($"output '{name}' has datatype '{datatype}', which the protocol does not define");
         }
-        var output = new DecodedOutput(name, type, shape, binarySize, dataLength >= 0);
+        var output = new DecodedOutput(name, type, shape, binarySize, dataLength >= 0) { Region = region, RegionBytes = regionBytes };
         if (binarySize is null && dataLength >= 0)
         {
             output.Data = JsonTensorReader.Read(ref data, name, type, JsonTensorReader.ElementCount(name, shape), dataLength);
@@ -265,5 +283,9 @@ internal static class InferResponseDecoder
         public bool HasData { get; } = hasData;
 
         public ReadOnlyMemory<byte> Data { get; set; }
+
+        public string? Region { get; init; }
+
+        public long RegionBytes { get; init; }
     }
 }
