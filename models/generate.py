@@ -681,6 +681,39 @@ sequence_batching {
     write_samples(path, "sequence_controls", samples)
 
 
+def generate_image_pool():
+    """`image_pool`: ResNet-50's input, FP32 [-1,3,224,224] (602,112 bytes an image), reduced to
+    its mean per channel, FP32 [-1,3] (a global average pool). Its run costs next to nothing
+    and its graph is a few hundred bytes, so what a measurement of it sees is what moving a
+    ResNet-sized input costs (Benchmarks/shm-cost.sh). No samples.json: a sample would be
+    megabytes of JSON; the tests compute the means themselves."""
+    path = model_dir("image_pool")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["INPUT0"], ["OUTPUT0"], axes=[2, 3], keepdims=0)],
+        "image_pool",
+        [helper.make_tensor_value_info("INPUT0", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+        [helper.make_tensor_value_info("OUTPUT0", TensorProto.FLOAT, ["batch", 3])])
+    save_onnx(graph, os.path.join(path, "1", "model.onnx"))
+    write_text(os.path.join(path, "config.pbtxt"), """name: "image_pool"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_FP32
+    dims: [ 3, 224, 224 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_FP32
+    dims: [ 3 ]
+  }
+]
+""")
+
+
 def generate_resnet50(repository):
     """ResNet-50 (torchvision's definition, random weights): FP32 [-1,3,224,224] -> logits [-1,1000],
     about 4.1 GFLOP per image and 100 MB of weights, so it is generated on demand and never
@@ -753,6 +786,7 @@ def main():
     generate_cnn(rng)
     generate_sequences()
     generate_embedder()
+    generate_image_pool()
     print("models written to", HERE, file=sys.stderr)
 
 

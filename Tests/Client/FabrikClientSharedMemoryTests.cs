@@ -13,7 +13,7 @@ namespace Fabrik.Tests.Client;
 /// </summary>
 public sealed class FabrikClientSharedMemoryTests : IAsyncLifetime
 {
-    private readonly TemporaryRepository _repository = new TemporaryRepository().Add("identity");
+    private readonly TemporaryRepository _repository = new TemporaryRepository().Add("identity").Add("image_pool");
     private InMemoryFabrik _fabrik = null!;
 
     public async Task InitializeAsync() =>
@@ -116,6 +116,36 @@ public sealed class FabrikClientSharedMemoryTests : IAsyncLifetime
             }
         }
         await client.UnregisterSystemSharedMemoryAsync();
+    }
+
+    [Theory]
+    [InlineData(ClientMode.HttpBinary)]
+    [InlineData(ClientMode.Grpc)]
+    public async Task Infer_ResNetSizedInputFromARegion_ReturnsTheChannelMeans(ClientMode mode)
+    {
+        // image_pool: FP32 [1,3,224,224] (602,112 bytes) reduced to its mean per channel.
+        const int plane = 224 * 224;
+        var image = new float[3 * plane];
+        var random = new Random(29);
+        for (var i = 0; i < image.Length; i++)
+        {
+            image[i] = (float)random.NextDouble() + i / plane; // channel c averages about c + 0.5
+        }
+        var expected = Enumerable.Range(0, 3).Select(c => image.AsSpan(c * plane, plane).ToArray().Sum(value => (double)value) / plane).ToArray();
+        using var client = ClientHost.Create(_fabrik, mode);
+        using var memory = LocalSharedMemory.Create(Key(), image.Length * sizeof(float));
+        memory.Write<float>(0, image);
+        await client.RegisterSystemSharedMemoryAsync("image", memory.Key, memory.ByteSize);
+
+        using var result = await client.InferAsync(new InferRequest("image_pool")
+            .WithInput(InferInput.CreateInSharedMemory("INPUT0", TensorDataType.Fp32, new SharedMemoryRange("image", memory.ByteSize), 1, 3, 224, 224)));
+
+        var means = result.GetOutput<float>("OUTPUT0").ToArray();
+        Assert.Equal(3, means.Length);
+        for (var c = 0; c < 3; c++)
+        {
+            Assert.Equal(expected[c], means[c], 1e-4);
+        }
     }
 
     [Theory]
