@@ -126,7 +126,7 @@ public sealed partial class FabrikClient : IDisposable
     public Task<InferResult> InferAsync(InferRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return CallAsync("inference", (transport, token) => transport.InferAsync(request, token), request.Id, cancellationToken);
+        return CallAsync("inference", static (transport, request, token) => transport.InferAsync(request, token), request, request.Id, cancellationToken);
     }
 
     /// <summary>
@@ -175,7 +175,13 @@ public sealed partial class FabrikClient : IDisposable
         string.IsNullOrEmpty(model) ? throw new ArgumentException("a model name is required", nameof(model)) : model;
 
     /// <summary>One call with the options' timeout on each attempt and the retry policy around the attempts.</summary>
-    private async Task<T> CallAsync<T>(string operation, Func<IInferenceTransport, CancellationToken, Task<T>> call, string? requestId, CancellationToken cancellation)
+    private Task<T> CallAsync<T>(string operation, Func<IInferenceTransport, CancellationToken, Task<T>> call, string? requestId, CancellationToken cancellation) =>
+        CallAsync(operation, static (transport, call, token) => call(transport, token), call, requestId, cancellation);
+
+    /// <inheritdoc cref="CallAsync{T}(string, Func{IInferenceTransport, CancellationToken, Task{T}}, string?, CancellationToken)"/>
+    /// <remarks>The call's argument travels as <paramref name="state"/>, so that a static lambda
+    /// serves every call (inference makes no closure per request).</remarks>
+    private async Task<T> CallAsync<TState, T>(string operation, Func<IInferenceTransport, TState, CancellationToken, Task<T>> call, TState state, string? requestId, CancellationToken cancellation)
     {
         var started = _time.GetTimestamp();
         for (var attempt = 1; ; attempt++)
@@ -186,7 +192,7 @@ public sealed partial class FabrikClient : IDisposable
                 timeout?.CancelAfter(_options.Timeout);
                 try
                 {
-                    return await call(_transport, timeout?.Token ?? cancellation);
+                    return await call(_transport, state, timeout?.Token ?? cancellation);
                 }
                 catch (OperationCanceledException e) when (timeout is { IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
                 {

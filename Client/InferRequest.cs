@@ -71,6 +71,9 @@ public sealed class InferRequest(string modelName)
         return this;
     }
 
+    /// <summary>Whether any parameter goes onto the wire (most requests have none: no enumerator is made for them).</summary>
+    internal bool HasWireParameters => Parameters.Count > 0 || Priority is not null || TimeoutMicroseconds is not null || SequenceId is not null;
+
     /// <summary>Every request parameter as it goes onto the wire: the custom ones, then the named
     /// ones (priority, timeout, sequence) over them.</summary>
     internal IEnumerable<KeyValuePair<string, ParameterValue>> WireParameters()

@@ -20,9 +20,12 @@ internal static class GrpcInferenceCodec
     public static ModelInferRequest Encode(InferRequest request)
     {
         var message = new ModelInferRequest { ModelName = request.ModelName, ModelVersion = request.ModelVersion ?? "", Id = request.Id ?? "" };
-        foreach (var parameter in request.WireParameters())
+        if (request.HasWireParameters)
         {
-            message.Parameters[parameter.Key] = Parameter(parameter.Value);
+            foreach (var parameter in request.WireParameters())
+            {
+                message.Parameters[parameter.Key] = Parameter(parameter.Value);
+            }
         }
         foreach (var input in request.Inputs)
         {

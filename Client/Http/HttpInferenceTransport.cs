@@ -78,7 +78,7 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         using var response = await SendAsync(message, "inference", request.Id, cancellation, request.ModelName);
         var headerLength = InferenceHeaderLength(response);
         var body = await ResponseBody.ReadAsync(response.Content, _maxResponseBytes, cancellation);
-        return InferResponseDecoder.Decode(body, headerLength);
+        return InferResponseDecoder.Decode(body, headerLength, request);
     }
 
     public Task RegisterSystemSharedMemoryAsync(string name, string key, long offset, long byteSize, CancellationToken cancellation)

@@ -35,7 +35,7 @@ internal static class InferRequestEncoder
             {
                 json.WriteString("id"u8, id);
             }
-            WriteParameters(json, request.WireParameters(), binaryOutputs: format == HttpTensorFormat.Binary && request.Outputs.Count == 0);
+            WriteParameters(json, request.HasWireParameters ? request.WireParameters() : [], binaryOutputs: format == HttpTensorFormat.Binary && request.Outputs.Count == 0);
             json.WriteStartArray("inputs"u8);
             for (var i = 0; i < binary.Length; i++)
             {
