@@ -213,7 +213,8 @@ internal static class InferResponseDecoder
         {
             throw HttpErrors.InvalidResponse($"'outputs[{index}].datatype' must be a string");
         }
-        return TensorDataTypes.TryParse(reader.ValueSpan, out var type) && !reader.ValueIsEscaped
+        // An escaped name (legal JSON, though no server writes one) is unescaped first.
+        return (reader.ValueIsEscaped ? TensorDataTypes.TryParse(reader.GetString(), out var type) : TensorDataTypes.TryParse(reader.ValueSpan, out type))
             ? type
             : throw HttpErrors.InvalidResponse($"output '{name ?? $"outputs[{index}]"}' has datatype '{reader.GetString()}', which the protocol does not define");
     }
