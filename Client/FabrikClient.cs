@@ -93,12 +93,40 @@ public sealed partial class FabrikClient : IDisposable
     public Task UnloadModelAsync(string model, CancellationToken cancellationToken = default) =>
         CallAsync("model unload", async (transport, token) => { await transport.UnloadModelAsync(Name(model), token); return true; }, null, cancellationToken);
 
+    /// <summary>
+    /// Registers <paramref name="byteSize"/> bytes at <paramref name="offset"/> of the system
+    /// shared-memory object <paramref name="key"/> (<c>/name</c>, as <c>shm_open</c> names it; see
+    /// <see cref="LocalSharedMemory"/>) as region <paramref name="name"/>, which inputs and outputs
+    /// may then name (Triton's system shared-memory extension). The server reads the object on its
+    /// own host, so the client must run there; Fabrik allows it only with
+    /// <c>--allow-shared-memory=true</c>, to loopback clients, and with keys only to the
+    /// <c>shared-memory</c> scope (a refusal is <see cref="FabrikErrorKind.PermissionDenied"/>).
+    /// </summary>
+    public Task RegisterSystemSharedMemoryAsync(string name, string key, long byteSize, long offset = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentOutOfRangeException.ThrowIfNegative(byteSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        return CallAsync("shared memory registration", async (transport, token) => { await transport.RegisterSystemSharedMemoryAsync(name, key, offset, byteSize, token); return true; }, null, cancellationToken);
+    }
+
+    /// <summary>The registered system shared-memory regions, or the one named (a name the server
+    /// does not know is <see cref="FabrikErrorKind.NotFound"/>).</summary>
+    public Task<IReadOnlyList<SharedMemoryRegionStatus>> GetSystemSharedMemoryStatusAsync(string? name = null, CancellationToken cancellationToken = default) =>
+        CallAsync("shared memory status", (transport, token) => transport.GetSystemSharedMemoryStatusAsync(EmptyAsNull(name), token), null, cancellationToken);
+
+    /// <summary>Unregisters a system shared-memory region, or every region when
+    /// <paramref name="name"/> is null; a name the server does not know is not an error.</summary>
+    public Task UnregisterSystemSharedMemoryAsync(string? name = null, CancellationToken cancellationToken = default) =>
+        CallAsync("shared memory unregistration", async (transport, token) => { await transport.UnregisterSystemSharedMemoryAsync(EmptyAsNull(name), token); return true; }, null, cancellationToken);
+
     /// <summary>Runs one inference. Dispose the result when done with its outputs: over HTTP their
     /// bytes lie in a pooled buffer.</summary>
     public Task<InferResult> InferAsync(InferRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return CallAsync("inference", (transport, token) => transport.InferAsync(request, token), request.Id, cancellationToken);
+        return CallAsync("inference", static (transport, request, token) => transport.InferAsync(request, token), request, request.Id, cancellationToken);
     }
 
     /// <summary>
@@ -141,11 +169,19 @@ public sealed partial class FabrikClient : IDisposable
         }
     }
 
+    private static string? EmptyAsNull(string? name) => string.IsNullOrEmpty(name) ? null : name;
+
     private static string Name(string model) =>
         string.IsNullOrEmpty(model) ? throw new ArgumentException("a model name is required", nameof(model)) : model;
 
     /// <summary>One call with the options' timeout on each attempt and the retry policy around the attempts.</summary>
-    private async Task<T> CallAsync<T>(string operation, Func<IInferenceTransport, CancellationToken, Task<T>> call, string? requestId, CancellationToken cancellation)
+    private Task<T> CallAsync<T>(string operation, Func<IInferenceTransport, CancellationToken, Task<T>> call, string? requestId, CancellationToken cancellation) =>
+        CallAsync(operation, static (transport, call, token) => call(transport, token), call, requestId, cancellation);
+
+    /// <inheritdoc cref="CallAsync{T}(string, Func{IInferenceTransport, CancellationToken, Task{T}}, string?, CancellationToken)"/>
+    /// <remarks>The call's argument travels as <paramref name="state"/>, so that a static lambda
+    /// serves every call (inference makes no closure per request).</remarks>
+    private async Task<T> CallAsync<TState, T>(string operation, Func<IInferenceTransport, TState, CancellationToken, Task<T>> call, TState state, string? requestId, CancellationToken cancellation)
     {
         var started = _time.GetTimestamp();
         for (var attempt = 1; ; attempt++)
@@ -156,7 +192,7 @@ public sealed partial class FabrikClient : IDisposable
                 timeout?.CancelAfter(_options.Timeout);
                 try
                 {
-                    return await call(_transport, timeout?.Token ?? cancellation);
+                    return await call(_transport, state, timeout?.Token ?? cancellation);
                 }
                 catch (OperationCanceledException e) when (timeout is { IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
                 {

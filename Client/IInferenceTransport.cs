@@ -32,4 +32,10 @@ internal interface IInferenceTransport : IDisposable
     Task UnloadModelAsync(string model, CancellationToken cancellation);
 
     Task<InferResult> InferAsync(InferRequest request, CancellationToken cancellation);
+
+    Task RegisterSystemSharedMemoryAsync(string name, string key, long offset, long byteSize, CancellationToken cancellation);
+
+    Task<IReadOnlyList<SharedMemoryRegionStatus>> GetSystemSharedMemoryStatusAsync(string? name, CancellationToken cancellation);
+
+    Task UnregisterSystemSharedMemoryAsync(string? name, CancellationToken cancellation);
 }

@@ -15,13 +15,14 @@ public sealed class InferInput
 {
     private readonly long[] _shape;
 
-    private InferInput(string name, TensorDataType datatype, long[] shape, ReadOnlyMemory<byte> data, long elementCount)
+    private InferInput(string name, TensorDataType datatype, long[] shape, ReadOnlyMemory<byte> data, long elementCount, SharedMemoryRange? sharedMemory = null)
     {
         Name = name;
         Datatype = datatype;
         _shape = shape;
         Data = data;
         ElementCount = elementCount;
+        SharedMemory = sharedMemory;
     }
 
     /// <summary>The input's name, as the model declares it.</summary>
@@ -37,8 +38,12 @@ public sealed class InferInput
     public long ElementCount { get; }
 
     /// <summary>The bytes that go onto the wire: little-endian elements, or for BYTES each element
-    /// preceded by its 4-byte little-endian length.</summary>
+    /// preceded by its 4-byte little-endian length. Empty for an input in shared memory.</summary>
     public ReadOnlyMemory<byte> Data { get; }
+
+    /// <summary>Where the server reads this input instead of from the request (Triton's system
+    /// shared-memory extension); null for an input that travels in the request.</summary>
+    public SharedMemoryRange? SharedMemory { get; }
 
     internal ReadOnlySpan<long> ShapeSpan => _shape;
 
@@ -113,6 +118,44 @@ public sealed class InferInput
             written += TensorLayout.WriteBytesElement(value.Span, data.AsSpan(written));
         }
         return Bytes(name, data, values.Count, shape);
+    }
+
+    /// <summary>A tensor from bytes already in wire form (Triton's C++ client calls this
+    /// <c>AppendRaw</c>): little-endian elements, or for BYTES each element preceded by its 4-byte
+    /// little-endian length. The bytes are sent as they are, not copied.</summary>
+    /// <exception cref="ArgumentException">The shape is invalid or the bytes do not hold what it and the datatype need.</exception>
+    public static InferInput CreateRaw(string name, TensorDataType datatype, ReadOnlyMemory<byte> data, params long[] shape)
+    {
+        var copy = CheckShape(name, shape, out var count);
+        if (datatype == TensorDataType.Bytes)
+        {
+            var elements = TensorLayout.CountBytesElements(data.Span);
+            return elements == count
+                ? new InferInput(name, datatype, copy, data, count)
+                : throw new ArgumentException(elements is null
+                    ? $"input '{name}': a BYTES length prefix runs past the {data.Length} bytes given"
+                    : $"input '{name}': shape [{string.Join(",", copy)}] holds {count} elements but the BYTES data has {elements}", nameof(data));
+        }
+        return TensorLayout.TryByteLength(count, datatype.ElementSize(), out var length) && length == data.Length
+            ? new InferInput(name, datatype, copy, data, count)
+            : throw new ArgumentException($"input '{name}': shape [{string.Join(",", copy)}] of {datatype.WireName()} needs {count * datatype.ElementSize()} bytes but {data.Length} were given", nameof(data));
+    }
+
+    /// <summary>An input the server reads from a registered shared-memory region (Triton's system
+    /// shared-memory extension) instead of from the request: the caller has written its bytes
+    /// there, in the same layout as <see cref="CreateRaw"/> takes.</summary>
+    /// <exception cref="ArgumentException">The shape is invalid, or the range's size is not what the
+    /// shape and datatype need (BYTES: at least 4 bytes per element).</exception>
+    public static InferInput CreateInSharedMemory(string name, TensorDataType datatype, SharedMemoryRange range, params long[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(range);
+        var copy = CheckShape(name, shape, out var count);
+        var fits = datatype == TensorDataType.Bytes
+            ? range.ByteSize >= 4 * count
+            : TensorLayout.TryByteLength(count, datatype.ElementSize(), out var length) && length == range.ByteSize;
+        return fits
+            ? new InferInput(name, datatype, copy, ReadOnlyMemory<byte>.Empty, count, range)
+            : throw new ArgumentException($"input '{name}': shape [{string.Join(",", copy)}] of {datatype.WireName()} does not fit the {range.ByteSize} bytes of its shared-memory range", nameof(range));
     }
 
     private static InferInput Fixed<T>(string name, TensorDataType datatype, ReadOnlyMemory<T> data, long[] shape) where T : unmanaged

@@ -28,6 +28,18 @@ public sealed class InferOutput
         ElementCount = CheckLayout(name, datatype, _shape, data.Span) is { } problem ? throw new ArgumentException(problem) : Count(_shape);
     }
 
+    /// <summary>An output that the server wrote into a shared-memory region: it carries no data.</summary>
+    internal InferOutput(string name, TensorDataType datatype, long[] shape, string region, long byteSize)
+    {
+        _shape = shape;
+        Name = name;
+        Datatype = datatype;
+        Data = ReadOnlyMemory<byte>.Empty;
+        ElementCount = Count(shape);
+        SharedMemoryRegion = region;
+        SharedMemoryByteSize = byteSize;
+    }
+
     /// <summary>The output's name.</summary>
     public string Name { get; }
 
@@ -40,14 +52,22 @@ public sealed class InferOutput
     /// <summary>The number of elements: the product of <see cref="Shape"/>.</summary>
     public long ElementCount { get; }
 
-    /// <summary>The raw bytes, as they came off the wire.</summary>
+    /// <summary>The raw bytes, as they came off the wire; empty for an output written into shared memory.</summary>
     public ReadOnlyMemory<byte> Data { get; }
+
+    /// <summary>The shared-memory region the server wrote this output into, as the request asked;
+    /// null for an output in the answer. Its bytes are then read from the region, not from here.</summary>
+    public string? SharedMemoryRegion { get; }
+
+    /// <summary>How many bytes the server wrote into <see cref="SharedMemoryRegion"/> (at the
+    /// offset the request gave); 0 for an output in the answer.</summary>
+    public long SharedMemoryByteSize { get; }
 
     /// <summary>The elements as <typeparamref name="T"/>, without copying (BF16 as <see cref="ushort"/> bits).</summary>
     /// <exception cref="InvalidOperationException">The datatype does not hold <typeparamref name="T"/>.</exception>
     public ReadOnlySpan<T> AsSpan<T>() where T : unmanaged =>
         Datatype.Holds<T>()
-            ? MemoryMarshal.Cast<byte, T>(Data.Span)
+            ? MemoryMarshal.Cast<byte, T>(InAnswer().Span)
             : throw new InvalidOperationException($"output '{Name}' is {Datatype.WireName()}; it cannot be read as {typeof(T).Name}");
 
     /// <summary>The elements as a new <typeparamref name="T"/> array.</summary>
@@ -87,6 +107,7 @@ public sealed class InferOutput
     /// <exception cref="InvalidOperationException">The output is not BYTES.</exception>
     public ReadOnlyMemory<byte>[] ToByteStrings()
     {
+        InAnswer();
         var elements = new ReadOnlyMemory<byte>[ElementCount];
         var offset = 0;
         for (var i = 0; i < elements.Length; i++)
@@ -102,6 +123,7 @@ public sealed class InferOutput
     /// <exception cref="InvalidOperationException">The output is not BYTES.</exception>
     public string[] ToStrings()
     {
+        InAnswer();
         var strings = new string[ElementCount];
         var span = Data.Span;
         var offset = 0;
@@ -113,6 +135,12 @@ public sealed class InferOutput
         }
         return strings;
     }
+
+    /// <summary>The data, for an output that came in the answer.</summary>
+    private ReadOnlyMemory<byte> InAnswer() =>
+        SharedMemoryRegion is null
+            ? Data
+            : throw new InvalidOperationException($"output '{Name}' was written into shared memory region '{SharedMemoryRegion}' ({SharedMemoryByteSize} bytes); read it there");
 
     private int BytesElementLength(int offset) =>
         Datatype == TensorDataType.Bytes

@@ -63,6 +63,17 @@ public sealed class InferRequest(string modelName)
         return this;
     }
 
+    /// <summary>Asks for an output written into a shared-memory region instead of returned in the
+    /// answer; returns this request.</summary>
+    public InferRequest WithOutput(string name, SharedMemoryRange range)
+    {
+        Outputs.Add(new InferRequestedOutput(name) { SharedMemory = range ?? throw new ArgumentNullException(nameof(range)) });
+        return this;
+    }
+
+    /// <summary>Whether any parameter goes onto the wire (most requests have none: no enumerator is made for them).</summary>
+    internal bool HasWireParameters => Parameters.Count > 0 || Priority is not null || TimeoutMicroseconds is not null || SequenceId is not null;
+
     /// <summary>Every request parameter as it goes onto the wire: the custom ones, then the named
     /// ones (priority, timeout, sequence) over them.</summary>
     internal IEnumerable<KeyValuePair<string, ParameterValue>> WireParameters()

@@ -6,6 +6,8 @@ public static class TensorDataTypes
     private static readonly string[] WireNames =
         ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "BF16", "FP32", "FP64", "BYTES"];
 
+    private static readonly byte[][] Utf8WireNames = [.. WireNames.Select(System.Text.Encoding.UTF8.GetBytes)];
+
     /// <summary>The name the protocol uses ("FP32", "BYTES", ...).</summary>
     public static string WireName(this TensorDataType type) => WireNames[(int)type];
 
@@ -15,6 +17,21 @@ public static class TensorDataTypes
         var index = wireName is null ? -1 : Array.IndexOf(WireNames, wireName);
         type = index < 0 ? default : (TensorDataType)index;
         return index >= 0;
+    }
+
+    /// <summary>Reads a wire name from its UTF-8 bytes (a JSON value, without making a string of it).</summary>
+    internal static bool TryParse(ReadOnlySpan<byte> wireName, out TensorDataType type)
+    {
+        for (var i = 0; i < Utf8WireNames.Length; i++)
+        {
+            if (wireName.SequenceEqual(Utf8WireNames[i]))
+            {
+                type = (TensorDataType)i;
+                return true;
+            }
+        }
+        type = default;
+        return false;
     }
 
     /// <summary>Bytes per element; 0 for BYTES, whose elements vary in length.</summary>

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Rebuilds the sample model repository in this folder, deterministically.
 
-Needs Debian 12's python3-torch (1.13) and python3-onnx (1.12):
-    apt-get install python3-torch python3-onnx
+Needs Debian 12's python3-torch (1.13) and python3-onnx (1.12), and python3-sentencepiece (0.1.97)
+for the embedder's SentencePiece model:
+    apt-get install python3-torch python3-onnx python3-sentencepiece
     /usr/bin/python3 models/generate.py   # Debian's interpreter, where apt installs torch and onnx
     /usr/bin/python3 models/generate.py --resnet50 [REPOSITORY]   # also python3-torchvision;
         # ResNet-50 with random weights (100 MB, not committed), by default in artifacts/models
@@ -681,6 +682,70 @@ sequence_batching {
     write_samples(path, "sequence_controls", samples)
 
 
+def generate_embedder_sentencepiece():
+    """A SentencePiece model (BPE, 200 pieces, no normalisation) for the sample embedder's encoder,
+    trained here on sentences of the embedder's words, as `embedder/1/spm.model` beside
+    `vocab.txt` (the config keeps naming vocab.txt; tests serve a copy that names spm.model).
+    `embedder/sentencepiece.json` holds texts and the ids Google's own sentencepiece gives them
+    with <s> and </s> (ids 1 and 2) around, the reference for Microsoft.ML.Tokenizers' reading of
+    the model. Needs Debian's python3-sentencepiece; without it, nothing is written."""
+    try:
+        import sentencepiece
+    except ImportError:
+        print("python3-sentencepiece is not installed: embedder/1/spm.model not written", file=sys.stderr)
+        return
+    import io
+    rng = np.random.default_rng(SEED + 1)
+    corpus = [" ".join(rng.choice(EMBEDDER_WORDS, size=int(rng.integers(3, 12)))) for _ in range(2000)]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_writer=model, model_type="bpe", vocab_size=200,
+        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity",
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=1, minloglevel=2)
+    path = os.path.join(HERE, "embedder")
+    with open(os.path.join(path, "1", "spm.model"), "wb") as f:
+        f.write(model.getvalue())
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
+    texts = ["the quick brown fox", "embeddings for search and retrieval", corpus[0], corpus[1], "zebra quartz 42"]
+    samples = [{"text": text, "ids": processor.encode(text, add_bos=True, add_eos=True)} for text in texts]
+    lines = ",\n".join("  " + json.dumps(sample) for sample in samples)  # one sample a line
+    write_text(os.path.join(path, "sentencepiece.json"),
+               f'{{"generator": "models/generate.py", "vocabulary_size": {processor.get_piece_size()}, "samples": [\n{lines}\n]}}\n')
+
+
+def generate_image_pool():
+    """`image_pool`: ResNet-50's input, FP32 [-1,3,224,224] (602,112 bytes an image), reduced to
+    its mean per channel, FP32 [-1,3] (a global average pool). Its run costs next to nothing
+    and its graph is a few hundred bytes, so what a measurement of it sees is what moving a
+    ResNet-sized input costs (Benchmarks/shm-cost.sh). No samples.json: a sample would be
+    megabytes of JSON; the tests compute the means themselves."""
+    path = model_dir("image_pool")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["INPUT0"], ["OUTPUT0"], axes=[2, 3], keepdims=0)],
+        "image_pool",
+        [helper.make_tensor_value_info("INPUT0", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+        [helper.make_tensor_value_info("OUTPUT0", TensorProto.FLOAT, ["batch", 3])])
+    save_onnx(graph, os.path.join(path, "1", "model.onnx"))
+    write_text(os.path.join(path, "config.pbtxt"), """name: "image_pool"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [
+  {
+    name: "INPUT0"
+    data_type: TYPE_FP32
+    dims: [ 3, 224, 224 ]
+  }
+]
+output [
+  {
+    name: "OUTPUT0"
+    data_type: TYPE_FP32
+    dims: [ 3 ]
+  }
+]
+""")
+
+
 def generate_resnet50(repository):
     """ResNet-50 (torchvision's definition, random weights): FP32 [-1,3,224,224] -> logits [-1,1000],
     about 4.1 GFLOP per image and 100 MB of weights, so it is generated on demand and never
@@ -771,6 +836,8 @@ def main():
     generate_cnn(rng)
     generate_sequences()
     generate_embedder()
+    generate_embedder_sentencepiece()
+    generate_image_pool()
     print("models written to", HERE, file=sys.stderr)
 
 

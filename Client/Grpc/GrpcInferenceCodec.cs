@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using Fabrik.Client.Protos;
+using Fabrik.Client.Wire;
 using Google.Protobuf;
 using Google.Protobuf.Collections;
 using WireParameter = Fabrik.Client.Protos.InferParameter;
@@ -19,9 +20,12 @@ internal static class GrpcInferenceCodec
     public static ModelInferRequest Encode(InferRequest request)
     {
         var message = new ModelInferRequest { ModelName = request.ModelName, ModelVersion = request.ModelVersion ?? "", Id = request.Id ?? "" };
-        foreach (var parameter in request.WireParameters())
+        if (request.HasWireParameters)
         {
-            message.Parameters[parameter.Key] = Parameter(parameter.Value);
+            foreach (var parameter in request.WireParameters())
+            {
+                message.Parameters[parameter.Key] = Parameter(parameter.Value);
+            }
         }
         foreach (var input in request.Inputs)
         {
@@ -31,7 +35,15 @@ internal static class GrpcInferenceCodec
                 tensor.Shape.Add(dim);
             }
             message.Inputs.Add(tensor);
-            message.RawInputContents.Add(UnsafeByteOperations.UnsafeWrap(input.Data));
+            if (input.SharedMemory is { } range)
+            {
+                // raw_input_contents then holds the other inputs only, in order, as Triton's clients send it.
+                AddRange(tensor.Parameters, range);
+            }
+            else
+            {
+                message.RawInputContents.Add(UnsafeByteOperations.UnsafeWrap(input.Data));
+            }
         }
         foreach (var output in request.Outputs)
         {
@@ -39,6 +51,10 @@ internal static class GrpcInferenceCodec
             foreach (var parameter in output.Parameters)
             {
                 requested.Parameters[parameter.Key] = Parameter(parameter.Value);
+            }
+            if (output.SharedMemory is { } range)
+            {
+                AddRange(requested.Parameters, range);
             }
             message.Outputs.Add(requested);
         }
@@ -62,9 +78,14 @@ internal static class GrpcInferenceCodec
                 throw GrpcErrors.InvalidResponse($"output '{output.Name}' has datatype '{output.Datatype}', which the protocol does not define");
             }
             var shape = output.Shape;
-            var data = raw.Count > 0 ? raw[i].Memory : FromContents(output.Name, type, output.Contents);
             var dims = new long[shape.Count];
             shape.CopyTo(dims, 0);
+            if (SharedMemoryOutput(output, dims, type) is { } written)
+            {
+                outputs[i] = written;
+                continue;
+            }
+            var data = raw.Count > 0 ? raw[i].Memory : FromContents(output.Name, type, output.Contents);
             if (InferOutput.CheckLayout(output.Name, type, dims, data.Span) is { } problem)
             {
                 throw GrpcErrors.InvalidResponse(problem);
@@ -73,6 +94,41 @@ internal static class GrpcInferenceCodec
         }
         var parameters = message.Parameters.Count == 0 ? null : Parameters(message.Parameters);
         return new InferResult(message.ModelName, message.ModelVersion, message.Id.Length > 0 ? message.Id : null, outputs, parameters);
+    }
+
+    /// <summary>A tensor's place in shared memory as Triton's clients send it (int64 parameters).</summary>
+    private static void AddRange(MapField<string, WireParameter> parameters, SharedMemoryRange range)
+    {
+        parameters["shared_memory_region"] = new WireParameter { StringParam = range.Region };
+        parameters["shared_memory_byte_size"] = new WireParameter { Int64Param = range.ByteSize };
+        parameters["shared_memory_offset"] = new WireParameter { Int64Param = range.Offset };
+    }
+
+    /// <summary>An output the server wrote into a shared-memory region (its parameters name the
+    /// region; its raw_output_contents entry is empty), or null for one in the answer.</summary>
+    private static InferOutput? SharedMemoryOutput(ModelInferResponse.Types.InferOutputTensor output, long[] shape, TensorDataType type)
+    {
+        if (!output.Parameters.TryGetValue("shared_memory_region", out var region))
+        {
+            return null;
+        }
+        if (region.ParameterChoiceCase != WireParameter.ParameterChoiceOneofCase.StringParam || region.StringParam.Length == 0)
+        {
+            throw GrpcErrors.InvalidResponse($"output '{output.Name}': shared_memory_region must be a region name");
+        }
+        long size = 0;
+        if (output.Parameters.TryGetValue("shared_memory_byte_size", out var written))
+        {
+            size = written.ParameterChoiceCase switch
+            {
+                WireParameter.ParameterChoiceOneofCase.Int64Param when written.Int64Param >= 0 => written.Int64Param,
+                WireParameter.ParameterChoiceOneofCase.Uint64Param when written.Uint64Param <= long.MaxValue => (long)written.Uint64Param,
+                _ => throw GrpcErrors.InvalidResponse($"output '{output.Name}': shared_memory_byte_size must be a byte count"),
+            };
+        }
+        return TensorLayout.TryElementCount(shape, out _)
+            ? new InferOutput(output.Name, type, shape, region.StringParam, size)
+            : throw GrpcErrors.InvalidResponse($"output '{output.Name}' has shape [{string.Join(",", shape)}], with a negative dimension or more than {int.MaxValue} elements");
     }
 
     private static WireParameter Parameter(ParameterValue value) => value.Kind switch

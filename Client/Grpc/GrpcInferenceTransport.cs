@@ -96,6 +96,22 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         return GrpcInferenceCodec.Decode(response);
     }
 
+    public Task RegisterSystemSharedMemoryAsync(string name, string key, long offset, long byteSize, CancellationToken cancellation) =>
+        UnaryAsync(_client.SystemSharedMemoryRegisterAsync(new SystemSharedMemoryRegisterRequest { Name = name, Key = key, Offset = (ulong)offset, ByteSize = (ulong)byteSize }, Options(cancellation)),
+            $"registering shared memory region '{name}'", null);
+
+    public async Task<IReadOnlyList<SharedMemoryRegionStatus>> GetSystemSharedMemoryStatusAsync(string? name, CancellationToken cancellation)
+    {
+        var status = await UnaryAsync(_client.SystemSharedMemoryStatusAsync(new SystemSharedMemoryStatusRequest { Name = name ?? "" }, Options(cancellation)),
+            name is null ? "shared memory status" : $"status of shared memory region '{name}'", null);
+        return [.. status.Regions.Values.OrderBy(region => region.Name, StringComparer.Ordinal).Select(region => new SharedMemoryRegionStatus(
+            region.Name, region.Key, ByteCount(region.Offset, "offset"), ByteCount(region.ByteSize, "byte_size")))];
+    }
+
+    public Task UnregisterSystemSharedMemoryAsync(string? name, CancellationToken cancellation) =>
+        UnaryAsync(_client.SystemSharedMemoryUnregisterAsync(new SystemSharedMemoryUnregisterRequest { Name = name ?? "" }, Options(cancellation)),
+            name is null ? "unregistering shared memory" : $"unregistering shared memory region '{name}'", null);
+
     /// <summary>The bidirectional inference stream: requests are written as the caller's sequence
     /// yields them while answers are read; an error the server reports for one request comes as
     /// an error message and the stream goes on. Stopping early (or a failure on either side)
@@ -211,6 +227,9 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
 
     private static TensorMetadata[] Tensors(IEnumerable<ModelMetadataResponse.Types.TensorMetadata> tensors) =>
         [.. tensors.Select(tensor => new TensorMetadata(tensor.Name, tensor.Datatype, [.. tensor.Shape]))];
+
+    private static long ByteCount(ulong value, string field) =>
+        value <= long.MaxValue ? (long)value : throw GrpcErrors.InvalidResponse($"a region's {field} is {value}, past any object's size");
 
     private static string? NullIfEmpty(string? text) => string.IsNullOrEmpty(text) ? null : text;
 }

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Text.Json;
 using Fabrik.Client.Protos;
 using Fabrik.Client.Wire;
 
@@ -76,8 +78,28 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         using var response = await SendAsync(message, "inference", request.Id, cancellation, request.ModelName);
         var headerLength = InferenceHeaderLength(response);
         var body = await ResponseBody.ReadAsync(response.Content, _maxResponseBytes, cancellation);
-        return InferResponseDecoder.Decode(body, headerLength);
+        return InferResponseDecoder.Decode(body, headerLength, request);
     }
+
+    public Task RegisterSystemSharedMemoryAsync(string name, string key, long offset, long byteSize, CancellationToken cancellation)
+    {
+        var body = new ArrayBufferWriter<byte>(128);
+        using (var json = new Utf8JsonWriter(body))
+        {
+            json.WriteStartObject();
+            json.WriteString("key"u8, key);
+            json.WriteNumber("offset"u8, offset);
+            json.WriteNumber("byte_size"u8, byteSize);
+            json.WriteEndObject();
+        }
+        return PostAsync($"{SharedMemoryPath(name)}/register", $"registering shared memory region '{name}'", cancellation, body.WrittenSpan.ToArray());
+    }
+
+    public Task<IReadOnlyList<SharedMemoryRegionStatus>> GetSystemSharedMemoryStatusAsync(string? name, CancellationToken cancellation) =>
+        GetAsync($"{SharedMemoryPath(name)}/status", name is null ? "shared memory status" : $"status of shared memory region '{name}'", ServerViewsReader.SharedMemoryStatus, cancellation);
+
+    public Task UnregisterSystemSharedMemoryAsync(string? name, CancellationToken cancellation) =>
+        PostAsync($"{SharedMemoryPath(name)}/unregister", name is null ? "unregistering shared memory" : $"unregistering shared memory region '{name}'", cancellation);
 
     /// <summary>Fabrik's OpenAI-compatible embeddings (not KServe v2).</summary>
     public async Task<(float[][] Vectors, long? InputTokens, long? TotalTokens)> EmbedAsync(
@@ -92,6 +114,9 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
     public void Dispose() => _http.Dispose();
 
     private static ByteArrayContent JsonContent(byte[] json) => new(json) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } };
+
+    private static string SharedMemoryPath(string? region) =>
+        region is null ? "v2/systemsharedmemory" : $"v2/systemsharedmemory/region/{Uri.EscapeDataString(region)}";
 
     private static string ModelPath(string model, string? version) =>
         version is { Length: > 0 }
@@ -148,9 +173,9 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
         return parse(body.Memory);
     }
 
-    private async Task PostAsync(string path, string what, CancellationToken cancellation)
+    private async Task PostAsync(string path, string what, CancellationToken cancellation, byte[]? body = null)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent(EmptyObject) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent(body ?? EmptyObject) };
         using var response = await SendAsync(request, what, null, cancellation);
     }
 

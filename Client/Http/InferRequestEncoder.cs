@@ -21,8 +21,8 @@ internal static class InferRequestEncoder
         for (var i = 0; i < binary.Length; i++)
         {
             var input = request.Inputs[i];
-            binary[i] = format == HttpTensorFormat.Binary
-                || (input.Datatype == TensorDataType.Bytes && !JsonTensorWriter.IsUtf8Text(input.Data.Span));
+            binary[i] = input.SharedMemory is null
+                && (format == HttpTensorFormat.Binary || (input.Datatype == TensorDataType.Bytes && !JsonTensorWriter.IsUtf8Text(input.Data.Span)));
             binaryInputs += binary[i] ? 1 : 0;
         }
         var header = new PooledBufferWriter();
@@ -35,7 +35,7 @@ internal static class InferRequestEncoder
             {
                 json.WriteString("id"u8, id);
             }
-            WriteParameters(json, request.WireParameters(), binaryOutputs: format == HttpTensorFormat.Binary && request.Outputs.Count == 0);
+            WriteParameters(json, request.HasWireParameters ? request.WireParameters() : [], binaryOutputs: format == HttpTensorFormat.Binary && request.Outputs.Count == 0);
             json.WriteStartArray("inputs"u8);
             for (var i = 0; i < binary.Length; i++)
             {
@@ -50,10 +50,17 @@ internal static class InferRequestEncoder
                     json.WriteStartObject();
                     json.WriteString("name"u8, output.Name);
                     json.WriteStartObject("parameters"u8);
-                    json.WriteBoolean("binary_data"u8, output.Binary ?? format == HttpTensorFormat.Binary);
+                    if (output.SharedMemory is { } range)
+                    {
+                        WriteRange(json, range);
+                    }
+                    else
+                    {
+                        json.WriteBoolean("binary_data"u8, output.Binary ?? format == HttpTensorFormat.Binary);
+                    }
                     foreach (var parameter in output.Parameters)
                     {
-                        if (parameter.Key != "binary_data")
+                        if (parameter.Key != "binary_data" && !IsRangeParameter(parameter.Key))
                         {
                             WriteParameter(json, parameter.Key, parameter.Value);
                         }
@@ -97,7 +104,13 @@ internal static class InferRequestEncoder
             json.WriteNumberValue(dim);
         }
         json.WriteEndArray();
-        if (binary)
+        if (input.SharedMemory is { } range)
+        {
+            json.WriteStartObject("parameters"u8);
+            WriteRange(json, range);
+            json.WriteEndObject();
+        }
+        else if (binary)
         {
             json.WriteStartObject("parameters"u8);
             json.WriteNumber("binary_data_size"u8, input.Data.Length);
@@ -111,6 +124,17 @@ internal static class InferRequestEncoder
         }
         json.WriteEndObject();
     }
+
+    /// <summary>A tensor's place in shared memory, as Triton's extension names it.</summary>
+    private static void WriteRange(Utf8JsonWriter json, SharedMemoryRange range)
+    {
+        json.WriteString("shared_memory_region"u8, range.Region);
+        json.WriteNumber("shared_memory_byte_size"u8, range.ByteSize);
+        json.WriteNumber("shared_memory_offset"u8, range.Offset);
+    }
+
+    /// <summary>Whether a custom parameter would repeat one of the range's.</summary>
+    internal static bool IsRangeParameter(string name) => name is "shared_memory_region" or "shared_memory_byte_size" or "shared_memory_offset";
 
     private static void WriteParameters(Utf8JsonWriter json, IEnumerable<KeyValuePair<string, ParameterValue>> parameters, bool binaryOutputs)
     {

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 
 namespace Fabrik.Client.Http;
@@ -13,9 +14,12 @@ internal static class InferResponseDecoder
 {
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
 
+    // More than any model's output has; Triton's own limit on dimensions is far below it.
+    private const int MaximumDimensions = 64;
+
     /// <summary>Decodes <paramref name="body"/>; the result owns it when an output lies in it, and
     /// otherwise it is disposed here.</summary>
-    public static InferResult Decode(ResponseBody body, long? headerLength)
+    public static InferResult Decode(ResponseBody body, long? headerLength, InferRequest? request = null)
     {
         var owned = false;
         try
@@ -29,13 +33,13 @@ internal static class InferResponseDecoder
             Decoded decoded;
             try
             {
-                decoded = Parse(json.Span);
+                decoded = Parse(json.Span, request);
             }
             catch (JsonException e) when (NonFiniteLiterals.TryQuote(json.Span) is { } quoted)
             {
                 try
                 {
-                    decoded = Parse(quoted);
+                    decoded = Parse(quoted, request);
                 }
                 catch (JsonException)
                 {
@@ -53,6 +57,11 @@ internal static class InferResponseDecoder
             {
                 var output = decoded.Outputs[i];
                 var data = output.Data;
+                if (output.Region is { } region && output.BinarySize is null && !output.HasData)
+                {
+                    outputs[i] = new InferOutput(output.Name, output.Datatype, output.Shape, region, output.RegionBytes);
+                    continue;
+                }
                 if (output.BinarySize is { } size)
                 {
                     if (size > binary.Length)
@@ -88,7 +97,7 @@ internal static class InferResponseDecoder
         }
     }
 
-    private static Decoded Parse(ReadOnlySpan<byte> json)
+    private static Decoded Parse(ReadOnlySpan<byte> json, InferRequest? request)
     {
         var reader = new Utf8JsonReader(json, ReaderOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -100,11 +109,11 @@ internal static class InferResponseDecoder
         {
             if (reader.ValueTextEquals("model_name"u8))
             {
-                decoded.ModelName = ReadString(ref reader, "model_name");
+                decoded.ModelName = ReadString(ref reader, "model_name", request?.ModelName);
             }
             else if (reader.ValueTextEquals("model_version"u8))
             {
-                decoded.ModelVersion = ReadString(ref reader, "model_version");
+                decoded.ModelVersion = ReadString(ref reader, "model_version", request?.ModelVersion);
             }
             else if (reader.ValueTextEquals("id"u8))
             {
@@ -143,9 +152,11 @@ internal static class InferResponseDecoder
             throw HttpErrors.InvalidResponse($"outputs[{index}] must be an object");
         }
         string? name = null;
-        string? datatype = null;
+        TensorDataType? type = null;
         long[]? shape = null;
         long? binarySize = null;
+        string? region = null;
+        long regionBytes = 0;
         var data = default(Utf8JsonReader);
         long dataLength = -1;
         while (NextProperty(ref reader))
@@ -156,7 +167,7 @@ internal static class InferResponseDecoder
             }
             else if (reader.ValueTextEquals("datatype"u8))
             {
-                datatype = ReadString(ref reader, $"outputs[{index}].datatype");
+                type = ReadDatatype(ref reader, index, name);
             }
             else if (reader.ValueTextEquals("shape"u8))
             {
@@ -165,13 +176,7 @@ internal static class InferResponseDecoder
             else if (reader.ValueTextEquals("parameters"u8))
             {
                 reader.Read();
-                var parameters = JsonParameters.Read(ref reader, $"outputs[{index}].parameters");
-                if (parameters.TryGetValue("binary_data_size", out var size))
-                {
-                    binarySize = size.Kind is ParameterKind.Int64 or ParameterKind.UInt64 && size.AsDouble() is >= 0 and <= int.MaxValue
-                        ? size.AsInt64()
-                        : throw HttpErrors.InvalidResponse($"outputs[{index}].parameters.binary_data_size must be a byte count, got {size}");
-                }
+                ReadOutputParameters(ref reader, index, ref binarySize, ref region, ref regionBytes);
             }
             else if (reader.ValueTextEquals("data"u8))
             {
@@ -188,21 +193,72 @@ internal static class InferResponseDecoder
                 reader.Skip();
             }
         }
-        if (name is null || datatype is null || shape is null)
+        if (name is null || type is null || shape is null)
         {
-            throw HttpErrors.InvalidResponse($"outputs[{index}] lacks {(name is null ? "'name'" : datatype is null ? "'datatype'" : "'shape'")}");
+            throw HttpErrors.InvalidResponse($"outputs[{index}] lacks {(name is null ? "'name'" : type is null ? "'datatype'" : "'shape'")}");
         }
-        if (!TensorDataTypes.TryParse(datatype, out var type))
-        {
-            throw HttpErrors.InvalidResponse($"output '{name}' has datatype '{datatype}', which the protocol does not define");
-        }
-        var output = new DecodedOutput(name, type, shape, binarySize, dataLength >= 0);
+        var output = new DecodedOutput(name, type.Value, shape, binarySize, dataLength >= 0) { Region = region, RegionBytes = regionBytes };
         if (binarySize is null && dataLength >= 0)
         {
-            output.Data = JsonTensorReader.Read(ref data, name, type, JsonTensorReader.ElementCount(name, shape), dataLength);
+            output.Data = JsonTensorReader.Read(ref data, name, type.Value, JsonTensorReader.ElementCount(name, shape), dataLength);
         }
         return output;
     }
+
+    /// <summary>Reads the datatype's wire name without making a string of it (but to name an unknown one).</summary>
+    private static TensorDataType ReadDatatype(ref Utf8JsonReader reader, int index, string? name)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw HttpErrors.InvalidResponse($"'outputs[{index}].datatype' must be a string");
+        }
+        // An escaped name (legal JSON, though no server writes one) is unescaped first.
+        return (reader.ValueIsEscaped ? TensorDataTypes.TryParse(reader.GetString(), out var type) : TensorDataTypes.TryParse(reader.ValueSpan, out type))
+            ? type
+            : throw HttpErrors.InvalidResponse($"output '{name ?? $"outputs[{index}]"}' has datatype '{reader.GetString()}', which the protocol does not define");
+    }
+
+    /// <summary>An output's parameters, read in passing (no dictionary): the binary extension's
+    /// size, and the shared-memory extension's region and the bytes written into it; others skipped.</summary>
+    private static void ReadOutputParameters(ref Utf8JsonReader reader, int index, ref long? binarySize, ref string? region, ref long regionBytes)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw HttpErrors.InvalidResponse($"'outputs[{index}].parameters' must be an object");
+        }
+        while (NextProperty(ref reader))
+        {
+            if (reader.ValueTextEquals("binary_data_size"u8))
+            {
+                reader.Read();
+                binarySize = ByteCount(ref reader, index, "binary_data_size", int.MaxValue);
+            }
+            else if (reader.ValueTextEquals("shared_memory_region"u8))
+            {
+                // Written into a region: the parameters name it and the bytes written.
+                reader.Read();
+                region = reader.TokenType == JsonTokenType.String && reader.GetString() is { Length: > 0 } named
+                    ? named
+                    : throw HttpErrors.InvalidResponse($"outputs[{index}].parameters.shared_memory_region must be a region name");
+            }
+            else if (reader.ValueTextEquals("shared_memory_byte_size"u8))
+            {
+                reader.Read();
+                regionBytes = ByteCount(ref reader, index, "shared_memory_byte_size", long.MaxValue);
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+    }
+
+    private static long ByteCount(ref Utf8JsonReader reader, int index, string parameter, long maximum) =>
+        reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var count) && count >= 0 && count <= maximum
+            ? count
+            : throw HttpErrors.InvalidResponse($"outputs[{index}].parameters.{parameter} must be a byte count, got {Encoding.UTF8.GetString(reader.ValueSpan)}");
 
     private static long[] ReadShape(ref Utf8JsonReader reader, int index)
     {
@@ -211,14 +267,20 @@ internal static class InferResponseDecoder
         {
             throw HttpErrors.InvalidResponse($"outputs[{index}].shape must be an array of integers");
         }
-        var dims = new List<long>(4);
+        // Shapes have a handful of dimensions: gathered on the stack, then one array.
+        Span<long> dims = stackalloc long[MaximumDimensions];
+        var count = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            dims.Add(reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var dim) && dim >= 0
+            if (count == MaximumDimensions)
+            {
+                throw HttpErrors.InvalidResponse($"outputs[{index}].shape has more than {MaximumDimensions} dimensions");
+            }
+            dims[count++] = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var dim) && dim >= 0
                 ? dim
-                : throw HttpErrors.InvalidResponse($"outputs[{index}].shape must hold non-negative integers"));
+                : throw HttpErrors.InvalidResponse($"outputs[{index}].shape must hold non-negative integers");
         }
-        return [.. dims];
+        return dims[..count].ToArray();
     }
 
     /// <summary>Moves to the next property name of the current object; false at its end.</summary>
@@ -233,10 +295,14 @@ internal static class InferResponseDecoder
         };
     }
 
-    private static string ReadString(ref Utf8JsonReader reader, string what)
+    /// <summary>A string value; <paramref name="expected"/> itself when the value equals it (the
+    /// request's model name, say), so that the answer does not allocate its copy.</summary>
+    private static string ReadString(ref Utf8JsonReader reader, string what, string? expected = null)
     {
         reader.Read();
-        return reader.TokenType == JsonTokenType.String ? reader.GetString()! : throw HttpErrors.InvalidResponse($"'{what}' must be a string");
+        return reader.TokenType != JsonTokenType.String ? throw HttpErrors.InvalidResponse($"'{what}' must be a string")
+            : expected is not null && reader.ValueTextEquals(expected) ? expected
+            : reader.GetString()!;
     }
 
     private sealed class Decoded
@@ -265,5 +331,9 @@ internal static class InferResponseDecoder
         public bool HasData { get; } = hasData;
 
         public ReadOnlyMemory<byte> Data { get; set; }
+
+        public string? Region { get; init; }
+
+        public long RegionBytes { get; init; }
     }
 }

@@ -5,8 +5,8 @@ using Google.Protobuf;
 
 namespace Fabrik.Client.Http;
 
-/// <summary>Reads the JSON bodies of the metadata, configuration, statistics and repository
-/// endpoints. The configuration and statistics follow protobuf's JSON mapping, so they are read
+/// <summary>Reads the JSON bodies of the metadata, configuration, statistics, repository and
+/// shared-memory status endpoints. The configuration and statistics follow protobuf's JSON mapping, so they are read
 /// into the same messages gRPC returns; fields this client does not know are skipped.</summary>
 internal static class ServerViewsReader
 {
@@ -20,6 +20,9 @@ internal static class ServerViewsReader
 
     public static IReadOnlyList<RepositoryModel> RepositoryIndex(ReadOnlyMemory<byte> body) => Read<IReadOnlyList<RepositoryModel>>(body, "repository index", JsonValueKind.Array, root =>
         root.EnumerateArray().Select(row => new RepositoryModel(String(row, "name"), Optional(row, "version"), Optional(row, "state"), Optional(row, "reason"))).ToArray());
+
+    public static IReadOnlyList<SharedMemoryRegionStatus> SharedMemoryStatus(ReadOnlyMemory<byte> body) => Read<IReadOnlyList<SharedMemoryRegionStatus>>(body, "shared memory status", JsonValueKind.Array, root =>
+        root.EnumerateArray().Select(row => new SharedMemoryRegionStatus(String(row, "name"), String(row, "key"), ByteCount(row, "offset"), ByteCount(row, "byte_size"))).ToArray());
 
     public static ModelConfig ModelConfig(ReadOnlyMemory<byte> body) => Protobuf<ModelConfig>(body, "model configuration");
 
@@ -60,6 +63,11 @@ internal static class ServerViewsReader
 
     private static string? Optional(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static long ByteCount(JsonElement element, string name) =>
+        element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(name, out var value) ? 0
+        : value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var count) && count >= 0 ? count
+        : throw HttpErrors.InvalidResponse($"'{name}' must be a byte count");
 
     private static string[] Strings(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array

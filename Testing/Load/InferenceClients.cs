@@ -21,13 +21,20 @@ public interface IInferenceClient : IDisposable
     Task<ServerCounters> CountersAsync(CancellationToken cancellation);
 }
 
-/// <summary>Builds clients and their payloads from the model's metadata. Payload values are
-/// deterministic; BYTES elements are decimal numbers, so text models accept them too.</summary>
+/// <summary>Builds clients and their payloads from the model's metadata: <see cref="FabrikClientLoad"/>
+/// by default, or with <c>--client own</c> the generator's own minimal clients below (a prepared
+/// HTTP body sent as it is, a prepared gRPC message), which read the answer's bytes without
+/// parsing them. Payload values are deterministic; BYTES elements are decimal numbers, so text
+/// models accept them too.</summary>
 public static class InferenceClients
 {
     public static async Task<IInferenceClient> CreateAsync(LoadOptions options, CancellationToken cancellation)
     {
         var baseAddress = new Uri(options.Url.Contains("://", StringComparison.Ordinal) ? options.Url : "http://" + options.Url);
+        if (options.Client == LoadClient.FabrikClient)
+        {
+            return await FabrikClientLoad.CreateAsync(options, baseAddress, cancellation);
+        }
         var handler = Handler(options);
         if (options.Protocol == LoadProtocol.Grpc)
         {
@@ -109,7 +116,7 @@ public static class InferenceClients
     /// the values as JSON text and as raw little-endian bytes.</summary>
     public sealed record PayloadTensor(string Name, string Datatype, long[] Shape, string JsonData, byte[] Raw);
 
-    private static PayloadTensor Tensor(string name, string datatype, IEnumerable<long> metadataShape, int batchSize)
+    internal static PayloadTensor Tensor(string name, string datatype, IEnumerable<long> metadataShape, int batchSize)
     {
         var dims = metadataShape.ToArray();
         var shape = dims.Select((d, i) => d >= 0 ? d : i == 0 ? batchSize : 1).ToArray();

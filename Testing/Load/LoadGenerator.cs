@@ -134,7 +134,7 @@ public sealed class LoadGenerator(LoadOptions options, TextWriter progress, Acti
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
         }
-        catch (Exception e) when (e is HttpRequestException or Grpc.Core.RpcException or TaskCanceledException)
+        catch (Exception e) when (e is HttpRequestException or Grpc.Core.RpcException or TaskCanceledException or Fabrik.Client.FabrikException)
         {
             recorder.Error();
         }

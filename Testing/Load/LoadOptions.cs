@@ -16,7 +16,8 @@ public enum LoadProtocol
 /// <c>--request-rate-range start:end:step</c>, <c>-p/--measurement-interval</c> (ms),
 /// <c>-s/--stability-percentage</c>, <c>-r/--max-trials</c>, <c>-f</c> (CSV; a .json and an .svg are
 /// written beside it). <c>--http-format json|binary</c> picks the HTTP encoding (perf_analyzer
-/// always sends binary; JSON is what most HTTP clients send).
+/// always sends binary; JSON is what most HTTP clients send). <c>--client fabrik|own</c> picks the
+/// client library (Fabrik.Client by default).
 /// </summary>
 public sealed record LoadOptions
 {
@@ -25,6 +26,14 @@ public sealed record LoadOptions
     public string Url { get; init; } = "localhost:8000";
 
     public LoadProtocol Protocol { get; init; } = LoadProtocol.HttpBinary;
+
+    /// <summary>--client fabrik|own: Fabrik.Client (the default) or the generator's own minimal clients.</summary>
+    public LoadClient Client { get; init; } = LoadClient.FabrikClient;
+
+    /// <summary>--shared-memory system (perf_analyzer's flag): the inputs are written once into a
+    /// system shared-memory region that every request names, instead of travelling in each request.
+    /// The server must run on this host with --allow-shared-memory=true.</summary>
+    public bool SystemSharedMemory { get; init; }
 
     public int BatchSize { get; init; } = 1;
 
@@ -54,6 +63,9 @@ public sealed record LoadOptions
           -u HOST:PORT                   server (default localhost:8000; use the gRPC port with -i grpc)
           -i http|grpc                   protocol (default http)
           --http-format binary|json      HTTP payload (default binary, as perf_analyzer)
+          --client fabrik|own            send through Fabrik.Client (default) or the generator's own minimal clients
+          --shared-memory none|system    system: inputs written once into a shared-memory region that requests name
+                                         (a server on this host with --allow-shared-memory=true; Fabrik.Client only)
           -b N                           batch size per request (default 1)
           --concurrency-range S:E:T      sweep of concurrent requests (default 1:1:1)
           --request-rate-range S:E:T     sweep of requests per second instead of concurrency
@@ -80,6 +92,18 @@ public sealed record LoadOptions
                 "-u" or "--url" => options with { Url = Value() },
                 "-i" or "--protocol" => Set(ref protocol, Value(), options),
                 "--http-format" => Set(ref httpFormat, Value(), options),
+                "--client" => options with { Client = Value().ToLowerInvariant() switch
+                {
+                    "fabrik" => LoadClient.FabrikClient,
+                    "own" => LoadClient.Own,
+                    var other => throw new ArgumentException($"--client takes fabrik or own, got '{other}'"),
+                } },
+                "--shared-memory" => options with { SystemSharedMemory = Value().ToLowerInvariant() switch
+                {
+                    "none" => false,
+                    "system" => true,
+                    var other => throw new ArgumentException($"--shared-memory takes none or system, got '{other}'"),
+                } },
                 "-b" or "--batch-size" => options with { BatchSize = Integer(arg, Value(), 1) },
                 "--concurrency-range" => options with { ConcurrencyRange = Range(arg, Value()) },
                 "--request-rate-range" => options with { RequestRateRange = Range(arg, Value()) },
@@ -95,6 +119,10 @@ public sealed record LoadOptions
         if (options.Model.Length == 0)
         {
             throw new ArgumentException("-m MODEL is required");
+        }
+        if (options.SystemSharedMemory && options.Client == LoadClient.Own)
+        {
+            throw new ArgumentException("--shared-memory system sends through Fabrik.Client: it cannot go with --client own");
         }
         return options with
         {

@@ -23,6 +23,8 @@ public static class LoadReport
             model = options.Model,
             url = options.Url,
             protocol = options.Protocol.ToString(),
+            client = options.Client.ToString(),
+            shared_memory = options.SystemSharedMemory ? "system" : "none",
             batch_size = options.BatchSize,
             measurement_interval_ms = options.MeasurementIntervalMilliseconds,
             stability_percentage = options.StabilityPercentage,

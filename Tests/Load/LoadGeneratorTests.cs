@@ -10,17 +10,19 @@ namespace Fabrik.Tests.Load;
 public sealed class LoadGeneratorTests(KestrelServerFixture fixture)
 {
     [Theory]
-    [InlineData("http", "json", "mlp")]
-    [InlineData("http", "binary", "simple")]
-    [InlineData("grpc", "binary", "strings")]
-    public async Task Load_ConcurrencySweep_MeasuresAndWritesCsvJsonAndPlot(string protocol, string format, string model)
+    [InlineData("http", "json", "mlp", "fabrik")]
+    [InlineData("http", "binary", "simple", "fabrik")]
+    [InlineData("grpc", "binary", "strings", "fabrik")]
+    [InlineData("http", "binary", "simple", "own")]
+    [InlineData("grpc", "binary", "strings", "own")]
+    public async Task Load_ConcurrencySweep_MeasuresAndWritesCsvJsonAndPlot(string protocol, string format, string model, string client)
     {
         var server = protocol == "grpc" ? fixture.Server.GrpcAddress! : fixture.Server.HttpAddress!;
         var directory = Directory.CreateTempSubdirectory("fabrik-load-").FullName;
         try
         {
             var csv = Path.Combine(directory, "results.csv");
-            var options = LoadOptions.Parse(["-m", model, "-u", $"{server.Host}:{server.Port}", "-i", protocol, "--http-format", format,
+            var options = LoadOptions.Parse(["-m", model, "-u", $"{server.Host}:{server.Port}", "-i", protocol, "--http-format", format, "--client", client,
                 "--concurrency-range", "1:3:2", "-p", "150", "-r", "3", "-f", csv]);
 
             var results = await new LoadGenerator(options, TextWriter.Null).RunAsync(default);
@@ -49,9 +51,36 @@ public sealed class LoadGeneratorTests(KestrelServerFixture fixture)
     }
 
     [Theory]
+    [InlineData("http")]
+    [InlineData("grpc")]
+    public async Task Load_SystemSharedMemory_NamesARegionAndRemovesItAfterwards(string protocol)
+    {
+        using var repository = new TemporaryRepository().Add("image_pool");
+        await using var server = await Fabrik.Hosting.FabrikServer.StartAsync(Fabrik.Hosting.ServerOptions.Parse(
+            ["--model-repository", repository.Path, "--http-port", "0", "--grpc-port", "0", "--allow-metrics=false", "--allow-shared-memory=true"]));
+        var address = protocol == "grpc" ? server.GrpcAddress! : server.HttpAddress!;
+        var options = LoadOptions.Parse(["-m", "image_pool", "-u", $"{address.Host}:{address.Port}", "-i", protocol, "--shared-memory", "system",
+            "--concurrency-range", "2", "-p", "150", "-r", "3"]);
+        var objects = SharedMemoryObjects();
+
+        var results = await new LoadGenerator(options, TextWriter.Null).RunAsync(default);
+
+        var result = Assert.Single(results);
+        Assert.Equal(0, result.Errors);
+        Assert.True(result.Requests > 0);
+        using var http = new HttpClient { BaseAddress = server.HttpAddress };
+        Assert.Equal("[]", await http.GetStringAsync("/v2/systemsharedmemory/status"));
+        Assert.Equal(objects, SharedMemoryObjects());
+    }
+
+    private static string[] SharedMemoryObjects() => [.. Directory.GetFiles("/dev/shm", $"fabrik-load-{Environment.ProcessId}-*").Order(StringComparer.Ordinal)];
+
+    [Theory]
     [InlineData("--concurrency-range", "0:2")]
     [InlineData("-i", "udp")]
     [InlineData("--bogus", "1")]
+    [InlineData("--client", "python")]
+    [InlineData("--shared-memory", "cuda")]
     public void Parse_BadFlag_NamesIt(string flag, string value)
     {
         var error = Assert.Throws<ArgumentException>(() => LoadOptions.Parse(["-m", "simple", flag, value]));

@@ -38,6 +38,9 @@ public sealed class EmbeddingModelLoadTests
         repository.Add(EmbeddingReference.Model, "duplicate");
         File.WriteAllText(Path.Combine(repository.Path, "duplicate", "1", "vocab.txt"), "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nhello\n");
         cases["duplicate"] = ("", "not a WordPiece vocabulary");
+        repository.Add(EmbeddingReference.Model, "sentencepiece", Parameter("embedding_tokenizer", "broken.model"));
+        File.WriteAllBytes(Path.Combine(repository.Path, "sentencepiece", "1", "broken.model"), [0x0a, 0xff, 0xff, 0x01, 0x42, 0x00, 0x13]);
+        cases["sentencepiece"] = ("", "not a SentencePiece model");
 
         await using var host = await InMemoryFabrik.StartAsync("--model-repository", repository.Path, "--exit-on-error=false");
         using var http = host.CreateHttpClient();

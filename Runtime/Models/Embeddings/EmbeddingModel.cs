@@ -4,26 +4,27 @@ using Microsoft.ML.Tokenizers;
 namespace Fabrik.Models.Embeddings;
 
 /// <summary>
-/// A loaded embedding model's own part: its settings and its tokenizer (a WordPiece vocabulary,
-/// one token per line, read with Microsoft.ML.Tokenizers' <see cref="BertTokenizer"/>). Built by
-/// the loader with the version, from the same folder the backend loads (the verified copy when
-/// models are signed). Immutable and thread-safe: the tokenizer keeps no per-call state.
+/// A loaded embedding model's own part: its settings and its tokenizer, read with
+/// Microsoft.ML.Tokenizers: a SentencePiece model (a file named <c>*.model</c>, the ModelProto
+/// that SentencePiece's trainer writes; <see cref="SentencePieceTokenizer"/>), or else a WordPiece
+/// vocabulary, one token per line (<see cref="BertTokenizer"/>). Built by the loader with the
+/// version, from the same folder the backend loads (the verified copy when models are signed).
+/// Immutable and thread-safe: the tokenizers keep no per-call state.
 /// </summary>
 internal sealed class EmbeddingModel
 {
     private const int MaximumVocabularyBytes = 64 << 20;
 
-    private EmbeddingModel(EmbeddingSettings settings, BertTokenizer tokenizer, int vocabularySize)
+    private readonly Tokenizer _tokenizer;
+
+    private EmbeddingModel(EmbeddingSettings settings, Tokenizer tokenizer, int vocabularySize)
     {
         Settings = settings;
-        Tokenizer = tokenizer;
+        _tokenizer = tokenizer;
         VocabularySize = vocabularySize;
     }
 
     public EmbeddingSettings Settings { get; }
-
-    /// <summary>Turns text into token ids, with [CLS] and [SEP] around them.</summary>
-    public BertTokenizer Tokenizer { get; }
 
     /// <summary>The number of token ids; a token array from a client must stay below it.</summary>
     public int VocabularySize { get; }
@@ -54,17 +55,39 @@ internal sealed class EmbeddingModel
         {
             throw new InvalidOperationException($"embedding tokenizer '{settings.TokenizerFile}' cannot be read: {e.GetType().Name}", e);
         }
-        BertTokenizer tokenizer;
+        if (settings.TokenizerFile.EndsWith(".model", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var pieces = SentencePieceTokenizer.Create(new MemoryStream(vocabulary, writable: false), addBeginningOfSentence: true, addEndOfSentence: true);
+                return new EmbeddingModel(settings, pieces, pieces.Vocabulary.Count);
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or InvalidDataException
+                or NotSupportedException or IOException) // a malformed ModelProto is an IOException
+            {
+                throw new InvalidOperationException($"embedding tokenizer '{settings.TokenizerFile}' is not a SentencePiece model that Microsoft.ML.Tokenizers reads (BPE or Unigram)", e);
+            }
+        }
         try
         {
-            tokenizer = BertTokenizer.Create(new MemoryStream(vocabulary, writable: false));
+            return new EmbeddingModel(settings, BertTokenizer.Create(new MemoryStream(vocabulary, writable: false)), LineCount(vocabulary));
         }
         catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException or InvalidDataException)
         {
             throw new InvalidOperationException($"embedding tokenizer '{settings.TokenizerFile}' is not a WordPiece vocabulary (one token per line, with [UNK], [CLS], [SEP] and [PAD])", e);
         }
-        return new EmbeddingModel(settings, tokenizer, LineCount(vocabulary));
     }
+
+    /// <summary>The ids of <paramref name="text"/> with the model's markers around them ([CLS] and
+    /// [SEP] for WordPiece, &lt;s&gt; and &lt;/s&gt; for SentencePiece), at most
+    /// <paramref name="maxTokens"/>; <paramref name="consumed"/> characters of
+    /// <paramref name="normalized"/> (the text itself when null) were read.</summary>
+    public IReadOnlyList<int> EncodeToIds(string text, int maxTokens, out string? normalized, out int consumed) => _tokenizer switch
+    {
+        BertTokenizer bert => bert.EncodeToIds(text, maxTokens, addSpecialTokens: true, out normalized, out consumed),
+        SentencePieceTokenizer pieces => pieces.EncodeToIds(text, addBeginningOfSentence: true, addEndOfSentence: true, maxTokens, out normalized, out consumed),
+        _ => _tokenizer.EncodeToIds(text, maxTokens, out normalized, out consumed),
+    };
 
     /// <summary>The tokens in a vocabulary file: one per line (the last may lack its newline).</summary>
     private static int LineCount(ReadOnlySpan<byte> vocabulary)

@@ -64,7 +64,7 @@ internal sealed class TokenizedInputs
         // Stops one token past the limit, so an over-long text (even megabytes of it) costs no
         // more than the limit to refuse.
         var maxTokens = model.Settings.MaxTokens;
-        var ids = model.Tokenizer.EncodeToIds(text, maxTokens + 1, addSpecialTokens: true, out var normalized, out var consumed);
+        var ids = model.EncodeToIds(text, maxTokens + 1, out var normalized, out var consumed);
         // What the tokenizer left unread: nothing, or whitespace (which gives no token), unless it stopped at the limit.
         truncated = !(normalized ?? text).AsSpan(Math.Min(consumed, (normalized ?? text).Length)).IsWhiteSpace();
         return ids;
