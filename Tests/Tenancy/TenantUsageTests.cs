@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
 using Fabrik.Hosting.Commands;
+using Fabrik.Observability.Metrics;
 using Fabrik.Protocol.Triton;
 using Fabrik.Tests.Support;
 using Google.Protobuf;
@@ -160,6 +161,7 @@ public sealed class TenantUsageTests
         using var metrics = new HttpClient { BaseAddress = host.Server.Server.MetricsAddress };
         metrics.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
         var families = PrometheusText.Parse(await metrics.GetStringAsync("/metrics"));
+        Assert.All(TenantMetrics.Names, name => Assert.True(families.ContainsKey(name), $"{name} is not exported"));
         double Value(string family, string tenant, string model) =>
             families[family].Samples.Single(sample => sample.Labels["tenant"] == tenant && sample.Labels["model"] == model).Value;
         Assert.Equal(5, Value("fabrik_tenant_request_success", "acme", "simple"));
@@ -169,17 +171,23 @@ public sealed class TenantUsageTests
         var series = SeriesCount(families);
         var tenants = host.Tenants.All.Count();
 
-        // Thousands of distinct unknown keys: each is refused, and nothing is kept for it.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        var before = GC.GetTotalMemory(forceFullCollection: true);
-        for (var i = 0; i < 3000; i++)
+        // Thousands of distinct unknown keys: each is refused, and nothing is kept for it. The
+        // heap is compared between two rounds of 3000, so that what is bounded but not yet full
+        // after the first (log queues, pools) does not count as growth.
+        async Task<long> RoundAsync(int round)
         {
-            using var refused = await host.InferAsync($"unknown-{i:D6}-{Guid.NewGuid():N}");
-            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            for (var i = 0; i < 3000; i++)
+            {
+                using var refused = await host.InferAsync($"unknown-{round}-{i:D6}-{Guid.NewGuid():N}");
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return GC.GetTotalMemory(forceFullCollection: true);
         }
-        var after = GC.GetTotalMemory(forceFullCollection: true);
-        Assert.True(after - before < 4 << 20, $"the managed heap grew by {(after - before) >> 10} KiB over 3000 unknown keys");
+        var before = await RoundAsync(1);
+        var after = await RoundAsync(2);
+        Assert.True(after - before < 2 << 20, $"the managed heap grew by {(after - before) >> 10} KiB over 3000 more unknown keys");
         Assert.Equal(tenants, host.Tenants.All.Count());
         Assert.Equal(series, SeriesCount(PrometheusText.Parse(await metrics.GetStringAsync("/metrics"))));
     }
