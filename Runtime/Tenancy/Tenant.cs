@@ -23,6 +23,10 @@ internal sealed class Tenant : RequestTenant
     /// <summary>The metric label and usage-record name of every key without a declared tenant.</summary>
     public const string UndeclaredLabel = "undeclared";
 
+    /// <summary>Tokens (or µs) a refill may fall short by in floating point and still count as
+    /// there, so that a retry after exactly Retry-After seconds is admitted.</summary>
+    private const double Slack = 1e-9;
+
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, ModelUsage> _usage = new(StringComparer.Ordinal);
@@ -138,13 +142,13 @@ internal sealed class Tenant : RequestTenant
             var limits = _limits;
             var now = _time.GetTimestamp();
             var frequency = _time.TimestampFrequency;
-            if (limits.ComputeMillisecondsPerMinute is { } budget && _compute.Level(now, frequency) <= 0)
+            if (limits.ComputeMillisecondsPerMinute is { } budget && _compute.Level(now, frequency) < -Slack)
             {
                 Interlocked.Increment(ref _refusedCompute);
                 return ValueTask.FromResult<TenantRefusal?>(new TenantRefusal("compute",
-                    $"tenant '{Name}' has used its compute budget ({budget} device-ms per minute)", TenantRefusal.WholeSeconds(_compute.SecondsUntil(double.Epsilon))));
+                    $"tenant '{Name}' has used its compute budget ({budget} device-ms per minute)", TenantRefusal.WholeSeconds(_compute.SecondsUntil(0))));
             }
-            if (limits.RequestsPerSecond is { } rate && _requests.Level(now, frequency) < 1)
+            if (limits.RequestsPerSecond is { } rate && _requests.Level(now, frequency) < 1 - Slack)
             {
                 Interlocked.Increment(ref _refusedRate);
                 return ValueTask.FromResult<TenantRefusal?>(new TenantRefusal("rate",

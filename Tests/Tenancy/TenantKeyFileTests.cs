@@ -60,6 +60,13 @@ public sealed class TenantKeyFileTests
         Assert.Same(acme, again.Keys[0].Tenant);
         Assert.Same(lone, again.Keys[1].Tenant);
 
+        // A client certificate's subject names its tenant as a key does.
+        var certificates = ApiKeyFile.Parse("""
+            {"keys": [{"id": "lab", "subject": "CN=lab, O=University", "scopes": ["infer:*"], "tenant": "research"}],
+             "tenants": [{"name": "research", "weight": 3}]}
+            """).BindTenants(registry);
+        Assert.Equal(("research", 3), (certificates.FindBySubject("CN=lab,O=University")!.Tenant!.Name, certificates.FindBySubject("CN=lab,O=University")!.Tenant!.Weight));
+
         var plain = ApiKeyFile.Parse(TenantHost.KeyFile([("ci", Key, null, ["infer:*"])])).BindTenants(new TenantRegistry(TimeProvider.System));
         Assert.Null(plain.Keys[0].Tenant);
     }
