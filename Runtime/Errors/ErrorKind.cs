@@ -28,6 +28,10 @@ internal enum ErrorKind
     /// <summary>The request asks for something this server does not implement (HTTP 501, UNIMPLEMENTED).</summary>
     Unsupported,
 
+    /// <summary>The caller's tenant is over one of its quotas (request rate, requests in flight,
+    /// compute budget): HTTP 429 with Retry-After, gRPC RESOURCE_EXHAUSTED.</summary>
+    QuotaExceeded,
+
     /// <summary>The server is configured to refuse this request: a feature turned off by a flag,
     /// or allowed only to local clients (HTTP 403, gRPC PERMISSION_DENIED).</summary>
     PermissionDenied,

@@ -32,6 +32,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     private int _stopped;
     private AuditLog? _audit;
     private TritonTraceFile? _traceFile;
+    private TenantUsageLog? _usage;
 
     private FabrikServer(WebApplication app, ServerOptions options, MetricsEndpoint? metrics, OpenTelemetry.Trace.TracerProvider? tracerProvider)
     {
@@ -170,6 +171,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         app.Services.GetRequiredService<SharedMemoryHttpEndpoints>().Map(app);
         app.Services.GetRequiredService<KServeHttpEndpoints>().Map(app);
         app.Services.GetRequiredService<OpenAiEndpoints>().Map(app);
+        app.Services.GetRequiredService<TenantUsageEndpoint>().Map(app);
         TraceSettingEndpoints.Map(app, tracing, app.Services.GetRequiredService<ModelManager>());
         app.MapGrpcService<GrpcInferenceService>().WithMetadata(GrpcBodyLimit.PerMessage);
         app.MapGrpcService<GrpcHealthService>();
@@ -184,7 +186,10 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         {
             app.UseMiddleware<AccessLogMiddleware>();
         }
-        var server = new FabrikServer(app, options, metrics, tracerProvider) { _audit = audit, _traceFile = traceFile };
+        var server = new FabrikServer(app, options, metrics, tracerProvider)
+        {
+            _audit = audit, _traceFile = traceFile, _usage = SecurityHosting.StartUsageLog(app, options.Security),
+        };
         TritonFlags.LogWarnings(server._logger, options);
         try
         {
@@ -265,6 +270,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
     private async Task StopAndUnloadAsync()
     {
         await _app.StopAsync();
+        _usage?.Dispose(); // the last period, once the requests in flight were answered
         await _app.DisposeAsync();
         if (_metrics is not null)
         {

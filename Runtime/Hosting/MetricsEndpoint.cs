@@ -3,6 +3,7 @@ using Fabrik.Models;
 using Fabrik.Observability.Metrics;
 using Fabrik.Security;
 using Fabrik.Security.Access;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
@@ -58,6 +59,14 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
         if (responseCache is not null)
         {
             ResponseCacheGauges.Add(_meter, () => responseCache.Counters);
+        }
+        if (serverServices.GetRequiredService<SecuritySettings>().AuthKeysPath is not null)
+        {
+            var tenants = serverServices.GetRequiredService<TenantRegistry>();
+            TenantMetrics.Add(_meter,
+                () => [.. tenants.UsageByLabel().Select(row => new TenantUsageSeries(row.Tenant, row.Model, row.Totals.Requests, row.Totals.Rows,
+                    row.Totals.Failures, row.Totals.ComputeMicroseconds, row.Totals.BytesIn, row.Totals.BytesOut))],
+                () => [.. tenants.StateByLabel().Select(row => new TenantStateSeries(row.Tenant, row.InFlight, row.Waiting, row.Rate, row.Concurrency, row.Compute))]);
         }
         _host = new HostMetrics(_meter, _options.Metrics, () => pool.LiveBytes, () => pool.OutstandingBytes, loggers.CreateLogger("Fabrik.Metrics"));
 

@@ -31,6 +31,10 @@ internal static class Program
         {
             return exitCode;
         }
+        if (UsageCommands.TryRun(args, Console.Out, Console.Error) is { } usageExitCode)
+        {
+            return usageExitCode;
+        }
         if (args.Contains("--help") || args.Contains("-h"))
         {
             Console.WriteLine(ServerOptions.Usage);

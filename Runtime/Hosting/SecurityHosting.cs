@@ -4,6 +4,7 @@ using Fabrik.Protocol.Http;
 using Fabrik.Security;
 using Fabrik.Security.Transport;
 using Fabrik.Security.Access;
+using Fabrik.Tenancy;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace Fabrik.Hosting;
@@ -22,9 +23,18 @@ internal static partial class SecurityHosting
         var audit = new AuditLog(settings.AuditLogPath, settings.AuditLogMaxBytes, maxFiles: settings.AuditLogMaxFiles);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(audit);
+        builder.Services.AddSingleton<TenantRegistry>();
         builder.Services.AddSingleton<AccessControl>();
+        builder.Services.AddSingleton<TenantUsageEndpoint>();
         return audit;
     }
+
+    /// <summary>Opens --usage-log and starts its minute records; null without the flag. The server
+    /// disposes it once the requests in flight are answered (the last period's records).</summary>
+    public static TenantUsageLog? StartUsageLog(WebApplication app, SecuritySettings settings) =>
+        settings.UsageLogPath is { } path
+            ? new TenantUsageLog(path, app.Services.GetRequiredService<TenantRegistry>(), app.Services.GetRequiredService<TimeProvider>())
+            : null;
 
     /// <summary>Whether requests go through the access checks at all (otherwise they cost nothing).</summary>
     public static bool ChecksAccess(SecuritySettings settings) =>

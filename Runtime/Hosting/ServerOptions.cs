@@ -165,6 +165,7 @@ internal sealed record ServerOptions
           --audit-log-max-size=<n>    Rotate the audit log at n bytes, keeping the chain (0: never). Default: 104857600
           --audit-log-max-files=<n>   Keep n rotated audit files, deleting older ones at rotation (0: all). Default: 0
           --audit-inference=<bool>    One audit record per inference. Default: false
+          --usage-log=<file>          Tenants' usage, hash-chained JSON Lines every minute and at stop (fabrik usage verify|report)
           --metrics-tls-cert=<pem> --metrics-tls-key=<pem> (--metrics-tls-client-ca=<pem>)   TLS on metrics
           --model-trust-key=<pem>     Only load model versions signed by this key; repeatable
           --http-restricted-api=<apis>:<header>=<value>     Triton's header restriction (HTTP)

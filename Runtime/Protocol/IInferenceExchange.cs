@@ -1,6 +1,7 @@
 using Fabrik.Inference;
 using Fabrik.Errors;
 using Fabrik.Models;
+using Fabrik.Tenancy;
 
 namespace Fabrik.Protocol;
 
@@ -21,6 +22,17 @@ internal interface IInferenceExchange<TResult>
 
     /// <summary>The W3C <c>tracestate</c> the caller sent; null when absent.</summary>
     string? TraceState { get; }
+
+    /// <summary>The tenant the caller's key is charged to (set on the decoded request too); null
+    /// when the key file declares no tenants.</summary>
+    Tenant? Tenant { get; }
+
+    /// <summary>The request's size on the wire, for the tenant's usage; asked only when there is a tenant.</summary>
+    long RequestBytes { get; }
+
+    /// <summary>The encoded response's size on the wire, for the tenant's usage; asked only when
+    /// there is a tenant, right after <see cref="Encode"/>.</summary>
+    long ResponseBytes(TResult result);
 
     /// <summary>Reads the request for <paramref name="model"/>. The caller owns the returned
     /// request (and its pooled buffers); on failure nothing is left rented.</summary>

@@ -6,6 +6,7 @@ using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Observability;
 using Fabrik.Observability.Tracing;
+using Fabrik.Tenancy;
 
 namespace Fabrik.Protocol;
 
@@ -25,6 +26,9 @@ namespace Fabrik.Protocol;
 /// <item>from the scheduler on, the scheduler counts success and failure itself, so a failure while
 /// encoding an executed request is not counted twice.</item>
 /// </list>
+/// A request whose caller has a tenant is added to the tenant's usage of the model here, counted
+/// as the statistics count it (a success once the scheduler answered it or the cache did, a failure
+/// otherwise), so that the usage records add up to the statistics extension's totals.
 /// Thread-safe and stateless per request; one instance serves the whole server.
 /// </remarks>
 internal sealed class InferencePipeline(ModelManager models, InferenceTracing? tracing = null)
@@ -48,6 +52,8 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
         InferenceRequest? request = null;
         Exception? failure = null;
         var scheduled = false;
+        var succeeded = false;
+        var responseBytes = 0L;
         var key = default(CacheKey);
         try
         {
@@ -66,19 +72,21 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
                 {
                     model.Statistics.RecordCacheHit(received, Stopwatch.GetTimestamp() - lookupStart);
                     scheduled = true; // counted: a failure to encode is not counted again
-                    return exchange.Encode(model, request, hit);
+                    succeeded = true;
+                    return Encoded(exchange, exchange.Encode(model, request, hit), ref responseBytes);
                 }
                 lookupTicks = Stopwatch.GetTimestamp() - lookupStart;
             }
             scheduled = true;
             var response = await model.Scheduler.InferAsync(request);
+            succeeded = true;
             if (cache is not null)
             {
                 var insertStart = Stopwatch.GetTimestamp();
                 StoreOrDispose(cache, key, response);
                 model.Statistics.CacheMiss.Record(lookupTicks + Stopwatch.GetTimestamp() - insertStart);
             }
-            return exchange.Encode(model, request, response);
+            return Encoded(exchange, exchange.Encode(model, request, response), ref responseBytes);
         }
         catch (Exception e)
         {
@@ -93,9 +101,37 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
         finally
         {
             InferenceTracing.Finish(trace, request?.BatchSize ?? 0, request?.Timeline, exchange.TraceStatus(failure), failed: failure is not null);
+            if (exchange.Tenant is { } tenant)
+            {
+                RecordUsage(tenant.Usage(model.Name), succeeded, request?.BatchSize ?? 0, exchange.RequestBytes, responseBytes);
+            }
             key.Dispose();
             request?.Dispose();
         }
+    }
+
+    /// <summary>The encoded result, its size taken for the tenant's usage when there is a tenant.</summary>
+    private static TResult Encoded<TExchange, TResult>(TExchange exchange, TResult result, ref long responseBytes)
+        where TExchange : IInferenceExchange<TResult>
+    {
+        if (exchange.Tenant is not null)
+        {
+            responseBytes = exchange.ResponseBytes(result);
+        }
+        return result;
+    }
+
+    private static void RecordUsage(ModelUsage usage, bool succeeded, int rows, long requestBytes, long responseBytes)
+    {
+        if (succeeded)
+        {
+            usage.RecordSuccess(rows);
+        }
+        else
+        {
+            usage.RecordFailure();
+        }
+        usage.RecordBytes(requestBytes, responseBytes);
     }
 
     /// <summary>Copies <paramref name="response"/> into the cache; the caller keeps it, unless

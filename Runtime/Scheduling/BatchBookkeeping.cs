@@ -64,8 +64,14 @@ internal sealed partial class BatchBookkeeping(
         }
         statistics.RecordExecution(rows - fillers, batch.Count - fillers, timings.InputTicks, timings.InferTicks, timings.OutputTicks);
         health.RecordSuccess();
+        // Each tenant is charged its requests' share of the batch's compute, in proportion to rows.
+        var computeMicroseconds = (timings.InputTicks + timings.InferTicks + timings.OutputTicks) * 1_000_000.0 / Stopwatch.Frequency;
         foreach (var pending in batch)
         {
+            if (pending.Request.Tenant is { } tenant && rows > 0)
+            {
+                tenant.ChargeCompute(modelName, pending.Rows, (long)Math.Round(computeMicroseconds * pending.Rows / rows));
+            }
             if (pending.Request.Timeline is { } timeline)
             {
                 timeline.ComputeInputTicks = timings.InputTicks;

@@ -31,6 +31,10 @@ internal sealed record SecuritySettings
     /// <summary>--auth-health=true: health endpoints need a key too (by default they stay open for probes).</summary>
     public bool AuthHealth { get; init; }
 
+    /// <summary>--usage-log: the tenants' hash-chained usage records (JSON Lines, every minute and at
+    /// stop); null means none.</summary>
+    public string? UsageLogPath { get; init; }
+
     /// <summary>--audit-log: the JSON Lines audit file; null means no audit.</summary>
     public string? AuditLogPath { get; init; }
 
@@ -77,7 +81,7 @@ internal sealed record SecuritySettings
     public static bool Owns(string name) => name is "http-tls-cert" or "http-tls-key" or "http-tls-client-ca" or "http-tls-client-crl"
         or "grpc-use-ssl" or "grpc-server-cert" or "grpc-server-key" or "grpc-root-cert" or "grpc-use-ssl-mutual" or "grpc-client-crl"
         or "metrics-tls-cert" or "metrics-tls-key" or "metrics-tls-client-ca" or "metrics-tls-client-crl"
-        or "auth-keys" or "auth-health" or "audit-log" or "audit-log-max-size" or "audit-log-max-files" or "audit-inference" or "model-trust-key"
+        or "auth-keys" or "auth-health" or "audit-log" or "audit-log-max-size" or "audit-log-max-files" or "audit-inference" or "model-trust-key" or "usage-log"
         or "http-restricted-api" or "grpc-restricted-protocol";
 
     /// <summary>Applies one flag; <paramref name="value"/> and <paramref name="flag"/> read its value.</summary>
@@ -102,6 +106,7 @@ internal sealed record SecuritySettings
         "auth-keys" => this with { AuthKeysPath = value() },
         "auth-health" => this with { AuthHealth = flag() },
         "audit-log" => this with { AuditLogPath = value() },
+        "usage-log" => this with { UsageLogPath = value() },
         "audit-inference" => this with { AuditInference = flag() },
         "model-trust-key" => this with { ModelTrustKeys = [.. ModelTrustKeys, value()] },
         "http-restricted-api" => this with { HttpRestrictedApis = [.. HttpRestrictedApis, RestrictedApi.Parse(name, value())] },
@@ -154,6 +159,10 @@ internal sealed record SecuritySettings
         if (MetricsTlsClientCrl is not null && MetricsTlsClientCa is null)
         {
             throw new ArgumentException("--metrics-tls-client-crl needs mutual TLS (--metrics-tls-client-ca)");
+        }
+        if (UsageLogPath is not null && AuthKeysPath is null)
+        {
+            throw new ArgumentException("--usage-log needs --auth-keys (tenants are declared in the key file)");
         }
         if (AuditInference && AuditLogPath is null)
         {

@@ -36,8 +36,11 @@ public sealed class LayeringTests
     /// <summary>Shared by the layers; they use nothing of the layers themselves. Security (TLS,
     /// keys, audit, model signatures) is used by Hosting and Protocol, and the loader calls its
     /// signature check; it calls nothing back up. The response cache (Caching) is held by each
-    /// loaded version and consulted by the inference pipeline; it knows no model or scheduler.</summary>
-    private static readonly string[] Vocabulary = ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security", "Fabrik.Inference", "Fabrik.Caching"];
+    /// loaded version and consulted by the inference pipeline; it knows no model or scheduler.
+    /// The tenants (Tenancy) are resolved by the key check and charged by the pipeline and the
+    /// scheduler through Inference's RequestTenant.</summary>
+    private static readonly string[] Vocabulary =
+        ["Fabrik.Configuration", "Fabrik.Observability", "Fabrik.Errors", "Fabrik.Tensors", "Fabrik.Security", "Fabrik.Inference", "Fabrik.Caching", "Fabrik.Tenancy"];
 
     public static TheoryData<string, string> UpwardReferences()
     {
@@ -135,6 +138,17 @@ public sealed class LayeringTests
                 .Or().ResideInNamespaceOrBelow("Google.Protobuf"))
             .Because("status codes, requests and wire messages belong to the protocols")
             .Check(WithProtocolFrameworks.Value);
+
+    /// <summary>A tenant knows only the request vocabulary it implements (RequestTenant): the key
+    /// file's access check uses it, so it may use nothing of Security (no cycle), and the metrics
+    /// and usage records that read it are wired by Hosting.</summary>
+    [Fact]
+    public void Tenancy_UsesOnlyTheRequestVocabulary() =>
+        Types().That().ResideInNamespaceOrBelow("Fabrik.Tenancy").Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik")
+                .And().DoNotResideInNamespaceOrBelow("Fabrik.Tenancy").And().DoNotResideInNamespaceOrBelow("Fabrik.Inference"))
+            .Because("tenants are resolved by Security.Access and read by Protocol, Scheduling and Hosting, never the other way round")
+            .Check(Compiled);
 
     [Fact]
     public void Execution_NeverUsesObservability() =>

@@ -114,6 +114,11 @@ internal sealed class GrpcAccessInterceptor(AccessControl access, SecuritySettin
         {
             http.Items[SharedMemory.SharedMemoryRegistry.CallerItem] = decision.Caller;
         }
+        if (group == ApiGroup.Inference && decision.Tenant is { } tenant)
+        {
+            // The service admits each message against the tenant's quotas.
+            http.Features.Set(tenant);
+        }
         return decision.Outcome switch
         {
             AccessOutcome.Allowed => decision.Caller,

@@ -17,6 +17,7 @@ internal static partial class GrpcErrors
         ErrorKind.Unsupported => global::Grpc.Core.StatusCode.Unimplemented,
         ErrorKind.DeadlineExceeded => global::Grpc.Core.StatusCode.DeadlineExceeded,
         ErrorKind.PermissionDenied => global::Grpc.Core.StatusCode.PermissionDenied,
+        ErrorKind.QuotaExceeded => global::Grpc.Core.StatusCode.ResourceExhausted,
         _ => global::Grpc.Core.StatusCode.Internal,
     };
 

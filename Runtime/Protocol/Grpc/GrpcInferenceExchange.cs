@@ -3,6 +3,7 @@ using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Protocol.SharedMemory;
 using Fabrik.Protocol.Triton;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 using Grpc.Core;
 
@@ -12,7 +13,7 @@ namespace Fabrik.Protocol.Grpc;
 /// The gRPC side of one inference (<see cref="InferencePipeline"/>): a <c>ModelInferRequest</c>
 /// in, a <c>ModelInferResponse</c> out whose outputs wrap the pooled buffers until it is sent.
 /// </summary>
-internal readonly struct GrpcInferenceExchange(ModelInferRequest message, ServerCallContext context, TensorMemoryPool pool, SharedMemoryRegistry sharedMemory)
+internal readonly struct GrpcInferenceExchange(ModelInferRequest message, ServerCallContext context, TensorMemoryPool pool, SharedMemoryRegistry sharedMemory, Tenant? tenant = null)
     : IInferenceExchange<ModelInferResponse>
 {
     public string Protocol => "GRPC";
@@ -21,8 +22,14 @@ internal readonly struct GrpcInferenceExchange(ModelInferRequest message, Server
 
     public string? TraceState => context.GetHttpContext().Request.Headers.TraceState;
 
+    public Tenant? Tenant => tenant;
+
+    public long RequestBytes => message.CalculateSize();
+
+    public long ResponseBytes(ModelInferResponse result) => result.CalculateSize();
+
     public ValueTask<InferenceRequest> DecodeAsync(LoadedModel model, CancellationToken cancellation) =>
-        ValueTask.FromResult(GrpcTensorCodec.Decode(message, model, pool, cancellation, Client));
+        ValueTask.FromResult(GrpcTensorCodec.Decode(message, model, pool, cancellation, Client, tenant));
 
     private SharedMemoryClient Client => new(sharedMemory, context.GetHttpContext().Connection.RemoteIpAddress);
 

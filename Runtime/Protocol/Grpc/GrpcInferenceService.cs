@@ -1,9 +1,11 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Observability.Tracing;
 using Fabrik.Protocol.SharedMemory;
 using Fabrik.Protocol.Triton;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 using Grpc.Core;
 
@@ -83,9 +85,31 @@ internal sealed class GrpcInferenceService(ModelManager models, InferencePipelin
         }
     }
 
+    /// <summary>Runs one message; when the caller has a tenant (left by the access interceptor),
+    /// only once the tenant's quotas admit it, and a refusal is RESOURCE_EXHAUSTED.</summary>
     private ValueTask<ModelInferResponse> InferAsync(ModelInferRequest message, ServerCallContext context) =>
-        pipeline.RunAsync<GrpcInferenceExchange, ModelInferResponse>(
-            message.ModelName, message.ModelVersion, new GrpcInferenceExchange(message, context, pool, sharedMemory), context.CancellationToken);
+        context.GetHttpContext().Features.Get<Tenant>() is { } tenant
+            ? AdmittedInferAsync(message, context, tenant)
+            : pipeline.RunAsync<GrpcInferenceExchange, ModelInferResponse>(
+                message.ModelName, message.ModelVersion, new GrpcInferenceExchange(message, context, pool, sharedMemory), context.CancellationToken);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ModelInferResponse> AdmittedInferAsync(ModelInferRequest message, ServerCallContext context, Tenant tenant)
+    {
+        if (await tenant.EnterAsync(context.CancellationToken) is { } refusal)
+        {
+            throw new InferenceException(ErrorKind.QuotaExceeded, $"{refusal.Message}; retry in {refusal.RetryAfterSeconds} s");
+        }
+        try
+        {
+            return await pipeline.RunAsync<GrpcInferenceExchange, ModelInferResponse>(
+                message.ModelName, message.ModelVersion, new GrpcInferenceExchange(message, context, pool, sharedMemory, tenant), context.CancellationToken);
+        }
+        finally
+        {
+            tenant.Exit();
+        }
+    }
 
     public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) =>
         Task.FromResult(new ModelConfigResponse { Config = ServerViews.Config(Resolve(request.Name, request.Version)) });

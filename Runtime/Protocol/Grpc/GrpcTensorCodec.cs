@@ -25,7 +25,8 @@ internal static class GrpcTensorCodec
     /// are refused); raw_input_contents then holds the other inputs only, in order, as Triton's
     /// clients send it.</summary>
     /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
-    public static InferenceRequest Decode(ModelInferRequest message, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, SharedMemoryClient sharedMemory = default)
+    public static InferenceRequest Decode(
+        ModelInferRequest message, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, SharedMemoryClient sharedMemory = default, RequestTenant? tenant = null)
     {
         var config = model.Config;
         var inputs = new TensorBuffer?[config.Inputs.Length];
@@ -120,6 +121,7 @@ internal static class GrpcTensorCodec
                 RequestedOutputs = requested.Length > 0 ? requested : null,
                 OutputRegions = outputRegions,
                 Parameters = Parameters(message.Parameters),
+                Tenant = tenant,
                 Cancellation = cancellation,
             };
         }

@@ -1,13 +1,16 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Fabrik.Security;
 using Fabrik.Security.Access;
+using Fabrik.Tenancy;
 
 namespace Fabrik.Protocol.Http;
 
 /// <summary>
 /// Access rules for the HTTP endpoints: Triton's --http-restricted-api headers, then API keys
-/// and scopes (<see cref="AccessControl"/>), and with --audit-inference one audit record per
+/// and scopes (<see cref="AccessControl"/>), the caller's tenant quotas (<see cref="Tenant"/>:
+/// decided here, before the body is read), and with --audit-inference one audit record per
 /// inference. Added to the pipeline only when one of them is configured. gRPC calls pass
 /// through to <see cref="Grpc.GrpcAccessInterceptor"/>, which sees the model in the message.
 /// </summary>
@@ -60,6 +63,54 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             // The registry audits registrations under the caller's key id.
             context.Items[SharedMemory.SharedMemoryRegistry.CallerItem] = decision.Caller;
         }
+        if (group == ApiGroup.Usage)
+        {
+            // The usage endpoint shows the caller's own tenant, or every tenant to an admin.
+            context.Features.Set(decision.Key);
+        }
+        if (group == ApiGroup.Inference && decision.Tenant is { } tenant)
+        {
+            await AdmitAsync(context, tenant, decision, group, model, path);
+            return;
+        }
+        await ContinueAsync(context, decision, group, model, path);
+    }
+
+    /// <summary>Runs an inference of <paramref name="tenant"/> if its quotas admit it (perhaps after
+    /// waiting for an in-flight slot), or answers 429 with Retry-After.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AdmitAsync(HttpContext context, Tenant tenant, AccessDecision decision, ApiGroup group, string? model, string path)
+    {
+        TenantRefusal? refusal;
+        try
+        {
+            refusal = await tenant.EnterAsync(context.RequestAborted);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            return; // the client left while waiting for a slot
+        }
+        if (refusal is not null)
+        {
+            context.Response.Headers.RetryAfter = refusal.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            await WriteRefusalAsync(context, StatusCodes.Status429TooManyRequests, refusal.Message);
+            return;
+        }
+        context.Features.Set(tenant);
+        try
+        {
+            await ContinueAsync(context, decision, group, model, path);
+        }
+        finally
+        {
+            tenant.Exit();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ContinueAsync(HttpContext context, AccessDecision decision, ApiGroup group, string? model, string path)
+    {
+        var request = context.Request;
         if (audit.Enabled && group == ApiGroup.Repository && request.Method == "POST" && !request.Path.StartsWithSegments("/v2/repository/index"))
         {
             // Who asked for a load or unload, and how it ended (the loader records what was loaded).
@@ -109,6 +160,7 @@ internal sealed class HttpAccessMiddleware(RequestDelegate next, AccessControl a
             ["v2", "models", _, "config"] or ["v2", "models", _, "versions", _, "config"] => (ApiGroup.ModelConfig, null),
             ["v2", "models", _, "stats"] or ["v2", "models", _, "versions", _, "stats"] => (ApiGroup.Statistics, null),
             ["v2", "repository", ..] => (ApiGroup.Repository, null),
+            ["v2", "tenants", "usage"] => (ApiGroup.Usage, null),
             ["v2", "systemsharedmemory", ..] or ["v2", "cudasharedmemory", ..] => (ApiGroup.SharedMemory, null),
             ["metrics"] => (ApiGroup.Metrics, null),
             _ => (ApiGroup.Other, null),

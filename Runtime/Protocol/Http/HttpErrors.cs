@@ -19,6 +19,7 @@ internal static partial class HttpErrors
         ErrorKind.Unsupported => 501,
         ErrorKind.DeadlineExceeded => 504,
         ErrorKind.PermissionDenied => 403,
+        ErrorKind.QuotaExceeded => 429,
         _ => 500,
     };
 

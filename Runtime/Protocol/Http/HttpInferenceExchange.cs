@@ -5,6 +5,7 @@ using Fabrik.Inference;
 using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Protocol.SharedMemory;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.Http;
@@ -14,7 +15,8 @@ namespace Fabrik.Protocol.Http;
 /// then binary tensors (the binary tensor extension, announced by Inference-Header-Content-Length);
 /// the response answers in the same form.
 /// </summary>
-internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemoryPool pool, SharedMemoryRegistry sharedMemory) : IInferenceExchange<bool>
+internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemoryPool pool, SharedMemoryRegistry sharedMemory, Tenant? tenant = null)
+    : IInferenceExchange<bool>
 {
     public const string InferenceHeaderContentLengthName = "Inference-Header-Content-Length";
 
@@ -24,14 +26,23 @@ internal readonly struct HttpInferenceExchange(HttpContext context, TensorMemory
 
     public string? TraceState => context.Request.Headers.TraceState;
 
+    public Tenant? Tenant => tenant;
+
+    /// <summary>The body's Content-Length (a chunked body without one counts 0).</summary>
+    public long RequestBytes => context.Request.ContentLength ?? 0;
+
+    /// <summary>The response body written so far (Encode does not flush, so all of it).</summary>
+    public long ResponseBytes(bool result) =>
+        context.Response.BodyWriter.CanGetUnflushedBytes ? context.Response.BodyWriter.UnflushedBytes : context.Response.ContentLength ?? 0;
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<InferenceRequest> DecodeAsync(LoadedModel model, CancellationToken cancellation)
     {
         var jsonLength = InferenceHeaderContentLength(context.Request);
         using var body = await RequestBody.ReadAsync(context.Request, pool, cancellation);
         return jsonLength == 0
-            ? RawInferenceRequestReader.Read(body.Buffer, model, pool, cancellation)
-            : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation, Client);
+            ? RawInferenceRequestReader.Read(body.Buffer, model, pool, cancellation, tenant)
+            : JsonInferenceRequestReader.Read(body.Buffer, jsonLength, model, pool, cancellation, Client, tenant);
     }
 
     public bool Encode(LoadedModel model, InferenceRequest request, InferenceResponse response)

@@ -31,7 +31,8 @@ internal static class JsonInferenceRequestReader
     /// <paramref name="sharedMemory"/> (without a registry they are refused).</summary>
     /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
     public static InferenceRequest Read(
-        ReadOnlySequence<byte> body, long? jsonLength, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, SharedMemoryClient sharedMemory = default)
+        ReadOnlySequence<byte> body, long? jsonLength, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, SharedMemoryClient sharedMemory = default,
+        RequestTenant? tenant = null)
     {
         var config = model.Config;
         var inputs = new TensorBuffer?[config.Inputs.Length];
@@ -103,6 +104,7 @@ internal static class JsonInferenceRequestReader
                 BinaryOutputs = BinaryOutputFlags(config.Outputs.Length, requestedOutputs, binaryDataOutput),
                 OutputRegions = OutputRegions(config.Outputs.Length, requestedOutputs),
                 Parameters = parameters ?? InferenceRequest.NoParameters,
+                Tenant = tenant,
                 Cancellation = cancellation,
             };
         }

@@ -5,6 +5,7 @@ using Fabrik.Errors;
 using Fabrik.Models;
 using Fabrik.Protocol.SharedMemory;
 using Fabrik.Scheduling;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.Http;
@@ -179,7 +180,7 @@ internal sealed class KServeHttpEndpoints(ModelManager models, InferencePipeline
         try
         {
             await pipeline.RunAsync<HttpInferenceExchange, bool>(
-                routeValues["model"] as string ?? "", routeValues["version"] as string, new HttpInferenceExchange(context, pool, sharedMemory), context.RequestAborted);
+                routeValues["model"] as string ?? "", routeValues["version"] as string, new HttpInferenceExchange(context, pool, sharedMemory, context.Features.Get<Tenant>()), context.RequestAborted);
         }
         catch (InferenceException e)
         {

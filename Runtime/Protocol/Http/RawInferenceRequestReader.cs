@@ -20,7 +20,7 @@ internal static class RawInferenceRequestReader
     /// Its shape is deduced from the configuration and the body's length. The caller owns the
     /// returned request and disposes it.</summary>
     /// <exception cref="InferenceException">InvalidArgument, naming what is wrong.</exception>
-    public static InferenceRequest Read(ReadOnlySequence<byte> body, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation)
+    public static InferenceRequest Read(ReadOnlySequence<byte> body, LoadedModel model, TensorMemoryPool pool, CancellationToken cancellation, RequestTenant? tenant = null)
     {
         var config = model.Config;
         if (config.Inputs.Length != 1)
@@ -44,6 +44,7 @@ internal static class RawInferenceRequestReader
         return new InferenceRequest(inputs, config.MaxBatchSize > 0 ? (int)shape[0] : 1)
         {
             BinaryOutputs = outputs,
+            Tenant = tenant,
             Cancellation = cancellation,
         };
     }

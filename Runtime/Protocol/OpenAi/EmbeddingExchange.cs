@@ -3,6 +3,7 @@ using Fabrik.Inference;
 using Fabrik.Models;
 using Fabrik.Models.Embeddings;
 using Fabrik.Protocol.Http;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.OpenAi;
@@ -20,6 +21,13 @@ internal readonly struct EmbeddingExchange(EmbeddingRun run, int start, int coun
     public string? TraceParent => run.Context.Request.Headers.TraceParent;
 
     public string? TraceState => run.Context.Request.Headers.TraceState;
+
+    public Tenant? Tenant => run.Context.Features.Get<Tenant>();
+
+    /// <summary>0: the endpoint adds the HTTP request's bytes to the usage once, not per batch.</summary>
+    public long RequestBytes => 0;
+
+    public long ResponseBytes(bool result) => 0;
 
     public ValueTask<InferenceRequest> DecodeAsync(LoadedModel model, CancellationToken cancellation)
     {
@@ -39,7 +47,7 @@ internal readonly struct EmbeddingExchange(EmbeddingRun run, int start, int coun
                     inputs[i] = Fill(config.Inputs[i].DataType, i == settings.InputIds ? 0 : i == settings.AttentionMask ? 1 : 2);
                 }
             }
-            return ValueTask.FromResult(new InferenceRequest(inputs, count) { Cancellation = cancellation });
+            return ValueTask.FromResult(new InferenceRequest(inputs, count) { Tenant = Tenant, Cancellation = cancellation });
         }
         catch
         {

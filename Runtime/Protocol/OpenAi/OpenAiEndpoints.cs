@@ -6,6 +6,7 @@ using Fabrik.Models;
 using Fabrik.Protocol.Http;
 using Fabrik.Security;
 using Fabrik.Security.Access;
+using Fabrik.Tenancy;
 using Fabrik.Tensors;
 
 namespace Fabrik.Protocol.OpenAi;
@@ -41,6 +42,7 @@ internal sealed class OpenAiEndpoints(
         var version = "";
         string? caller = null;
         var authorized = false;
+        Tenant? admitted = null;
         try
         {
             EmbeddingRequest request;
@@ -53,6 +55,11 @@ internal sealed class OpenAiEndpoints(
             context.Request.RouteValues["model"] = model;
             caller = Authorize(context, ApiGroup.Inference, model);
             authorized = true;
+            if (context.Features.Get<Tenant>() is { } tenant)
+            {
+                await AdmitAsync(context, tenant);
+                admitted = tenant;
+            }
             using var lease = Acquire(model);
             version = lease.Model.VersionText;
             var embedding = lease.Model.Embedding ?? throw OpenAiException.ModelNotFound(model);
@@ -65,6 +72,11 @@ internal sealed class OpenAiEndpoints(
             var inputs = TokenizedInputs.From(request, embedding);
             using var run = await EmbeddingRun.ExecuteAsync(lease.Model, inputs, pipeline, pool, context, context.RequestAborted);
             EmbeddingResponseWriter.Write(context.Response, request, run, dimensions);
+            if (admitted is not null)
+            {
+                var written = context.Response.BodyWriter.CanGetUnflushedBytes ? context.Response.BodyWriter.UnflushedBytes : 0;
+                admitted.Usage(model).RecordBytes(context.Request.ContentLength ?? 0, written);
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
@@ -76,6 +88,7 @@ internal sealed class OpenAiEndpoints(
         }
         finally
         {
+            admitted?.Exit();
             if (authorized && audit.Enabled && settings.AuditInference)
             {
                 audit.WriteBuffered("inference",
@@ -157,7 +170,19 @@ internal sealed class OpenAiEndpoints(
         }
     }
 
-    /// <summary>Returns the caller (null when access is open), or throws the refusal in OpenAI's terms.</summary>
+    /// <summary>Admits a request of <paramref name="tenant"/>, or throws its quota's refusal as
+    /// OpenAI's rate-limit error with Retry-After.</summary>
+    private static async Task AdmitAsync(HttpContext context, Tenant tenant)
+    {
+        if (await tenant.EnterAsync(context.RequestAborted) is { } refusal)
+        {
+            context.Response.Headers.RetryAfter = refusal.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            throw new OpenAiException(429, "requests", refusal.Message, null, "rate_limit_exceeded");
+        }
+    }
+
+    /// <summary>Returns the caller (null when access is open), or throws the refusal in OpenAI's terms;
+    /// an inference caller's tenant is left in the request's features for the run.</summary>
     private string? Authorize(HttpContext context, ApiGroup group, string? model)
     {
         var request = context.Request;
@@ -180,6 +205,10 @@ internal sealed class OpenAiEndpoints(
                 context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(decision.RetryAfter!.Value.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 throw new OpenAiException(429, "requests", decision.Message!, null, "rate_limit_exceeded");
             default:
+                if (group == ApiGroup.Inference && decision.Tenant is { } tenant)
+                {
+                    context.Features.Set(tenant);
+                }
                 return decision.Caller;
         }
     }

@@ -22,6 +22,7 @@ internal static class OpenAiErrors
         ErrorKind.Overloaded => new OpenAiException(503, "server_error", error.Message, null, "overloaded"),
         ErrorKind.DeadlineExceeded => new OpenAiException(504, "server_error", error.Message, null, "timeout"),
         ErrorKind.Unsupported => new OpenAiException(501, "server_error", error.Message),
+        ErrorKind.QuotaExceeded => new OpenAiException(429, "requests", error.Message, null, "rate_limit_exceeded"),
         _ => new OpenAiException(500, "server_error", HttpErrors.ClientMessage(context, error)),
     };
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Fabrik.Tenancy;
 
 namespace Fabrik.Security.Access;
 
@@ -22,21 +23,27 @@ internal sealed partial class AccessControl
     private readonly FailedAuthentications _failures;
 
     /// <summary>Reads the key file now (a bad one fails start-up).</summary>
+    /// <param name="settings">The flags.</param>
+    /// <param name="loggerFactory">For the reload and refusal log lines.</param>
+    /// <param name="audit">For the reload and refusal records.</param>
+    /// <param name="time">The clock of the failure limit and the tenants' quotas.</param>
+    /// <param name="tenants">Where the key file's tenants are kept (one per server); a new one when null.</param>
     /// <exception cref="InvalidOperationException">The key file is missing or malformed; the message says why.</exception>
-    public AccessControl(SecuritySettings settings, ILoggerFactory loggerFactory, AuditLog audit, TimeProvider time)
+    public AccessControl(SecuritySettings settings, ILoggerFactory loggerFactory, AuditLog audit, TimeProvider time, TenantRegistry? tenants = null)
     {
         _logger = loggerFactory.CreateLogger("Fabrik.Security");
+        Tenants = tenants ?? new TenantRegistry(time);
         _authHealth = settings.AuthHealth;
         _audit = audit;
         if (settings.AuthKeysPath is { } path)
         {
             try
             {
-                _keys = new ReloadingFile<ApiKeyFile>([path], () => ApiKeyFile.Parse(File.ReadAllText(path)), settings.AuthReloadCheckInterval,
+                _keys = new ReloadingFile<ApiKeyFile>([path], () => ApiKeyFile.Parse(File.ReadAllText(path)).BindTenants(Tenants), settings.AuthReloadCheckInterval,
                     reloaded: file =>
                     {
                         Log.KeysReloaded(_logger, path, file.Keys.Length);
-                        _audit.Write("keys-reload", ("file", path), ("keys", file.Keys.Select(key => key.Id)));
+                        _audit.Write("keys-reload", ("file", path), ("keys", file.Keys.Select(key => key.Id)), ("tenants", file.Tenants.Select(tenant => tenant.Name)));
                     },
                     failed: e =>
                     {
@@ -51,6 +58,9 @@ internal sealed partial class AccessControl
         }
         _failures = new FailedAuthentications(settings.AuthFailuresPerMinute, time);
     }
+
+    /// <summary>The tenants the key file declares, with their quotas and usage.</summary>
+    public TenantRegistry Tenants { get; }
 
     /// <summary>Whether keys are required at all.</summary>
     public bool Enabled => _keys is not null;
@@ -107,7 +117,7 @@ internal sealed partial class AccessControl
                 ? $"the API key '{caller.Id}' has no scope for this endpoint"
                 : $"the API key '{caller.Id}' may not run inference on model '{model}'");
         }
-        return new AccessDecision(AccessOutcome.Allowed, caller.Id, null);
+        return new AccessDecision(AccessOutcome.Allowed, caller.Id, null) { Key = caller };
     }
 
     private static partial class Log

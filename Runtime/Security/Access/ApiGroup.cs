@@ -30,6 +30,10 @@ internal enum ApiGroup
     /// <summary>The shared-memory extensions' register, status and unregister (scope <c>shared-memory</c>).</summary>
     SharedMemory,
 
+    /// <summary>The tenants' usage (<c>GET /v2/tenants/usage</c>): any known caller, who sees its
+    /// own tenant's usage, or every tenant's with <c>admin</c>.</summary>
+    Usage,
+
     /// <summary>Triton's trace and logging categories.</summary>
     Other,
 }

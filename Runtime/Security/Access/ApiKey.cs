@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Fabrik.Tenancy;
 
 namespace Fabrik.Security.Access;
 
@@ -8,6 +9,16 @@ namespace Fabrik.Security.Access;
 /// </summary>
 internal sealed record ApiKey(string Id, byte[]? Sha256, string? Subject, ImmutableArray<string> Scopes)
 {
+    /// <summary>The tenant the entry names; null when it names none.</summary>
+    public string? TenantName { get; init; }
+
+    /// <summary>The tenant its requests are charged to: the named one, or the key's own when the
+    /// file declares tenants but the entry names none; null when the file declares no tenants.</summary>
+    public Tenant? Tenant { get; init; }
+
+    /// <summary>Whether the scopes include <c>admin</c>.</summary>
+    public bool IsAdmin => Scopes.Contains("admin");
+
     /// <summary>Whether the scopes grant <paramref name="group"/> (for inference, on <paramref name="model"/>).</summary>
     public bool Grants(ApiGroup group, string? model)
     {
@@ -30,7 +41,8 @@ internal sealed record ApiKey(string Id, byte[]? Sha256, string? Subject, Immuta
                 return true;
             }
         }
-        // Health needs only a known caller (it is checked at all only with --auth-health=true).
-        return group is ApiGroup.Health;
+        // Health needs only a known caller (it is checked at all only with --auth-health=true);
+        // so does usage, which shows a caller only its own tenant.
+        return group is ApiGroup.Health or ApiGroup.Usage;
     }
 }

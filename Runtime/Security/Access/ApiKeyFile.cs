@@ -2,20 +2,46 @@ using System.Collections.Immutable;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Fabrik.Tenancy;
 
 namespace Fabrik.Security.Access;
 
 /// <summary>
 /// The parsed --auth-keys file: <c>{"keys": [{"id": "ci", "sha256": "&lt;hex&gt;", "scopes": [...]}]}</c>,
-/// where an entry may name <c>"subject": "CN=..."</c> (a client certificate) instead of a hash.
+/// where an entry may name <c>"subject": "CN=..."</c> (a client certificate) instead of a hash,
+/// and <c>"tenant": "name"</c>, a tenant the file's <c>"tenants"</c> section declares (<see cref="TenantSection"/>).
 /// </summary>
 internal sealed class ApiKeyFile
 {
     private static readonly string[] KnownScopes = ["metadata", "stats", "repository", "metrics", "shared-memory", "admin"];
 
-    private ApiKeyFile(ImmutableArray<ApiKey> keys) => Keys = keys;
+    private ApiKeyFile(ImmutableArray<ApiKey> keys, ImmutableArray<TenantDeclaration> tenants)
+    {
+        Keys = keys;
+        Tenants = tenants;
+    }
 
     public ImmutableArray<ApiKey> Keys { get; }
+
+    /// <summary>The tenants the file declares (empty when it has no <c>"tenants"</c> section).</summary>
+    public ImmutableArray<TenantDeclaration> Tenants { get; }
+
+    /// <summary>Applies the file's tenants to <paramref name="registry"/> and returns the file with
+    /// each key's tenant resolved (none when the file declares no tenants).</summary>
+    public ApiKeyFile BindTenants(TenantRegistry registry)
+    {
+        var byName = registry.Apply(Tenants);
+        if (Tenants.IsEmpty)
+        {
+            return this;
+        }
+        var bound = ImmutableArray.CreateBuilder<ApiKey>(Keys.Length);
+        foreach (var key in Keys)
+        {
+            bound.Add(key with { Tenant = key.TenantName is { } name ? byName[name] : registry.OwnTenant(key.Id) });
+        }
+        return new ApiKeyFile(bound.MoveToImmutable(), Tenants);
+    }
 
     /// <summary>Parses the file's text.</summary>
     /// <exception cref="FormatException">What is wrong, by entry (never the key material).</exception>
@@ -48,7 +74,27 @@ internal sealed class ApiKeyFile
             {
                 throw new FormatException($"key id '{duplicate.Key}' appears more than once");
             }
-            return new ApiKeyFile(parsed.ToImmutable());
+            var tenants = document.RootElement.TryGetProperty("tenants", out var section) ? TenantSection.Parse(section) : [];
+            CheckTenantNames(parsed, tenants);
+            return new ApiKeyFile(parsed.ToImmutable(), tenants);
+        }
+    }
+
+    /// <summary>Every tenant a key names is declared, and no key without one (its own tenant,
+    /// named by its id) takes a declared tenant's name.</summary>
+    private static void CheckTenantNames(IEnumerable<ApiKey> keys, ImmutableArray<TenantDeclaration> tenants)
+    {
+        var declared = tenants.Select(tenant => tenant.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var key in keys)
+        {
+            if (key.TenantName is { } name && !declared.Contains(name))
+            {
+                throw new FormatException($"key '{key.Id}' names tenant '{name}', which the file's \"tenants\" section does not declare");
+            }
+            if (key.TenantName is null && declared.Contains(key.Id))
+            {
+                throw new FormatException($"key '{key.Id}' names no tenant, so it is a tenant of its own by its id, which a declared tenant already has");
+            }
         }
     }
 
@@ -95,7 +141,12 @@ internal sealed class ApiKeyFile
             }
             granted.Add(text);
         }
-        return new ApiKey(id, digest, subject, granted.ToImmutable());
+        var tenant = OptionalString(entry, "tenant", index);
+        if (tenant is not null && !TenantSection.IsValidName(tenant))
+        {
+            throw new FormatException($"key '{id}': \"tenant\" is not a valid tenant name");
+        }
+        return new ApiKey(id, digest, subject, granted.ToImmutable()) { TenantName = tenant };
     }
 
     private static string? OptionalString(JsonElement entry, string name, int index) =>
