@@ -53,6 +53,7 @@ internal static class EnsemblePlanner
         {
             steps[i] = steps[i] with { DependsOn = Dependencies(steps[i], producers, consumed, slots) };
         }
+        var order = Order(steps, [.. slots.OrderBy(pair => pair.Value).Select(pair => pair.Key)]);
         var outputSlots = config.Outputs.Select(output =>
         {
             var producer = slots.TryGetValue(output.Name, out var slot) ? producers[slot] : null;
@@ -75,7 +76,6 @@ internal static class EnsemblePlanner
         {
             names[slot] = name;
         }
-        var order = Order(steps, names);
         return new EnsemblePlan
         {
             Name = config.Name,
