@@ -123,6 +123,31 @@ public sealed class EnsembleServerTests
     }
 
     [Fact]
+    public async Task PollMode_FollowsItsModelLeavingAndComingBack()
+    {
+        using var repository = new TemporaryRepository().Add("simple").AddEnsemble("chain", Chain);
+        await using var server = await InMemoryFabrik.StartAsync("--model-repository", repository.Path, "--model-control-mode=poll", "--repository-poll-secs=1");
+        var models = server.Server.Models;
+        Assert.Equal(ModelState.Ready, models.Models["chain"].State);
+        var simple = Path.Combine(repository.Path, "simple");
+        var aside = Path.Combine(repository.Path, "..", Path.GetFileName(repository.Path) + "-simple");
+
+        Directory.Move(simple, aside);
+        try
+        {
+            Assert.True(await Eventually.HoldsAsync(() => models.Models["chain"].State == ModelState.Unavailable));
+            Assert.Contains("step 0 ('simple')", models.Models["chain"].Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Move(aside, simple);
+        }
+        Assert.True(await Eventually.HoldsAsync(() => models.Models["chain"].State == ModelState.Ready));
+        using var client = server.CreateHttpClient();
+        Assert.Equal(HttpStatusCode.OK, (await InferAsync(client, "chain", Values(5), Values(6))).Status);
+    }
+
+    [Fact]
     public async Task UnloadingAComposingModelUnderLoad_LosesNoAcceptedRequest()
     {
         using var repository = new TemporaryRepository().Add("simple").AddEnsemble("chain", Chain);
