@@ -7,7 +7,7 @@ namespace Fabrik.Configuration;
 /// Reads <c>ensemble_scheduling</c> as Triton's ModelEnsembling: <c>step</c> entries with
 /// <c>model_name</c>, <c>model_version</c> (default -1, the newest), and the <c>input_map</c> and
 /// <c>output_map</c> maps (key: the composing model's tensor; value: the ensemble's tensor), and
-/// <c>max_inflight_requests</c>. What a step names is checked against the loaded models when the
+/// <c>max_inflight_requests</c> (or <c>max_inflight_responses</c>). What a step names is checked against the loaded models when the
 /// ensemble loads (Fabrik.Ensembles); here only the text is.
 /// </summary>
 internal static class EnsembleSchedulingReader
@@ -21,7 +21,9 @@ internal static class EnsembleSchedulingReader
             switch (child.Name)
             {
                 case "step": steps.Add(Step(child, steps.Count)); break;
-                case "max_inflight_requests": maxInflight = (int)Math.Min(NonNegative(child), int.MaxValue); break;
+                // Triton's documentation names it max_inflight_requests, its model_config.proto
+                // max_inflight_responses; both are read.
+                case "max_inflight_requests" or "max_inflight_responses": maxInflight = (int)Math.Min(NonNegative(child), int.MaxValue); break;
                 default: throw ConfigFormatException.At(child.Position, $"ensemble_scheduling field '{child.Name}' is not supported");
             }
         }

@@ -36,6 +36,13 @@ public sealed class EnsembleSchedulingReaderTests
         Assert.Equal(4, config.MaxBatchSize);
     }
 
+    [Fact]
+    public void MaxInflightResponses_TheProtoName_IsReadToo()
+    {
+        var config = ModelConfigReader.Parse("platform: \"ensemble\" ensemble_scheduling { max_inflight_responses: 7 step [ { model_name: \"a\" } ] }", "ens");
+        Assert.Equal(7, config.Ensemble!.MaxInflightRequests);
+    }
+
     [Theory]
     [InlineData("platform: \"ensemble\"", "needs an ensemble_scheduling block")]
     [InlineData("platform: \"onnxruntime_onnx\" ensemble_scheduling { step [ { model_name: \"a\" } ] }", "only for platform \"ensemble\"")]

@@ -35,6 +35,26 @@ public sealed class EnsembleServerTests
     }
 
     [Fact]
+    public async Task ConfigEndpoint_ReportsTheStepsAsTritonDoes_AndNoInstances()
+    {
+        using var repository = new TemporaryRepository().Add("simple").AddEnsemble("chain", Chain.Replace("ensemble_scheduling {", "ensemble_scheduling { max_inflight_requests: 5", StringComparison.Ordinal));
+        await using var server = await InMemoryFabrik.StartAsync("--model-repository", repository.Path);
+        using var client = server.CreateHttpClient();
+
+        var config = JsonNode.Parse(await client.GetStringAsync("/v2/models/chain/config"))!;
+
+        Assert.Equal("ensemble", (string)config["platform"]!);
+        Assert.Empty(config["instance_group"]!.AsArray());
+        var scheduling = config["ensemble_scheduling"]!;
+        Assert.Equal(5, (int)scheduling["max_inflight_responses"]!);
+        var steps = scheduling["step"]!.AsArray();
+        Assert.Equal(["simple", "simple"], steps.Select(step => (string)step!["model_name"]!));
+        Assert.Equal("-1", steps[0]!["model_version"]!.ToString());
+        Assert.Equal("A", (string)steps[0]!["input_map"]!["INPUT0"]!);
+        Assert.Equal("TWICE_B", (string)steps[1]!["output_map"]!["OUTPUT1"]!);
+    }
+
+    [Fact]
     public async Task Statistics_TheEnsembleCountsRequests_ItsModelCountsEachStep()
     {
         using var repository = new TemporaryRepository().Add("simple").AddEnsemble("chain", Chain);
