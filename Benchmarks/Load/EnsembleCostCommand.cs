@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Fabrik.Testing;
 
 namespace Fabrik.Benchmarks.Load;
 
@@ -84,22 +85,13 @@ public static class EnsembleCostCommand
 
     private static async Task<JsonNode> InferAsync(HttpClient client, string model, string first, int[] a, string second, int[] b)
     {
-        var body = new JsonObject { ["inputs"] = new JsonArray(Tensor(first, a), Tensor(second, b)) };
+        var body = new JsonObject { ["inputs"] = new JsonArray(JsonTensors.Row(first, "INT32", a), JsonTensors.Row(second, "INT32", b)) };
         using var response = await client.PostAsJsonAsync($"/v2/models/{model}/infer", body);
         response.EnsureSuccessStatusCode();
         return JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
     }
 
-    private static JsonObject Tensor(string name, int[] values) => new()
-    {
-        ["name"] = name,
-        ["datatype"] = "INT32",
-        ["shape"] = new JsonArray(1, values.Length),
-        ["data"] = new JsonArray([.. values.Select(value => (JsonNode)value)]),
-    };
-
-    private static int[] Output(JsonNode body, string name) =>
-        [.. body["outputs"]!.AsArray().Single(output => (string)output!["name"]! == name)!["data"]!.AsArray().Select(value => (int)value!)];
+    private static int[] Output(JsonNode body, string name) => JsonTensors.Output<int>(body, name);
 
     private static double Percentile(List<double> values, double quantile)
     {

@@ -86,18 +86,11 @@ public sealed class EnsembleConcurrencyTests
     {
         var body = new JsonObject
         {
-            ["inputs"] = new JsonArray(new JsonObject
-            {
-                ["name"] = "X",
-                ["datatype"] = "FP32",
-                ["shape"] = new JsonArray(1, x.Length),
-                ["data"] = new JsonArray([.. x.Select(value => (JsonNode)value)]),
-            }),
+            ["inputs"] = new JsonArray(JsonTensors.Row("X", "FP32", x)),
         };
         using var response = await client.PostAsJsonAsync($"/v2/models/{model}/infer", body);
         return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
     }
 
-    private static float[] Output(JsonNode body, string name) =>
-        [.. body["outputs"]!.AsArray().Single(output => (string)output!["name"]! == name)!["data"]!.AsArray().Select(value => (float)value!)];
+    private static float[] Output(JsonNode body, string name) => JsonTensors.Output<float>(body, name);
 }

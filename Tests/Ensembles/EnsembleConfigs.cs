@@ -33,21 +33,12 @@ internal static class EnsembleConfigs
         var body = new JsonObject
         {
             ["id"] = "request-" + a[0].ToString(CultureInfo.InvariantCulture),
-            ["inputs"] = new JsonArray(Tensor(first, a), Tensor(second, b)),
+            ["inputs"] = new JsonArray(JsonTensors.Row(first, "INT32", a), JsonTensors.Row(second, "INT32", b)),
         };
         using var response = await client.PostAsJsonAsync($"/v2/models/{model}/infer", body);
         return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!);
     }
 
     /// <summary>The INT32 values of output <paramref name="name"/>.</summary>
-    public static int[] Output(JsonNode body, string name) =>
-        [.. body["outputs"]!.AsArray().Single(output => (string)output!["name"]! == name)!["data"]!.AsArray().Select(value => (int)value!)];
-
-    private static JsonObject Tensor(string name, int[] values) => new()
-    {
-        ["name"] = name,
-        ["datatype"] = "INT32",
-        ["shape"] = new JsonArray(1, values.Length),
-        ["data"] = new JsonArray([.. values.Select(value => (JsonNode)value)]),
-    };
+    public static int[] Output(JsonNode body, string name) => JsonTensors.Output<int>(body, name);
 }
