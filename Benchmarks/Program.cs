@@ -9,7 +9,8 @@ namespace Fabrik.Benchmarks;
 /// <c>-- --budgets</c> runs the short allocation-budget check that CI runs; <c>-- compare OLD NEW</c>
 /// compares two exported runs; <c>-- load ...</c> is the perf_analyzer-style load generator; <c>-- device-sim</c> measures
 /// how busy the GPU pipeline keeps a simulated device (Benchmarks/device-sim.sh); <c>-- sequences</c>
-/// compares the sequence batcher's strategies.
+/// compares the sequence batcher's strategies; <c>-- ensemble-cost</c> compares an ensemble of two
+/// ONNX steps with the same two calls made by the client (Benchmarks/ensemble-cost.sh).
 /// </summary>
 public static class Program
 {
@@ -30,6 +31,10 @@ public static class Program
         if (args is ["sequences", ..])
         {
             return Load.SequenceRatioCommand.Run(args[1..]);
+        }
+        if (args is ["ensemble-cost", ..])
+        {
+            return Load.EnsembleCostCommand.Run(args[1..]);
         }
         if (args is ["report", ..])
         {

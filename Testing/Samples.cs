@@ -9,7 +9,7 @@ namespace Fabrik.Testing;
 public static class Samples
 {
     /// <summary>The stateless sample models, whose samples are independent requests.</summary>
-    public static readonly string[] ModelNames = ["simple", "mlp", "mlp_torch", "strings", "identity", "cnn"];
+    public static readonly string[] ModelNames = ["simple", "mlp", "mlp_torch", "strings", "identity", "cnn", "simple_chain"];
 
     /// <summary>The stateful sample models (sequence_batching): each one's samples are one
     /// sequence, sent in order with their request parameters.</summary>

@@ -63,6 +63,15 @@ public sealed class TemporaryRepository : IDisposable
         return this;
     }
 
+    /// <summary>Adds ensemble <paramref name="name"/>: <paramref name="config"/> as its config.pbtxt
+    /// (after its name and platform) and an empty version folder, as Triton's ensembles have.</summary>
+    public TemporaryRepository AddEnsemble(string name, string config)
+    {
+        Directory.CreateDirectory(System.IO.Path.Combine(Path, name, "1"));
+        File.WriteAllText(System.IO.Path.Combine(Path, name, "config.pbtxt"), $"name: \"{name}\"\nplatform: \"ensemble\"\n{config}\n");
+        return this;
+    }
+
     /// <summary>Replaces <paramref name="text"/> with <paramref name="replacement"/> in a model's
     /// config.pbtxt (a dimension made variable, for instance); the text must be there.</summary>
     public TemporaryRepository ReplaceInConfig(string name, string text, string replacement)

@@ -817,6 +817,76 @@ def record_sources_relative_to_repository():
     torch.jit.frontend.get_source_lines_and_file = relative
 
 
+def generate_ensembles():
+    """`simple_chain` (ensemble): `simple` twice, its sum and difference fed back in, so
+    TWICE_A = (A + B) + (A - B) = 2A and TWICE_B = (A + B) - (A - B) = 2B (INT32 [16]).
+    An ensemble has no model file; its version folder holds only a placeholder, since an
+    empty folder does not survive version control. Its own generator, so its samples do not
+    move the other models' random numbers."""
+    rng = np.random.default_rng(SEED + 25)
+    path = model_dir("simple_chain")
+    write_text(os.path.join(path, "1", ".gitkeep"), "")
+    write_text(os.path.join(path, "config.pbtxt"), """name: "simple_chain"
+platform: "ensemble"
+max_batch_size: 8
+input [
+  {
+    name: "A"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "B"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+output [
+  {
+    name: "TWICE_A"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  },
+  {
+    name: "TWICE_B"
+    data_type: TYPE_INT32
+    dims: [ 16 ]
+  }
+]
+ensemble_scheduling {
+  step [
+    {
+      model_name: "simple"
+      model_version: -1
+      input_map { key: "INPUT0" value: "A" }
+      input_map { key: "INPUT1" value: "B" }
+      output_map { key: "OUTPUT0" value: "sum" }
+      output_map { key: "OUTPUT1" value: "difference" }
+    },
+    {
+      model_name: "simple"
+      model_version: -1
+      input_map { key: "INPUT0" value: "sum" }
+      input_map { key: "INPUT1" value: "difference" }
+      output_map { key: "OUTPUT0" value: "TWICE_A" }
+      output_map { key: "OUTPUT1" value: "TWICE_B" }
+    }
+  ]
+}
+""")
+    samples = []
+    for batch, nested in ((1, False), (3, True), (8, False)):
+        a = rng.integers(-1_000_000, 1_000_000, size=(batch, 16), dtype=np.int32)
+        b = rng.integers(-1_000_000, 1_000_000, size=(batch, 16), dtype=np.int32)
+        samples.append({
+            "inputs": [tensor_json("A", "INT32", a, nested), tensor_json("B", "INT32", b, nested)],
+            "outputs": [tensor_json("TWICE_A", "INT32", (2 * a.astype(np.int64)).astype(np.int32)),
+                        tensor_json("TWICE_B", "INT32", (2 * b.astype(np.int64)).astype(np.int32))],
+            "tolerance": 0,
+        })
+    write_samples(path, "simple_chain", samples)
+
+
 def main():
     if sys.argv[1:2] == ["--resnet50"]:
         generate_resnet50(sys.argv[2] if len(sys.argv) > 2 else RESNET50_DIR)
@@ -838,6 +908,7 @@ def main():
     generate_embedder()
     generate_embedder_sentencepiece()
     generate_image_pool()
+    generate_ensembles()
     print("models written to", HERE, file=sys.stderr)
 
 

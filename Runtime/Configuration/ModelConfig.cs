@@ -40,6 +40,9 @@ internal sealed record ModelConfig
     /// <summary>Sequence batching settings, or null when the model is not stateful.</summary>
     public SequenceBatchingConfig? SequenceBatching { get; init; }
 
+    /// <summary>The steps of an ensemble (<c>platform: "ensemble"</c>); null for any other model.</summary>
+    public EnsembleSchedulingConfig? Ensemble { get; init; }
+
     /// <summary>Model file name inside a version folder; empty means the backend's default.</summary>
     public string DefaultModelFilename { get; init; } = "";
 

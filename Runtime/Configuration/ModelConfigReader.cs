@@ -31,6 +31,7 @@ internal static class ModelConfigReader
         DynamicBatchingConfig? dynamicBatching = null;
         bool responseCache = false, decoupled = false;
         SequenceBatchingConfig? sequenceBatching = null;
+        EnsembleSchedulingConfig? ensemble = null;
 
         foreach (var field in root.Fields)
         {
@@ -52,6 +53,7 @@ internal static class ModelConfigReader
                 case "instance_group": instanceGroups.Add(InstanceGroup(field, instanceGroups.Count, ignored)); break;
                 case "dynamic_batching": dynamicBatching = DynamicBatching(field, ignored); break;
                 case "sequence_batching": sequenceBatching = SequenceBatchingReader.Read(field, ignored); break;
+                case "ensemble_scheduling": ensemble = EnsembleSchedulingReader.Read(field); break;
                 case "parameters": Parameter(field, parameters); break;
                 case "response_cache": responseCache = BlockSwitch(field, "enable", ignored); break;
                 case "model_transaction_policy":
@@ -76,6 +78,7 @@ internal static class ModelConfigReader
         {
             throw new ConfigFormatException("dynamic_batching and sequence_batching are both set; a model has one scheduler (Triton's scheduling_choice)");
         }
+        EnsembleSchedulingReader.CheckPlatform(platform, ensemble, dynamicBatching is not null || sequenceBatching is not null);
         RejectDuplicates(inputs, "input");
         RejectDuplicates(outputs, "output");
         if (instanceGroups.Count == 0)
@@ -99,6 +102,7 @@ internal static class ModelConfigReader
             InstanceGroups = instanceGroups.ToImmutable(),
             DynamicBatching = dynamicBatching,
             SequenceBatching = sequenceBatching,
+            Ensemble = ensemble,
             Parameters = parameters.ToImmutable(),
             ResponseCache = responseCache,
             Decoupled = decoupled,

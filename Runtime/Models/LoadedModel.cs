@@ -1,7 +1,9 @@
 using System.Text;
 using Fabrik.Caching;
 using Fabrik.Configuration;
+using Fabrik.Ensembles;
 using Fabrik.Execution;
+using Fabrik.Inference;
 using Fabrik.Models.Embeddings;
 using Fabrik.Observability;
 using Fabrik.Observability.Metrics;
@@ -16,7 +18,7 @@ namespace Fabrik.Models;
 /// retires the version, waits for the leases to end, and only then stops its scheduler, so no
 /// accepted request fails because its model went away.
 /// </summary>
-internal sealed class LoadedModel : IAsyncDisposable
+internal sealed class LoadedModel : IAsyncDisposable, IComposingModel
 {
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _leases;
@@ -62,7 +64,30 @@ internal sealed class LoadedModel : IAsyncDisposable
         return new LoadedModel(config, version, scheduler, statistics) { ModelFileName = modelFileName, ResponseCache = cache, Embedding = embedding, LoadedAt = time.GetUtcNow() };
     }
 
+    /// <summary>The one way a served ensemble version is built: its checked
+    /// <paramref name="plan"/> runs over <paramref name="models"/>. Its scheduler has no instances
+    /// (its requests go to <see cref="Ensemble"/>); it is there for the version's health and
+    /// shutdown like any other version's. Caching follows <see cref="ModelConfig.CachesResponses"/>
+    /// at the top level, as Triton caches ensembles.</summary>
+    public static LoadedModel CreateEnsemble(
+        ModelConfig config, long version, EnsemblePlan plan, IComposingModels models, TensorMemoryPool pool, TimeProvider time, ILoggerFactory loggerFactory,
+        InferenceMetrics? metrics = null, ResponseCache? responseCache = null)
+    {
+        var model = Create(config, version, [], pool, time, loggerFactory, "", metrics, responseCache);
+        model.Ensemble = new EnsembleExecutor(plan, models, model.Statistics);
+        return model;
+    }
+
     public string Name => Config.Name;
+
+    /// <summary>How an ensemble version runs its steps; null for any other model.</summary>
+    public EnsembleExecutor? Ensemble { get; private set; }
+
+    /// <summary>Runs <paramref name="request"/>: through the ensemble's steps for an ensemble,
+    /// otherwise through the scheduler. The request stays the caller's; the response becomes
+    /// the caller's.</summary>
+    public Task<InferenceResponse> InferAsync(InferenceRequest request) =>
+        Ensemble is { } ensemble ? ensemble.InferAsync(request) : Scheduler.InferAsync(request);
 
     public ModelConfig Config { get; }
 

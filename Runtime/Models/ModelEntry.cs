@@ -15,5 +15,9 @@ internal sealed record ModelEntry(string Name, ModelState State, string Reason, 
     /// <summary>The repository fingerprint this entry was loaded from (poll mode).</summary>
     public string Fingerprint { get; init; } = "";
 
+    /// <summary>For an ensemble, the models its steps name (loaded or not), so that a change to
+    /// one of them checks the ensemble again; empty for any other model.</summary>
+    public IReadOnlyList<string> Composing { get; init; } = [];
+
     public static string StateName(ModelState state) => state.ToString().ToUpperInvariant();
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Fabrik.Configuration;
 using Fabrik.Devices;
+using Fabrik.Ensembles;
 using Fabrik.Execution;
 using Fabrik.Execution.Pipeline;
 using Fabrik.Models.Embeddings;
@@ -24,8 +25,9 @@ internal sealed partial class ModelLoader(
     private readonly ILogger _logger = loggerFactory.CreateLogger<ModelLoader>();
 
     /// <summary>Loads every version the version policy selects. Either all load, or none stays
-    /// loaded and the exception says why.</summary>
-    public ImmutableSortedDictionary<long, LoadedModel> LoadVersions(ModelSource source)
+    /// loaded and the exception says why. An ensemble's versions are checked against the models
+    /// <paramref name="composing"/> serves now.</summary>
+    public ImmutableSortedDictionary<long, LoadedModel> LoadVersions(ModelSource source, IComposingModels composing)
     {
         ModelRepository.Confine(source.Root, source.Directory);
         var configBytes = ReadConfigBytes(source);
@@ -50,7 +52,9 @@ internal sealed partial class ModelLoader(
         {
             foreach (var version in selected)
             {
-                versions[version] = LoadVersion(source, config, configBytes, version);
+                versions[version] = config.Ensemble is null
+                    ? LoadVersion(source, config, configBytes, version)
+                    : LoadedModel.CreateEnsemble(config, version, EnsemblePlanner.Plan(config, composing), composing, pool, time, loggerFactory, options.Metrics, ResponseCacheFor(config));
             }
             return versions.ToImmutable();
         }
@@ -126,6 +130,10 @@ internal sealed partial class ModelLoader(
             throw new InvalidOperationException("config.pbtxt is missing and auto-complete is disabled (--disable-auto-complete-config)");
         }
 
+        if (config.Ensemble is not null)
+        {
+            return config; // no backend: its steps' models run it
+        }
         var backend = config.Platform.Length == 0 && config.Backend.Length == 0
             ? backends.Detect(NewestVersionDirectory(source))
                 ?? throw new InvalidOperationException(
@@ -136,6 +144,21 @@ internal sealed partial class ModelLoader(
             Backend = backend.Name,
             Platform = config.Platform.Length > 0 ? config.Platform : backend.Platforms[0],
         };
+    }
+
+    /// <summary>The models an ensemble's steps name, read from its config.pbtxt without loading
+    /// anything; empty for any other model, or when the file cannot be read (its load says why).</summary>
+    public static IReadOnlyList<string> ComposingModels(ModelSource source)
+    {
+        try
+        {
+            var config = File.Exists(source.ConfigPath) ? ModelConfigReader.Parse(TextFormatParser.ReadFile(source.ConfigPath), source.Name) : null;
+            return config?.Ensemble is { } ensemble ? [.. ensemble.Steps.Select(step => step.ModelName).Distinct(StringComparer.Ordinal)] : [];
+        }
+        catch (Exception e) when (e is ConfigFormatException or IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
     }
 
     private static string NewestVersionDirectory(ModelSource source) =>

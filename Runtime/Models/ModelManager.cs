@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Fabrik.Ensembles;
 using Fabrik.Errors;
 
 namespace Fabrik.Models;
@@ -15,7 +16,7 @@ namespace Fabrik.Models;
 /// <see cref="_lifecycle"/>. A reload builds the new versions completely before it swaps them in;
 /// the old versions then wait for their leases (requests in flight) before they stop.
 /// </remarks>
-internal sealed partial class ModelManager : IAsyncDisposable
+internal sealed partial class ModelManager : IAsyncDisposable, IComposingModels
 {
     private readonly ModelRepositoryOptions _options;
     private readonly ModelLoader _loader;
@@ -97,9 +98,11 @@ internal sealed partial class ModelManager : IAsyncDisposable
                     }
                 }
             }
+            var (plain, ensembles) = SplitEnsembles(everything ? startup : WithComposingModels(startup));
             // --model-load-thread-count models build at once; Publish serialises the swaps.
-            await Parallel.ForEachAsync(startup, new ParallelOptions { MaxDegreeOfParallelism = _options.LoadThreadCount, CancellationToken = cancellation },
+            await Parallel.ForEachAsync(plain, new ParallelOptions { MaxDegreeOfParallelism = _options.LoadThreadCount, CancellationToken = cancellation },
                 async (source, _) => await LoadOrReloadAsync(source));
+            await LoadEnsemblesAsync(ensembles);
             foreach (var name in _options.StartupModels.Where(name => name != "*" && !seen.Contains(name)))
             {
                 Publish(ModelEntry.Without(name, ModelState.Unavailable, $"--load-model names '{name}', which no model repository holds"));
@@ -136,6 +139,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
         await _lifecycle.WaitAsync(cancellation);
         try
         {
+            await LoadComposingModelsAsync(source, depth: 0);
             var entry = await LoadOrReloadAsync(source);
             if (entry.State != ModelState.Ready)
             {
@@ -235,10 +239,12 @@ internal sealed partial class ModelManager : IAsyncDisposable
         }
     }
 
-    /// <summary>Loads every version the policy selects; on success swaps them in and retires the
-    /// previous ones. Under <see cref="_lifecycle"/>.</summary>
-    private async Task<ModelEntry> LoadOrReloadAsync(ModelSource source)
+    /// <summary>Loads every version the policy selects; on success swaps them in, checks the
+    /// ensembles that use the model again, and retires the previous versions. Under
+    /// <see cref="_lifecycle"/>.</summary>
+    private async Task<ModelEntry> LoadOrReloadAsync(ModelSource source, int depth = 0)
     {
+        var composing = ModelLoader.ComposingModels(source);
         _models.TryGetValue(source.Name, out var previous);
         if (previous is null || previous.Versions.IsEmpty)
         {
@@ -249,10 +255,10 @@ internal sealed partial class ModelManager : IAsyncDisposable
         try
         {
             fingerprint = ModelRepository.Fingerprint(source);
-            entry = new ModelEntry(source.Name, ModelState.Ready, "", _loader.LoadVersions(source)) { Fingerprint = fingerprint };
+            entry = new ModelEntry(source.Name, ModelState.Ready, "", _loader.LoadVersions(source, this)) { Fingerprint = fingerprint, Composing = composing };
             foreach (var loaded in entry.Versions.Values)
             {
-                Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Scheduler.InstanceDevices);
+                Log.ModelLoaded(_logger, loaded.Name, loaded.Version, loaded.Config.Platform, loaded.Ensemble is null ? loaded.Scheduler.InstanceDevices : "its steps' models");
             }
         }
         catch (Exception e)
@@ -261,16 +267,19 @@ internal sealed partial class ModelManager : IAsyncDisposable
             Log.ModelFailed(_logger, source.Name, detail);
             // Clients see the reason without server paths (the log above has them).
             var reason = Security.Redaction.ForClient(detail, [source.Root]);
-            if (previous is { Versions.IsEmpty: false })
+            if (previous is { Versions.IsEmpty: false } && composing.Count == 0)
             {
                 // A failed reload leaves the versions that were serving in place; the files it
                 // failed on are remembered, so poll mode retries only when they change again.
                 Publish(previous = previous with { Fingerprint = fingerprint });
                 return previous;
             }
-            entry = ModelEntry.Without(source.Name, ModelState.Unavailable, reason) with { Fingerprint = fingerprint };
+            // An ensemble that no longer checks out is unavailable: its old versions name models
+            // that changed or went away.
+            entry = ModelEntry.Without(source.Name, ModelState.Unavailable, reason) with { Fingerprint = fingerprint, Composing = composing };
         }
         Publish(entry);
+        await RefreshDependentsAsync(source.Name, depth);
         if (previous is { Versions.IsEmpty: false })
         {
             await RetireAsync(previous.Versions.Values);
@@ -282,6 +291,7 @@ internal sealed partial class ModelManager : IAsyncDisposable
     private async Task UnloadCoreAsync(ModelEntry entry, string reason)
     {
         Publish(entry with { State = ModelState.Unloading, Reason = "unloading" });
+        await RefreshDependentsAsync(entry.Name, depth: 0);
         await RetireAsync(entry.Versions.Values);
         Publish(ModelEntry.Without(entry.Name, ModelState.Unavailable, reason));
         Log.ModelUnloaded(_logger, entry.Name, reason);

@@ -111,6 +111,16 @@ internal sealed class ModelStatistics
         Success.Record(Stopwatch.GetTimestamp() - receivedTimestamp);
     }
 
+    /// <summary>Records an ensemble request that succeeded, as Triton counts one: a success (from
+    /// its receipt) of <paramref name="rows"/> inferences; its executions are its steps' models'
+    /// own, so the execution count does not move.</summary>
+    public void RecordEnsembleSuccess(long receivedTimestamp, int rows)
+    {
+        Interlocked.Add(ref _inferenceCount, rows);
+        Interlocked.Exchange(ref _lastInferenceMilliseconds, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        Success.Record(Stopwatch.GetTimestamp() - receivedTimestamp);
+    }
+
     /// <summary>Records a request that failed after reaching the model, from its receipt.</summary>
     public void RecordFailure(long receivedTimestamp, FailureReason reason = FailureReason.Other)
     {

@@ -78,7 +78,7 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
                 lookupTicks = Stopwatch.GetTimestamp() - lookupStart;
             }
             scheduled = true;
-            var response = await model.Scheduler.InferAsync(request);
+            var response = await model.InferAsync(request);
             succeeded = true;
             if (cache is not null)
             {

@@ -79,7 +79,8 @@ internal static class ServerViews
             wire.Dims.AddRange(output.Dims);
             message.Output.Add(wire);
         }
-        foreach (var group in config.InstanceGroups)
+        // An ensemble has no instances of its own (Triton lists none); its steps' models do.
+        foreach (var group in config.Ensemble is null ? config.InstanceGroups : [])
         {
             var wire = new ModelInstanceGroup
             {
@@ -103,6 +104,10 @@ internal static class ServerViews
         {
             message.SequenceBatching = SequenceBatchingView.Of(sequences);
         }
+        if (config.Ensemble is { } ensemble)
+        {
+            message.EnsembleScheduling = Ensemble(ensemble);
+        }
         foreach (var (key, value) in config.Parameters)
         {
             message.Parameters[key] = new ModelParameter { StringValue = value };
@@ -110,6 +115,19 @@ internal static class ServerViews
         foreach (var sample in config.Warmup)
         {
             message.ModelWarmup.Add(Warmup(sample));
+        }
+        return message;
+    }
+
+    private static ModelEnsembling Ensemble(EnsembleSchedulingConfig ensemble)
+    {
+        var message = new ModelEnsembling { MaxInflightResponses = (uint)ensemble.MaxInflightRequests };
+        foreach (var step in ensemble.Steps)
+        {
+            var wire = new ModelEnsembling.Types.Step { ModelName = step.ModelName, ModelVersion = step.ModelVersion };
+            wire.InputMap.Add(step.InputMap);
+            wire.OutputMap.Add(step.OutputMap);
+            message.Step.Add(wire);
         }
         return message;
     }

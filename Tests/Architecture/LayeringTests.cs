@@ -30,8 +30,10 @@ public sealed class LayeringTests
         typeof(Grpc.Core.ServerCallContext).Assembly,
         typeof(Google.Protobuf.IMessage).Assembly).Build());
 
-    /// <summary>The layers from the top down: each may use those below it, never those above.</summary>
-    private static readonly string[] Layers = ["Fabrik.Hosting", "Fabrik.Protocol", "Fabrik.Models", "Fabrik.Scheduling", "Fabrik.Execution", "Fabrik.Devices"];
+    /// <summary>The layers from the top down: each may use those below it, never those above.
+    /// Ensembles sit under Models, which builds them and implements the interface through which
+    /// their steps reach the composing models.</summary>
+    private static readonly string[] Layers = ["Fabrik.Hosting", "Fabrik.Protocol", "Fabrik.Models", "Fabrik.Ensembles", "Fabrik.Scheduling", "Fabrik.Execution", "Fabrik.Devices"];
 
     /// <summary>Shared by the layers; they use nothing of the layers themselves. Security (TLS,
     /// keys, audit, model signatures) is used by Hosting and Protocol, and the loader calls its
@@ -126,6 +128,7 @@ public sealed class LayeringTests
 
     [Theory]
     [InlineData("Fabrik.Models")]
+    [InlineData("Fabrik.Ensembles")]
     [InlineData("Fabrik.Scheduling")]
     [InlineData("Fabrik.Execution")]
     [InlineData("Fabrik.Devices")]
@@ -148,6 +151,17 @@ public sealed class LayeringTests
             .NotDependOnAny(Types().That().ResideInNamespaceOrBelow("Fabrik")
                 .And().DoNotResideInNamespaceOrBelow("Fabrik.Tenancy").And().DoNotResideInNamespaceOrBelow("Fabrik.Inference"))
             .Because("tenants are resolved by Security.Access and read by Protocol, Scheduling and Hosting, never the other way round")
+            .Check(Compiled);
+
+    /// <summary>An ensemble's steps go through their models' own schedulers, reached through
+    /// IComposingModels: the ensemble code never drives a scheduler or a backend itself.</summary>
+    [Theory]
+    [InlineData("Fabrik.Scheduling")]
+    [InlineData("Fabrik.Execution")]
+    public void Ensembles_ReachTheirModelsOnlyThroughTheModelLayer(string forbidden) =>
+        Types().That().ResideInNamespaceOrBelow("Fabrik.Ensembles").Should()
+            .NotDependOnAny(Types().That().ResideInNamespaceOrBelow(forbidden))
+            .Because("each step is a request to its composing model, which schedules it like any other")
             .Check(Compiled);
 
     [Fact]
