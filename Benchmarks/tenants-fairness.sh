@@ -16,7 +16,8 @@
 #                                                 windows of it; A_CONCURRENCY and B_CONCURRENCY,
 #                                                 default 32; PORT, default 18500; SERVER_CPUS and
 #                                                 CLIENT_CPUS, taskset lists, unset: no pinning;
-#                                                 FABRIK_DLL and BENCHMARKS_DLL run other builds)
+#                                                 FABRIK_DLL and BENCHMARKS_DLL run other builds;
+#                                                 SHARED_TENANT=1: both keys in one tenant)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -52,10 +53,14 @@ trap 'stop "$FLOOD"; stop "$SERVER"; rm -rf "$WORK"' EXIT
 KEY_A=$(openssl rand -hex 32)
 KEY_B=$(openssl rand -hex 32)
 hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+# SHARED_TENANT=1 puts both keys in one tenant instead: one queue in arrival order, the
+# first-come baseline that fair share is compared with.
+TENANT_A=a TENANT_B=b
+[[ ${SHARED_TENANT:-0} == 1 ]] && TENANT_A=shared TENANT_B=shared
 cat > "$WORK/keys.json" <<JSON
-{"keys": [{"id": "a", "sha256": "$(hash "$KEY_A")", "scopes": ["infer:*", "metadata"], "tenant": "a"},
-          {"id": "b", "sha256": "$(hash "$KEY_B")", "scopes": ["infer:*", "metadata"], "tenant": "b"}],
- "tenants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}
+{"keys": [{"id": "a", "sha256": "$(hash "$KEY_A")", "scopes": ["infer:*", "metadata"], "tenant": "$TENANT_A"},
+          {"id": "b", "sha256": "$(hash "$KEY_B")", "scopes": ["infer:*", "metadata"], "tenant": "$TENANT_B"}],
+ "tenants": [$( [[ $TENANT_A == shared ]] && echo '{"name": "shared", "weight": 1}' || echo '{"name": "a", "weight": 1}, {"name": "b", "weight": 1}')]}
 JSON
 
 "${SERVER_PIN[@]}" dotnet "$FABRIK" --model-repository models --http-port "$PORT" --allow-grpc=false --allow-metrics=false \
@@ -115,17 +120,18 @@ for round in $(seq 1 "$ROUNDS"); do
     for name in "${order[@]}"; do measure "$name" "$round"; done
 done
 
-python3 - "$WORK/results" "$ROUNDS" "$B_CONCURRENCY" "$A_CONCURRENCY" <<'PY'
+python3 - "$WORK/results" "$ROUNDS" "$B_CONCURRENCY" "$A_CONCURRENCY" "$TENANT_A" <<'PY'
 import statistics, sys
+queues = "one tenant, one queue in arrival order" if sys.argv[5] == "shared" else "two tenants, fair share"
 runs = {}
 for line in open(sys.argv[1]):
     name, p99, p50, rps = line.split()
     runs.setdefault(name, []).append((float(p99), float(p50), float(rps)))
-print(f"\nB on mlp at concurrency {sys.argv[3]} (A at {sys.argv[4]}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
+print(f"\nB on mlp at concurrency {sys.argv[3]} (A at {sys.argv[4]}; {queues}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
 for name in ("alone", "flooded"):
     p99s, p50s, rpss = zip(*runs[name])
     print(f"  B {name:8} p99 {statistics.median(p99s):8.0f}  p50 {statistics.median(p50s):8.0f}  {statistics.median(rpss):8.0f} infer/s")
 pairs = list(zip(runs["flooded"], runs["alone"]))
-print(f"  B's p99 flooded ÷ alone: {statistics.median(f[0] / a[0] for f, a in pairs):.2f} (target ≤ 1.5); "
+print(f"  B's p99 flooded ÷ alone ({queues}, A at c{sys.argv[4]}): {statistics.median(f[0] / a[0] for f, a in pairs):.2f} (target ≤ 1.5); "
       f"p50 {statistics.median(f[1] / a[1] for f, a in pairs):.2f}; throughput {statistics.median(f[2] / a[2] for f, a in pairs):.2f}")
 PY

@@ -1,6 +1,8 @@
 using Fabrik.Configuration;
 using Fabrik.Errors;
+using System.Diagnostics;
 using Fabrik.Inference;
+using Fabrik.Observability.Tracing;
 using Fabrik.Tensors;
 
 namespace Fabrik.Ensembles;
@@ -144,9 +146,25 @@ internal sealed class EnsembleRun
             Parameters = _request.Parameters,
             Tenant = _request.Tenant,
             Cancellation = _request.Cancellation,
+            // A traced ensemble request traces each of its steps (a span each, under its own).
+            Timeline = _request.Timeline is null ? null : new RequestTimeline(),
         };
         // The step's request is never disposed: its inputs are the run's (or the caller's).
-        var response = await model.InferAsync(request);
+        InferenceResponse response;
+        var sent = Stopwatch.GetTimestamp();
+        var failed = true;
+        try
+        {
+            response = await model.InferAsync(request);
+            failed = false;
+        }
+        finally
+        {
+            if (request.Timeline is { } timeline)
+            {
+                InferenceTracing.FinishStep(step.Label, config.Name, model.VersionText, sent, timeline, failed);
+            }
+        }
         for (var i = 0; i < response.Outputs.Length; i++)
         {
             var slot = i < step.OutputSlots.Length ? step.OutputSlots[i] : -1;

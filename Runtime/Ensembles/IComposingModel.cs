@@ -10,6 +10,9 @@ internal interface IComposingModel
     /// <summary>The configuration the version serves with.</summary>
     ModelConfig Config { get; }
 
+    /// <summary>The version's number as text, as traces and statistics name it.</summary>
+    string VersionText { get; }
+
     /// <summary>Runs <paramref name="request"/> through the version's own scheduler (so the
     /// dynamic batcher merges it with direct requests), or through its ensemble when it is one.
     /// The request stays the caller's; the response becomes the caller's.</summary>

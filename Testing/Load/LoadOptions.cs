@@ -16,8 +16,10 @@ public enum LoadProtocol
 /// <c>--request-rate-range start:end:step</c>, <c>-p/--measurement-interval</c> (ms),
 /// <c>-s/--stability-percentage</c>, <c>-r/--max-trials</c>, <c>-f</c> (CSV; a .json and an .svg are
 /// written beside it). <c>--http-format json|binary</c> picks the HTTP encoding (perf_analyzer
-/// always sends binary; JSON is what most HTTP clients send). <c>--client fabrik|own</c> picks the
-/// client library (Fabrik.Client by default).
+/// always sends binary; JSON is what most HTTP clients send). <c>--client own|fabrik</c> picks the
+/// client library: the generator's own minimal clients by default, because Fabrik.Client costs the
+/// generator throughput on a shared host (Benchmarks/client-cost.sh); Fabrik.Client with
+/// <c>--shared-memory system</c>.
 /// </summary>
 public sealed record LoadOptions
 {
@@ -27,8 +29,8 @@ public sealed record LoadOptions
 
     public LoadProtocol Protocol { get; init; } = LoadProtocol.HttpBinary;
 
-    /// <summary>--client fabrik|own: Fabrik.Client (the default) or the generator's own minimal clients.</summary>
-    public LoadClient Client { get; init; } = LoadClient.FabrikClient;
+    /// <summary>--client own|fabrik: the generator's own minimal clients (the default) or Fabrik.Client.</summary>
+    public LoadClient Client { get; init; } = LoadClient.Own;
 
     /// <summary>--shared-memory system (perf_analyzer's flag): the inputs are written once into a
     /// system shared-memory region that every request names, instead of travelling in each request.
@@ -63,9 +65,9 @@ public sealed record LoadOptions
           -u HOST:PORT                   server (default localhost:8000; use the gRPC port with -i grpc)
           -i http|grpc                   protocol (default http)
           --http-format binary|json      HTTP payload (default binary, as perf_analyzer)
-          --client fabrik|own            send through Fabrik.Client (default) or the generator's own minimal clients
+          --client own|fabrik            send through the generator's own minimal clients (default) or Fabrik.Client
           --shared-memory none|system    system: inputs written once into a shared-memory region that requests name
-                                         (a server on this host with --allow-shared-memory=true; Fabrik.Client only)
+                                         (a server on this host with --allow-shared-memory=true; through Fabrik.Client)
           -b N                           batch size per request (default 1)
           --concurrency-range S:E:T      sweep of concurrent requests (default 1:1:1)
           --request-rate-range S:E:T     sweep of requests per second instead of concurrency
@@ -82,6 +84,7 @@ public sealed record LoadOptions
         var options = new LoadOptions();
         var httpFormat = "binary";
         var protocol = "http";
+        var clientChosen = false;
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
@@ -92,12 +95,7 @@ public sealed record LoadOptions
                 "-u" or "--url" => options with { Url = Value() },
                 "-i" or "--protocol" => Set(ref protocol, Value(), options),
                 "--http-format" => Set(ref httpFormat, Value(), options),
-                "--client" => options with { Client = Value().ToLowerInvariant() switch
-                {
-                    "fabrik" => LoadClient.FabrikClient,
-                    "own" => LoadClient.Own,
-                    var other => throw new ArgumentException($"--client takes fabrik or own, got '{other}'"),
-                } },
+                "--client" => ChooseClient(ref clientChosen, Value(), options),
                 "--shared-memory" => options with { SystemSharedMemory = Value().ToLowerInvariant() switch
                 {
                     "none" => false,
@@ -120,9 +118,13 @@ public sealed record LoadOptions
         {
             throw new ArgumentException("-m MODEL is required");
         }
-        if (options.SystemSharedMemory && options.Client == LoadClient.Own)
+        if (options.SystemSharedMemory && clientChosen && options.Client == LoadClient.Own)
         {
             throw new ArgumentException("--shared-memory system sends through Fabrik.Client: it cannot go with --client own");
+        }
+        if (options.SystemSharedMemory)
+        {
+            options = options with { Client = LoadClient.FabrikClient };
         }
         return options with
         {
@@ -140,6 +142,20 @@ public sealed record LoadOptions
     {
         var colon = text.IndexOf(':', StringComparison.Ordinal);
         return colon > 0 ? (text[..colon].Trim(), text[(colon + 1)..].Trim()) : throw new ArgumentException($"-H takes \"NAME: VALUE\", got '{text}'");
+    }
+
+    private static LoadOptions ChooseClient(ref bool chosen, string value, LoadOptions options)
+    {
+        chosen = true;
+        return options with
+        {
+            Client = value.ToLowerInvariant() switch
+            {
+                "fabrik" => LoadClient.FabrikClient,
+                "own" => LoadClient.Own,
+                var other => throw new ArgumentException($"--client takes own or fabrik, got '{other}'"),
+            },
+        };
     }
 
     private static LoadOptions Set(ref string target, string value, LoadOptions options)

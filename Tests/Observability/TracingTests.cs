@@ -82,6 +82,51 @@ public sealed class TracingTests
     }
 
     [Fact]
+    public async Task Trace_EnsembleRequest_HasASpanPerStepWithItsOwnPhases()
+    {
+        var spans = new LockedCollection();
+        using var provider = Sdk.CreateTracerProviderBuilder().AddSource("Fabrik").AddInMemoryExporter(spans).Build();
+        await using var server = await FabrikServer.StartAsync(ServerOptions.Parse(
+            ["--model-repository", RepositoryLayout.Models, "--http-port", "0", "--metrics-port", "0", "--allow-grpc=false"]));
+        using var client = new HttpClient { BaseAddress = server.HttpAddress };
+        using (var on = await client.PostAsync("/v2/models/simple_chain/trace/setting",
+                   new StringContent("""{"trace_level":["TIMESTAMPS"],"trace_rate":"1"}""", Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.OK, on.StatusCode);
+        }
+        var traceId = ActivityTraceId.CreateRandom();
+        using var infer = new HttpRequestMessage(HttpMethod.Post, "/v2/models/simple_chain/infer")
+        {
+            Content = new StringContent(new JsonObject { ["inputs"] = Samples.Sample("simple_chain", 0)["inputs"]!.DeepClone() }.ToJsonString(), Encoding.UTF8, "application/json"),
+        };
+        infer.Headers.Add("traceparent", $"00-{traceId}-{ActivitySpanId.CreateRandom()}-01");
+        using (var response = await client.SendAsync(infer))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // The request's span, a span per step (simple, then simple again) and each step's phases.
+        const int expected = 1 + 2 * (1 + 4);
+        await Eventually.UntilAsync(() => spans.Snapshot().Count(span => span.TraceId == traceId) >= expected, "the ensemble's spans");
+        var ours = spans.Snapshot().Where(span => span.TraceId == traceId).ToList();
+        var request = Assert.Single(ours, span => span.DisplayName == "infer");
+        Assert.Equal("simple_chain", request.GetTagItem("model_name"));
+        var steps = ours.Where(span => span.DisplayName == "ensemble_step").OrderBy(span => span.StartTimeUtc).ToList();
+        Assert.Equal(2, steps.Count);
+        Assert.Equal(["step 0 ('simple')", "step 1 ('simple')"], steps.Select(step => (string)step.GetTagItem("ensemble_step")!));
+        Assert.All(steps, step =>
+        {
+            Assert.Equal(request.SpanId, step.ParentSpanId);
+            Assert.Equal("simple", step.GetTagItem("model_name"));
+            Assert.Equal("1", step.GetTagItem("model_version"));
+            Assert.Equal(ActivityStatusCode.Ok, step.Status);
+            Assert.Equal(Phases, ours.Where(span => span.ParentSpanId == step.SpanId).OrderBy(span => span.StartTimeUtc).Select(span => span.DisplayName));
+        });
+        // The second step starts only after the first has ended: it reads the first one's outputs.
+        Assert.True(steps[1].StartTimeUtc >= steps[0].StartTimeUtc + steps[0].Duration - TimeSpan.FromMilliseconds(1));
+    }
+
+    [Fact]
     public async Task Trace_GrpcRequestWithTraceparent_IsExportedOverOtlpHttp()
     {
         var port = FreePort();

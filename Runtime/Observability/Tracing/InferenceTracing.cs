@@ -140,21 +140,64 @@ internal sealed class InferenceTracing
         activity.SetTag("batch_size", batchSize);
         activity.SetTag("status", status);
         activity.SetStatus(failed ? ActivityStatusCode.Error : ActivityStatusCode.Ok);
-        if (timeline is { ExecutionStartTimestamp: not 0 })
-        {
-            // Stopwatch timestamps to wall-clock times, anchored at now.
-            var nowTimestamp = Stopwatch.GetTimestamp();
-            var now = DateTime.UtcNow;
-            DateTime At(long timestamp) => now - Stopwatch.GetElapsedTime(timestamp, nowTimestamp);
-            var executionStart = timeline.ExecutionStartTimestamp;
-            Phase(activity, "queue", At(executionStart - timeline.QueueTicks), At(executionStart));
-            var inputEnd = executionStart + timeline.ComputeInputTicks;
-            var inferEnd = inputEnd + timeline.ComputeInferTicks;
-            Phase(activity, "compute_input", At(executionStart), At(inputEnd));
-            Phase(activity, "compute_infer", At(inputEnd), At(inferEnd));
-            Phase(activity, "compute_output", At(inferEnd), At(inferEnd + timeline.ComputeOutputTicks));
-        }
+        Phases(activity, timeline);
         activity.Dispose();
+    }
+
+    /// <summary>Records one step of a traced ensemble request, just answered, under the request's
+    /// trace: a child span of the request's span (the current activity, which <see cref="Start"/>
+    /// made) with the step's own queue and compute phases, or in Triton's trace mode a trace
+    /// record of the step's model. Called only for traced requests (those with a timeline).</summary>
+    /// <param name="step">The step's label, as the ensemble's errors name it.</param>
+    /// <param name="model">The step's model.</param>
+    /// <param name="version">The version that ran it.</param>
+    /// <param name="startTimestamp">Stopwatch timestamp at which the step was sent to its model.</param>
+    /// <param name="timeline">The step request's queue and compute times.</param>
+    /// <param name="failed">Whether the step failed.</param>
+    public static void FinishStep(string step, string model, string version, long startTimestamp, RequestTimeline timeline, bool failed)
+    {
+        if (Activity.Current is not { OperationName: "infer" } request)
+        {
+            return;
+        }
+        if (request.GetCustomProperty(TritonTraceKey) is TritonTraceStart triton)
+        {
+            WriteTritonTrace(triton with { Model = model, Version = version, RequestStart = startTimestamp }, timeline);
+            return;
+        }
+        var nowTimestamp = Stopwatch.GetTimestamp();
+        var start = DateTime.UtcNow - Stopwatch.GetElapsedTime(startTimestamp, nowTimestamp);
+        using var span = Source.StartActivity("ensemble_step", ActivityKind.Internal, request.Context, startTime: start);
+        if (span is null)
+        {
+            return;
+        }
+        span.SetTag("ensemble_step", step);
+        span.SetTag("model_name", model);
+        span.SetTag("model_version", version);
+        span.SetStatus(failed ? ActivityStatusCode.Error : ActivityStatusCode.Ok);
+        Phases(span, timeline);
+    }
+
+    /// <summary>The queue and compute phases of <paramref name="timeline"/> as child spans of
+    /// <paramref name="parent"/>; none when the request never ran.</summary>
+    private static void Phases(Activity parent, RequestTimeline? timeline)
+    {
+        if (timeline is not { ExecutionStartTimestamp: not 0 })
+        {
+            return;
+        }
+        // Stopwatch timestamps to wall-clock times, anchored at now.
+        var nowTimestamp = Stopwatch.GetTimestamp();
+        var now = DateTime.UtcNow;
+        DateTime At(long timestamp) => now - Stopwatch.GetElapsedTime(timestamp, nowTimestamp);
+        var executionStart = timeline.ExecutionStartTimestamp;
+        Phase(parent, "queue", At(executionStart - timeline.QueueTicks), At(executionStart));
+        var inputEnd = executionStart + timeline.ComputeInputTicks;
+        var inferEnd = inputEnd + timeline.ComputeInferTicks;
+        Phase(parent, "compute_input", At(executionStart), At(inputEnd));
+        Phase(parent, "compute_infer", At(inputEnd), At(inferEnd));
+        Phase(parent, "compute_output", At(inferEnd), At(inferEnd + timeline.ComputeOutputTicks));
     }
 
     private const string TritonTraceKey = "fabrik.triton_trace";
