@@ -17,7 +17,8 @@
 #                                                 default 32; PORT, default 18500; SERVER_CPUS and
 #                                                 CLIENT_CPUS, taskset lists, unset: no pinning;
 #                                                 FABRIK_DLL and BENCHMARKS_DLL run other builds;
-#                                                 SHARED_TENANT=1: both keys in one tenant)
+#                                                 SHARED_TENANT=1: both keys in one tenant;
+#                                                 MODEL, default mlp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -28,6 +29,7 @@ A_CONCURRENCY=${A_CONCURRENCY:-32}
 B_CONCURRENCY=${B_CONCURRENCY:-32}
 [[ $A_CONCURRENCY =~ ^[1-9][0-9]*$ && $B_CONCURRENCY =~ ^[1-9][0-9]*$ ]] || { echo "A_CONCURRENCY and B_CONCURRENCY must be positive integers" >&2; exit 2; }
 PORT=${PORT:-18500}
+MODEL=${MODEL:-mlp}
 FABRIK=${FABRIK_DLL:-Runtime/bin/Release/net10.0/fabrik.dll}
 BENCHMARKS=${BENCHMARKS_DLL:-Benchmarks/bin/Release/net10.0/Fabrik.Benchmarks.dll}
 [[ -f $FABRIK && -f $BENCHMARKS ]] || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
@@ -76,12 +78,12 @@ for _ in $(seq 1 120); do
 done
 [[ -n $ready ]] || { echo "the server was not ready within 60 s; its log ends:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1; }
 for key in "$KEY_A" "$KEY_B"; do
-    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$PORT/v2/models/mlp")
-    [[ $status == 200 ]] || { echo "a tenant's key was refused on mlp's metadata (HTTP $status): is the key file's format supported?" >&2; exit 1; }
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$PORT/v2/models/$MODEL")
+    [[ $status == 200 ]] || { echo "a tenant's key was refused on $MODEL's metadata (HTTP $status): is the key file's format supported?" >&2; exit 1; }
 done
 
 # load KEY CSV WINDOW_MS: one run of the load generator for B's key (three windows).
-LOAD=("${CLIENT_PIN[@]}" dotnet "$BENCHMARKS" load -m mlp -u "127.0.0.1:$PORT" -i http -r 3)
+LOAD=("${CLIENT_PIN[@]}" dotnet "$BENCHMARKS" load -m "$MODEL" -u "127.0.0.1:$PORT" -i http -r 3)
 load() { "${LOAD[@]}" --concurrency-range "$B_CONCURRENCY" -p "$3" -H "Authorization: Bearer $1" -f "$2"; }
 WINDOW_MS=$((SECONDS_PER_WINDOW * 1000))
 # measure NAME ROUND: B's run, alone or flooded; appends "name p99_us p50_us infer_per_s" to results.
@@ -120,14 +122,14 @@ for round in $(seq 1 "$ROUNDS"); do
     for name in "${order[@]}"; do measure "$name" "$round"; done
 done
 
-python3 - "$WORK/results" "$ROUNDS" "$B_CONCURRENCY" "$A_CONCURRENCY" "$TENANT_A" <<'PY'
+python3 - "$WORK/results" "$ROUNDS" "$B_CONCURRENCY" "$A_CONCURRENCY" "$TENANT_A" "$MODEL" <<'PY'
 import statistics, sys
 queues = "one tenant, one queue in arrival order" if sys.argv[5] == "shared" else "two tenants, fair share"
 runs = {}
 for line in open(sys.argv[1]):
     name, p99, p50, rps = line.split()
     runs.setdefault(name, []).append((float(p99), float(p50), float(rps)))
-print(f"\nB on mlp at concurrency {sys.argv[3]} (A at {sys.argv[4]}; {queues}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
+print(f"\nB on {sys.argv[6]} at concurrency {sys.argv[3]} (A at {sys.argv[4]}; {queues}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
 for name in ("alone", "flooded"):
     p99s, p50s, rpss = zip(*runs[name])
     print(f"  B {name:8} p99 {statistics.median(p99s):8.0f}  p50 {statistics.median(p50s):8.0f}  {statistics.median(rpss):8.0f} infer/s")
