@@ -174,15 +174,17 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
         {
             return await stream.MoveNext(cancellation);
         }
+        catch (Exception) when (cancellation.IsCancellationRequested && !caller.IsCancellationRequested)
+        {
+            // Only a failed request side cancels the call while the caller has not, and the reader
+            // then fails in whichever way the cancellation reached it first (a cancelled read, a
+            // cancelled call, a completed reader): the request side's error is the stream's.
+            await writing;
+            throw;
+        }
         catch (RpcException e)
         {
             throw GrpcErrors.FromRpc(e, "the inference stream", null);
-        }
-        catch (OperationCanceledException) when (!caller.IsCancellationRequested)
-        {
-            // Only a failed request side cancels the call while the caller has not.
-            await writing;
-            throw;
         }
     }
 
