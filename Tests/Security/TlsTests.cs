@@ -172,8 +172,12 @@ public sealed class TlsTests : TlsServerTests
         // the key first, then the certificate, so a handshake in between sees a mismatched pair
         // and keeps the previous certificate.
         var second = Pki.Issue("CN=fabrik-server-rotated", server: true, "rotated");
-        File.Copy(second.KeyPath, first.KeyPath, overwrite: true);
-        File.Copy(second.CertificatePath, first.CertificatePath, overwrite: true);
+        // rename(2) replaces the file in one step: copying over it in place races with the
+        // server reading it (.NET's advisory lock refuses the copy while a read holds the file).
+        File.Copy(second.KeyPath, first.KeyPath + ".new");
+        File.Move(first.KeyPath + ".new", first.KeyPath, overwrite: true);
+        File.Copy(second.CertificatePath, first.CertificatePath + ".new");
+        File.Move(first.CertificatePath + ".new", first.CertificatePath, overwrite: true);
         var servedAtRotation = Volatile.Read(ref served);
         await Eventually.UntilAsync(() => Volatile.Read(ref served) >= servedAtRotation + 10, "10 requests served after the rotation");
         stop.Cancel();
