@@ -39,14 +39,32 @@ internal static class AllocationBudgets
             .WithOptions(ConfigOptions.DisableLogFile);
         var summaries = BenchmarkRunner.Run(HotPath, config);
         Regression.BenchmarkResults.Export(summaries, "budgets", resultsFolder);
+        var measured = summaries.SelectMany(summary => summary.Reports)
+            .ToDictionary(Regression.BenchmarkResults.Name, report => report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase));
+
+        // A benchmark over its budget is measured once more before it fails: one CI run measured
+        // FullPathBenchmarks.Grpc 27% over and the next one under (code still in tier 0 on a loaded
+        // machine heap-allocates what tier 1 keeps on the stack, for one). A real growth is over
+        // again; the lower of the two counts.
+        var overBudget = measured.Where(pair => pair.Value is { } bytes && budgets.TryGetValue(pair.Key, out var budget) && bytes > budget)
+            .Select(pair => pair.Key).ToHashSet();
+        var remeasured = new Dictionary<string, long?>();
+        if (overBudget.Count > 0)
+        {
+            Console.WriteLine($"Over budget, measuring again: {string.Join(", ", overBudget)}");
+            var again = BenchmarkRunner.Run(HotPath, config.AddFilter(new NameFilter(overBudget)));
+            foreach (var report in again.SelectMany(summary => summary.Reports))
+            {
+                remeasured[Regression.BenchmarkResults.Name(report)] = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
+            }
+        }
 
         var failures = 0;
         Console.WriteLine();
         Console.WriteLine($"{"benchmark",-70} {"allocated",10} {"budget",10}");
-        foreach (var report in summaries.SelectMany(summary => summary.Reports))
+        foreach (var (name, first) in measured)
         {
-            var name = Regression.BenchmarkResults.Name(report);
-            var allocated = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
+            var allocated = remeasured.TryGetValue(name, out var second) && second is { } bytes && (first is null || bytes < first) ? second : first;
             var verdict = "";
             if (allocated is null)
             {
@@ -63,9 +81,20 @@ internal static class AllocationBudgets
                 verdict = "  FAILED: over budget";
                 failures++;
             }
+            if (overBudget.Contains(name))
+            {
+                verdict += $"  (measured {first?.ToString(CultureInfo.InvariantCulture) ?? "-"}, then {(second?.ToString(CultureInfo.InvariantCulture) ?? "-")})";
+            }
             Console.WriteLine($"{name,-70} {allocated?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {(budgets.TryGetValue(name, out var b) ? b.ToString(CultureInfo.InvariantCulture) : "-"),10}{verdict}");
         }
         Console.WriteLine(failures == 0 ? "All hot-path benchmarks are within their allocation budgets." : $"{failures} benchmark(s) failed their allocation budget.");
         return failures == 0 ? 0 : 1;
     }
+}
+
+/// <summary>Selects the benchmarks named as <see cref="Regression.BenchmarkResults.Name(BenchmarkDotNet.Running.BenchmarkCase)"/> names them.</summary>
+internal sealed class NameFilter(IReadOnlySet<string> names) : BenchmarkDotNet.Filters.IFilter
+{
+    public bool Predicate(BenchmarkDotNet.Running.BenchmarkCase benchmarkCase) =>
+        names.Contains(Regression.BenchmarkResults.Name(benchmarkCase));
 }

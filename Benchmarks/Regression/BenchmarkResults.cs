@@ -1,6 +1,7 @@
 using System.Text.Json;
 using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
 using Fabrik.Testing.Regression;
 
 namespace Fabrik.Benchmarks.Regression;
@@ -13,9 +14,11 @@ namespace Fabrik.Benchmarks.Regression;
 public static class BenchmarkResults
 {
     /// <summary>"Type.Method" plus the parameters, for example "CodecBenchmarks.DecodeJson(DataType=FP32)".</summary>
-    public static string Name(BenchmarkReport report)
+    public static string Name(BenchmarkReport report) => Name(report.BenchmarkCase);
+
+    /// <inheritdoc cref="Name(BenchmarkReport)"/>
+    public static string Name(BenchmarkCase benchmark)
     {
-        var benchmark = report.BenchmarkCase;
         var name = $"{benchmark.Descriptor.Type.Name}.{benchmark.Descriptor.WorkloadMethod.Name}";
         return benchmark.HasParameters ? $"{name}({benchmark.Parameters.PrintInfo})" : name;
     }
