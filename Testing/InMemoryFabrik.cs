@@ -50,6 +50,16 @@ public sealed class InMemoryFabrik : IAsyncDisposable
         return new InMemoryFabrik(server);
     }
 
+    /// <summary>Starts the server in memory with CUDA shared memory simulated by <paramref name="cuda"/>
+    /// (a host without a GPU has no CUDA IPC of its own).</summary>
+    internal static async Task<InMemoryFabrik> StartWithCudaSharedMemoryAsync(ServerOptions options, SimulatedDevice.SimulatedCudaSharedMemory cuda)
+    {
+        var server = await FabrikServer.StartAsync(options with { MetricsPort = 0 }, time: null, configureHost: host => host
+            .UseTestServer()
+            .ConfigureServices(services => services.AddSingleton<Protocol.SharedMemory.ICudaSharedMemory>(cuda)));
+        return new InMemoryFabrik(server);
+    }
+
     /// <summary>A handler whose requests go straight into the pipeline.</summary>
     public HttpMessageHandler CreateHandler() => _testServer.CreateHandler();
 

@@ -86,6 +86,26 @@ public sealed class CudaContext : SafeHandle
         return new DeviceMemory(this, address, bytes);
     }
 
+    /// <summary>Opens another process's device allocation from its IPC handle. The handle must name
+    /// memory on this context's device and come from another process (the driver's rules).</summary>
+    /// <exception cref="NativeException">The driver refused the handle (its message included).</exception>
+    public IpcDeviceMemory OpenIpcMemory(IpcMemHandle ipcHandle)
+    {
+        using var scope = Enter();
+        CudaResult.Check(NativeMethods.IpcOpenMemHandle(out var address, ipcHandle, NativeMethods.IpcMemLazyEnablePeerAccess), "cuIpcOpenMemHandle");
+        try
+        {
+            CudaResult.Check(NativeMethods.MemGetAddressRange(out var baseAddress, out var size, address), "cuMemGetAddressRange");
+            var length = checked((long)(baseAddress + size - address));
+            return new IpcDeviceMemory(this, address, length);
+        }
+        catch
+        {
+            NativeMethods.IpcCloseMemHandle(address);
+            throw;
+        }
+    }
+
     /// <inheritdoc/>
     protected override bool ReleaseHandle() => NativeMethods.DevicePrimaryCtxRelease(_device) == NativeMethods.Success;
 }

@@ -91,4 +91,26 @@ internal static partial class NativeMethods
 
     [LibraryImport(Library, EntryPoint = "cuMemcpyDtoHAsync_v2")]
     public static partial int MemcpyDtoHAsync(IntPtr destination, ulong source, nuint bytes, IntPtr stream);
+
+    [LibraryImport(Library, EntryPoint = "cuMemcpyHtoD_v2")]
+    public static partial int MemcpyHtoD(ulong destination, IntPtr source, nuint bytes);
+
+    [LibraryImport(Library, EntryPoint = "cuMemcpyDtoH_v2")]
+    public static partial int MemcpyDtoH(IntPtr destination, ulong source, nuint bytes);
+
+    /// <summary>The allocation that <paramref name="address"/> lies in: its base and size.</summary>
+    [LibraryImport(Library, EntryPoint = "cuMemGetAddressRange_v2")]
+    public static partial int MemGetAddressRange(out ulong baseAddress, out nuint size, ulong address);
+
+    /// <summary>cuIpcOpenMemHandle flag: let peer access be enabled lazily (the only flag there is).</summary>
+    public const uint IpcMemLazyEnablePeerAccess = 0x1;
+
+    [LibraryImport(Library, EntryPoint = "cuIpcGetMemHandle")]
+    public static partial int IpcGetMemHandle(out IpcMemHandle handle, ulong address);
+
+    [LibraryImport(Library, EntryPoint = "cuIpcOpenMemHandle_v2")]
+    public static partial int IpcOpenMemHandle(out ulong address, IpcMemHandle handle, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "cuIpcCloseMemHandle")]
+    public static partial int IpcCloseMemHandle(ulong address);
 }

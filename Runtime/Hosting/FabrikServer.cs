@@ -124,7 +124,9 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton(services => new ServerIdentity
         {
             Name = options.Id,
-            Extensions = options.SharedMemory.Allowed ? [.. new ServerIdentity().Extensions, "system_shared_memory"] : new ServerIdentity().Extensions,
+            Extensions = !options.SharedMemory.Allowed ? new ServerIdentity().Extensions
+                : services.GetRequiredService<ICudaSharedMemory>().DeviceCount > 0 ? [.. new ServerIdentity().Extensions, "system_shared_memory", "cuda_shared_memory"]
+                : [.. new ServerIdentity().Extensions, "system_shared_memory"],
             Liveness = () => !SchedulerWatchdog.IsWedged(services.GetRequiredService<ModelManager>().LoadedModels.Select(model => model.Scheduler), options.WatchdogSeconds),
         });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
@@ -150,6 +152,7 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         builder.Services.AddSingleton<KServeHttpEndpoints>();
         builder.Services.AddSingleton<OpenAiEndpoints>();
         builder.Services.AddSingleton(options.SharedMemory);
+        builder.Services.AddSingleton<ICudaSharedMemory, CudaDriverSharedMemory>();
         builder.Services.AddSingleton<SharedMemoryRegistry>();
         builder.Services.AddSingleton<SharedMemoryHttpEndpoints>();
         builder.Services.AddSingleton(tracing);

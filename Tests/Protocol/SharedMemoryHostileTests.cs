@@ -346,7 +346,8 @@ public sealed class SharedMemoryHostileTests : IAsyncLifetime
         var file = Object(64);
         file.Write(0, Int32s(Enumerable.Range(7, 16)));
         using var audit = new AuditLog(null);
-        using var registry = new SharedMemoryRegistry(new SharedMemorySettings { Allowed = true }, audit, Fabrik.Native.GpuInventory.Query());
+        using var registry = new SharedMemoryRegistry(new SharedMemorySettings { Allowed = true }, audit, new Fabrik.Testing.SimulatedDevice.SimulatedCudaSharedMemory(deviceCount: 0),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<SharedMemoryRegistry>.Instance);
         registry.Register("r", file.Key, 0, 64, remote: null, caller: null);
         var region = registry.Lease("r", "INPUT0", remote: null);
 

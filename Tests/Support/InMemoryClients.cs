@@ -29,6 +29,10 @@ internal sealed class InMemoryClients : IAsyncDisposable
     public static async Task<InMemoryClients> StartAsync(ServerOptions options, TimeProvider? time = null) =>
         new(await InMemoryFabrik.StartAsync(options, time));
 
+    /// <summary>The same, with CUDA shared memory simulated by <paramref name="cuda"/>.</summary>
+    public static async Task<InMemoryClients> StartWithCudaSharedMemoryAsync(ServerOptions options, Testing.SimulatedDevice.SimulatedCudaSharedMemory cuda) =>
+        new(await InMemoryFabrik.StartWithCudaSharedMemoryAsync(options, cuda));
+
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();

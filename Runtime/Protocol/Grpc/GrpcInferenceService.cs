@@ -198,23 +198,28 @@ internal sealed class GrpcInferenceService(ModelManager models, InferencePipelin
     public override Task<CudaSharedMemoryStatusResponse> CudaSharedMemoryStatus(CudaSharedMemoryStatusRequest request, ServerCallContext context) =>
         SharedMemoryCall(context, (remote, _) =>
         {
-            sharedMemory.CudaStatus(request.Name, remote);
-            return new CudaSharedMemoryStatusResponse();
+            var response = new CudaSharedMemoryStatusResponse();
+            foreach (var region in sharedMemory.CudaStatus(request.Name, remote))
+            {
+                response.Regions.Add(region.Name, new CudaSharedMemoryStatusResponse.Types.RegionStatus
+                {
+                    Name = region.Name, DeviceId = (ulong)region.DeviceId, ByteSize = (ulong)region.ByteSize,
+                });
+            }
+            return response;
         });
 
     public override Task<CudaSharedMemoryRegisterResponse> CudaSharedMemoryRegister(CudaSharedMemoryRegisterRequest request, ServerCallContext context) =>
-        SharedMemoryCall<CudaSharedMemoryRegisterResponse>(context, (remote, caller) =>
+        SharedMemoryCall(context, (remote, caller) =>
         {
-            sharedMemory.RegisterCuda(request.Name, request.RawHandle.Length, request.DeviceId, request.ByteSize, remote, caller);
+            sharedMemory.RegisterCuda(request.Name, request.RawHandle.Span, request.DeviceId, request.ByteSize, remote, caller);
             return new CudaSharedMemoryRegisterResponse();
         });
 
-    /// <summary>No CUDA region can be registered, so there is none to unregister; the extension's
-    /// own checks still apply.</summary>
     public override Task<CudaSharedMemoryUnregisterResponse> CudaSharedMemoryUnregister(CudaSharedMemoryUnregisterRequest request, ServerCallContext context) =>
-        SharedMemoryCall(context, (remote, _) =>
+        SharedMemoryCall(context, (remote, caller) =>
         {
-            sharedMemory.CheckAccess(remote);
+            sharedMemory.UnregisterCuda(request.Name, remote, caller);
             return new CudaSharedMemoryUnregisterResponse();
         });
 

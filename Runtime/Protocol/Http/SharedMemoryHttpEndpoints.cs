@@ -72,10 +72,18 @@ internal sealed class SharedMemoryHttpEndpoints(SharedMemoryRegistry registry, T
 
     private Task CudaStatusAsync(HttpContext context) => AnswerJsonAsync(context, () =>
     {
-        registry.CudaStatus(Region(context), context.Connection.RemoteIpAddress);
+        var regions = registry.CudaStatus(Region(context), context.Connection.RemoteIpAddress);
         return json =>
         {
             json.WriteStartArray();
+            foreach (var region in regions)
+            {
+                json.WriteStartObject();
+                json.WriteString("name"u8, region.Name);
+                json.WriteNumber("device_id"u8, region.DeviceId);
+                json.WriteNumber("byte_size"u8, region.ByteSize);
+                json.WriteEndObject();
+            }
             json.WriteEndArray();
         };
     });
@@ -95,7 +103,7 @@ internal sealed class SharedMemoryHttpEndpoints(SharedMemoryRegistry registry, T
                 : throw InferenceException.InvalidArgument("the register request needs a 'device_id' integer");
             try
             {
-                registry.RegisterCuda(Region(context), handle.Length, device, Unsigned(root, "byte_size", required: true), context.Connection.RemoteIpAddress, Caller(context));
+                registry.RegisterCuda(Region(context), handle, device, Unsigned(root, "byte_size", required: true), context.Connection.RemoteIpAddress, Caller(context));
             }
             catch (InferenceException e) when (e.Kind == ErrorKind.Unavailable)
             {
@@ -107,7 +115,7 @@ internal sealed class SharedMemoryHttpEndpoints(SharedMemoryRegistry registry, T
 
     private Task CudaUnregisterAsync(HttpContext context) => AnswerAsync(context, () =>
     {
-        registry.CheckAccess(context.Connection.RemoteIpAddress);
+        registry.UnregisterCuda(Region(context), context.Connection.RemoteIpAddress, Caller(context));
         return Task.CompletedTask;
     });
 

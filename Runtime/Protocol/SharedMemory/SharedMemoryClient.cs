@@ -9,7 +9,7 @@ internal readonly record struct SharedMemoryClient(SharedMemoryRegistry? Registr
 {
     /// <summary>Leases region <paramref name="region"/> for tensor <paramref name="tensor"/>.</summary>
     /// <exception cref="InferenceException">PermissionDenied, or InvalidArgument for an unknown region.</exception>
-    public SystemSharedMemoryRegion Lease(string region, string tensor) =>
+    public SharedMemoryRegion Lease(string region, string tensor) =>
         (Registry ?? throw InferenceException.PermissionDenied("shared memory is turned off on this server; start it with --allow-shared-memory=true to use it"))
             .Lease(region, tensor, Remote);
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using Fabrik.Errors;
-using Fabrik.Native;
 using Fabrik.Native.SharedMemory;
 using Fabrik.Security;
 
@@ -13,8 +12,8 @@ namespace Fabrik.Protocol.SharedMemory;
 /// come through here. Registrations and unregistrations, refused or not, go to the audit log.
 /// </summary>
 /// <remarks>Thread-safe: the table and the byte total change under one lock; a region's data moves
-/// outside it, under a lease (<see cref="SystemSharedMemoryRegion"/>).</remarks>
-internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditLog audit, GpuInventory gpus) : IDisposable
+/// outside it, under a lease (<see cref="SharedMemoryRegion"/>).</remarks>
+internal sealed partial class SharedMemoryRegistry(SharedMemorySettings settings, AuditLog audit, ICudaSharedMemory cuda, ILogger<SharedMemoryRegistry> logger) : IDisposable
 {
     /// <summary>Where the access checks leave the caller's key id for the shared-memory calls
     /// (HttpContext.Items), so that the audit names who registered a region.</summary>
@@ -24,7 +23,7 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
     public const int MaxNameLength = 256;
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, SystemSharedMemoryRegion> _regions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SharedMemoryRegion> _regions = new(StringComparer.Ordinal);
     private long _totalBytes;
 
     /// <summary>Whether --allow-shared-memory turned the extensions on.</summary>
@@ -72,21 +71,7 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
             {
                 throw InferenceException.InvalidArgument($"offset {offset} + byte_size {byteSize} of shared memory region '{name}' overflows");
             }
-            var region = Open(name, key, fileName, (long)offset, (long)byteSize);
-            lock (_lock)
-            {
-                try
-                {
-                    CheckLimits(name, region.ByteSize);
-                }
-                catch
-                {
-                    region.Release();
-                    throw;
-                }
-                _regions.Add(name, region);
-                _totalBytes += region.ByteSize;
-            }
+            Add(Open(name, key, fileName, (long)offset, (long)byteSize));
             audit.Write("shared-memory-register", ("kind", "system"), ("name", name), ("key", key), ("offset", (long)offset),
                 ("byte_size", (long)byteSize), ("caller", caller), ("client", remote?.ToString()));
         }
@@ -97,24 +82,44 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
         }
     }
 
-    /// <summary>CUDA regions need a device and the CUDA IPC calls of the GPU build.</summary>
-    /// <exception cref="InferenceException">Always: PermissionDenied, InvalidArgument, Unavailable
-    /// (no CUDA device) or Unsupported.</exception>
-    public void RegisterCuda(string name, int rawHandleLength, long deviceId, ulong byteSize, IPAddress? remote, string? caller)
+    /// <summary>The size of a CUDA IPC handle (CUipcMemHandle).</summary>
+    public const int CudaIpcHandleSize = 64;
+
+    /// <summary>Registers CUDA shared-memory region <paramref name="name"/>: the first
+    /// <paramref name="byteSize"/> bytes of the device allocation that <paramref name="rawHandle"/>
+    /// (a CUDA IPC handle from another process) names on device <paramref name="deviceId"/>.</summary>
+    /// <exception cref="InferenceException">Refused: PermissionDenied, InvalidArgument, or
+    /// Unavailable where the server has no CUDA device.</exception>
+    public void RegisterCuda(string name, ReadOnlySpan<byte> rawHandle, long deviceId, ulong byteSize, IPAddress? remote, string? caller)
     {
         try
         {
             CheckAccess(remote);
             CheckName(name);
-            if (gpus.Devices.Count == 0)
+            if (cuda.DeviceCount == 0)
             {
                 throw InferenceException.Unavailable("CUDA shared memory needs a CUDA device, and this server has none");
             }
-            if (deviceId < 0 || deviceId >= gpus.Devices.Count)
+            if (deviceId < 0 || deviceId >= cuda.DeviceCount)
             {
-                throw InferenceException.InvalidArgument($"device_id {deviceId} is not a CUDA device of this server (0 to {gpus.Devices.Count - 1})");
+                throw InferenceException.InvalidArgument($"device_id {deviceId} is not a CUDA device of this server (0 to {cuda.DeviceCount - 1})");
             }
-            throw InferenceException.Unsupported($"CUDA shared memory regions ({rawHandleLength}-byte handle, {byteSize} bytes) are not supported yet; use system shared memory");
+            if (rawHandle.Length != CudaIpcHandleSize)
+            {
+                throw InferenceException.InvalidArgument($"raw_handle must be the {CudaIpcHandleSize} bytes of a CUDA IPC handle (cudaIpcGetMemHandle), not {rawHandle.Length}");
+            }
+            if (byteSize is 0 or > long.MaxValue)
+            {
+                throw InferenceException.InvalidArgument($"byte_size {byteSize} of a CUDA shared memory region must be positive and fit 63 bits");
+            }
+            lock (_lock)
+            {
+                // Refused here before the handle is opened; checked again when the region is added.
+                CheckLimits(name, (long)byteSize);
+            }
+            Add(OpenCuda(name, rawHandle, (int)deviceId, (long)byteSize));
+            audit.Write("shared-memory-register", ("kind", "cuda"), ("name", name), ("device_id", deviceId), ("byte_size", (long)byteSize),
+                ("caller", caller), ("client", remote?.ToString()));
         }
         catch (InferenceException e)
         {
@@ -123,69 +128,28 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
         }
     }
 
-    /// <summary>Unregisters <paramref name="name"/>, or every system region when it is empty. An
-    /// unknown name is not an error (Triton's answer). Requests holding a lease finish first.</summary>
-    public void Unregister(string name, IPAddress? remote, string? caller)
-    {
-        CheckAccessAudited("shared-memory-unregister-refused", $"unregister shared memory region '{AuditLog.Truncate(name)}'", remote, caller);
-        List<SystemSharedMemoryRegion> removed = [];
-        lock (_lock)
-        {
-            if (name.Length == 0)
-            {
-                removed.AddRange(_regions.Values);
-                _regions.Clear();
-            }
-            else if (_regions.Remove(name, out var region))
-            {
-                removed.Add(region);
-            }
-            foreach (var region in removed)
-            {
-                _totalBytes -= region.ByteSize;
-            }
-        }
-        foreach (var region in removed)
-        {
-            region.Release();
-            audit.Write("shared-memory-unregister", ("kind", "system"), ("name", region.Name), ("key", region.Key), ("caller", caller), ("client", remote?.ToString()));
-        }
-    }
+    /// <summary>Unregisters system region <paramref name="name"/>, or every system region when it is
+    /// empty. An unknown name is not an error (Triton's answer). Requests holding a lease finish first.</summary>
+    /// <exception cref="InferenceException">PermissionDenied, or InvalidArgument when the name is a CUDA region.</exception>
+    public void Unregister(string name, IPAddress? remote, string? caller) => Unregister<SystemSharedMemoryRegion>(name, remote, caller);
+
+    /// <summary><see cref="Unregister"/> for CUDA regions.</summary>
+    public void UnregisterCuda(string name, IPAddress? remote, string? caller) => Unregister<CudaSharedMemoryRegion>(name, remote, caller);
 
     /// <summary>The registered system regions, or the one named.</summary>
     /// <exception cref="InferenceException">NotFound for an unknown name.</exception>
-    public IReadOnlyList<SystemSharedMemoryRegion> Status(string name, IPAddress? remote)
-    {
-        CheckAccess(remote);
-        lock (_lock)
-        {
-            if (name.Length == 0)
-            {
-                return [.. _regions.Values.OrderBy(region => region.Name, StringComparer.Ordinal)];
-            }
-            return _regions.TryGetValue(name, out var region)
-                ? [region]
-                : throw InferenceException.NotFound($"no system shared memory region named '{name}' is registered");
-        }
-    }
+    public IReadOnlyList<SystemSharedMemoryRegion> Status(string name, IPAddress? remote) => StatusOf<SystemSharedMemoryRegion>(name, remote);
 
-    /// <summary>The CUDA regions: none can be registered (see <see cref="RegisterCuda"/>); a named
-    /// one is therefore unknown.</summary>
-    public void CudaStatus(string name, IPAddress? remote)
-    {
-        CheckAccess(remote);
-        if (name.Length > 0)
-        {
-            throw InferenceException.NotFound($"no CUDA shared memory region named '{name}' is registered");
-        }
-    }
+    /// <summary>The registered CUDA regions, or the one named.</summary>
+    /// <exception cref="InferenceException">NotFound for an unknown name.</exception>
+    public IReadOnlyList<CudaSharedMemoryRegion> CudaStatus(string name, IPAddress? remote) => StatusOf<CudaSharedMemoryRegion>(name, remote);
 
     /// <summary>Leases region <paramref name="name"/> for one tensor; release it when done.</summary>
     /// <exception cref="InferenceException">PermissionDenied, or InvalidArgument for an unknown region.</exception>
-    public SystemSharedMemoryRegion Lease(string name, string tensor, IPAddress? remote)
+    public SharedMemoryRegion Lease(string name, string tensor, IPAddress? remote)
     {
         CheckAccess(remote);
-        SystemSharedMemoryRegion? region;
+        SharedMemoryRegion? region;
         lock (_lock)
         {
             _regions.TryGetValue(name, out region);
@@ -199,7 +163,7 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
     /// <summary>At shutdown: gives up every registration (requests still copying finish first).</summary>
     public void Dispose()
     {
-        List<SystemSharedMemoryRegion> regions;
+        List<SharedMemoryRegion> regions;
         lock (_lock)
         {
             regions = [.. _regions.Values];
@@ -211,6 +175,100 @@ internal sealed class SharedMemoryRegistry(SharedMemorySettings settings, AuditL
             region.Release();
         }
     }
+
+    private IReadOnlyList<T> StatusOf<T>(string name, IPAddress? remote)
+        where T : SharedMemoryRegion
+    {
+        CheckAccess(remote);
+        lock (_lock)
+        {
+            if (name.Length == 0)
+            {
+                return [.. _regions.Values.OfType<T>().OrderBy(region => region.Name, StringComparer.Ordinal)];
+            }
+            return _regions.TryGetValue(name, out var region) && region is T found
+                ? [found]
+                : throw InferenceException.NotFound($"no {KindName<T>()} shared memory region named '{name}' is registered");
+        }
+    }
+
+    private void Unregister<T>(string name, IPAddress? remote, string? caller)
+        where T : SharedMemoryRegion
+    {
+        CheckAccessAudited("shared-memory-unregister-refused", $"unregister {KindName<T>()} shared memory region '{AuditLog.Truncate(name)}'", remote, caller);
+        List<SharedMemoryRegion> removed = [];
+        lock (_lock)
+        {
+            if (name.Length == 0)
+            {
+                removed.AddRange(_regions.Values.OfType<T>());
+            }
+            else if (_regions.TryGetValue(name, out var region))
+            {
+                removed.Add(region is T
+                    ? region
+                    : throw InferenceException.InvalidArgument($"shared memory region '{name}' is a {region.Kind} region, not a {KindName<T>()} one; unregister it through its own extension"));
+            }
+            foreach (var region in removed)
+            {
+                _regions.Remove(region.Name);
+                _totalBytes -= region.ByteSize;
+            }
+        }
+        foreach (var region in removed)
+        {
+            region.Release();
+            audit.Write("shared-memory-unregister", ("kind", region.Kind), ("name", region.Name), ("key", (region as SystemSharedMemoryRegion)?.Key), ("caller", caller), ("client", remote?.ToString()));
+        }
+    }
+
+    private static string KindName<T>() => typeof(T) == typeof(CudaSharedMemoryRegion) ? "CUDA" : "system";
+
+    /// <summary>Adds an opened region, or releases it when the name was taken or the limits filled
+    /// meanwhile.</summary>
+    private void Add(SharedMemoryRegion region)
+    {
+        lock (_lock)
+        {
+            try
+            {
+                CheckLimits(region.Name, region.ByteSize);
+            }
+            catch
+            {
+                region.Release();
+                throw;
+            }
+            _regions.Add(region.Name, region);
+            _totalBytes += region.ByteSize;
+        }
+    }
+
+    private CudaSharedMemoryRegion OpenCuda(string name, ReadOnlySpan<byte> rawHandle, int deviceId, long byteSize)
+    {
+        ICudaIpcMemory memory;
+        try
+        {
+            memory = cuda.Open(deviceId, rawHandle);
+        }
+        catch (Exception e)
+        {
+            // The driver's words go to the log; the client hears what to check.
+            LogCudaOpenFailed(name, deviceId, e.Message);
+            throw InferenceException.InvalidArgument(
+                $"raw_handle of CUDA shared memory region '{name}' could not be opened on device {deviceId}: it must come from cudaIpcGetMemHandle in another process on this host, for memory on that device that is still allocated");
+        }
+        if (memory.Length < byteSize)
+        {
+            memory.Dispose();
+            throw InferenceException.InvalidArgument(
+                $"the device allocation behind CUDA shared memory region '{name}' holds {memory.Length} bytes, fewer than byte_size {byteSize}");
+        }
+        return new CudaSharedMemoryRegion(name, deviceId, byteSize, memory);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "CUDA shared memory region '{Name}' on device {Device}: the IPC handle could not be opened: {Reason}")]
+    private partial void LogCudaOpenFailed(string name, int device, string reason);
 
     private SystemSharedMemoryRegion Open(string name, string key, string fileName, long offset, long byteSize)
     {
