@@ -121,6 +121,32 @@ public sealed partial class FabrikClient : IDisposable
     public Task UnregisterSystemSharedMemoryAsync(string? name = null, CancellationToken cancellationToken = default) =>
         CallAsync("shared memory unregistration", async (transport, token) => { await transport.UnregisterSystemSharedMemoryAsync(EmptyAsNull(name), token); return true; }, null, cancellationToken);
 
+    /// <summary>
+    /// Registers the first <paramref name="byteSize"/> bytes of a device allocation of this process
+    /// on CUDA device <paramref name="deviceId"/>, named by its 64-byte CUDA IPC handle
+    /// (<c>cudaIpcGetMemHandle</c>), as region <paramref name="name"/> (Triton's CUDA
+    /// shared-memory extension). The same rules as system regions hold; a server without a GPU
+    /// refuses it.
+    /// </summary>
+    public Task RegisterCudaSharedMemoryAsync(string name, ReadOnlyMemory<byte> rawHandle, long deviceId, long byteSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentOutOfRangeException.ThrowIfNotEqual(rawHandle.Length, 64);
+        ArgumentOutOfRangeException.ThrowIfNegative(deviceId);
+        ArgumentOutOfRangeException.ThrowIfNegative(byteSize);
+        return CallAsync("CUDA shared memory registration", async (transport, token) => { await transport.RegisterCudaSharedMemoryAsync(name, rawHandle, deviceId, byteSize, token); return true; }, null, cancellationToken);
+    }
+
+    /// <summary>The registered CUDA shared-memory regions, or the one named (a name the server does
+    /// not know is <see cref="FabrikErrorKind.NotFound"/>).</summary>
+    public Task<IReadOnlyList<CudaSharedMemoryRegionStatus>> GetCudaSharedMemoryStatusAsync(string? name = null, CancellationToken cancellationToken = default) =>
+        CallAsync("CUDA shared memory status", (transport, token) => transport.GetCudaSharedMemoryStatusAsync(EmptyAsNull(name), token), null, cancellationToken);
+
+    /// <summary>Unregisters a CUDA shared-memory region, or every CUDA region when
+    /// <paramref name="name"/> is null; a name the server does not know is not an error.</summary>
+    public Task UnregisterCudaSharedMemoryAsync(string? name = null, CancellationToken cancellationToken = default) =>
+        CallAsync("CUDA shared memory unregistration", async (transport, token) => { await transport.UnregisterCudaSharedMemoryAsync(EmptyAsNull(name), token); return true; }, null, cancellationToken);
+
     /// <summary>Runs one inference. Dispose the result when done with its outputs: over HTTP their
     /// bytes lie in a pooled buffer.</summary>
     public Task<InferResult> InferAsync(InferRequest request, CancellationToken cancellationToken = default)

@@ -38,4 +38,10 @@ internal interface IInferenceTransport : IDisposable
     Task<IReadOnlyList<SharedMemoryRegionStatus>> GetSystemSharedMemoryStatusAsync(string? name, CancellationToken cancellation);
 
     Task UnregisterSystemSharedMemoryAsync(string? name, CancellationToken cancellation);
+
+    Task RegisterCudaSharedMemoryAsync(string name, ReadOnlyMemory<byte> rawHandle, long deviceId, long byteSize, CancellationToken cancellation);
+
+    Task<IReadOnlyList<CudaSharedMemoryRegionStatus>> GetCudaSharedMemoryStatusAsync(string? name, CancellationToken cancellation);
+
+    Task UnregisterCudaSharedMemoryAsync(string? name, CancellationToken cancellation);
 }

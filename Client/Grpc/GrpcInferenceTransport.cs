@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Fabrik.Client.Protos;
+using Google.Protobuf;
 using Fabrik.Client.Wire;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -111,6 +112,23 @@ internal sealed class GrpcInferenceTransport : IInferenceTransport
     public Task UnregisterSystemSharedMemoryAsync(string? name, CancellationToken cancellation) =>
         UnaryAsync(_client.SystemSharedMemoryUnregisterAsync(new SystemSharedMemoryUnregisterRequest { Name = name ?? "" }, Options(cancellation)),
             name is null ? "unregistering shared memory" : $"unregistering shared memory region '{name}'", null);
+
+    public Task RegisterCudaSharedMemoryAsync(string name, ReadOnlyMemory<byte> rawHandle, long deviceId, long byteSize, CancellationToken cancellation) =>
+        UnaryAsync(_client.CudaSharedMemoryRegisterAsync(
+                new CudaSharedMemoryRegisterRequest { Name = name, RawHandle = ByteString.CopyFrom(rawHandle.Span), DeviceId = deviceId, ByteSize = (ulong)byteSize }, Options(cancellation)),
+            $"registering CUDA shared memory region '{name}'", null);
+
+    public async Task<IReadOnlyList<CudaSharedMemoryRegionStatus>> GetCudaSharedMemoryStatusAsync(string? name, CancellationToken cancellation)
+    {
+        var status = await UnaryAsync(_client.CudaSharedMemoryStatusAsync(new CudaSharedMemoryStatusRequest { Name = name ?? "" }, Options(cancellation)),
+            name is null ? "CUDA shared memory status" : $"status of CUDA shared memory region '{name}'", null);
+        return [.. status.Regions.Values.OrderBy(region => region.Name, StringComparer.Ordinal).Select(region => new CudaSharedMemoryRegionStatus(
+            region.Name, ByteCount(region.DeviceId, "device_id"), ByteCount(region.ByteSize, "byte_size")))];
+    }
+
+    public Task UnregisterCudaSharedMemoryAsync(string? name, CancellationToken cancellation) =>
+        UnaryAsync(_client.CudaSharedMemoryUnregisterAsync(new CudaSharedMemoryUnregisterRequest { Name = name ?? "" }, Options(cancellation)),
+            name is null ? "unregistering CUDA shared memory" : $"unregistering CUDA shared memory region '{name}'", null);
 
     /// <summary>The bidirectional inference stream: requests are written as the caller's sequence
     /// yields them while answers are read; an error the server reports for one request comes as

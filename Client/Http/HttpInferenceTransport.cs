@@ -101,6 +101,28 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
     public Task UnregisterSystemSharedMemoryAsync(string? name, CancellationToken cancellation) =>
         PostAsync($"{SharedMemoryPath(name)}/unregister", name is null ? "unregistering shared memory" : $"unregistering shared memory region '{name}'", cancellation);
 
+    public Task RegisterCudaSharedMemoryAsync(string name, ReadOnlyMemory<byte> rawHandle, long deviceId, long byteSize, CancellationToken cancellation)
+    {
+        var body = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(body))
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("raw_handle"u8);
+            json.WriteBase64String("b64"u8, rawHandle.Span);
+            json.WriteEndObject();
+            json.WriteNumber("device_id"u8, deviceId);
+            json.WriteNumber("byte_size"u8, byteSize);
+            json.WriteEndObject();
+        }
+        return PostAsync($"{CudaSharedMemoryPath(name)}/register", $"registering CUDA shared memory region '{name}'", cancellation, body.WrittenSpan.ToArray());
+    }
+
+    public Task<IReadOnlyList<CudaSharedMemoryRegionStatus>> GetCudaSharedMemoryStatusAsync(string? name, CancellationToken cancellation) =>
+        GetAsync($"{CudaSharedMemoryPath(name)}/status", name is null ? "CUDA shared memory status" : $"status of CUDA shared memory region '{name}'", ServerViewsReader.CudaSharedMemoryStatus, cancellation);
+
+    public Task UnregisterCudaSharedMemoryAsync(string? name, CancellationToken cancellation) =>
+        PostAsync($"{CudaSharedMemoryPath(name)}/unregister", name is null ? "unregistering CUDA shared memory" : $"unregistering CUDA shared memory region '{name}'", cancellation);
+
     /// <summary>Fabrik's OpenAI-compatible embeddings (not KServe v2).</summary>
     public async Task<(float[][] Vectors, long? InputTokens, long? TotalTokens)> EmbedAsync(
         string model, IReadOnlyList<string> values, int? dimensions, CancellationToken cancellation)
@@ -117,6 +139,9 @@ internal sealed class HttpInferenceTransport : IInferenceTransport
 
     private static string SharedMemoryPath(string? region) =>
         region is null ? "v2/systemsharedmemory" : $"v2/systemsharedmemory/region/{Uri.EscapeDataString(region)}";
+
+    private static string CudaSharedMemoryPath(string? region) =>
+        region is null ? "v2/cudasharedmemory" : $"v2/cudasharedmemory/region/{Uri.EscapeDataString(region)}";
 
     private static string ModelPath(string model, string? version) =>
         version is { Length: > 0 }

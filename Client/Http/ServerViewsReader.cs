@@ -24,6 +24,9 @@ internal static class ServerViewsReader
     public static IReadOnlyList<SharedMemoryRegionStatus> SharedMemoryStatus(ReadOnlyMemory<byte> body) => Read<IReadOnlyList<SharedMemoryRegionStatus>>(body, "shared memory status", JsonValueKind.Array, root =>
         root.EnumerateArray().Select(row => new SharedMemoryRegionStatus(String(row, "name"), String(row, "key"), ByteCount(row, "offset"), ByteCount(row, "byte_size"))).ToArray());
 
+    public static IReadOnlyList<CudaSharedMemoryRegionStatus> CudaSharedMemoryStatus(ReadOnlyMemory<byte> body) => Read<IReadOnlyList<CudaSharedMemoryRegionStatus>>(body, "CUDA shared memory status", JsonValueKind.Array, root =>
+        root.EnumerateArray().Select(row => new CudaSharedMemoryRegionStatus(String(row, "name"), ByteCount(row, "device_id"), ByteCount(row, "byte_size"))).ToArray());
+
     public static ModelConfig ModelConfig(ReadOnlyMemory<byte> body) => Protobuf<ModelConfig>(body, "model configuration");
 
     public static IReadOnlyList<ModelStatistics> Statistics(ReadOnlyMemory<byte> body) =>
