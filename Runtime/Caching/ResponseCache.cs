@@ -9,7 +9,7 @@ namespace Fabrik.Caching;
 /// The server's response cache (Triton's local cache, <c>--cache-config local,size=N</c>): whole
 /// responses under their request's key, evicted least-recently-used once their bytes would pass
 /// the size. One per server, shared by the model versions that enable it; each key starts with
-/// its model version's identity (<see cref="ModelResponseCache"/>), so versions never share entries.
+/// its model version's identity (<see cref="VersionResponseCache"/>), so versions never share entries.
 /// </summary>
 /// <remarks>
 /// <para>Accounting: an entry takes its key's bytes plus its outputs' layout

@@ -54,7 +54,7 @@ internal sealed class LoadedModel : IAsyncDisposable, IComposingModel
         string modelFileName = "", InferenceMetrics? metrics = null, ResponseCache? responseCache = null, EmbeddingModel? embedding = null)
     {
         var cache = responseCache is not null && config.CachesResponses
-            ? new ModelResponseCache(responseCache, pool, config.Name, version, config.Inputs.Select(input => input.Name))
+            ? new VersionResponseCache(responseCache, pool, config.Name, version, config.Inputs.Select(input => input.Name))
             : null;
         var statistics = new ModelStatistics(config.MaxBatchSize, metrics?.ForModel(config.Name, version.ToString(System.Globalization.CultureInfo.InvariantCulture)))
         {
@@ -109,7 +109,7 @@ internal sealed class LoadedModel : IAsyncDisposable, IComposingModel
     public ModelScheduler Scheduler { get; }
 
     /// <summary>Where this version's responses are cached; null when they are not.</summary>
-    public ModelResponseCache? ResponseCache { get; private init; }
+    public VersionResponseCache? ResponseCache { get; private init; }
 
     /// <summary>The statistics extension's counters for this version.</summary>
     public ModelStatistics Statistics { get; }

@@ -136,7 +136,7 @@ internal sealed class InferencePipeline(ModelManager models, InferenceTracing? t
 
     /// <summary>Copies <paramref name="response"/> into the cache; the caller keeps it, unless
     /// storing fails, when it is given back before the failure propagates.</summary>
-    private static void StoreOrDispose(ModelResponseCache cache, in CacheKey key, InferenceResponse response)
+    private static void StoreOrDispose(VersionResponseCache cache, in CacheKey key, InferenceResponse response)
     {
         try
         {

@@ -270,8 +270,15 @@ internal sealed class AuditLog : IDisposable
             case bool flag:
                 json.WriteBoolean(name, flag);
                 break;
-            case int or long or double:
-                json.WriteNumber(name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+            case int number:
+                json.WriteNumber(name, number);
+                break;
+            case long number:
+                // Written as the integer it is: a double would round byte sizes above 2^53.
+                json.WriteNumber(name, number);
+                break;
+            case double number:
+                json.WriteNumber(name, number);
                 break;
             case IEnumerable<KeyValuePair<string, string>> map:
                 json.WriteStartObject(name);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Fabrik.Security;
 using Xunit;
 
 namespace Fabrik.Tests.Security;
@@ -91,6 +92,23 @@ public sealed class AuditLogTests : IDisposable
         await AssertBrokenAtAsync(swapped, 4);
 
         await AssertBrokenAtAsync(lines[1..], 1);
+    }
+
+    [Fact]
+    public void Integers_AreWrittenExactly_AboveTwoToThe53()
+    {
+        // A shared-memory byte_size or a usage byte count can pass 2^53, where a double rounds.
+        var log = Path.Combine(_folder, "integers.jsonl");
+        const long Large = (1L << 53) + 1;
+        using (var audit = new AuditLog(log))
+        {
+            audit.Write("shared-memory-register", ("byte_size", Large), ("device_id", 3), ("ratio", 0.5));
+        }
+        var line = File.ReadAllLines(log).Single();
+        Assert.Contains("\"byte_size\":9007199254740993,", line, StringComparison.Ordinal);
+        Assert.Contains("\"device_id\":3,", line, StringComparison.Ordinal);
+        Assert.Contains("\"ratio\":0.5,", line, StringComparison.Ordinal);
+        Assert.True(AuditChain.Verify(log).Intact);
     }
 
     [Fact]

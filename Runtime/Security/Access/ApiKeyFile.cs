@@ -15,10 +15,24 @@ internal sealed class ApiKeyFile
 {
     private static readonly string[] KnownScopes = ["metadata", "stats", "repository", "metrics", "shared-memory", "admin"];
 
+    /// <summary>Longest certificate subject looked up without a heap buffer.</summary>
+    private const int StackSubjectLength = 512;
+
+    /// <summary>Each mapped subject, normalised, to its entry (the first one where two repeat it);
+    /// read through a span lookup, so a certificate caller costs no allocation.</summary>
+    private readonly Dictionary<string, ApiKey> _bySubject = new(StringComparer.Ordinal);
+
     private ApiKeyFile(ImmutableArray<ApiKey> keys, ImmutableArray<TenantDeclaration> tenants)
     {
         Keys = keys;
         Tenants = tenants;
+        foreach (var key in keys)
+        {
+            if (key.Subject is not null)
+            {
+                _bySubject.TryAdd(Normalize(key.Subject), key);
+            }
+        }
     }
 
     public ImmutableArray<ApiKey> Keys { get; }
@@ -183,16 +197,40 @@ internal sealed class ApiKeyFile
     /// <summary>The entry mapped to a client certificate's subject (as .NET writes it, e.g. "CN=client, O=Site").</summary>
     public ApiKey? FindBySubject(string subject)
     {
-        foreach (var key in Keys)
+        if (_bySubject.Count == 0)
         {
-            if (key.Subject is not null && string.Equals(Normalize(key.Subject), Normalize(subject), StringComparison.Ordinal))
-            {
-                return key;
-            }
+            return null;
         }
-        return null;
+        // The normalised form is never longer than the subject.
+        var buffer = subject.Length <= StackSubjectLength ? stackalloc char[StackSubjectLength] : new char[subject.Length];
+        var normalized = Normalize(subject, buffer);
+        return _bySubject.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(normalized, out var key) ? key : null;
     }
 
-    private static string Normalize(string subject) =>
-        string.Join(",", subject.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+    /// <summary>The subject's relative names, trimmed, joined by ',' without spaces, empty ones left out.</summary>
+    private static string Normalize(string subject)
+    {
+        var buffer = new char[subject.Length];
+        return new string(Normalize(subject, buffer));
+    }
+
+    private static ReadOnlySpan<char> Normalize(ReadOnlySpan<char> subject, Span<char> buffer)
+    {
+        var length = 0;
+        foreach (var range in subject.Split(','))
+        {
+            var part = subject[range].Trim();
+            if (part.IsEmpty)
+            {
+                continue;
+            }
+            if (length > 0)
+            {
+                buffer[length++] = ',';
+            }
+            part.CopyTo(buffer[length..]);
+            length += part.Length;
+        }
+        return buffer[..length];
+    }
 }

@@ -14,7 +14,7 @@ namespace Fabrik.Caching;
 /// version is unloaded.
 /// </summary>
 /// <remarks>Thread-safe: it holds no state of its own beyond what it is built with.</remarks>
-internal sealed class ModelResponseCache
+internal sealed class VersionResponseCache
 {
     private readonly ResponseCache _cache;
     private readonly TensorMemoryPool _pool;
@@ -26,7 +26,7 @@ internal sealed class ModelResponseCache
     /// <param name="model">The model's name.</param>
     /// <param name="version">Its version.</param>
     /// <param name="inputNames">Its inputs' names, in configuration order.</param>
-    public ModelResponseCache(ResponseCache cache, TensorMemoryPool pool, string model, long version, IEnumerable<string> inputNames)
+    public VersionResponseCache(ResponseCache cache, TensorMemoryPool pool, string model, long version, IEnumerable<string> inputNames)
     {
         _cache = cache;
         _pool = pool;

@@ -1,0 +1,54 @@
+using Fabrik.Security.Access;
+using Xunit;
+
+namespace Fabrik.Tests.Security;
+
+/// <summary>
+/// Client-certificate subjects mapped in the key file: matched however .NET spaces the relative
+/// names, the first entry winning where two map one subject, and looked up without allocating
+/// (it runs on every request of a certificate caller).
+/// </summary>
+public sealed class ApiKeyFileSubjectTests
+{
+    private static readonly ApiKeyFile File = ApiKeyFile.Parse("""
+        {"keys": [
+          {"id": "pipeline", "subject": "CN=pipeline,O=Site", "scopes": ["infer:*"]},
+          {"id": "second", "subject": " CN=pipeline , O=Site ", "scopes": ["metadata"]},
+          {"id": "ops", "subject": "CN=ops, O=Site, C=DE", "scopes": ["admin"]},
+          {"id": "bearer", "sha256": "0000000000000000000000000000000000000000000000000000000000000000", "scopes": ["metadata"]}
+        ]}
+        """);
+
+    [Theory]
+    [InlineData("CN=pipeline, O=Site", "pipeline")]
+    [InlineData("CN=pipeline,O=Site", "pipeline")]
+    [InlineData("CN=ops, O=Site, C=DE", "ops")]
+    [InlineData("CN=ops,,O=Site,  C=DE", "ops")]
+    [InlineData("CN=ops, O=Site", null)]
+    [InlineData("CN=pipeline, O=Site, C=DE", null)]
+    [InlineData("", null)]
+    public void FindBySubject_MatchesTheNormalisedSubject(string subject, string? expected) =>
+        Assert.Equal(expected, File.FindBySubject(subject)?.Id);
+
+    [Fact]
+    public void FindBySubject_LongSubjects_AreLookedUpToo()
+    {
+        var longName = "CN=" + new string('x', 2000);
+        var file = ApiKeyFile.Parse($$"""{"keys": [{"id": "long", "subject": "{{longName}}, O=Site", "scopes": ["metadata"]}]}""");
+        Assert.Equal("long", file.FindBySubject(longName + ",O=Site")?.Id);
+        Assert.Null(file.FindBySubject(longName));
+    }
+
+    [Fact]
+    public void FindBySubject_AllocatesNothing()
+    {
+        const string Subject = "CN=ops, O=Site, C=DE";
+        Assert.Equal("ops", File.FindBySubject(Subject)?.Id); // warm: the lookup's first use may set itself up
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            File.FindBySubject(Subject);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
