@@ -11,9 +11,13 @@
 #
 #   Benchmarks/shm-cost.sh [ROUNDS]     (default 3; PROTOCOLS, default "http", or "http grpc" for
 #                                         the same over gRPC; CONCURRENCY, default 8; MEASURE_MS
-#                                         per window, default 3000)
+#                                         per window, default 3000; SHM_KIND, default system, or
+#                                         cuda on a GPU host: the input in device memory on CUDA
+#                                         device 0, registered by its IPC handle)
 MODEL=image_pool
 ROUNDS=${1:-3}
+SHM_KIND=${SHM_KIND:-system}
+[[ $SHM_KIND == system || $SHM_KIND == cuda ]] || { echo "SHM_KIND is system or cuda, not '$SHM_KIND'" >&2; exit 2; }
 CONCURRENCY=${CONCURRENCY:-8}
 SERVER_FLAGS=--allow-shared-memory=true
 declare -A VARIANTS
@@ -26,8 +30,8 @@ for protocol in ${PROTOCOLS:-http}; do
         *) echo "unknown protocol '$protocol' (http, grpc)" >&2; exit 2 ;;
     esac
     VARIANTS[$protocol]="$flags"
-    VARIANTS[$protocol-shm]="$flags --shared-memory system"
+    VARIANTS[$protocol-shm]="$flags --shared-memory $SHM_KIND"
     ORDER+=("$protocol" "$protocol-shm")
-    PAIRS+=("$protocol-shm:$protocol:system shared memory ÷ ${protocol/http/HTTP binary}")
+    PAIRS+=("$protocol-shm:$protocol:$SHM_KIND shared memory ÷ ${protocol/http/HTTP binary}")
 done
 source "$(dirname "$0")/load-ab.sh"

@@ -8,10 +8,8 @@ namespace Fabrik.Testing.Load;
 /// generator's own clients (<see cref="InferenceClients"/>), over HTTP JSON, HTTP binary or gRPC,
 /// through the same connection handler (TLS trust, -H headers), so that an A/B of the two
 /// measures the library alone. One prepared <see cref="InferRequest"/> is sent by every worker.
-/// With <c>--shared-memory system</c> the inputs are written once into one shared-memory object,
-/// registered as a region that every request names (the inputs are only read, so the workers
-/// share it); outputs still come back in the answer. The region is unregistered and the object
-/// removed on dispose.
+/// With <c>--shared-memory system|cuda</c> the inputs are placed once in one region that every
+/// request names (<see cref="InputRegion"/>); outputs still come back in the answer.
 /// </summary>
 internal sealed class FabrikClientLoad : IInferenceClient
 {
@@ -19,16 +17,14 @@ internal sealed class FabrikClientLoad : IInferenceClient
     private readonly HttpMessageHandler _handler;
     private readonly string _model;
     private readonly InferRequest _request;
-    private readonly LocalSharedMemory? _memory;
-    private readonly string? _region;
+    private readonly InputRegion? _region;
 
-    private FabrikClientLoad(FabrikClient client, HttpMessageHandler handler, string model, InferRequest request, LocalSharedMemory? memory, string? region)
+    private FabrikClientLoad(FabrikClient client, HttpMessageHandler handler, string model, InferRequest request, InputRegion? region)
     {
         _client = client;
         _handler = handler;
         _model = model;
         _request = request;
-        _memory = memory;
         _region = region;
     }
 
@@ -45,7 +41,6 @@ internal sealed class FabrikClientLoad : IInferenceClient
             // The own HTTP client's timeout, so that both wait alike.
             Timeout = TimeSpan.FromSeconds(60),
         });
-        LocalSharedMemory? memory = null;
         try
         {
             var metadata = await client.GetModelMetadataAsync(options.Model, cancellationToken: cancellation);
@@ -53,29 +48,24 @@ internal sealed class FabrikClientLoad : IInferenceClient
                 Payload: InferenceClients.Tensor(input.Name, input.Datatype, input.Shape, options.BatchSize),
                 Datatype: input.DataType ?? throw new InvalidOperationException($"input '{input.Name}' of '{options.Model}' has datatype '{input.Datatype}', which the protocol does not define"))).ToList();
             var request = new InferRequest(options.Model);
-            if (!options.SystemSharedMemory)
+            if (options.SharedMemory == LoadSharedMemory.None)
             {
                 foreach (var (payload, datatype) in tensors)
                 {
                     request.Inputs.Add(InferInput.CreateRaw(payload.Name, datatype, payload.Raw, payload.Shape));
                 }
-                return new FabrikClientLoad(client, handler, options.Model, request, null, null);
+                return new FabrikClientLoad(client, handler, options.Model, request, null);
             }
-            var region = $"fabrik-load-{Environment.ProcessId}-{Guid.NewGuid():N}";
-            memory = LocalSharedMemory.Create("/" + region, Math.Max(1, tensors.Sum(tensor => (long)tensor.Payload.Raw.Length)));
-            long offset = 0;
-            foreach (var (payload, datatype) in tensors)
+            var (region, offsets) = await InputRegion.CreateAsync(client, options.SharedMemory, [.. tensors.Select(tensor => tensor.Payload.Raw)], cancellation);
+            for (var i = 0; i < tensors.Count; i++)
             {
-                memory.Write(offset, payload.Raw);
-                request.Inputs.Add(InferInput.CreateInSharedMemory(payload.Name, datatype, new SharedMemoryRange(region, payload.Raw.Length, offset), payload.Shape));
-                offset += payload.Raw.Length;
+                var (payload, datatype) = tensors[i];
+                request.Inputs.Add(InferInput.CreateInSharedMemory(payload.Name, datatype, new SharedMemoryRange(region.Name, payload.Raw.Length, offsets[i]), payload.Shape));
             }
-            await client.RegisterSystemSharedMemoryAsync(region, memory.Key, memory.ByteSize, cancellationToken: cancellation);
-            return new FabrikClientLoad(client, handler, options.Model, request, memory, region);
+            return new FabrikClientLoad(client, handler, options.Model, request, region);
         }
         catch
         {
-            memory?.Dispose();
             client.Dispose();
             handler.Dispose();
             throw;
@@ -105,18 +95,7 @@ internal sealed class FabrikClientLoad : IInferenceClient
 
     public void Dispose()
     {
-        if (_region is not null)
-        {
-            try
-            {
-                _client.UnregisterSystemSharedMemoryAsync(_region).GetAwaiter().GetResult();
-            }
-            catch (FabrikException)
-            {
-                // The server has gone: nothing of the region is left there.
-            }
-        }
-        _memory?.Dispose();
+        _region?.Dispose();
         _client.Dispose();
         _handler.Dispose();
     }

@@ -20,7 +20,7 @@ public static class LoadCommand
             Console.Error.WriteLine($"load: {e.Message}\n{LoadOptions.Usage}");
             return 2;
         }
-        Console.WriteLine($"*** Measuring {options.Model} at {options.Url} over {options.Protocol} ({(options.Client == LoadClient.Own ? "the generator's own client" : "Fabrik.Client")}{(options.SystemSharedMemory ? ", inputs in system shared memory" : "")}), batch {options.BatchSize} ***");
+        Console.WriteLine($"*** Measuring {options.Model} at {options.Url} over {options.Protocol} ({(options.Client == LoadClient.Own ? "the generator's own client" : "Fabrik.Client")}{(options.SharedMemory == LoadSharedMemory.None ? "" : $", inputs in {options.SharedMemory.ToString().ToLowerInvariant()} shared memory")}), batch {options.BatchSize} ***");
         var results = new LoadGenerator(options, Console.Out).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
         foreach (var r in results)
         {

@@ -19,7 +19,7 @@ public enum LoadProtocol
 /// always sends binary; JSON is what most HTTP clients send). <c>--client own|fabrik</c> picks the
 /// client library: the generator's own minimal clients by default, because Fabrik.Client costs the
 /// generator throughput on a shared host (Benchmarks/client-cost.sh); Fabrik.Client with
-/// <c>--shared-memory system</c>.
+/// <c>--shared-memory system|cuda</c>.
 /// </summary>
 public sealed record LoadOptions
 {
@@ -32,10 +32,10 @@ public sealed record LoadOptions
     /// <summary>--client own|fabrik: the generator's own minimal clients (the default) or Fabrik.Client.</summary>
     public LoadClient Client { get; init; } = LoadClient.Own;
 
-    /// <summary>--shared-memory system (perf_analyzer's flag): the inputs are written once into a
-    /// system shared-memory region that every request names, instead of travelling in each request.
-    /// The server must run on this host with --allow-shared-memory=true.</summary>
-    public bool SystemSharedMemory { get; init; }
+    /// <summary>--shared-memory none|system|cuda (perf_analyzer's flag): the inputs are placed once
+    /// in a region that every request names, instead of travelling in each request. The server must
+    /// run on this host with --allow-shared-memory=true (and, for cuda, see CUDA device 0).</summary>
+    public LoadSharedMemory SharedMemory { get; init; }
 
     public int BatchSize { get; init; } = 1;
 
@@ -66,8 +66,9 @@ public sealed record LoadOptions
           -i http|grpc                   protocol (default http)
           --http-format binary|json      HTTP payload (default binary, as perf_analyzer)
           --client own|fabrik            send through the generator's own minimal clients (default) or Fabrik.Client
-          --shared-memory none|system    system: inputs written once into a shared-memory region that requests name
-                                         (a server on this host with --allow-shared-memory=true; through Fabrik.Client)
+          --shared-memory none|system|cuda  inputs placed once in a region that requests name: a /dev/shm object
+                                         (system) or device memory on CUDA device 0 (cuda); a server on this host
+                                         with --allow-shared-memory=true; through Fabrik.Client
           -b N                           batch size per request (default 1)
           --concurrency-range S:E:T      sweep of concurrent requests (default 1:1:1)
           --request-rate-range S:E:T     sweep of requests per second instead of concurrency
@@ -96,11 +97,12 @@ public sealed record LoadOptions
                 "-i" or "--protocol" => Set(ref protocol, Value(), options),
                 "--http-format" => Set(ref httpFormat, Value(), options),
                 "--client" => ChooseClient(ref clientChosen, Value(), options),
-                "--shared-memory" => options with { SystemSharedMemory = Value().ToLowerInvariant() switch
+                "--shared-memory" => options with { SharedMemory = Value().ToLowerInvariant() switch
                 {
-                    "none" => false,
-                    "system" => true,
-                    var other => throw new ArgumentException($"--shared-memory takes none or system, got '{other}'"),
+                    "none" => LoadSharedMemory.None,
+                    "system" => LoadSharedMemory.System,
+                    "cuda" => LoadSharedMemory.Cuda,
+                    var other => throw new ArgumentException($"--shared-memory takes none, system or cuda, got '{other}'"),
                 } },
                 "-b" or "--batch-size" => options with { BatchSize = Integer(arg, Value(), 1) },
                 "--concurrency-range" => options with { ConcurrencyRange = Range(arg, Value()) },
@@ -118,11 +120,11 @@ public sealed record LoadOptions
         {
             throw new ArgumentException("-m MODEL is required");
         }
-        if (options.SystemSharedMemory && clientChosen && options.Client == LoadClient.Own)
+        if (options.SharedMemory != LoadSharedMemory.None && clientChosen && options.Client == LoadClient.Own)
         {
-            throw new ArgumentException("--shared-memory system sends through Fabrik.Client: it cannot go with --client own");
+            throw new ArgumentException("--shared-memory sends through Fabrik.Client: it cannot go with --client own");
         }
-        if (options.SystemSharedMemory)
+        if (options.SharedMemory != LoadSharedMemory.None)
         {
             options = options with { Client = LoadClient.FabrikClient };
         }

@@ -24,7 +24,7 @@ public static class LoadReport
             url = options.Url,
             protocol = options.Protocol.ToString(),
             client = options.Client.ToString(),
-            shared_memory = options.SystemSharedMemory ? "system" : "none",
+            shared_memory = options.SharedMemory.ToString().ToLowerInvariant(),
             batch_size = options.BatchSize,
             measurement_interval_ms = options.MeasurementIntervalMilliseconds,
             stability_percentage = options.StabilityPercentage,

@@ -73,6 +73,40 @@ public sealed class LoadGeneratorTests(KestrelServerFixture fixture)
         Assert.Equal(objects, SharedMemoryObjects());
     }
 
+    [GpuFact]
+    public async Task Load_CudaSharedMemory_NamesADeviceRegionAndRemovesItAfterwards()
+    {
+        // CUDA IPC handles open only in another process: the server runs as one.
+        using var repository = new TemporaryRepository().Add("image_pool");
+        await using var server = await FabrikProcess.StartAsync("--model-repository", repository.Path, "--http-port", "0", "--grpc-port", "0",
+            "--metrics-port", "0", "--allow-grpc=false", "--allow-shared-memory=true");
+        var options = LoadOptions.Parse(["-m", "image_pool", "-u", $"{server.Address.Host}:{server.Address.Port}", "--shared-memory", "cuda",
+            "--concurrency-range", "2", "-p", "150", "-r", "3"]);
+
+        var result = Assert.Single(await new LoadGenerator(options, TextWriter.Null).RunAsync(default));
+
+        Assert.Equal(0, result.Errors);
+        Assert.True(result.Requests > 0);
+        using var http = new HttpClient { BaseAddress = server.Address };
+        Assert.Equal("[]", await http.GetStringAsync("/v2/cudasharedmemory/status"));
+    }
+
+    [NoGpuFact]
+    public async Task Load_CudaSharedMemory_WithoutAGpu_FailsSayingSo()
+    {
+        using var repository = new TemporaryRepository().Add("image_pool");
+        await using var server = await Fabrik.Hosting.FabrikServer.StartAsync(Fabrik.Hosting.ServerOptions.Parse(
+            ["--model-repository", repository.Path, "--http-port", "0", "--grpc-port", "0", "--allow-metrics=false", "--allow-shared-memory=true"]));
+        var options = LoadOptions.Parse(["-m", "image_pool", "-u", $"{server.HttpAddress!.Host}:{server.HttpAddress.Port}", "--shared-memory", "cuda",
+            "--concurrency-range", "1", "-p", "150", "-r", "3"]);
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => new LoadGenerator(options, TextWriter.Null).RunAsync(default));
+
+        Assert.Contains("CUDA", error.Message, StringComparison.Ordinal);
+        using var http = new HttpClient { BaseAddress = server.HttpAddress };
+        Assert.Equal("[]", await http.GetStringAsync("/v2/cudasharedmemory/status"));
+    }
+
     private static string[] SharedMemoryObjects() => [.. Directory.GetFiles("/dev/shm", $"fabrik-load-{Environment.ProcessId}-*").Order(StringComparer.Ordinal)];
 
     [Theory]
@@ -80,7 +114,7 @@ public sealed class LoadGeneratorTests(KestrelServerFixture fixture)
     [InlineData("-i", "udp")]
     [InlineData("--bogus", "1")]
     [InlineData("--client", "python")]
-    [InlineData("--shared-memory", "cuda")]
+    [InlineData("--shared-memory", "rdma")]
     public void Parse_BadFlag_NamesIt(string flag, string value)
     {
         var error = Assert.Throws<ArgumentException>(() => LoadOptions.Parse(["-m", "simple", flag, value]));
