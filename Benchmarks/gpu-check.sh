@@ -20,7 +20,9 @@
 #   2. `fabrik devices`;
 #   3. the Gpu test category (Fabrik.Tests --category Gpu: outputs on the GPU against the stored
 #      samples through the pipeline, one and two staged instances, warm-up, CUDA graphs, KIND_GPU
-#      TorchScript refused with its reason, placement through NVML); left out by QUICK=1 unless TESTS=1;
+#      TorchScript refused with its reason, placement through NVML, CUDA shared memory from another
+#      process's device memory and the load generator's --shared-memory cuda); left out by QUICK=1
+#      unless TESTS=1;
 #   4. one server with cnn and resnet50 in every variant (VARIANTS, below); its placement checked
 #      from outside with nvidia-smi: the server's memory is on the GPU its instance groups name
 #      (the last one) and nowhere else;

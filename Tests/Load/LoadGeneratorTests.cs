@@ -74,6 +74,7 @@ public sealed class LoadGeneratorTests(KestrelServerFixture fixture)
     }
 
     [GpuFact]
+    [Trait("Category", "Gpu")]
     public async Task Load_CudaSharedMemory_NamesADeviceRegionAndRemovesItAfterwards()
     {
         // CUDA IPC handles open only in another process: the server runs as one.

@@ -13,6 +13,7 @@ namespace Fabrik.Tests.Protocol;
 /// another process as CUDA IPC requires, opens it, reads an input from it and writes an output
 /// into it. Skipped, with the reason, on a host without a GPU.
 /// </summary>
+[Trait("Category", "Gpu")]
 public sealed class CudaSharedMemoryGpuTests
 {
     [GpuFact]
