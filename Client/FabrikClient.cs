@@ -133,7 +133,7 @@ public sealed partial class FabrikClient : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentOutOfRangeException.ThrowIfNotEqual(rawHandle.Length, 64);
         ArgumentOutOfRangeException.ThrowIfNegative(deviceId);
-        ArgumentOutOfRangeException.ThrowIfNegative(byteSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(byteSize);
         return CallAsync("CUDA shared memory registration", async (transport, token) => { await transport.RegisterCudaSharedMemoryAsync(name, rawHandle, deviceId, byteSize, token); return true; }, null, cancellationToken);
     }
 

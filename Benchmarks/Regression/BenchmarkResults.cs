@@ -26,12 +26,16 @@ public static class BenchmarkResults
     /// <summary>Writes the measurements of <paramref name="summaries"/> to
     /// <paramref name="folder"/>/<paramref name="kind"/>.json (folder default: results/&lt;commit&gt;).
     /// Returns the file written.</summary>
-    public static string Export(IEnumerable<Summary> summaries, string kind, string? folder = null)
+    public static string Export(IEnumerable<Summary> summaries, string kind, string? folder = null) =>
+        Export(summaries.SelectMany(summary => summary.Reports), kind, folder);
+
+    /// <summary>The same for reports chosen from several runs.</summary>
+    public static string Export(IEnumerable<BenchmarkReport> reports, string kind, string? folder = null)
     {
         var commit = BenchmarkRuns.Commit();
         folder ??= Path.Combine(BenchmarkRuns.ResultsRoot, commit);
         Directory.CreateDirectory(folder);
-        var benchmarks = summaries.SelectMany(summary => summary.Reports)
+        var benchmarks = reports
             .Select(report => new BenchmarkMeasurements(
                 Name(report),
                 [.. report.AllMeasurements

@@ -97,7 +97,7 @@ public sealed class CudaContext : SafeHandle
         {
             CudaResult.Check(NativeMethods.MemGetAddressRange(out var baseAddress, out var size, address), "cuMemGetAddressRange");
             var length = checked((long)(baseAddress + size - address));
-            return new IpcDeviceMemory(this, address, length);
+            return new IpcDeviceMemory(this, address, length, CreateStream());
         }
         catch
         {

@@ -21,7 +21,9 @@ public sealed class DeviceMemory : CudaResource
         return ipcHandle;
     }
 
-    /// <summary>Copies <paramref name="source"/> to the start of the allocation (synchronously).</summary>
+    /// <summary>Copies <paramref name="source"/> to the start of the allocation, and waits until the
+    /// device has it (a copy from pageable memory may return earlier): for tests and the load
+    /// generator, which then hand the memory to another process.</summary>
     public unsafe void CopyFromHost(ReadOnlySpan<byte> source)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(source.Length, Length);
@@ -29,6 +31,7 @@ public sealed class DeviceMemory : CudaResource
         fixed (byte* bytes = source)
         {
             CudaResult.Check(NativeMethods.MemcpyHtoD((ulong)(long)handle, (IntPtr)bytes, (nuint)source.Length), "cuMemcpyHtoD");
+            CudaResult.Check(NativeMethods.CtxSynchronize(), "cuCtxSynchronize");
         }
     }
 

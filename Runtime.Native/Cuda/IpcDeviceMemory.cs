@@ -6,12 +6,22 @@ namespace Fabrik.Native.Cuda;
 /// <see cref="Length"/> is the whole exported allocation as the driver reports it, so a client's
 /// claimed size is checked against what really exists before anything is copied.
 /// </summary>
-/// <remarks>Copies are synchronous and may run from any thread at once (the driver orders them);
-/// whoever disposes must know that no copy is still running (the region's leases).</remarks>
+/// <remarks>Copies run on a stream of the mapping's own that does not synchronise with the legacy
+/// default stream (so they never wait for ONNX Runtime's work), and return once the copy has
+/// landed: a copy from pageable host memory may otherwise return before the device has the bytes,
+/// and the client reads its output region as soon as the answer arrives. Copies may run from any
+/// thread at once (the driver orders them on the stream); whoever disposes must know that none is
+/// still running (the region's leases).</remarks>
 public sealed class IpcDeviceMemory : CudaResource
 {
-    internal IpcDeviceMemory(CudaContext context, ulong address, long length)
-        : base(context, (IntPtr)(long)address) => Length = length;
+    private readonly CudaStream _stream;
+
+    internal IpcDeviceMemory(CudaContext context, ulong address, long length, CudaStream stream)
+        : base(context, (IntPtr)(long)address)
+    {
+        Length = length;
+        _stream = stream;
+    }
 
     /// <summary>Bytes from the opened address to the end of the exported allocation.</summary>
     public long Length { get; }
@@ -24,7 +34,8 @@ public sealed class IpcDeviceMemory : CudaResource
         using var scope = Context.Enter();
         fixed (byte* bytes = destination)
         {
-            CudaResult.Check(NativeMethods.MemcpyDtoH((IntPtr)bytes, (ulong)(long)handle + (ulong)offset, (nuint)destination.Length), "cuMemcpyDtoH");
+            CudaResult.Check(NativeMethods.MemcpyDtoHAsync((IntPtr)bytes, (ulong)(long)handle + (ulong)offset, (nuint)destination.Length, _stream.Handle), "cuMemcpyDtoHAsync");
+            CudaResult.Check(NativeMethods.StreamSynchronize(_stream.Handle), "cuStreamSynchronize");
         }
     }
 
@@ -36,7 +47,8 @@ public sealed class IpcDeviceMemory : CudaResource
         using var scope = Context.Enter();
         fixed (byte* bytes = source)
         {
-            CudaResult.Check(NativeMethods.MemcpyHtoD((ulong)(long)handle + (ulong)offset, (IntPtr)bytes, (nuint)source.Length), "cuMemcpyHtoD");
+            CudaResult.Check(NativeMethods.MemcpyHtoDAsync((ulong)(long)handle + (ulong)offset, (IntPtr)bytes, (nuint)source.Length, _stream.Handle), "cuMemcpyHtoDAsync");
+            CudaResult.Check(NativeMethods.StreamSynchronize(_stream.Handle), "cuStreamSynchronize");
         }
     }
 
@@ -49,5 +61,9 @@ public sealed class IpcDeviceMemory : CudaResource
         }
     }
 
-    private protected override int Free(IntPtr address) => NativeMethods.IpcCloseMemHandle((ulong)(long)address);
+    private protected override int Free(IntPtr address)
+    {
+        _stream.Dispose();
+        return NativeMethods.IpcCloseMemHandle((ulong)(long)address);
+    }
 }

@@ -92,6 +92,12 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "cuMemcpyDtoHAsync_v2")]
     public static partial int MemcpyDtoHAsync(IntPtr destination, ulong source, nuint bytes, IntPtr stream);
 
+    [LibraryImport(Library, EntryPoint = "cuStreamSynchronize")]
+    public static partial int StreamSynchronize(IntPtr stream);
+
+    [LibraryImport(Library, EntryPoint = "cuCtxSynchronize")]
+    public static partial int CtxSynchronize();
+
     [LibraryImport(Library, EntryPoint = "cuMemcpyHtoD_v2")]
     public static partial int MemcpyHtoD(ulong destination, IntPtr source, nuint bytes);
 

@@ -39,6 +39,37 @@ public sealed class ApiKeyFileSubjectTests
         Assert.Null(file.FindBySubject(longName));
     }
 
+    /// <summary>The normalisation the lookup had before it stopped allocating, as the reference.</summary>
+    private static string Reference(string subject) =>
+        string.Join(",", subject.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
+
+    [Theory]
+    [InlineData("CN=a,\tO=b\t")]
+    [InlineData("CN=a,\u00a0O=b\u00a0")]
+    [InlineData(",CN=a,O=b,")]
+    [InlineData(",,,")]
+    [InlineData(" , ")]
+    [InlineData("CN=a")]
+    [InlineData(511)]
+    [InlineData(512)]
+    [InlineData(513)]
+    [InlineData(4000)]
+    public void FindBySubject_AgreesWithTheStringNormalisation_AroundTheStackBuffer(object input)
+    {
+        // A subject of the given length (around the 512-character stack buffer) or text.
+        var subject = input is int length ? "CN=" + new string('y', length - 11) + ", O=Site" : (string)input;
+        if (input is int exact)
+        {
+            Assert.Equal(exact, subject.Length);
+        }
+        var normalized = Reference(subject);
+        var file = ApiKeyFile.Parse($$"""{"keys": [{"id": "k", "subject": {{System.Text.Json.JsonSerializer.Serialize(subject)}}, "scopes": ["metadata"]}]}""");
+        var spaced = string.Join(" , ", normalized.Split(','));
+        Assert.Equal("k", file.FindBySubject(spaced)?.Id);
+        Assert.Equal("k", file.FindBySubject(subject)?.Id);
+        Assert.Null(file.FindBySubject(normalized + ",C=XX"));
+    }
+
     [Fact]
     public void FindBySubject_AllocatesNothing()
     {

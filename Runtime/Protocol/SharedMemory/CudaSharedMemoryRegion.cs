@@ -9,7 +9,7 @@ namespace Fabrik.Protocol.SharedMemory;
 /// within the allocation's real size (checked at registration, and by the memory again per copy).
 /// </summary>
 /// <remarks>The IPC mapping closes with the last lease. Thread-safe.</remarks>
-internal sealed class CudaSharedMemoryRegion(string name, int deviceId, long byteSize, ICudaIpcMemory memory)
+internal sealed partial class CudaSharedMemoryRegion(string name, int deviceId, long byteSize, ICudaIpcMemory memory, ILogger logger)
     : SharedMemoryRegion(name, byteSize)
 {
     public int DeviceId { get; } = deviceId;
@@ -42,7 +42,14 @@ internal sealed class CudaSharedMemoryRegion(string name, int deviceId, long byt
 
     protected override void Close() => memory.Dispose();
 
-    /// <summary>The driver's own message stays in the inner exception, for the server log only.</summary>
-    private InferenceException CopyFailed(string tensor, Exception cause) => new(ErrorKind.InvalidArgument,
-        $"tensor '{tensor}': the device memory behind CUDA shared memory region '{Name}' could not be copied (was it freed?); register it again", cause);
+    /// <summary>The driver's own message goes to the server log only.</summary>
+    private InferenceException CopyFailed(string tensor, Exception cause)
+    {
+        LogCopyFailed(Name, DeviceId, cause.Message);
+        return new(ErrorKind.InvalidArgument,
+            $"tensor '{tensor}': the device memory behind CUDA shared memory region '{Name}' could not be copied (was it freed?); register it again", cause);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "CUDA shared memory region '{Name}' on device {Device}: a copy failed: {Reason}")]
+    private partial void LogCopyFailed(string name, int device, string reason);
 }

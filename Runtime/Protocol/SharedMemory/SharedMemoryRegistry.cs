@@ -130,7 +130,7 @@ internal sealed partial class SharedMemoryRegistry(SharedMemorySettings settings
 
     /// <summary>Unregisters system region <paramref name="name"/>, or every system region when it is
     /// empty. An unknown name is not an error (Triton's answer). Requests holding a lease finish first.</summary>
-    /// <exception cref="InferenceException">PermissionDenied, or InvalidArgument when the name is a CUDA region.</exception>
+    /// <exception cref="InferenceException">PermissionDenied.</exception>
     public void Unregister(string name, IPAddress? remote, string? caller) => Unregister<SystemSharedMemoryRegion>(name, remote, caller);
 
     /// <summary><see cref="Unregister"/> for CUDA regions.</summary>
@@ -203,11 +203,10 @@ internal sealed partial class SharedMemoryRegistry(SharedMemorySettings settings
             {
                 removed.AddRange(_regions.Values.OfType<T>());
             }
-            else if (_regions.TryGetValue(name, out var region))
+            else if (_regions.TryGetValue(name, out var region) && region is T)
             {
-                removed.Add(region is T
-                    ? region
-                    : throw InferenceException.InvalidArgument($"shared memory region '{name}' is a {region.Kind} region, not a {KindName<T>()} one; unregister it through its own extension"));
+                // A name of the other kind is left alone, as an unknown one is (Triton's answer).
+                removed.Add(region);
             }
             foreach (var region in removed)
             {
@@ -264,7 +263,7 @@ internal sealed partial class SharedMemoryRegistry(SharedMemorySettings settings
             throw InferenceException.InvalidArgument(
                 $"the device allocation behind CUDA shared memory region '{name}' holds {memory.Length} bytes, fewer than byte_size {byteSize}");
         }
-        return new CudaSharedMemoryRegion(name, deviceId, byteSize, memory);
+        return new CudaSharedMemoryRegion(name, deviceId, byteSize, memory, logger);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "CUDA shared memory region '{Name}' on device {Device}: the IPC handle could not be opened: {Reason}")]
