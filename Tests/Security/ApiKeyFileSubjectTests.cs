@@ -47,8 +47,6 @@ public sealed class ApiKeyFileSubjectTests
     [InlineData("CN=a,\tO=b\t")]
     [InlineData("CN=a,\u00a0O=b\u00a0")]
     [InlineData(",CN=a,O=b,")]
-    [InlineData(",,,")]
-    [InlineData(" , ")]
     [InlineData("CN=a")]
     [InlineData(511)]
     [InlineData(512)]
@@ -68,6 +66,17 @@ public sealed class ApiKeyFileSubjectTests
         Assert.Equal("k", file.FindBySubject(spaced)?.Id);
         Assert.Equal("k", file.FindBySubject(subject)?.Id);
         Assert.Null(file.FindBySubject(normalized + ",C=XX"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(",,,")]
+    [InlineData(" , ")]
+    public void ASubjectNamingNothing_IsRefusedWhenTheFileIsRead(string subject)
+    {
+        // It would otherwise match a client certificate whose subject is empty.
+        var error = Assert.Throws<FormatException>(() => ApiKeyFile.Parse($$"""{"keys": [{"id": "k", "subject": "{{subject}}", "scopes": ["metadata"]}]}"""));
+        Assert.Equal("key 'k': \"subject\" names no relative name (for example \"CN=client, O=Site\")", error.Message);
     }
 
     [Fact]

@@ -125,6 +125,11 @@ internal sealed class ApiKeyFile
         {
             throw new FormatException($"key '{id}' needs exactly one of \"sha256\" and \"subject\"");
         }
+        if (subject is not null && Normalize(subject).Length == 0)
+        {
+            // It would match a certificate whose subject is empty.
+            throw new FormatException($"key '{id}': \"subject\" names no relative name (for example \"CN=client, O=Site\")");
+        }
         byte[]? digest = null;
         if (hash is not null)
         {
