@@ -270,12 +270,9 @@ internal sealed class AuditLog : IDisposable
             case bool flag:
                 json.WriteBoolean(name, flag);
                 break;
-            case int number:
-                json.WriteNumber(name, number);
-                break;
-            case long number:
+            case int or long:
                 // Written as the integer it is: a double would round byte sizes above 2^53.
-                json.WriteNumber(name, number);
+                json.WriteNumber(name, Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
                 break;
             case double number:
                 json.WriteNumber(name, number);

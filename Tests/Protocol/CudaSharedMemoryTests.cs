@@ -40,23 +40,6 @@ public sealed class CudaSharedMemoryTests : IAsyncLifetime
         _repository.Dispose();
     }
 
-    /// <summary>The identity sample's inputs, packed, and where each lies in an allocation.</summary>
-    private sealed record Tensor(string Name, string Output, string Datatype, JsonNode Shape, byte[] Packed, int Offset);
-
-    private static List<Tensor> IdentityTensors()
-    {
-        var tensors = new List<Tensor>();
-        var offset = 8; // not at the allocation's start, so offsets are exercised
-        foreach (var input in Samples.Sample("identity", 0)["inputs"]!.AsArray())
-        {
-            var name = (string)input!["name"]!;
-            var packed = BinaryTensors.Pack((string)input["datatype"]!, input["data"]!);
-            tensors.Add(new Tensor(name, name.Replace("INPUT_", "OUTPUT_", StringComparison.Ordinal), (string)input["datatype"]!, input["shape"]!.DeepClone(), packed, offset));
-            offset += packed.Length + 5;
-        }
-        return tensors;
-    }
-
     private static JsonObject Parameters(string region, long offset, long size) => new()
     {
         ["shared_memory_region"] = region, ["shared_memory_offset"] = offset, ["shared_memory_byte_size"] = size,
@@ -85,7 +68,7 @@ public sealed class CudaSharedMemoryTests : IAsyncLifetime
     [Fact]
     public async Task HttpJson_EveryDatatypeThroughCudaRegions_EqualsTheSameRequestInTheBody()
     {
-        var tensors = IdentityTensors();
+        var tensors = IdentityRegionTensor.Layout();
         var end = tensors[^1].Offset + tensors[^1].Packed.Length;
         var input = new byte[end + 16];
         var output = new byte[end + 16];
@@ -328,7 +311,7 @@ public sealed class CudaSharedMemoryTests : IAsyncLifetime
     }
 
     /// <summary>The same tensors sent in the body, outputs asked in binary: each output's bytes.</summary>
-    private async Task<Dictionary<string, byte[]>> InBodyAsync(List<Tensor> tensors)
+    private async Task<Dictionary<string, byte[]>> InBodyAsync(List<IdentityRegionTensor> tensors)
     {
         var header = new JsonObject
         {

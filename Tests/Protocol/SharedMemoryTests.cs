@@ -43,23 +43,6 @@ public sealed class SharedMemoryTests : IAsyncLifetime
         _repository.Dispose();
     }
 
-    /// <summary>The identity sample's inputs, packed, and where each lies in a region.</summary>
-    private sealed record Tensor(string Name, string Output, string Datatype, JsonNode Shape, byte[] Packed, int Offset);
-
-    private static List<Tensor> IdentityTensors()
-    {
-        var tensors = new List<Tensor>();
-        var offset = 8; // not at the region's start, so offsets are exercised
-        foreach (var input in Samples.Sample("identity", 0)["inputs"]!.AsArray())
-        {
-            var name = (string)input!["name"]!;
-            var packed = BinaryTensors.Pack((string)input["datatype"]!, input["data"]!);
-            tensors.Add(new Tensor(name, name.Replace("INPUT_", "OUTPUT_", StringComparison.Ordinal), (string)input["datatype"]!, input["shape"]!.DeepClone(), packed, offset));
-            offset += packed.Length + 5; // odd gaps: nothing relies on alignment
-        }
-        return tensors;
-    }
-
     private SharedMemoryFile Region(long size)
     {
         var file = new SharedMemoryFile(size);
@@ -81,7 +64,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
     [Fact]
     public async Task HttpJson_EveryDatatypeThroughRegions_EqualsTheSameRequestInTheBody()
     {
-        var tensors = IdentityTensors();
+        var tensors = IdentityRegionTensor.Layout();
         var end = tensors[^1].Offset + tensors[^1].Packed.Length;
         var input = Region(end + 16);
         var output = Region(end + 16);
@@ -124,7 +107,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
     [Fact]
     public async Task HttpBinary_RegionsBesideBinaryData_EachTensorWhereItWasAsked()
     {
-        var tensors = IdentityTensors();
+        var tensors = IdentityRegionTensor.Layout();
         var end = tensors[^1].Offset + tensors[^1].Packed.Length;
         var input = Region(end);
         var output = Region(end);
@@ -183,7 +166,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_EveryDatatypeThroughRegions_EqualsTheSameRequestInTheBody()
     {
-        var tensors = IdentityTensors();
+        var tensors = IdentityRegionTensor.Layout();
         var end = tensors[^1].Offset + tensors[^1].Packed.Length;
         var input = Region(end);
         var output = Region(end);
@@ -301,7 +284,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
         Assert.Contains("system_shared_memory", metadata["extensions"]!.AsArray().Select(extension => (string)extension!));
     }
 
-    private static ModelInferRequest.Types.InferInputTensor Input(Tensor tensor)
+    private static ModelInferRequest.Types.InferInputTensor Input(IdentityRegionTensor tensor)
     {
         var message = new ModelInferRequest.Types.InferInputTensor { Name = tensor.Name, Datatype = tensor.Datatype };
         message.Shape.AddRange(tensor.Shape.AsArray().Select(dim => (long)dim!));
@@ -309,7 +292,7 @@ public sealed class SharedMemoryTests : IAsyncLifetime
     }
 
     /// <summary>The same tensors sent in the body, outputs asked in binary: each output's bytes.</summary>
-    private async Task<Dictionary<string, byte[]>> InBodyAsync(List<Tensor> tensors)
+    private async Task<Dictionary<string, byte[]>> InBodyAsync(List<IdentityRegionTensor> tensors)
     {
         var header = new JsonObject
         {
