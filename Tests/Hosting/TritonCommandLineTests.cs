@@ -117,7 +117,7 @@ public sealed class TritonCommandLineTests
         using var repository = BrokenRepository();
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), "--model-repository=" + repository.Path, "--http-port=0", "--grpc-port=0" },
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "fabrik.dll"), "--model-repository=" + repository.Path, "--http-port=0", "--grpc-port=0", "--metrics-port=0" },
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };
