@@ -18,7 +18,11 @@
 #                                                 CLIENT_CPUS, taskset lists, unset: no pinning;
 #                                                 FABRIK_DLL and BENCHMARKS_DLL run other builds;
 #                                                 SHARED_TENANT=1: both keys in one tenant;
-#                                                 MODEL, default mlp)
+#                                                 MODEL, default mlp; B_RATE: B sends at this
+#                                                 many requests per second instead, open loop)
+#
+# B_RATE makes B the "normal" tenant of the issue: an open-loop client at a fixed rate that stays
+# inside its fair share, so what A's flood costs it is queueing, not a share it never had.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -28,6 +32,8 @@ SECONDS_PER_WINDOW=${SECONDS_PER_WINDOW:-5}
 A_CONCURRENCY=${A_CONCURRENCY:-32}
 B_CONCURRENCY=${B_CONCURRENCY:-32}
 [[ $A_CONCURRENCY =~ ^[1-9][0-9]*$ && $B_CONCURRENCY =~ ^[1-9][0-9]*$ ]] || { echo "A_CONCURRENCY and B_CONCURRENCY must be positive integers" >&2; exit 2; }
+B_RATE=${B_RATE:-}
+[[ -z $B_RATE || $B_RATE =~ ^[1-9][0-9]*$ ]] || { echo "B_RATE must be a positive integer (requests per second)" >&2; exit 2; }
 PORT=${PORT:-18500}
 MODEL=${MODEL:-mlp}
 FABRIK=${FABRIK_DLL:-Runtime/bin/Release/net10.0/fabrik.dll}
@@ -84,7 +90,9 @@ done
 
 # load KEY CSV WINDOW_MS: one run of the load generator for B's key (three windows).
 LOAD=("${CLIENT_PIN[@]}" dotnet "$BENCHMARKS" load -m "$MODEL" -u "127.0.0.1:$PORT" -i http -r 3)
-load() { "${LOAD[@]}" --concurrency-range "$B_CONCURRENCY" -p "$3" -H "Authorization: Bearer $1" -f "$2"; }
+B_LOAD=(--concurrency-range "$B_CONCURRENCY")
+[[ -n $B_RATE ]] && B_LOAD=(--request-rate-range "$B_RATE:$B_RATE:1")
+load() { "${LOAD[@]}" "${B_LOAD[@]}" -p "$3" -H "Authorization: Bearer $1" -f "$2"; }
 WINDOW_MS=$((SECONDS_PER_WINDOW * 1000))
 # measure NAME ROUND: B's run, alone or flooded; appends "name p99_us p50_us infer_per_s" to results.
 measure() {
@@ -122,14 +130,16 @@ for round in $(seq 1 "$ROUNDS"); do
     for name in "${order[@]}"; do measure "$name" "$round"; done
 done
 
-python3 - "$WORK/results" "$ROUNDS" "$B_CONCURRENCY" "$A_CONCURRENCY" "$TENANT_A" "$MODEL" <<'PY'
+B_SENDS="concurrency $B_CONCURRENCY"
+[[ -n $B_RATE ]] && B_SENDS="$B_RATE requests/s (open loop)"
+python3 - "$WORK/results" "$ROUNDS" "$B_SENDS" "$A_CONCURRENCY" "$TENANT_A" "$MODEL" <<'PY'
 import statistics, sys
 queues = "one tenant, one queue in arrival order" if sys.argv[5] == "shared" else "two tenants, fair share"
 runs = {}
 for line in open(sys.argv[1]):
     name, p99, p50, rps = line.split()
     runs.setdefault(name, []).append((float(p99), float(p50), float(rps)))
-print(f"\nB on {sys.argv[6]} at concurrency {sys.argv[3]} (A at {sys.argv[4]}; {queues}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
+print(f"\nB on {sys.argv[6]} at {sys.argv[3]} (A at concurrency {sys.argv[4]}; {queues}), medians over {sys.argv[2]} rounds (µs; inferences/s):")
 for name in ("alone", "flooded"):
     p99s, p50s, rpss = zip(*runs[name])
     print(f"  B {name:8} p99 {statistics.median(p99s):8.0f}  p50 {statistics.median(p50s):8.0f}  {statistics.median(rpss):8.0f} infer/s")

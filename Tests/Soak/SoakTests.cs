@@ -29,7 +29,9 @@ public sealed class SoakFactAttribute : FactAttribute
 /// The soak: the real fabrik process in poll mode under mixed valid and hostile load over HTTP and
 /// gRPC, with a model reloaded every few seconds, for FABRIK_SOAK_SECONDS. It records resident
 /// memory once a second and fails if a valid request failed, a hostile one got a 5xx (or gRPC
-/// INTERNAL/UNKNOWN), or the process died. Figures go to FABRIK_SOAK_OUT (rss.csv, summary.txt).
+/// INTERNAL/UNKNOWN), or the process died. Figures go to FABRIK_SOAK_OUT: rss.csv (resident memory
+/// and its parts, threads, the tensor pool's bytes), summary.txt,
+/// and server.pid (for a tool that watches the server, such as soak.sh's dotnet-counters).
 /// </summary>
 public sealed class SoakTests(ITestOutputHelper output)
 {
@@ -56,7 +58,9 @@ public sealed class SoakTests(ITestOutputHelper output)
         var stop = DateTime.UtcNow.AddSeconds(seconds);
         var counters = new Counters();
         var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        var rss = new List<(double Seconds, long Kib)>();
+        await File.WriteAllTextAsync(Path.Combine(outDirectory, "server.pid"), fabrik.Process.Id.ToString(CultureInfo.InvariantCulture));
+        var rss = new List<(double Seconds, ProcessMemory Memory, PoolBytes Pool)>();
+        var pool = default(PoolBytes);
         var clock = Stopwatch.StartNew();
         var workers = Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
         {
@@ -76,7 +80,11 @@ public sealed class SoakTests(ITestOutputHelper output)
         var reloads = 0;
         while (DateTime.UtcNow < stop)
         {
-            rss.Add((clock.Elapsed.TotalSeconds, ResidentKib(fabrik.Process)));
+            if (rss.Count % 10 == 0)
+            {
+                pool = await PoolBytes.ScrapeAsync(http, fabrik.MetricsAddress);
+            }
+            rss.Add((clock.Elapsed.TotalSeconds, ProcessMemory.Read(fabrik.Process), pool));
             if (rss.Count % 5 == 0)
             {
                 // A reload cycle: poll mode notices the changed config and swaps in a new version.
@@ -85,15 +93,19 @@ public sealed class SoakTests(ITestOutputHelper output)
             await Task.Delay(1000);
         }
         await Task.WhenAll(workers);
-        rss.Add((clock.Elapsed.TotalSeconds, ResidentKib(fabrik.Process)));
+        rss.Add((clock.Elapsed.TotalSeconds, ProcessMemory.Read(fabrik.Process), await PoolBytes.ScrapeAsync(http, fabrik.MetricsAddress)));
         var restarts = fabrik.Process.HasExited ? 1 : 0;
 
-        await File.WriteAllLinesAsync(Path.Combine(outDirectory, "rss.csv"), ["seconds,rss_kib", .. rss.Select(r => $"{r.Seconds:F1},{r.Kib}")]);
+        await File.WriteAllLinesAsync(Path.Combine(outDirectory, "rss.csv"),
+            ["seconds,rss_kib,anon_kib,file_kib,shmem_kib,threads,pool_total_bytes,pool_used_bytes",
+             .. rss.Select(r => $"{r.Seconds:F1},{r.Memory.ResidentKib},{r.Memory.AnonymousKib},{r.Memory.FileKib},{r.Memory.SharedKib},{r.Memory.Threads},{r.Pool.Total},{r.Pool.Used}")]);
         var summary = $"""
             duration_s: {seconds}
-            rss_start_kib: {rss[0].Kib}
-            rss_end_kib: {rss[^1].Kib}
-            rss_max_kib: {rss.Max(r => r.Kib)}
+            rss_start_kib: {rss[0].Memory.ResidentKib}
+            rss_end_kib: {rss[^1].Memory.ResidentKib}
+            rss_max_kib: {rss.Max(r => r.Memory.ResidentKib)}
+            pool_total_bytes_end: {rss[^1].Pool.Total}
+            pool_used_bytes_end: {rss[^1].Pool.Used}
             valid_requests: {counters.Valid}
             valid_failed: {counters.ValidFailed}
             hostile_requests: {counters.Hostile}
@@ -213,16 +225,65 @@ public sealed class SoakTests(ITestOutputHelper output)
 
     private static ModelInferRequest GrpcRequest(string model) => GrpcSamples.RawRequest(model, Sample(model));
 
-    private static long ResidentKib(Process process)
+    /// <summary>One sample of /proc/PID/status: resident memory (VmRSS) and its three parts, anonymous
+    /// (the managed and native heaps, stacks), file-backed (libraries, assemblies) and shared (the
+    /// runtime maps its JIT code through shared memory, for W^X), and the thread count.</summary>
+    private readonly record struct ProcessMemory(long ResidentKib, long AnonymousKib, long FileKib, long SharedKib, long Threads)
     {
-        try
+        public static ProcessMemory Read(Process process)
         {
-            var line = File.ReadLines($"/proc/{process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            try
+            {
+                long resident = 0, anonymous = 0, file = 0, shared = 0, threads = 0;
+                foreach (var line in File.ReadLines($"/proc/{process.Id}/status"))
+                {
+                    var fields = line.Split((char[])[' ', '\t', ':'], StringSplitOptions.RemoveEmptyEntries);
+                    if (fields.Length < 2)
+                    {
+                        continue;
+                    }
+                    switch (fields[0])
+                    {
+                        case "VmRSS": resident = long.Parse(fields[1], CultureInfo.InvariantCulture); break;
+                        case "RssAnon": anonymous = long.Parse(fields[1], CultureInfo.InvariantCulture); break;
+                        case "RssFile": file = long.Parse(fields[1], CultureInfo.InvariantCulture); break;
+                        case "RssShmem": shared = long.Parse(fields[1], CultureInfo.InvariantCulture); break;
+                        case "Threads": threads = long.Parse(fields[1], CultureInfo.InvariantCulture); break;
+                    }
+                }
+                return new ProcessMemory(resident, anonymous, file, shared, threads);
+            }
+            catch (IOException)
+            {
+                return default;
+            }
         }
-        catch (IOException)
+    }
+
+    /// <summary>The tensor pool's bytes from the metrics endpoint (Triton's pinned-pool gauges):
+    /// all it holds, and what is rented out now. Rented bytes that climb while traffic is steady
+    /// would be arrays never returned.</summary>
+    private readonly record struct PoolBytes(long Total, long Used)
+    {
+        public static async Task<PoolBytes> ScrapeAsync(HttpClient http, Uri? metrics)
         {
-            return 0;
+            if (metrics is null)
+            {
+                return default;
+            }
+            long total = 0, used = 0;
+            foreach (var line in (await http.GetStringAsync(new Uri(metrics, "/metrics"))).Split('\n'))
+            {
+                if (line.StartsWith("nv_pinned_memory_pool_total_bytes", StringComparison.Ordinal))
+                {
+                    total = (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                }
+                else if (line.StartsWith("nv_pinned_memory_pool_used_bytes", StringComparison.Ordinal))
+                {
+                    used = (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                }
+            }
+            return new PoolBytes(total, used);
         }
     }
 
