@@ -19,7 +19,8 @@
 #                                                 FABRIK_DLL and BENCHMARKS_DLL run other builds;
 #                                                 SHARED_TENANT=1: both keys in one tenant;
 #                                                 MODEL, default mlp; B_RATE: B sends at this
-#                                                 many requests per second instead, open loop)
+#                                                 many requests per second instead, open loop;
+#                                                 A_SERVER=separate: A floods a second server)
 #
 # B_RATE makes B the "normal" tenant of the issue: an open-loop client at a fixed rate that stays
 # inside its fair share, so what A's flood costs it is queueing, not a share it never had.
@@ -49,13 +50,14 @@ SERVER_PIN=() CLIENT_PIN=()
 [[ -n ${CLIENT_CPUS:-} ]] && CLIENT_PIN=(taskset -c "$CLIENT_CPUS")
 WORK=$(mktemp -d)
 SERVER=
+SERVER_A=
 FLOOD=
 stop() { # PID: ends one of this script's processes and waits for it
     [[ -n ${1:-} ]] || return 0
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
 }
-trap 'stop "$FLOOD"; stop "$SERVER"; rm -rf "$WORK"' EXIT
+trap 'stop "$FLOOD"; stop "$SERVER"; stop "$SERVER_A"; rm -rf "$WORK"' EXIT
 
 # Two random keys, stored as their SHA-256, each naming its tenant.
 KEY_A=$(openssl rand -hex 32)
@@ -71,18 +73,34 @@ cat > "$WORK/keys.json" <<JSON
  "tenants": [$( [[ $TENANT_A == shared ]] && echo '{"name": "shared", "weight": 1}' || echo '{"name": "a", "weight": 1}, {"name": "b", "weight": 1}')]}
 JSON
 
-"${SERVER_PIN[@]}" dotnet "$FABRIK" --model-repository models --http-port "$PORT" --allow-grpc=false --allow-metrics=false \
-    --auth-keys "$WORK/keys.json" > "$WORK/server.log" 2>&1 &
-SERVER=$!
-ready=
-for _ in $(seq 1 120); do
-    if ! kill -0 "$SERVER" 2>/dev/null; then
-        echo "the server stopped while starting; its log ends:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1
-    fi
-    if curl -sf -H "Authorization: Bearer $KEY_B" "http://127.0.0.1:$PORT/v2/health/ready" >/dev/null; then ready=1; break; fi
-    sleep 0.5
-done
-[[ -n $ready ]] || { echo "the server was not ready within 60 s; its log ends:" >&2; tail -n 20 "$WORK/server.log" >&2; exit 1; }
+# start_server PORT LOG: starts a server with the two keys and waits until it is ready; sets STARTED.
+start_server() {
+    "${SERVER_PIN[@]}" dotnet "$FABRIK" --model-repository models --http-port "$1" --allow-grpc=false --allow-metrics=false \
+        --auth-keys "$WORK/keys.json" > "$2" 2>&1 &
+    STARTED=$!
+    for _ in $(seq 1 120); do
+        if ! kill -0 "$STARTED" 2>/dev/null; then
+            echo "a server stopped while starting; its log ends:" >&2; tail -n 20 "$2" >&2; exit 1
+        fi
+        if curl -sf -H "Authorization: Bearer $KEY_B" "http://127.0.0.1:$1/v2/health/ready" >/dev/null; then return 0; fi
+        sleep 0.5
+    done
+    echo "a server was not ready within 60 s; its log ends:" >&2; tail -n 20 "$2" >&2; exit 1
+}
+start_server "$PORT" "$WORK/server.log"
+SERVER=$STARTED
+# A_SERVER=separate: A floods a second, identical server on PORT+1 instead, so that B's server
+# does none of A's work and only the machine is shared: the control that tells what A's flood
+# costs B through the two cores (the generators and the servers share them) from what it costs
+# through Fabrik's queues.
+A_PORT=$PORT
+if [[ ${A_SERVER:-same} == separate ]]; then
+    A_PORT=$((PORT + 1))
+    start_server "$A_PORT" "$WORK/server-a.log"
+    SERVER_A=$STARTED
+elif [[ ${A_SERVER:-same} != same ]]; then
+    echo "A_SERVER must be same or separate" >&2; exit 2
+fi
 for key in "$KEY_A" "$KEY_B"; do
     status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$PORT/v2/models/$MODEL")
     [[ $status == 200 ]] || { echo "a tenant's key was refused on $MODEL's metadata (HTTP $status): is the key file's format supported?" >&2; exit 1; }
@@ -99,7 +117,7 @@ measure() {
     local name=$1 csv="$WORK/$1-$2.csv"
     if [[ $name == flooded ]]; then
         # A's generator runs one long window, longer than B's three, and is stopped when B is done.
-        "${LOAD[@]}" --concurrency-range "$A_CONCURRENCY" -p $((4 * WINDOW_MS + 10000)) -H "Authorization: Bearer $KEY_A" -f "$WORK/flood-$2.csv" > "$WORK/flood-$2.log" 2>&1 &
+        "${LOAD[@]}" -u "127.0.0.1:$A_PORT" --concurrency-range "$A_CONCURRENCY" -p $((4 * WINDOW_MS + 10000)) -H "Authorization: Bearer $KEY_A" -f "$WORK/flood-$2.csv" > "$WORK/flood-$2.log" 2>&1 &
         FLOOD=$!
         sleep 2 # A's workers are sending before B starts
         kill -0 "$FLOOD" 2>/dev/null || { echo "A's load generator ended early:" >&2; tail -n 5 "$WORK/flood-$2.log" >&2; exit 1; }
@@ -132,9 +150,11 @@ done
 
 B_SENDS="concurrency $B_CONCURRENCY"
 [[ -n $B_RATE ]] && B_SENDS="$B_RATE requests/s (open loop)"
-python3 - "$WORK/results" "$ROUNDS" "$B_SENDS" "$A_CONCURRENCY" "$TENANT_A" "$MODEL" <<'PY'
+python3 - "$WORK/results" "$ROUNDS" "$B_SENDS" "$A_CONCURRENCY" "$TENANT_A" "$MODEL" "${A_SERVER:-same}" <<'PY'
 import statistics, sys
 queues = "one tenant, one queue in arrival order" if sys.argv[5] == "shared" else "two tenants, fair share"
+if sys.argv[7] == "separate":
+    queues = "A on a second server: only the machine is shared"
 runs = {}
 for line in open(sys.argv[1]):
     name, p99, p50, rps = line.split()
