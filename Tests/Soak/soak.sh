@@ -7,6 +7,8 @@
 # dotnet-counters`), it also writes counters.csv: the runtime's own counters every 10 s (the
 # managed heap's committed bytes and generation sizes), to tell managed from native growth.
 #   Tests/Soak/soak.sh 1800 docs/soak      # the 30-minute run behind docs/reliability.md
+#   FABRIK_SOAK_TRAFFIC=valid|hostile|KIND,... (kinds valid-http, valid-grpc, hostile-http,
+#   hostile-grpc; default all) and FABRIK_SOAK_RELOADS=0 split the growth between its causes.
 set -euo pipefail
 seconds="${1:-60}"
 out="${2:-${TMPDIR:-/tmp}/fabrik-soak}"
