@@ -182,7 +182,8 @@ internal sealed partial class FabrikServer : IAsyncDisposable
         // requests in flight (up to --exit-timeout-secs); the models drain and unload last.
         var models = app.Services.GetRequiredService<ModelManager>();
         app.Lifetime.ApplicationStopping.Register(models.BeginShutdown);
-        var idleRelease = new IdleMemoryRelease(app.Services.GetRequiredService<TensorMemoryPool>(), app.Services.GetRequiredService<TimeProvider>());
+        var idleRelease = new IdleMemoryRelease(app.Services.GetRequiredService<TensorMemoryPool>(), app.Services.GetRequiredService<TimeProvider>(),
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabrik.Memory"));
         app.Lifetime.ApplicationStopping.Register(idleRelease.Dispose);
 
         if (options.Logging.Access)

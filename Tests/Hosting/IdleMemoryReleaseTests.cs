@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Fabrik.Hosting;
 using Fabrik.Tensors;
 using Xunit;
@@ -5,9 +6,80 @@ using Xunit;
 namespace Fabrik.Tests.Hosting;
 
 /// <summary>The server gives memory back once traffic stops, on its own clock, and only once per
-/// idle stretch.</summary>
-public sealed class IdleMemoryReleaseTests
+/// idle stretch; while traffic goes on it trims the native heap once a minute.</summary>
+public sealed partial class IdleMemoryReleaseTests
 {
+    [Fact]
+    public unsafe void BusyMinute_HandsThePagesFreedInsideTheNativeHeapBackToTheKernel()
+    {
+        // Blocks under glibc's mmap threshold land in an arena. The last one stays allocated, so the
+        // freed ones sit inside the arena, not at its top, where free() alone never returns them.
+        const int BlockBytes = 96 * 1024;
+        const int Freed = 256; // 24 MiB
+        var blocks = new nint[Freed + 1];
+        for (var i = 0; i < blocks.Length; i++)
+        {
+            blocks[i] = (nint)NativeMemory.Alloc(BlockBytes);
+            new Span<byte>((void*)blocks[i], BlockBytes).Fill(1); // touch every page
+        }
+        var pool = new TensorMemoryPool(clearOnReturn: false);
+        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
+        try
+        {
+            for (var i = 0; i < Freed; i++)
+            {
+                NativeMemory.Free((void*)blocks[i]);
+            }
+            var residentBefore = ResidentFraction(blocks.AsSpan(0, Freed), BlockBytes);
+
+            Serve(pool, 1024); // a request this minute: the tick finds the server busy
+            var (_, heapsReturned, busyTrim) = release.Tick();
+            var residentAfter = ResidentFraction(blocks.AsSpan(0, Freed), BlockBytes);
+
+            Assert.False(heapsReturned);
+            Assert.True(busyTrim);
+            Assert.Equal(1, release.BusyTrims);
+            Assert.True(residentBefore > 0.9, $"free() alone returned the pages ({residentBefore:P0} still resident): the test shows nothing");
+            Assert.True(residentAfter < 0.25, $"{residentAfter:P0} of the freed pages are still resident after the busy minute's trim");
+        }
+        finally
+        {
+            NativeMemory.Free((void*)blocks[Freed]);
+        }
+    }
+
+    /// <summary>The fraction of the whole pages inside freed <paramref name="blocks"/> that are in
+    /// memory (mincore), skipping each block's first page, where the allocator keeps its headers.
+    /// A range no longer mapped counts as not resident.</summary>
+    private static unsafe double ResidentFraction(ReadOnlySpan<nint> blocks, int blockBytes)
+    {
+        var page = Environment.SystemPageSize;
+        long resident = 0, pages = 0;
+        var vector = new byte[blockBytes / page + 1];
+        foreach (var block in blocks)
+        {
+            var start = (block + page) & ~(nint)(page - 1);
+            var count = (int)((block + blockBytes - start) / page);
+            fixed (byte* state = vector)
+            {
+                if (MinCore(start, (nuint)(count * page), state) != 0)
+                {
+                    pages += count;
+                    continue;
+                }
+            }
+            pages += count;
+            for (var i = 0; i < count; i++)
+            {
+                resident += vector[i] & 1;
+            }
+        }
+        return pages == 0 ? 0 : (double)resident / pages;
+    }
+
+    [LibraryImport("libc.so.6", EntryPoint = "mincore")]
+    private static unsafe partial int MinCore(nint address, nuint length, byte* vector);
+
     [Fact]
     public void FirstIdleMinute_AfterTraffic_ReturnsTheHeapsOnce()
     {
@@ -57,8 +129,9 @@ public sealed class IdleMemoryReleaseTests
         using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
         Serve(pool, 1 << 16);
 
-        Assert.Equal((0L, false), release.Tick());
-        Assert.Equal((1L << 16, true), release.Tick());
+        Assert.Equal((0L, false, true), release.Tick());
+        Assert.Equal((1L << 16, true, false), release.Tick());
+        Assert.Equal((0L, false, false), release.Tick()); // still idle: nothing to do
     }
 
     [Fact]

@@ -77,10 +77,13 @@ def series_from_counters(path):
 
 
 def main(directory):
-    series = series_from_rss(os.path.join(directory, "rss.csv"))
+    rss = os.path.join(directory, "rss.csv")
+    series = series_from_rss(rss) if os.path.exists(rss) else {}  # a run stopped early has counters only
     counters = os.path.join(directory, "counters.csv")
     if os.path.exists(counters):
         series.update(series_from_counters(counters))
+    if not series:
+        sys.exit(f"{directory}: neither rss.csv nor counters.csv")
     end = max(points[-1][0] for points in series.values())
     last_hour = max(WARM_UP_S, end - 3600)
     print(f"{'series':42} {'6 min':>9} {'hour start':>10} {'end':>9} {'slope last hour':>16} {'slope 6 min on':>15}")
