@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
 # Regenerates the "Feature costs" block of docs/performance.md: runs each feature's own A/B script
-# in turn on this machine (tenants' fair share and quota cost, ensembles, system shared memory,
+# in turn on this machine (tenants' fair share, its control with A on a second server, and quota
+# cost, ensembles, system shared memory,
 # Fabrik.Client against the load generator's own clients, embeddings per second), keeps every script's full output under
 # artifacts/feature-costs/, and writes its ratio lines and medians between the block's markers
 # (Benchmarks/performance-report.sh keeps the block when it regenerates the rest of the file).
 # Run it on an otherwise idle machine after `dotnet build -c Release Fabrik.slnx`; about ten minutes.
 #
-#   Benchmarks/feature-costs.sh [SCRIPT ...]     (default: all six, by name without .sh)
+#   Benchmarks/feature-costs.sh [PART ...]     (default: all seven; a part is a script's name
+#                                                without .sh, or tenants-fairness-control)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -f Runtime/bin/Release/net10.0/fabrik.dll && -f Benchmarks/bin/Release/net10.0/Fabrik.Benchmarks.dll ]] \
     || { echo "build Release first: dotnet build -c Release Fabrik.slnx" >&2; exit 2; }
 SCRIPTS=("$@")
-KNOWN=" tenants-fairness tenants-cost ensemble-cost shm-cost client-cost embeddings-load "
+KNOWN=" tenants-fairness tenants-fairness-control tenants-cost ensemble-cost shm-cost client-cost embeddings-load "
 [[ ${#SCRIPTS[@]} -gt 0 ]] || read -ra SCRIPTS <<< "$KNOWN"
 OUT=artifacts/feature-costs
 mkdir -p "$OUT"
 
-declare -A ENVIRONMENT=([client-cost]="PROTOCOLS=http-binary grpc")
+declare -A ENVIRONMENT=([client-cost]="PROTOCOLS=http-binary grpc" [tenants-fairness-control]="A_SERVER=separate")
+# Parts that are another part's script run with other settings.
+declare -A SCRIPT_OF=([tenants-fairness-control]=tenants-fairness)
 
 for script in "${SCRIPTS[@]}"; do
     [[ $KNOWN == *" $script "* ]] || { echo "unknown script '$script' (one of:$KNOWN)" >&2; exit 2; }
     echo "== $script"
-    env ${ENVIRONMENT[$script]:+"${ENVIRONMENT[$script]}"} "Benchmarks/$script.sh" 2>&1 | tee "$OUT/$script.log"
+    env ${ENVIRONMENT[$script]:+"${ENVIRONMENT[$script]}"} "Benchmarks/${SCRIPT_OF[$script]:-$script}.sh" 2>&1 | tee "$OUT/$script.log"
 done
 
 python3 - "$OUT" "${SCRIPTS[@]}" <<'PY'
@@ -30,6 +34,7 @@ import datetime, os, re, subprocess, sys
 out, scripts = sys.argv[1], sys.argv[2:]
 titles = {
     "tenants-fairness": "Fair share between tenants (#28): tenant B's latency on `mlp` while tenant A floods it, each at concurrency 32",
+    "tenants-fairness-control": "The control for fair share (#28): the same, but A floods a second, identical server, so only the machine is shared",
     "tenants-cost": "Tenants and quotas configured ÷ keys only (#28), `simple`, concurrency 32",
     "ensemble-cost": "An ensemble of two ONNX steps ÷ the same two calls made by the client (#25), concurrency 1",
     "shm-cost": "System shared memory ÷ HTTP binary (#29), ResNet-50-sized inputs (`image_pool`), concurrency 8",
@@ -45,12 +50,13 @@ if begin in text and end in text:
         old[match.group(1)] = match.group(2)
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+command = {"tenants-fairness-control": "A_SERVER=separate Benchmarks/tenants-fairness.sh"}
 for script in scripts:
     lines = open(os.path.join(out, script + ".log")).read().splitlines()
     ratios = [line.strip() for line in lines if "÷" in line and not line.lstrip().startswith("#")]
     start = next((i for i, line in enumerate(lines) if "median" in line.lower() or line.startswith("tokens ")), max(0, len(lines) - 12))
     section = [f"### {titles[script]}", "",
-               f"`Benchmarks/{script}.sh`, {date}, commit `{commit}`:", ""]
+               f"`{command.get(script, f'Benchmarks/{script}.sh')}`, {date}, commit `{commit}`:", ""]
     section += [f"- {line}" for line in ratios] or ["- (the script printed no ratio: see its log)"]
     section += ["", "```", *lines[start:], "```", ""]
     old[script] = "\n".join(section) + "\n"
