@@ -12,29 +12,32 @@ public sealed partial class IdleMemoryReleaseTests
     [Fact]
     public unsafe void BusyMinute_HandsThePagesFreedInsideTheNativeHeapBackToTheKernel()
     {
-        // Blocks under glibc's mmap threshold land in an arena. The last one stays allocated, so the
-        // freed ones sit inside the arena, not at its top, where free() alone never returns them.
+        // Blocks under glibc's mmap threshold land in an arena. Every other one is freed, in
+        // address order, and the highest stays allocated, so each freed block sits between blocks
+        // still in use, inside the arena: free() returns only an arena's top, never these pages.
         const int BlockBytes = 96 * 1024;
-        const int Freed = 256; // 24 MiB
-        var blocks = new nint[Freed + 1];
+        var blocks = new nint[513];
         for (var i = 0; i < blocks.Length; i++)
         {
             blocks[i] = (nint)NativeMemory.Alloc(BlockBytes);
             new Span<byte>((void*)blocks[i], BlockBytes).Fill(1); // touch every page
         }
+        Array.Sort(blocks);
+        var freed = new nint[blocks.Length / 2]; // 256 blocks, 24 MiB
         var pool = new TensorMemoryPool(clearOnReturn: false);
         using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
         try
         {
-            for (var i = 0; i < Freed; i++)
+            for (var i = 0; i < freed.Length; i++)
             {
-                NativeMemory.Free((void*)blocks[i]);
+                freed[i] = blocks[2 * i];
+                NativeMemory.Free((void*)freed[i]);
             }
-            var residentBefore = ResidentFraction(blocks.AsSpan(0, Freed), BlockBytes);
+            var residentBefore = ResidentFraction(freed, BlockBytes);
 
             Serve(pool, 1024); // a request this minute: the tick finds the server busy
             var (_, heapsReturned, busyTrim) = release.Tick();
-            var residentAfter = ResidentFraction(blocks.AsSpan(0, Freed), BlockBytes);
+            var residentAfter = ResidentFraction(freed, BlockBytes);
 
             Assert.False(heapsReturned);
             Assert.True(busyTrim);
@@ -44,7 +47,11 @@ public sealed partial class IdleMemoryReleaseTests
         }
         finally
         {
-            NativeMemory.Free((void*)blocks[Freed]);
+            for (var i = 1; i < blocks.Length; i += 2)
+            {
+                NativeMemory.Free((void*)blocks[i]);
+            }
+            NativeMemory.Free((void*)blocks[^1]);
         }
     }
 
