@@ -80,12 +80,12 @@ start_server() {
     STARTED=$!
     for _ in $(seq 1 120); do
         if ! kill -0 "$STARTED" 2>/dev/null; then
-            echo "a server stopped while starting; its log ends:" >&2; tail -n 20 "$2" >&2; exit 1
+            echo "a server stopped while starting; its log ends:" >&2; tail -n 20 "$2" >&2; stop "$STARTED"; exit 1
         fi
         if curl -sf -H "Authorization: Bearer $KEY_B" "http://127.0.0.1:$1/v2/health/ready" >/dev/null; then return 0; fi
         sleep 0.5
     done
-    echo "a server was not ready within 60 s; its log ends:" >&2; tail -n 20 "$2" >&2; exit 1
+    echo "a server was not ready within 60 s; its log ends:" >&2; tail -n 20 "$2" >&2; stop "$STARTED"; exit 1
 }
 start_server "$PORT" "$WORK/server.log"
 SERVER=$STARTED
