@@ -5,6 +5,7 @@ using Fabrik.Security;
 using Fabrik.Security.Access;
 using Fabrik.Tenancy;
 using Fabrik.Tensors;
+using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
 
@@ -102,10 +103,46 @@ internal sealed partial class MetricsEndpoint : IAsyncDisposable
             return next(context);
         });
         SecurityHosting.UseAccessChecks(_app, security);
-        _app.MapMetrics(settings => settings.Registry = _exporter.Registry, "/metrics");
+        _app.Map("/metrics", ScrapeAsync);
         await _app.StartAsync(cancellation);
         Address = new Uri($"{(_options.Security.MetricsTls is null ? "http" : "https")}://{listener!.IPEndPoint}/");
         Log.MetricsListening(loggers.CreateLogger("Fabrik.Server"), Address);
+    }
+
+    /// <summary>Answers a scrape in Prometheus text, or in OpenMetrics when the Accept header (or
+    /// an <c>accept</c> query parameter, for browsers) prefers it, as prometheus-net's own
+    /// middleware negotiates.</summary>
+    private async Task ScrapeAsync(HttpContext context)
+    {
+        var openMetrics = PrefersOpenMetrics(context.Request);
+        using var text = await _exporter.ScrapeAsync(openMetrics ? ExpositionFormat.OpenMetricsText : ExpositionFormat.PrometheusText, context.RequestAborted);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = openMetrics
+            ? PrometheusConstants.OpenMetricsContentTypeWithVersionAndEncoding
+            : PrometheusConstants.TextContentTypeWithVersionAndEncoding;
+        context.Response.ContentLength = text.Length;
+        if (!HttpMethods.IsHead(context.Request.Method))
+        {
+            await text.CopyToAsync(context.Response.Body, context.RequestAborted);
+        }
+    }
+
+    /// <summary>True when the most preferred media type the client names is OpenMetrics (the
+    /// first named on a tie, as prometheus-net orders them).</summary>
+    private static bool PrefersOpenMetrics(HttpRequest request)
+    {
+        var accept = request.Query.TryGetValue("accept", out var fromQuery) ? fromQuery.ToString() : request.Headers.Accept.ToString();
+        MediaTypeWithQualityHeaderValue? preferred = null;
+        foreach (var candidate in accept.Split(','))
+        {
+            if (MediaTypeWithQualityHeaderValue.TryParse(candidate, out var media)
+                && media.MediaType is PrometheusConstants.TextContentType or PrometheusConstants.OpenMetricsContentType
+                && (preferred is null || (media.Quality ?? 1) > (preferred.Quality ?? 1)))
+            {
+                preferred = media;
+            }
+        }
+        return preferred?.MediaType == PrometheusConstants.OpenMetricsContentType;
     }
 
     /// <summary>The listener's transport: HTTP/1.1 on the metrics address, with TLS when

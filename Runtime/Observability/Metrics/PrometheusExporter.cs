@@ -12,7 +12,9 @@ namespace Fabrik.Observability.Metrics;
 /// </summary>
 /// <remarks>
 /// Recorded instruments (histograms) reach <see cref="OnMeasurement{T}"/> on the recording
-/// thread; finding the labelled child allocates nothing and takes no lock once the series exists. Observable
+/// thread; finding the labelled child allocates nothing and takes no lock once the series exists,
+/// and the observation passes through <see cref="ScrapeGate"/> so that a scrape reads each
+/// histogram's count and buckets at one instant. Observable
 /// instruments are read under <see cref="_collectGate"/> just before each scrape; a series that
 /// an observation no longer reports (an unloaded model, a state left) is removed then, and so are
 /// the recorded series of model versions no longer served (<see cref="FabrikMeter.ServedVersions"/>).
@@ -30,6 +32,8 @@ internal sealed class PrometheusExporter : IDisposable
     private readonly List<RecordedExport> _recorded = [];
     private readonly HashSet<Instrument> _published = [];
     private readonly Lock _collectGate = new();
+    private readonly ScrapeGate _scrapeGate = new();
+    private readonly SemaphoreSlim _scrapeLock = new(1, 1);
 
     public PrometheusExporter(FabrikMeter meter, MetricsSettings settings)
     {
@@ -46,10 +50,46 @@ internal sealed class PrometheusExporter : IDisposable
         Registry.AddBeforeCollectCallback(CollectObservedInstruments);
     }
 
-    /// <summary>The registry the /metrics endpoint serializes.</summary>
+    /// <summary>The registry <see cref="ScrapeAsync"/> serializes.</summary>
     public CollectorRegistry Registry { get; }
 
-    public void Dispose() => _listener.Dispose();
+    /// <summary>Observations parked by a scrape and not yet applied (for tests).</summary>
+    internal int ParkedObservations => _scrapeGate.ParkedCount;
+
+    public void Dispose()
+    {
+        _listener.Dispose();
+        _scrapeLock.Dispose();
+    }
+
+    /// <summary>Serializes the registry in <paramref name="format"/>, with every histogram read at one
+    /// instant (<see cref="ScrapeGate"/>). The text is written to memory while the gate is closed,
+    /// so a slow client holds up neither recording threads nor other scrapes.</summary>
+    public async Task<MemoryStream> ScrapeAsync(ExpositionFormat format, CancellationToken cancellation)
+    {
+        var text = new MemoryStream();
+        await _scrapeLock.WaitAsync(cancellation);
+        try
+        {
+            _scrapeGate.Close();
+            try
+            {
+                // A MemoryStream completes every write synchronously: the gate stays closed for
+                // the time it takes to format the text, not to send it.
+                await Registry.CollectAndExportAsTextAsync(text, format, CancellationToken.None);
+            }
+            finally
+            {
+                _scrapeGate.Open();
+            }
+        }
+        finally
+        {
+            _scrapeLock.Release();
+        }
+        text.Position = 0;
+        return text;
+    }
 
     private void Publish(Instrument instrument, MeterListener listener)
     {
@@ -77,7 +117,7 @@ internal sealed class PrometheusExporter : IDisposable
                 MaxAge = TimeSpan.FromMinutes(1), // prometheus-cpp's default, as in Triton
                 AgeBuckets = 5,
             })),
-            Histogram<int> or Histogram<long> or Histogram<double> => new HistogramExport(_factory.CreateHistogram(instrument.Name, help, labels, new HistogramConfiguration
+            Histogram<int> or Histogram<long> or Histogram<double> => new HistogramExport(_scrapeGate, _factory.CreateHistogram(instrument.Name, help, labels, new HistogramConfiguration
             {
                 Buckets = shape.Buckets.ToArray(),
                 // prometheus-net would otherwise attach the current Activity's trace id to every
@@ -293,9 +333,9 @@ internal sealed class PrometheusExporter : IDisposable
         }
     }
 
-    private sealed class HistogramExport(Histogram histogram) : RecordedExport<Histogram.Child>(histogram)
+    private sealed class HistogramExport(ScrapeGate gate, Histogram histogram) : RecordedExport<Histogram.Child>(histogram)
     {
-        public override void Record(double value, ReadOnlySpan<string> labelValues) => Child(labelValues).Observe(value);
+        public override void Record(double value, ReadOnlySpan<string> labelValues) => gate.Observe(Child(labelValues), value);
     }
 
     private sealed class SummaryExport(Summary summary) : RecordedExport<Summary.Child>(summary)
