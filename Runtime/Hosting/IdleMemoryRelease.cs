@@ -14,6 +14,11 @@ namespace Fabrik.Hosting;
 /// freed inside an arena (by ONNX Runtime's runs and session loads, by the runtime) stay resident,
 /// and under steady traffic more of them are touched over the hours: the soak's slow climb in
 /// resident memory. The trim holds each arena's lock while it walks the arena's free chunks.</item>
+/// <item>A busy minute in which the pinned heap grew by more than <see cref="PinnedGrowthBound"/>
+/// since the last full collection ends with one (blocking, not compacting). Only a full collection
+/// frees the pinned heap, and a server whose managed heap is small and steady rarely needs one,
+/// so dropped pinned arrays (the blocks Kestrel's memory pool evicts when idle, the tensor pool's
+/// idle classes) stay resident for hours: most of the soak's remaining climb.</item>
 /// <item>The first minute in which nothing at all was rented, after a busy one, the server is idle:
 /// then one compacting full collection returns the managed heap's free regions (the dropped arrays
 /// live on the pinned heap, which only a full collection frees) and the native heap is trimmed.
@@ -27,18 +32,33 @@ internal sealed partial class IdleMemoryRelease : IDisposable
 {
     public static readonly TimeSpan Period = TimeSpan.FromMinutes(1);
 
+    /// <summary>Growth of the pinned heap, since the last full collection, that a busy minute
+    /// collects: about half an hour of the soak's dead pinned blocks, for a pause of a few
+    /// milliseconds on a heap of that size.</summary>
+    public const long PinnedGrowthBound = 1 << 20;
+
     private readonly TensorMemoryPool _pool;
     private readonly ITimer _timer;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
+    private readonly Func<long> _pinnedHeapBytes;
     private long _rentedAtLastTick;
     private bool _returnedSinceActivity = true;
+    private long _pinnedAfterFullCollection;
 
-    public IdleMemoryRelease(TensorMemoryPool pool, TimeProvider time, ILogger? logger = null)
+    /// <param name="pool">The tensor pool, whose rents tell a busy minute from an idle one.</param>
+    /// <param name="time">The clock the minute timer runs on.</param>
+    /// <param name="logger">Where the busy minute's work is logged (Debug), if anywhere.</param>
+    /// <param name="pinnedHeapBytes">The pinned heap's size after the last collection of any
+    /// generation (dead arrays included until a full one); the runtime's figure by default, a
+    /// fixed one in tests that must not depend on what else the process allocates.</param>
+    public IdleMemoryRelease(TensorMemoryPool pool, TimeProvider time, ILogger? logger = null, Func<long>? pinnedHeapBytes = null)
     {
         _pool = pool;
         _logger = logger ?? NullLogger.Instance;
+        _pinnedHeapBytes = pinnedHeapBytes ?? PinnedHeapBytesAfterLastCollection;
         _rentedAtLastTick = pool.RentedBytes;
+        _pinnedAfterFullCollection = _pinnedHeapBytes();
         _timer = time.CreateTimer(_ => Tick(), null, Period, Period);
     }
 
@@ -48,10 +68,13 @@ internal sealed partial class IdleMemoryRelease : IDisposable
     /// <summary>Busy minutes after which the native heap was trimmed.</summary>
     public int BusyTrims { get; private set; }
 
+    /// <summary>Busy minutes that ended with a full collection, for the pinned heap's growth.</summary>
+    public int PinnedCollections { get; private set; }
+
     /// <summary>One period's work: returns the pool's idle bytes released, whether the server was
-    /// found newly idle (so the heaps were given back), and whether it was busy (so the native heap
-    /// alone was trimmed).</summary>
-    public (long PoolBytesReleased, bool HeapsReturned, bool BusyTrim) Tick()
+    /// found newly idle (so the heaps were given back), whether it was busy (so the native heap
+    /// was trimmed), and whether that busy minute also collected the pinned heap's growth.</summary>
+    public (long PoolBytesReleased, bool HeapsReturned, bool BusyTrim, bool PinnedCollected) Tick()
     {
         lock (_gate)
         {
@@ -66,20 +89,45 @@ internal sealed partial class IdleMemoryRelease : IDisposable
                 NativeHeap.Trim();
                 BusyTrims++;
                 Log.BusyTrim(_logger, Stopwatch.GetElapsedTime(trimStart).TotalMilliseconds);
-                return (released, false, true);
+                return (released, false, true, CollectPinnedGrowth());
             }
             if (_returnedSinceActivity)
             {
-                return (released, false, false);
+                return (released, false, false, false);
             }
             _returnedSinceActivity = true;
             // Aggressive: compacts and decommits what the collection freed, instead of keeping it
             // for allocations that an idle server will not make.
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            _pinnedAfterFullCollection = _pinnedHeapBytes();
             NativeHeap.Trim();
             Returns++;
-            return (released, true, false);
+            return (released, true, false, false);
         }
+    }
+
+    /// <summary>A full collection when the pinned heap grew past the bound since the last one.
+    /// The new baseline is what survived it, so live pinned memory that grows with the load (more
+    /// connections) costs one collection, not one a minute.</summary>
+    private bool CollectPinnedGrowth()
+    {
+        var growth = _pinnedHeapBytes() - _pinnedAfterFullCollection;
+        if (growth <= PinnedGrowthBound)
+        {
+            return false;
+        }
+        var start = Stopwatch.GetTimestamp();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+        _pinnedAfterFullCollection = _pinnedHeapBytes();
+        PinnedCollections++;
+        Log.PinnedCollection(_logger, growth / 1024, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        return true;
+    }
+
+    private static long PinnedHeapBytesAfterLastCollection()
+    {
+        var generations = GC.GetGCMemoryInfo(GCKind.Any).GenerationInfo;
+        return generations.Length > 4 ? generations[4].SizeAfterBytes : 0; // 0-2, large objects, pinned objects
     }
 
     public void Dispose() => _timer.Dispose();
@@ -88,5 +136,8 @@ internal sealed partial class IdleMemoryRelease : IDisposable
     {
         [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "memory: native heap trimmed after a busy minute in {Milliseconds:F2} ms")]
         public static partial void BusyTrim(ILogger logger, double milliseconds);
+
+        [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "memory: pinned heap grew {KiB} KiB since the last full collection; collected in {Milliseconds:F2} ms")]
+        public static partial void PinnedCollection(ILogger logger, long kiB, double milliseconds);
     }
 }

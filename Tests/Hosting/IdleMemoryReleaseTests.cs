@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Fabrik.Hosting;
 using Fabrik.Tensors;
@@ -36,7 +37,7 @@ public sealed partial class IdleMemoryReleaseTests
             var residentBefore = ResidentFraction(freed, BlockBytes);
 
             Serve(pool, 1024); // a request this minute: the tick finds the server busy
-            var (_, heapsReturned, busyTrim) = release.Tick();
+            var (_, heapsReturned, busyTrim, _) = release.Tick();
             var residentAfter = ResidentFraction(freed, BlockBytes);
 
             Assert.False(heapsReturned);
@@ -133,12 +134,62 @@ public sealed partial class IdleMemoryReleaseTests
     public void Tick_ReportsThePoolBytesItReleased()
     {
         var pool = new TensorMemoryPool(clearOnReturn: false); // returns land at once, not after a background clear
-        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
+        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeapBytes: () => 0);
         Serve(pool, 1 << 16);
 
-        Assert.Equal((0L, false, true), release.Tick());
-        Assert.Equal((1L << 16, true, false), release.Tick());
-        Assert.Equal((0L, false, false), release.Tick()); // still idle: nothing to do
+        Assert.Equal((0L, false, true, false), release.Tick());
+        Assert.Equal((1L << 16, true, false, false), release.Tick());
+        Assert.Equal((0L, false, false, false), release.Tick()); // still idle: nothing to do
+    }
+
+    [Fact]
+    public void PinnedHeapGrowth_PastTheBound_IsCollectedOnce_ThenMeasuredFromWhatSurvived()
+    {
+        var pool = new TensorMemoryPool(clearOnReturn: false);
+        var pinned = 4L << 20;
+        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeapBytes: () => pinned);
+
+        pinned += IdleMemoryRelease.PinnedGrowthBound; // at the bound: not yet
+        Serve(pool, 1024);
+        Assert.False(release.Tick().PinnedCollected);
+
+        pinned += 1;
+        Serve(pool, 1024);
+        Assert.True(release.Tick().PinnedCollected);
+        Assert.Equal(1, release.PinnedCollections);
+
+        // What survived is the new baseline: live pinned memory that stays is not collected again.
+        Serve(pool, 1024);
+        Assert.False(release.Tick().PinnedCollected);
+
+        pinned += IdleMemoryRelease.PinnedGrowthBound + 1;
+        Assert.False(release.Tick().PinnedCollected); // an idle minute returns the heaps its own way
+        Assert.Equal(1, release.PinnedCollections);
+    }
+
+    [Fact]
+    public void BusyMinute_AfterThePinnedHeapGrewPastTheBound_FreesTheDroppedPinnedArrays()
+    {
+        var pool = new TensorMemoryPool(clearOnReturn: false);
+        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
+        var dropped = DropPinnedArrays(IdleMemoryRelease.PinnedGrowthBound * 2);
+        GC.Collect(0); // a young collection: the pinned heap is not collected, but its size is measured
+
+        Serve(pool, 1024);
+        release.Tick();
+
+        // Not asserted that the tick collected: a full collection started by another test in
+        // between would have freed them already, and then the pinned heap has not grown.
+        Assert.DoesNotContain(dropped, array => array.IsAlive);
+    }
+
+    /// <summary>Allocates pinned arrays of <paramref name="bytes"/> in all and keeps only weak
+    /// references to them (in its own frame, so no local of the caller holds one).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference[] DropPinnedArrays(long bytes)
+    {
+        const int ArrayBytes = 64 * 1024;
+        return [.. Enumerable.Range(0, (int)(bytes / ArrayBytes)).Select(_ => new WeakReference(GC.AllocateArray<byte>(ArrayBytes, pinned: true)))];
     }
 
     [Fact]
