@@ -41,24 +41,21 @@ internal sealed partial class IdleMemoryRelease : IDisposable
     private readonly ITimer _timer;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
-    private readonly Func<long> _pinnedHeapBytes;
+    private readonly Func<PinnedHeap> _pinnedHeap;
     private long _rentedAtLastTick;
     private bool _returnedSinceActivity = true;
-    private long _pinnedAfterFullCollection;
 
     /// <param name="pool">The tensor pool, whose rents tell a busy minute from an idle one.</param>
     /// <param name="time">The clock the minute timer runs on.</param>
     /// <param name="logger">Where the busy minute's work is logged (Debug), if anywhere.</param>
-    /// <param name="pinnedHeapBytes">The pinned heap's size after the last collection of any
-    /// generation (dead arrays included until a full one); the runtime's figure by default, a
-    /// fixed one in tests that must not depend on what else the process allocates.</param>
-    public IdleMemoryRelease(TensorMemoryPool pool, TimeProvider time, ILogger? logger = null, Func<long>? pinnedHeapBytes = null)
+    /// <param name="pinnedHeap">The pinned heap's sizes (<see cref="PinnedHeap"/>): the runtime's
+    /// figures by default, set ones in tests that must not depend on what else the process allocates.</param>
+    public IdleMemoryRelease(TensorMemoryPool pool, TimeProvider time, ILogger? logger = null, Func<PinnedHeap>? pinnedHeap = null)
     {
         _pool = pool;
         _logger = logger ?? NullLogger.Instance;
-        _pinnedHeapBytes = pinnedHeapBytes ?? PinnedHeapBytesAfterLastCollection;
+        _pinnedHeap = pinnedHeap ?? PinnedHeap.FromRuntime;
         _rentedAtLastTick = pool.RentedBytes;
-        _pinnedAfterFullCollection = _pinnedHeapBytes();
         _timer = time.CreateTimer(_ => Tick(), null, Period, Period);
     }
 
@@ -99,35 +96,28 @@ internal sealed partial class IdleMemoryRelease : IDisposable
             // Aggressive: compacts and decommits what the collection freed, instead of keeping it
             // for allocations that an idle server will not make.
             GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-            _pinnedAfterFullCollection = _pinnedHeapBytes();
             NativeHeap.Trim();
             Returns++;
             return (released, true, false, false);
         }
     }
 
-    /// <summary>A full collection when the pinned heap grew past the bound since the last one.
-    /// The new baseline is what survived it, so live pinned memory that grows with the load (more
-    /// connections) costs one collection, not one a minute.</summary>
+    /// <summary>A full collection when the pinned heap grew past the bound since the last one,
+    /// whoever ran it. What survived is the next baseline, so live pinned memory that grows with
+    /// the load (more connections) costs one collection, not one a minute.</summary>
     private bool CollectPinnedGrowth()
     {
-        var growth = _pinnedHeapBytes() - _pinnedAfterFullCollection;
+        var heap = _pinnedHeap();
+        var growth = heap.Now - heap.AfterLastFullCollection;
         if (growth <= PinnedGrowthBound)
         {
             return false;
         }
         var start = Stopwatch.GetTimestamp();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
-        _pinnedAfterFullCollection = _pinnedHeapBytes();
         PinnedCollections++;
         Log.PinnedCollection(_logger, growth / 1024, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         return true;
-    }
-
-    private static long PinnedHeapBytesAfterLastCollection()
-    {
-        var generations = GC.GetGCMemoryInfo(GCKind.Any).GenerationInfo;
-        return generations.Length > 4 ? generations[4].SizeAfterBytes : 0; // 0-2, large objects, pinned objects
     }
 
     public void Dispose() => _timer.Dispose();
@@ -140,4 +130,23 @@ internal sealed partial class IdleMemoryRelease : IDisposable
         [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "memory: pinned heap grew {KiB} KiB since the last full collection; collected in {Milliseconds:F2} ms")]
         public static partial void PinnedCollection(ILogger logger, long kiB, double milliseconds);
     }
+}
+
+/// <summary>The pinned object heap's size after the last collection of any generation (<see
+/// cref="Now"/>: a young collection does not collect it, so dropped arrays are still counted) and
+/// after the last full one (<see cref="AfterLastFullCollection"/>: what was live then).</summary>
+internal readonly record struct PinnedHeap(long Now, long AfterLastFullCollection)
+{
+    private const int Generation = 4; // GC generations 0-2, then the large and the pinned object heaps
+
+    public static PinnedHeap FromRuntime()
+    {
+        var blocking = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+        var background = GC.GetGCMemoryInfo(GCKind.Background);
+        var lastFull = blocking.Index >= background.Index ? blocking : background;
+        return new PinnedHeap(SizeAfter(GC.GetGCMemoryInfo(GCKind.Any)), SizeAfter(lastFull));
+    }
+
+    private static long SizeAfter(GCMemoryInfo info) =>
+        info.GenerationInfo.Length > Generation ? info.GenerationInfo[Generation].SizeAfterBytes : 0;
 }

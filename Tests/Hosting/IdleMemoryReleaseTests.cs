@@ -134,7 +134,7 @@ public sealed partial class IdleMemoryReleaseTests
     public void Tick_ReportsThePoolBytesItReleased()
     {
         var pool = new TensorMemoryPool(clearOnReturn: false); // returns land at once, not after a background clear
-        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeapBytes: () => 0);
+        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeap: () => default);
         Serve(pool, 1 << 16);
 
         Assert.Equal((0L, false, true, false), release.Tick());
@@ -143,26 +143,27 @@ public sealed partial class IdleMemoryReleaseTests
     }
 
     [Fact]
-    public void PinnedHeapGrowth_PastTheBound_IsCollectedOnce_ThenMeasuredFromWhatSurvived()
+    public void PinnedHeapGrowth_PastTheBound_SinceTheLastFullCollection_IsCollected_OnBusyMinutesOnly()
     {
         var pool = new TensorMemoryPool(clearOnReturn: false);
-        var pinned = 4L << 20;
-        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeapBytes: () => pinned);
+        var heap = new PinnedHeap(4L << 20, 4L << 20);
+        using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeap: () => heap);
 
-        pinned += IdleMemoryRelease.PinnedGrowthBound; // at the bound: not yet
+        heap = heap with { Now = heap.Now + IdleMemoryRelease.PinnedGrowthBound }; // at the bound: not yet
         Serve(pool, 1024);
         Assert.False(release.Tick().PinnedCollected);
 
-        pinned += 1;
+        heap = heap with { Now = heap.Now + 1 };
         Serve(pool, 1024);
         Assert.True(release.Tick().PinnedCollected);
         Assert.Equal(1, release.PinnedCollections);
 
-        // What survived is the new baseline: live pinned memory that stays is not collected again.
+        // Half of it survived that collection: the growth counts from there.
+        heap = new PinnedHeap(heap.AfterLastFullCollection + (IdleMemoryRelease.PinnedGrowthBound / 2), heap.AfterLastFullCollection + (IdleMemoryRelease.PinnedGrowthBound / 2));
         Serve(pool, 1024);
         Assert.False(release.Tick().PinnedCollected);
 
-        pinned += IdleMemoryRelease.PinnedGrowthBound + 1;
+        heap = heap with { Now = heap.Now + IdleMemoryRelease.PinnedGrowthBound + 1 };
         Assert.False(release.Tick().PinnedCollected); // an idle minute returns the heaps its own way
         Assert.Equal(1, release.PinnedCollections);
     }
