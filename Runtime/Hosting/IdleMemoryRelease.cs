@@ -18,7 +18,9 @@ namespace Fabrik.Hosting;
 /// since the last full collection ends with one (blocking, not compacting). Only a full collection
 /// frees the pinned heap, and a server whose managed heap is small and steady rarely needs one,
 /// so dropped pinned arrays (the blocks Kestrel's memory pool evicts when idle, the tensor pool's
-/// idle classes) stay resident for hours: most of the soak's remaining climb.</item>
+/// idle classes) stay, and new ones take new pages instead of reusing their space: most of the
+/// soak's remaining climb. The pinned heap is never compacted, so what a full collection frees
+/// stays free space inside it, and new arrays fill that before the heap grows again.</item>
 /// <item>The first minute in which nothing at all was rented, after a busy one, the server is idle:
 /// then one compacting full collection returns the managed heap's free regions (the dropped arrays
 /// live on the pinned heap, which only a full collection frees) and the native heap is trimmed.
@@ -132,9 +134,10 @@ internal sealed partial class IdleMemoryRelease : IDisposable
     }
 }
 
-/// <summary>The pinned object heap's size after the last collection of any generation (<see
-/// cref="Now"/>: a young collection does not collect it, so dropped arrays are still counted) and
-/// after the last full one (<see cref="AfterLastFullCollection"/>: what was live then).</summary>
+/// <summary>The pinned object heap's size, free space inside it included, after the last
+/// collection of any generation (<see cref="Now"/>: a young collection does not collect it, so
+/// dropped arrays still count) and after the last full one (<see cref="AfterLastFullCollection"/>).
+/// The difference is how far the heap has grown past what a full collection left.</summary>
 internal readonly record struct PinnedHeap(long Now, long AfterLastFullCollection)
 {
     private const int Generation = 4; // GC generations 0-2, then the large and the pinned object heaps
