@@ -14,13 +14,12 @@ namespace Fabrik.Hosting;
 /// freed inside an arena (by ONNX Runtime's runs and session loads, by the runtime) stay resident,
 /// and under steady traffic more of them are touched over the hours: the soak's slow climb in
 /// resident memory. The trim holds each arena's lock while it walks the arena's free chunks.</item>
-/// <item>A busy minute in which the pinned heap grew by more than <see cref="PinnedGrowthBound"/>
-/// since the last full collection ends with one (blocking, not compacting). Only a full collection
-/// frees the pinned heap, and a server whose managed heap is small and steady rarely needs one,
-/// so dropped pinned arrays (the blocks Kestrel's memory pool evicts when idle, the tensor pool's
-/// idle classes) stay, and new ones take new pages instead of reusing their space: most of the
-/// soak's remaining climb. The pinned heap is never compacted, so what a full collection frees
-/// stays free space inside it, and new arrays fill that before the heap grows again.</item>
+/// <item>A busy minute after which more than <see cref="PinnedGrowthBound"/> of pinned arrays were
+/// allocated since the last full collection ends with one (blocking, not compacting). Only a full
+/// collection frees the pinned heap, and a server whose managed heap is small and steady rarely
+/// needs one, so dropped pinned arrays (the blocks Kestrel's memory pool evicts when idle, the
+/// tensor pool's idle classes) stay, and new ones take new pages instead of reusing their space:
+/// most of the soak's remaining climb.</item>
 /// <item>The first minute in which nothing at all was rented, after a busy one, the server is idle:
 /// then one compacting full collection returns the managed heap's free regions (the dropped arrays
 /// live on the pinned heap, which only a full collection frees) and the native heap is trimmed.
@@ -104,13 +103,13 @@ internal sealed partial class IdleMemoryRelease : IDisposable
         }
     }
 
-    /// <summary>A full collection when the pinned heap grew past the bound since the last one,
-    /// whoever ran it. What survived is the next baseline, so live pinned memory that grows with
-    /// the load (more connections) costs one collection, not one a minute.</summary>
+    /// <summary>A full collection once more than the bound of pinned arrays were allocated since
+    /// the last one, whoever ran it: the dead among them are freed, and new arrays fill their space
+    /// instead of new pages. What survived is the next baseline, so live pinned memory that grows
+    /// with the load (more connections) costs one collection, not one a minute.</summary>
     private bool CollectPinnedGrowth()
     {
-        var heap = _pinnedHeap();
-        var growth = heap.Now - heap.AfterLastFullCollection;
+        var growth = _pinnedHeap().Growth;
         if (growth <= PinnedGrowthBound)
         {
             return false;
@@ -129,27 +128,7 @@ internal sealed partial class IdleMemoryRelease : IDisposable
         [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "memory: native heap trimmed after a busy minute in {Milliseconds:F2} ms")]
         public static partial void BusyTrim(ILogger logger, double milliseconds);
 
-        [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "memory: pinned heap grew {KiB} KiB since the last full collection; collected in {Milliseconds:F2} ms")]
+        [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "memory: {KiB} KiB of pinned arrays allocated since the last full collection; collected in {Milliseconds:F2} ms")]
         public static partial void PinnedCollection(ILogger logger, long kiB, double milliseconds);
     }
-}
-
-/// <summary>The pinned object heap's size, free space inside it included, after the last
-/// collection of any generation (<see cref="Now"/>: a young collection does not collect it, so
-/// dropped arrays still count) and after the last full one (<see cref="AfterLastFullCollection"/>).
-/// The difference is how far the heap has grown past what a full collection left.</summary>
-internal readonly record struct PinnedHeap(long Now, long AfterLastFullCollection)
-{
-    private const int Generation = 4; // GC generations 0-2, then the large and the pinned object heaps
-
-    public static PinnedHeap FromRuntime()
-    {
-        var blocking = GC.GetGCMemoryInfo(GCKind.FullBlocking);
-        var background = GC.GetGCMemoryInfo(GCKind.Background);
-        var lastFull = blocking.Index >= background.Index ? blocking : background;
-        return new PinnedHeap(SizeAfter(GC.GetGCMemoryInfo(GCKind.Any)), SizeAfter(lastFull));
-    }
-
-    private static long SizeAfter(GCMemoryInfo info) =>
-        info.GenerationInfo.Length > Generation ? info.GenerationInfo[Generation].SizeAfterBytes : 0;
 }

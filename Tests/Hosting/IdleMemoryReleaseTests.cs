@@ -143,49 +143,45 @@ public sealed partial class IdleMemoryReleaseTests
     }
 
     [Fact]
-    public void PinnedHeapGrowth_PastTheBound_SinceTheLastFullCollection_IsCollected_OnBusyMinutesOnly()
+    public void PinnedArraysPastTheBound_SinceTheLastFullCollection_AreCollected_OnBusyMinutesOnly()
     {
         var pool = new TensorMemoryPool(clearOnReturn: false);
         var heap = new PinnedHeap(4L << 20, 4L << 20);
         using var release = new IdleMemoryRelease(pool, new ManualTimeProvider(), pinnedHeap: () => heap);
 
-        heap = heap with { Now = heap.Now + IdleMemoryRelease.PinnedGrowthBound }; // at the bound: not yet
+        heap = heap with { ObjectsNow = heap.ObjectsNow + IdleMemoryRelease.PinnedGrowthBound }; // at the bound: not yet
         Serve(pool, 1024);
         Assert.False(release.Tick().PinnedCollected);
 
-        heap = heap with { Now = heap.Now + 1 };
+        heap = heap with { ObjectsNow = heap.ObjectsNow + 1 };
         Serve(pool, 1024);
         Assert.True(release.Tick().PinnedCollected);
         Assert.Equal(1, release.PinnedCollections);
 
-        // Half of it survived that collection: the growth counts from there.
-        heap = new PinnedHeap(heap.AfterLastFullCollection + (IdleMemoryRelease.PinnedGrowthBound / 2), heap.AfterLastFullCollection + (IdleMemoryRelease.PinnedGrowthBound / 2));
+        // Half of it was live at that collection: the growth counts from there.
+        var live = heap.LiveAfterLastFullCollection + (IdleMemoryRelease.PinnedGrowthBound / 2);
+        heap = new PinnedHeap(live, live);
         Serve(pool, 1024);
         Assert.False(release.Tick().PinnedCollected);
 
-        heap = heap with { Now = heap.Now + IdleMemoryRelease.PinnedGrowthBound + 1 };
+        heap = heap with { ObjectsNow = heap.ObjectsNow + IdleMemoryRelease.PinnedGrowthBound + 1 };
         Assert.False(release.Tick().PinnedCollected); // an idle minute returns the heaps its own way
         Assert.Equal(1, release.PinnedCollections);
     }
 
     [Fact]
-    public void BusyMinute_AfterThePinnedHeapGrewPastTheBound_FreesTheDroppedPinnedArrays()
+    public void BusyMinute_AfterMorePinnedArraysThanTheBound_FreesTheDroppedOnes()
     {
         var pool = new TensorMemoryPool(clearOnReturn: false);
         using var release = new IdleMemoryRelease(pool, new ManualTimeProvider());
-        // New pinned arrays first fill the free space that earlier full collections left in the
-        // pinned heap (this process's other tests leave tens of MiB): only what does not fit
-        // extends it. So the test drops more than that free space, by twice the bound.
-        GC.Collect(0);
-        var free = GC.GetGCMemoryInfo(GCKind.Any).GenerationInfo[4].FragmentationAfterBytes;
-        var dropped = DropPinnedArrays(free + (2 * IdleMemoryRelease.PinnedGrowthBound));
-        GC.Collect(0); // a young collection: the pinned heap is not collected, but its size is measured
+        var dropped = DropPinnedArrays(IdleMemoryRelease.PinnedGrowthBound * 2);
+        GC.Collect(0); // a young collection: the pinned heap is not collected, but its objects are counted
 
         Serve(pool, 1024);
         release.Tick();
 
         // Not asserted that the tick collected: a full collection started by another test in
-        // between would have freed them already, and then the pinned heap has not grown.
+        // between would have freed them already, and then nothing is left to collect.
         Assert.DoesNotContain(dropped, array => array.IsAlive);
     }
 
