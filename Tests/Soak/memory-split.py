@@ -57,7 +57,8 @@ def series_from_counters(path):
         "dotnet.gc.last_collection.heap.size (By)[gc.heap.generation=gen1]": "  gen1 after the last GC (MiB)",
         "dotnet.gc.last_collection.heap.size (By)[gc.heap.generation=gen2]": "  gen2 after the last GC (MiB)",
         "dotnet.gc.last_collection.heap.size (By)[gc.heap.generation=loh]": "  large objects after the last GC (MiB)",
-        "dotnet.gc.last_collection.heap.size (By)[gc.heap.generation=poh]": "  pinned objects after the last GC (MiB)",
+        "dotnet.gc.last_collection.heap.size (By)[gc.heap.generation=poh]": "  pinned heap after the last GC (MiB)",
+        "dotnet.gc.last_collection.heap.fragmentation.size (By)[gc.heap.generation=poh]": "    of which free space (MiB)",
         "dotnet.gc.last_collection.heap.fragmentation.size (By)[gc.heap.generation=gen2]": "  gen2 fragmentation (MiB)",
         "dotnet.process.memory.working_set (By)": "working set, runtime's view (MiB)",
         "dotnet.thread_pool.thread.count ({thread})": "thread-pool threads",
@@ -73,7 +74,14 @@ def series_from_counters(path):
             start = start or when
             scale = 1 if name.startswith("thread") else 1 / 2**20
             series.setdefault(name, []).append(((when - start).total_seconds(), float(row["Mean/Increment"]) * scale))
-    return series
+    return {name: series[name] for name in wanted.values() if name in series}
+
+
+def full_collections(path):
+    """How many gen2 collections the counters saw (each row is the count in its interval)."""
+    with open(path, newline="") as handle:
+        return int(sum(float(row["Mean/Increment"]) for row in csv.DictReader(handle)
+                       if row["Counter Name"].startswith("dotnet.gc.collections") and row["Counter Name"].endswith("[gc.heap.generation=gen2]")))
 
 
 def main(directory):
@@ -84,6 +92,8 @@ def main(directory):
         series.update(series_from_counters(counters))
     if not series:
         sys.exit(f"{directory}: neither rss.csv nor counters.csv")
+    if os.path.exists(counters):
+        print(f"full (gen2) collections: {full_collections(counters)}")
     end = max(points[-1][0] for points in series.values())
     last_hour = max(WARM_UP_S, end - 3600)
     print(f"{'series':42} {'6 min':>9} {'hour start':>10} {'end':>9} {'slope last hour':>16} {'slope 6 min on':>15}")
