@@ -33,9 +33,8 @@ internal sealed partial class IdleMemoryRelease : IDisposable
 {
     public static readonly TimeSpan Period = TimeSpan.FromMinutes(1);
 
-    /// <summary>Growth of the pinned heap, since the last full collection, that a busy minute
-    /// collects: about half an hour of the soak's dead pinned blocks, for a pause of a few
-    /// milliseconds on a heap of that size.</summary>
+    /// <summary>Pinned arrays allocated since the last full collection, past which a busy minute
+    /// runs one: about half an hour of the soak's dropped pinned blocks.</summary>
     public const long PinnedGrowthBound = 1 << 20;
 
     private readonly TensorMemoryPool _pool;

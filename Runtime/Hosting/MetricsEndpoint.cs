@@ -1,3 +1,4 @@
+using System.Net.Http.Headers;
 using Fabrik.Caching;
 using Fabrik.Models;
 using Fabrik.Observability.Metrics;
@@ -5,7 +6,6 @@ using Fabrik.Security;
 using Fabrik.Security.Access;
 using Fabrik.Tenancy;
 using Fabrik.Tensors;
-using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
 
